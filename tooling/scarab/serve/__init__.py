@@ -1,0 +1,1 @@
+"""`scarab serve`: the deployed stack, locally, with API Gateway's rules enforced."""
