@@ -1,1 +1,4 @@
-"""Benchmarks (not timed tests): each module reports ratios against a baseline it measures in the same run."""
+"""Benchmarks, not timed tests.
+
+Each module reports ratios against a baseline it measures in the same run.
+"""
