@@ -2,6 +2,6 @@
 
 from __future__ import annotations
 
-from aws_lambda_powertools.event_handler.router import Router
+from aws_lambda_powertools.event_handler.api_gateway import Router
 
 router = Router()
