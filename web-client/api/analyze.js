@@ -1,0 +1,174 @@
+// Vercel Function (Node.js runtime, Web-standard signature): POST /api/analyze.
+//
+// Forwards the page's JSON body to `${SCARAB_API_URL}/analyze` with the `x-api-key`
+// header taken from server-side environment variables, so the key never reaches the
+// browser. Status codes and error bodies pass through unchanged; the proxy answers
+// by itself only for its own rules (size limit, origin, configuration, upstream
+// unreachable or too slow), always as {"error": {"code", "message"}}.
+//
+// Environment (Vercel project settings, never NEXT_PUBLIC_*):
+//   SCARAB_API_URL     stage base URL, e.g. https://abc123.execute-api.us-east-1.amazonaws.com/default
+//   SCARAB_API_KEY     the API Gateway key
+//   ALLOWED_ORIGINS    optional comma list of extra origins allowed to call cross-origin
+//   SCARAB_PROXY_TIMEOUT_MS  optional upstream timeout (default 30000; API Gateway stops at 29 s)
+
+export const MAX_BODY_BYTES = 4_500_000; // Vercel's request body limit is 4.5 MB
+const DEFAULT_TIMEOUT_MS = 30_000;
+const PASSED_HEADERS = ["content-type", "retry-after", "x-amzn-requestid", "x-amzn-errortype"];
+
+function errorResponse(status, code, message, headers = {}) {
+  return new Response(JSON.stringify({ error: { code, message } }), {
+    status,
+    headers: { "content-type": "application/json", "cache-control": "no-store", ...headers },
+  });
+}
+
+function parseOrigins(value) {
+  return new Set(
+    (value ?? "")
+      .split(",")
+      .map((o) => o.trim().replace(/\/+$/, "").toLowerCase())
+      .filter(Boolean),
+  );
+}
+
+// A browser always sends Origin on a cross-origin request and on same-origin POSTs;
+// requests without one (curl, server-to-server) are not a browser calling from a
+// foreign page, so the origin rule does not apply to them.
+export function checkOrigin(request, env) {
+  const origin = request.headers.get("origin");
+  if (!origin) return { ok: true, cors: {} };
+  let originHost;
+  try {
+    originHost = new URL(origin).host.toLowerCase();
+  } catch {
+    return { ok: false };
+  }
+  const host = (request.headers.get("host") ?? new URL(request.url).host).toLowerCase();
+  if (originHost === host) return { ok: true, cors: {} };
+  if (parseOrigins(env.ALLOWED_ORIGINS).has(origin.toLowerCase())) {
+    return { ok: true, cors: { "access-control-allow-origin": origin, vary: "Origin" } };
+  }
+  return { ok: false };
+}
+
+const forbiddenOrigin = () =>
+  errorResponse(403, "origin_not_allowed", "This page's origin is not allowed to use this API.");
+
+
+// Read the body, stopping as soon as it exceeds the limit (chunked uploads too).
+async function readLimited(request) {
+  const declared = Number(request.headers.get("content-length"));
+  if (Number.isFinite(declared) && declared > MAX_BODY_BYTES) return null;
+  if (!request.body) return new Uint8Array();
+  const chunks = [];
+  let total = 0;
+  const reader = request.body.getReader();
+  for (;;) {
+    const { done, value } = await reader.read();
+    if (done) break;
+    total += value.byteLength;
+    if (total > MAX_BODY_BYTES) {
+      await reader.cancel().catch(() => {});
+      return null;
+    }
+    chunks.push(value);
+  }
+  const body = new Uint8Array(total);
+  let offset = 0;
+  for (const chunk of chunks) {
+    body.set(chunk, offset);
+    offset += chunk.byteLength;
+  }
+  return body;
+}
+
+function log(fields) {
+  // One line per request; never headers, bodies or the key.
+  console.log(JSON.stringify({ source: "scarab-proxy", ...fields }));
+}
+
+/** The handler with its environment passed in (what the tests call). */
+export async function handleAnalyze(request, env = process.env) {
+  const started = Date.now();
+  const origin = checkOrigin(request, env);
+  if (!origin.ok) {
+    log({ status: 403, reason: "origin_not_allowed" });
+    return forbiddenOrigin();
+  }
+  const apiUrl = (env.SCARAB_API_URL ?? "").trim().replace(/\/+$/, "");
+  const apiKey = (env.SCARAB_API_KEY ?? "").trim();
+  if (!apiUrl || !apiKey) {
+    log({ status: 500, reason: "proxy_not_configured" });
+    return errorResponse(
+      500,
+      "proxy_not_configured",
+      "The proxy is missing SCARAB_API_URL or SCARAB_API_KEY in its environment.",
+      origin.cors,
+    );
+  }
+  const body = await readLimited(request);
+  if (body === null) {
+    log({ status: 413, reason: "payload_too_large" });
+    return errorResponse(
+      413,
+      "payload_too_large",
+      `The request is larger than ${MAX_BODY_BYTES} bytes; send a smaller image.`,
+      origin.cors,
+    );
+  }
+
+  const timeoutMs = Number(env.SCARAB_PROXY_TIMEOUT_MS) || DEFAULT_TIMEOUT_MS;
+  let upstream;
+  try {
+    upstream = await fetch(`${apiUrl}/analyze`, {
+      method: "POST",
+      headers: {
+        "content-type": request.headers.get("content-type") ?? "application/json",
+        "x-api-key": apiKey,
+      },
+      body,
+      signal: AbortSignal.timeout(timeoutMs),
+    });
+  } catch (err) {
+    const timedOut = err?.name === "TimeoutError";
+    log({ status: timedOut ? 504 : 502, reason: timedOut ? "timeout" : "unreachable" });
+    return timedOut
+      ? errorResponse(504, "upstream_timeout", "The analysis API did not answer in time.", origin.cors)
+      : errorResponse(502, "upstream_unreachable", "The analysis API could not be reached.", origin.cors);
+  }
+
+  let text = await upstream.text();
+  // Defence in depth: whatever the upstream says, the key never goes back out.
+  if (text.includes(apiKey)) text = text.split(apiKey).join("[redacted]");
+  const headers = { "cache-control": "no-store", ...origin.cors };
+  for (const name of PASSED_HEADERS) {
+    const value = upstream.headers.get(name);
+    if (value) headers[name] = value;
+  }
+  log({ status: upstream.status, ms: Date.now() - started, bytes_in: body.byteLength });
+  return new Response(text, { status: upstream.status, headers });
+}
+
+/** CORS preflight: only allowed origins get the go-ahead. */
+export async function handleOptions(request, env = process.env) {
+  const origin = checkOrigin(request, env);
+  if (!origin.ok) return forbiddenOrigin();
+  return new Response(null, {
+    status: 204,
+    headers: {
+      ...origin.cors,
+      "access-control-allow-methods": "POST, OPTIONS",
+      "access-control-allow-headers": "content-type",
+      "access-control-max-age": "600",
+    },
+  });
+}
+
+export function POST(request) {
+  return handleAnalyze(request, process.env);
+}
+
+export function OPTIONS(request) {
+  return handleOptions(request, process.env);
+}

@@ -1,0 +1,40 @@
+// A tiny stand-in for the Scarab API (API Gateway + the function) for the proxy tests.
+import http from "node:http";
+
+export async function startUpstream() {
+  const upstream = {
+    requests: [],
+    replies: [],
+    url: "",
+    reply(status, body, headers = {}) {
+      upstream.replies.push({ status, body, headers });
+    },
+    replyAfter(ms, status, body) {
+      upstream.replies.push({ status, body, headers: {}, delay: ms });
+    },
+  };
+  const server = http.createServer((req, res) => {
+    const chunks = [];
+    req.on("data", (c) => chunks.push(c));
+    req.on("end", () => {
+      const body = Buffer.concat(chunks);
+      upstream.requests.push({ method: req.method, url: req.url, headers: req.headers, body });
+      const next = upstream.replies.shift() ?? { status: 200, body: { analysis: { characters: [] } } };
+      const send = () => {
+        const text = typeof next.body === "string" ? next.body : JSON.stringify(next.body);
+        res.writeHead(next.status, { "content-type": "application/json", ...next.headers });
+        res.end(text);
+      };
+      if (next.delay) setTimeout(send, next.delay).unref();
+      else send();
+    });
+  });
+  await new Promise((resolve) => server.listen(0, "127.0.0.1", resolve));
+  upstream.url = `http://127.0.0.1:${server.address().port}`;
+  upstream.close = () =>
+    new Promise((resolve) => {
+      server.closeAllConnections();
+      server.close(resolve);
+    });
+  return upstream;
+}
