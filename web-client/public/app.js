@@ -8,6 +8,10 @@ import { formatBytes, renderResult } from "./lib/render.js";
 
 const CLIENT_TIMEOUT_MS = 65_000; // API Gateway gives up at 29 s; this is a safety net.
 const MAX_RETRY_WAIT_S = 120;
+// Optional {maxSide, maxBytes} overriding the upload budget, set before the page loads
+// (the browser tests use it to send an oversized upload and meet the proxy's 413).
+// It only changes what this browser sends; the server enforces its limits regardless.
+const UPLOAD_LIMITS = globalThis.scarabUploadLimits ?? {};
 
 const $ = (selector) => document.querySelector(selector);
 const ui = {
@@ -109,7 +113,7 @@ async function selectFile(file) {
   ui.imageInfo.textContent = "Preparing the photo…";
   setStatus("Preparing the photo…");
   try {
-    const prepared = await prepareImage(file);
+    const prepared = await prepareImage(file, UPLOAD_LIMITS);
     const dataUrl = await toDataUrl(prepared.blob);
     if (generation !== state.generation) return;
     state.prepared = { ...prepared, dataUrl };
