@@ -1,0 +1,166 @@
+"""The analysis routes: POST /analyze, GET /health, GET /openapi.json (one shared Router)."""
+
+from __future__ import annotations
+
+import time
+from functools import lru_cache
+
+from aws_lambda_powertools.event_handler import Response, content_types
+from aws_lambda_powertools.event_handler.api_gateway import Router
+from aws_lambda_powertools.metrics import MetricUnit
+
+import lens
+from lens import predict
+from lens.errors import ApiError
+from lens.gemini import analyze_with_gemini
+from lens.images import prepare_image
+from lens.intake import decode_image_field
+from lens.invocation import current
+from lens.observability import logger, metrics
+from lens.schema import (
+    AnalyzeRequest,
+    AnalyzeResponse,
+    ErrorResponse,
+    GeminiHealth,
+    HealthResponse,
+    ImageInfo,
+    Timings,
+)
+from lens.secrets import key_source
+from lens.settings import get_settings
+
+router = Router()
+
+
+def _errors(*statuses: int) -> dict[int, dict[str, object]]:
+    return {
+        status: {
+            "description": "An error (see error.code)",
+            "content": {"application/json": {"model": ErrorResponse}},
+        }
+        for status in statuses
+    }
+
+
+@router.post(
+    "/analyze",
+    summary="Analyze a photo of ancient Egyptian art",
+    description="Send JSON {image, speed, imageType}, or the raw image bytes with an image/* "
+    "Content-Type (speed and imageType then go in the query string).",
+    responses=_errors(400, 413, 415, 422, 502, 503, 504),  # type: ignore[arg-type]
+    tags=["analysis"],
+)
+def analyze(body: AnalyzeRequest) -> AnalyzeResponse:
+    invocation = current()
+    settings = get_settings()
+    if invocation.body_bytes > settings.max_body_bytes:
+        raise ApiError(
+            413,
+            "body_too_large",
+            f"The request body is {invocation.body_bytes / 1e6:.1f} MB; "
+            f"the limit is {settings.max_body_bytes / 1e6:.1f} MB.",
+        )
+    started = time.perf_counter()
+    raw = decode_image_field(body.image, settings.max_image_bytes)
+    image = prepare_image(
+        raw,
+        max_side=settings.max_side,
+        max_pixels=settings.max_pixels,
+        max_bytes=settings.max_image_bytes,
+        jpeg_quality=settings.jpeg_quality,
+    )
+    prepared = time.perf_counter()
+    result = analyze_with_gemini(
+        image,
+        tier=body.speed,
+        image_type=body.image_type,
+        settings=settings,
+        remaining_ms=invocation.remaining_ms,
+    )
+    answered = time.perf_counter()
+    timings = Timings(
+        prepare=round((prepared - started) * 1000, 1),
+        model=round((answered - prepared) * 1000, 1),
+        total=round(invocation.elapsed_ms(), 1),
+    )
+    logger.info(
+        "analysis complete",
+        extra={
+            "model": result.model,
+            "speed": body.speed,
+            "attempts": result.attempts,
+            "latency_ms": timings.total,
+            "prepare_ms": timings.prepare,
+            "model_ms": timings.model,
+            "input_tokens": result.usage.input_tokens,
+            "output_tokens": result.usage.output_tokens,
+            "thinking_tokens": result.usage.thinking_tokens,
+            "bytes_in": image.bytes_in,
+            "bytes_sent": len(image.data),
+        },
+    )
+    metrics.add_metric(name="Latency", unit=MetricUnit.Milliseconds, value=timings.total)
+    metrics.add_metric(name="ModelLatency", unit=MetricUnit.Milliseconds, value=timings.model)
+    metrics.add_metric(name="InputTokens", unit=MetricUnit.Count, value=result.usage.input_tokens)
+    metrics.add_metric(name="OutputTokens", unit=MetricUnit.Count, value=result.usage.output_tokens)
+    metrics.add_metric(
+        name="ThinkingTokens", unit=MetricUnit.Count, value=result.usage.thinking_tokens
+    )
+    metrics.add_metric(name="BytesSent", unit=MetricUnit.Bytes, value=len(image.data))
+    return AnalyzeResponse(
+        analysis=result.analysis,
+        model=result.model,
+        usage=result.usage,
+        image=ImageInfo(
+            width=image.width,
+            height=image.height,
+            bytes_in=image.bytes_in,
+            bytes_sent=len(image.data),
+        ),
+        timings_ms=timings,
+        request_id=invocation.request_id,
+    )
+
+
+@router.get("/health", summary="Status, version and configured models", tags=["service"])
+def health() -> HealthResponse:
+    settings = get_settings()
+    source = key_source()
+    return HealthResponse(
+        status="ok",
+        version=lens.__version__,
+        models=dict(settings.models),
+        gemini=GeminiHealth(
+            configured=source is not None, key_source=source.kind if source else None
+        ),
+        offline_models=list(predict.loaded_models()),
+    )
+
+
+@router.get("/openapi.json", include_in_schema=False)
+def openapi_document() -> Response[str]:
+    return Response(
+        status_code=200,
+        content_type=content_types.APPLICATION_JSON,
+        body=openapi_json(),
+    )
+
+
+@lru_cache(maxsize=1)
+def openapi_json() -> str:
+    """The OpenAPI document (built once per container from a resolver with every route)."""
+    from aws_lambda_powertools.event_handler.openapi.models import APIKey, APIKeyIn
+
+    from lens.app import build_resolver
+
+    app = build_resolver("rest")
+    return app.get_openapi_json_schema(
+        title="Scarab",
+        version=lens.__version__,
+        description="Analyze photos of ancient Egyptian art with Gemini, and run small "
+        "offline models.",
+        security_schemes={
+            "apiKey": APIKey.model_validate({"name": "X-Api-Key", "in": APIKeyIn.header})
+        },
+        security=[{"apiKey": []}],
+    )

@@ -1,0 +1,175 @@
+"""Function settings read from the environment: model tiers, limits, origins, retries.
+
+Every value has a documented default; the environment overrides it. Parsing happens on
+first use (not at import), so a bad value becomes a clear 500 `invalid_configuration`
+answer instead of an import crash. `get_settings()` caches; `reset_settings()` forgets.
+
+Environment variables:
+    SCARAB_MODELS          JSON object tier -> model id, merged over DEFAULT_MODELS.
+    SCARAB_THINKING        JSON object tier -> thinking level name ("minimal", "low",
+                           "medium", "high") or an integer token budget (older models).
+    SCARAB_MAX_BODY_BYTES  request body limit (default 6 MiB: Lambda's synchronous
+                           invocation payload limit, so API Gateway never sends more).
+    SCARAB_MAX_IMAGE_BYTES decoded image limit (default 6 MiB).
+    SCARAB_MAX_PIXELS      decompression-bomb guard (default 50 megapixels: a 50 MP phone
+                           sensor passes, a crafted 20000x20000 PNG does not).
+    SCARAB_MAX_SIDE        longest side sent to Gemini (default 1536 px, see below).
+    SCARAB_JPEG_QUALITY    quality of re-encoded JPEGs (default 85).
+    SCARAB_MAX_ATTEMPTS    Gemini attempts per request, first one included (default 4).
+    SCARAB_RETRY_BASE_MS   first backoff step before jitter (default 500 ms).
+    SCARAB_RETRY_MAX_MS    largest single backoff (default 8000 ms).
+    SCARAB_DEADLINE_MARGIN_MS  time kept back before the Lambda deadline to answer 504
+                           ourselves (default 1500 ms).
+    ALLOWED_ORIGINS        comma list of browser origins allowed by CORS; "*" allows any
+                           (default "*": the API key, not CORS, is what secures the API).
+
+Why 1536 px: Gemini tiles images into 768x768 crops (258 tokens each) and Gemini 3 scales
+every image to a fixed token budget (about 1120 tokens at high media resolution), so
+pixels beyond two tiles per side buy no detail the model can see, only upload time.
+1536 px keeps small hieroglyphs legible and sends a few hundred kilobytes.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from dataclasses import dataclass, field
+from functools import lru_cache
+from typing import Literal
+
+from lens.errors import ApiError
+
+Tier = Literal["regular", "fast", "super-fast"]
+TIERS: tuple[Tier, ...] = ("regular", "fast", "super-fast")
+
+# Speed tier -> model id. There is no GA Gemini 3.x Pro yet and 2.5 Pro/Flash are being
+# retired, so "regular" uses the only Gemini 3 Pro (a preview); revisit when a GA Pro ships.
+DEFAULT_MODELS: dict[str, str] = {
+    "regular": "gemini-3.1-pro-preview",
+    "fast": "gemini-3.5-flash",
+    "super-fast": "gemini-3.5-flash-lite",
+}
+
+# Gemini 3 models take a thinking *level*; sending a level and a budget together is a 400.
+# An integer here means a token budget, for older models configured via SCARAB_MODELS.
+DEFAULT_THINKING: dict[str, str | int] = {
+    "regular": "high",
+    "fast": "low",
+    "super-fast": "minimal",
+}
+THINKING_LEVELS = ("minimal", "low", "medium", "high")
+
+MIB = 1024 * 1024
+
+
+@dataclass(frozen=True)
+class Settings:
+    """Everything the function reads from its environment (no secrets)."""
+
+    models: dict[str, str] = field(default_factory=lambda: dict(DEFAULT_MODELS))
+    thinking: dict[str, str | int] = field(default_factory=lambda: dict(DEFAULT_THINKING))
+    max_body_bytes: int = 6 * MIB
+    max_image_bytes: int = 6 * MIB
+    max_pixels: int = 50_000_000
+    max_side: int = 1536
+    jpeg_quality: int = 85
+    max_attempts: int = 4
+    retry_base_ms: int = 500
+    retry_max_ms: int = 8000
+    deadline_margin_ms: int = 1500
+    allowed_origins: tuple[str, ...] = ("*",)
+
+    def model_for(self, tier: str) -> str:
+        return self.models[tier]
+
+
+def _invalid(name: str, why: str) -> ApiError:
+    return ApiError(500, "invalid_configuration", f"The function setting {name} {why}.")
+
+
+def _int(env: dict[str, str], name: str, default: int, minimum: int, maximum: int) -> int:
+    raw = env.get(name, "").strip()
+    if not raw:
+        return default
+    try:
+        value = int(raw)
+    except ValueError:
+        raise _invalid(name, "must be a whole number") from None
+    if not minimum <= value <= maximum:
+        raise _invalid(name, f"must be between {minimum} and {maximum}")
+    return value
+
+
+def _tier_map(env: dict[str, str], name: str) -> dict[str, object]:
+    raw = env.get(name, "").strip()
+    if not raw:
+        return {}
+    try:
+        value = json.loads(raw)
+    except ValueError:
+        raise _invalid(name, "is not valid JSON") from None
+    if not isinstance(value, dict):
+        raise _invalid(name, "must be a JSON object of speed tier to value")
+    unknown = sorted(set(value) - set(TIERS))
+    if unknown:
+        raise _invalid(name, f"names unknown speed tiers ({', '.join(map(str, unknown))})")
+    return value
+
+
+def _models(env: dict[str, str]) -> dict[str, str]:
+    models = dict(DEFAULT_MODELS)
+    for tier, model in _tier_map(env, "SCARAB_MODELS").items():
+        if not isinstance(model, str) or not model.strip():
+            raise _invalid("SCARAB_MODELS", f"needs a model id string for {tier}")
+        models[tier] = model.strip()
+    return models
+
+
+def _thinking(env: dict[str, str]) -> dict[str, str | int]:
+    thinking = dict(DEFAULT_THINKING)
+    for tier, value in _tier_map(env, "SCARAB_THINKING").items():
+        if isinstance(value, bool) or not isinstance(value, int | str):
+            raise _invalid("SCARAB_THINKING", f"needs a level name or a token budget for {tier}")
+        if isinstance(value, str):
+            value = value.strip().lower()
+            if value not in THINKING_LEVELS:
+                raise _invalid("SCARAB_THINKING", f"has an unknown thinking level for {tier}")
+        thinking[tier] = value
+    return thinking
+
+
+def _origins(env: dict[str, str]) -> tuple[str, ...]:
+    raw = env.get("ALLOWED_ORIGINS")
+    if raw is None:
+        return ("*",)
+    return tuple(o.strip().rstrip("/") for o in raw.split(",") if o.strip())
+
+
+def load_settings(env: dict[str, str] | None = None) -> Settings:
+    """Parse settings from `env` (default: os.environ); raise ApiError 500 when invalid."""
+    env = dict(os.environ if env is None else env)
+    return Settings(
+        models=_models(env),
+        thinking=_thinking(env),
+        max_body_bytes=_int(env, "SCARAB_MAX_BODY_BYTES", 6 * MIB, 1024, 1024 * MIB),
+        max_image_bytes=_int(env, "SCARAB_MAX_IMAGE_BYTES", 6 * MIB, 1024, 1024 * MIB),
+        max_pixels=_int(env, "SCARAB_MAX_PIXELS", 50_000_000, 1, 1_000_000_000),
+        max_side=_int(env, "SCARAB_MAX_SIDE", 1536, 64, 16384),
+        jpeg_quality=_int(env, "SCARAB_JPEG_QUALITY", 85, 30, 95),
+        max_attempts=_int(env, "SCARAB_MAX_ATTEMPTS", 4, 1, 10),
+        retry_base_ms=_int(env, "SCARAB_RETRY_BASE_MS", 500, 0, 60_000),
+        retry_max_ms=_int(env, "SCARAB_RETRY_MAX_MS", 8000, 0, 120_000),
+        deadline_margin_ms=_int(env, "SCARAB_DEADLINE_MARGIN_MS", 1500, 0, 60_000),
+        allowed_origins=_origins(env),
+    )
+
+
+@lru_cache(maxsize=1)
+def get_settings() -> Settings:
+    """The process-wide settings (parsed once; environment changes need reset_settings())."""
+    return load_settings()
+
+
+def reset_settings() -> None:
+    """Forget cached settings so the next get_settings() re-reads the environment."""
+    get_settings.cache_clear()
