@@ -1,0 +1,110 @@
+"""Fixtures for the deploy tool's tests: a throwaway project and counted AWS sessions."""
+
+from __future__ import annotations
+
+import shutil
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import boto3
+import botocore.exceptions
+import pytest
+from scarab.aws import is_mutating
+from scarab.config import ScarabConfig, load_config
+from scarab.deploy import DeployResult, deploy
+
+from tests.support.moto_server import MotoServer
+
+REPO = Path(__file__).resolve().parents[2]
+
+CONFIG = """\
+app = "scarab"
+stage = "test"
+
+[function]
+memory = 512
+timeout = 30
+allowed_origins = ["http://localhost:3000"]
+environment = { LOG_LEVEL = "DEBUG", FEATURE_X = "on" }
+models = { fast = "gemini-2.5-flash-lite", deep = "gemini-2.5-pro" }
+
+[api]
+throttle_rate = 5
+throttle_burst = 10
+quota_limit = 500
+quota_period = "DAY"
+"""
+
+
+@pytest.fixture
+def project(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    """A project directory: a copy of the function source plus a scarab.toml."""
+    root = tmp_path / "proj"
+    shutil.copytree(
+        REPO / "lambda",
+        root / "lambda",
+        ignore=shutil.ignore_patterns("__pycache__", "*.pyc"),
+    )
+    (root / "scarab.toml").write_text(CONFIG)
+    # Share the pip cache of the real checkout so the lambda-flavor build runs once.
+    monkeypatch.setenv("SCARAB_CACHE_DIR", str(REPO / ".scarab" / "cache"))
+    return root
+
+
+@dataclass
+class Recorder:
+    """Counts the AWS operations made through a session (botocore event hook)."""
+
+    calls: list[str] = field(default_factory=list)
+    fail_at: int | None = None  # fail the N-th mutating call (1-based)
+    _mutations: int = 0
+
+    def __call__(self, model: Any, **_: Any) -> None:
+        op = model.name
+        self.calls.append(f"{model.service_model.service_name}.{op}")
+        if is_mutating(op):
+            self._mutations += 1
+            if self.fail_at is not None and self._mutations == self.fail_at:
+                raise botocore.exceptions.ClientError(
+                    {"Error": {"Code": "InjectedFailure", "Message": "injected by the test"}},
+                    op,
+                )
+
+    @property
+    def mutating(self) -> list[str]:
+        return [c for c in self.calls if is_mutating(c.split(".", 1)[1])]
+
+
+def counted_session(recorder: Recorder) -> boto3.Session:
+    session = boto3.Session(region_name="us-east-1")
+    session.events.register("before-call", recorder)
+    return session
+
+
+@pytest.fixture
+def run_deploy(
+    aws: MotoServer, project: Path
+) -> Iterator[Callable[..., tuple[DeployResult, Recorder]]]:
+    """Deploy the project to the moto server; returns the result and its call record."""
+
+    def run(
+        overrides: dict[str, Any] | None = None, fail_at: int | None = None, **kwargs: Any
+    ) -> tuple[DeployResult, Recorder]:
+        config: ScarabConfig = load_config(project, overrides)
+        recorder = Recorder(fail_at=fail_at)
+        result = deploy(
+            config,
+            project_dir=project,
+            endpoint_url=aws.url,
+            session=counted_session(recorder),
+            **kwargs,
+        )
+        return result, recorder
+
+    yield run
+
+
+def client(service: str, moto: MotoServer) -> Any:
+    return boto3.client(service, region_name="us-east-1", endpoint_url=moto.url)

@@ -1,0 +1,139 @@
+"""A full deploy on the zip path, every resource checked through boto3; then a no-op."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+from scarab.deploy.routes import ROUTES, resource_paths
+from scarab.naming import TAG_MANAGED_ENV
+
+from tests.deploy.conftest import client
+
+pytestmark = pytest.mark.emulator
+
+
+def test_full_deploy_creates_every_resource(run_deploy, aws, project: Path) -> None:
+    result, rec = run_deploy()
+    assert not result.up_to_date
+    assert rec.mutating, "a first deploy must create things"
+    apigw = client("apigateway", aws)
+    lam = client("lambda", aws)
+    iam = client("iam", aws)
+    logs = client("logs", aws)
+
+    # Function: name, config, environment, tags.
+    fn = lam.get_function(FunctionName="scarab-test")
+    cfg = fn["Configuration"]
+    assert cfg["MemorySize"] == 512 and cfg["Timeout"] == 30
+    assert cfg["Handler"] == "lens.handler.lambda_handler"
+    assert cfg["Role"].endswith(":role/scarab-test-role")
+    env = cfg["Environment"]["Variables"]
+    assert env["ALLOWED_ORIGINS"] == "http://localhost:3000"
+    assert json.loads(env["SCARAB_MODELS"]) == {
+        "fast": "gemini-2.5-flash-lite",
+        "deep": "gemini-2.5-pro",
+    }
+    assert env["GOOGLE_API_KEY_PARAM"] == "/scarab/scarab/test/gemini-api-key"
+    assert env["LOG_LEVEL"] == "DEBUG" and env["FEATURE_X"] == "on"
+    assert cfg["CodeSha256"] == result.code_sha256
+    assert fn["Tags"]["scarab:stage"] == "test"
+    assert "FEATURE_X" in fn["Tags"][TAG_MANAGED_ENV].split()
+
+    # Role: trust, managed policy, inline policy scoped to exactly the secret.
+    role = iam.get_role(RoleName="scarab-test-role")["Role"]
+    trust = role["AssumeRolePolicyDocument"]
+    assert trust["Statement"][0]["Principal"]["Service"] == "lambda.amazonaws.com"
+    attached = iam.list_attached_role_policies(RoleName="scarab-test-role")["AttachedPolicies"]
+    assert [p["PolicyName"] for p in attached] == ["AWSLambdaBasicExecutionRole"]
+    inline = iam.get_role_policy(RoleName="scarab-test-role", PolicyName="scarab-read-secret")
+    stmt = inline["PolicyDocument"]["Statement"]
+    assert len(stmt) == 1 and stmt[0]["Action"] == "ssm:GetParameter"
+    assert stmt[0]["Resource"].endswith(":parameter/scarab/scarab/test/gemini-api-key")
+
+    # Log group with retention.
+    groups = logs.describe_log_groups(logGroupNamePrefix="/aws/lambda/scarab-test")["logGroups"]
+    assert [(g["logGroupName"], g.get("retentionInDays")) for g in groups] == [
+        ("/aws/lambda/scarab-test", 14)
+    ]
+
+    # REST API: one, regional, with every route, preflight and gateway response.
+    apis = [a for a in apigw.get_rest_apis()["items"] if a["name"] == "scarab-test"]
+    assert len(apis) == 1 and apis[0]["id"] == result.rest_api_id
+    assert apis[0]["endpointConfiguration"]["types"] == ["REGIONAL"]
+    api_id = result.rest_api_id
+    resources = {
+        r["path"]: r for r in apigw.get_resources(restApiId=api_id, embed=["methods"])["items"]
+    }
+    assert set(resources) == {"/", *resource_paths()}
+    fn_arn = cfg["FunctionArn"]
+    for route in ROUTES:
+        method = apigw.get_method(
+            restApiId=api_id, resourceId=resources[route.path]["id"], httpMethod=route.method
+        )
+        assert method["apiKeyRequired"] is route.api_key_required, route
+        assert method["authorizationType"] == "NONE"
+        integ = method["methodIntegration"]
+        assert integ["type"] == "AWS_PROXY" and integ["httpMethod"] == "POST"
+        assert integ["uri"].endswith(f"/functions/{fn_arn}/invocations")
+    for path in resource_paths():
+        opt = apigw.get_method(
+            restApiId=api_id, resourceId=resources[path]["id"], httpMethod="OPTIONS"
+        )
+        assert opt["apiKeyRequired"] is False
+        assert opt["methodIntegration"]["type"] == "MOCK"
+        headers = opt["methodIntegration"]["integrationResponses"]["200"]["responseParameters"]
+        assert headers["method.response.header.Access-Control-Allow-Origin"] == (
+            "'http://localhost:3000'"
+        )
+        assert "X-Api-Key" in headers["method.response.header.Access-Control-Allow-Headers"]
+    analyze = apigw.get_method(
+        restApiId=api_id, resourceId=resources["/analyze"]["id"], httpMethod="OPTIONS"
+    )
+    allow = analyze["methodIntegration"]["integrationResponses"]["200"]["responseParameters"]
+    assert allow["method.response.header.Access-Control-Allow-Methods"] == "'OPTIONS,POST'"
+    for rtype in ("DEFAULT_4XX", "DEFAULT_5XX"):
+        gw = apigw.get_gateway_response(restApiId=api_id, responseType=rtype)
+        params = gw["responseParameters"]
+        assert params["gatewayresponse.header.Access-Control-Allow-Origin"] == (
+            "'http://localhost:3000'"
+        )
+    stage = apigw.get_stage(restApiId=api_id, stageName="test")
+    assert stage["deploymentId"]
+
+    # Permission: exactly one statement, scoped to this API.
+    policy = json.loads(lam.get_policy(FunctionName="scarab-test")["Policy"])
+    stmts = policy["Statement"]
+    assert len(stmts) == 1
+    source = stmts[0]["Condition"]["ArnLike"]["AWS:SourceArn"]
+    assert source == f"arn:aws:execute-api:us-east-1:123456789012:{api_id}/*"
+
+    # Usage plan bound to the stage with the configured limits, and one key in it.
+    plans = [p for p in apigw.get_usage_plans()["items"] if p["name"] == "scarab-test-plan"]
+    assert len(plans) == 1 and plans[0]["id"] == result.usage_plan_id
+    plan = plans[0]
+    assert plan["apiStages"] == [{"apiId": api_id, "stage": "test"}]
+    assert float(plan["throttle"]["rateLimit"]) == 5.0
+    assert int(plan["throttle"]["burstLimit"]) == 10
+    assert int(plan["quota"]["limit"]) == 500 and plan["quota"]["period"] == "DAY"
+    keys = apigw.get_usage_plan_keys(usagePlanId=plan["id"])["items"]
+    assert [k["name"] for k in keys] == ["scarab-test-key-1"]
+    assert keys[0]["id"] == result.api_key_id
+
+    # The state record: ids, no secrets.
+    state = json.loads((project / ".scarab/local/state/test.json").read_text())
+    assert state["rest_api_id"] == api_id and state["usage_plan_id"] == plan["id"]
+    key_value = apigw.get_api_key(apiKey=result.api_key_id, includeValue=True)["value"]
+    assert key_value not in json.dumps(state)
+    assert not (project / ".scarab/state/test.json").exists()
+
+
+def test_second_deploy_makes_no_mutating_call(run_deploy) -> None:
+    first, _ = run_deploy()
+    second, rec = run_deploy()
+    assert rec.calls, "the second deploy must still read AWS"
+    assert rec.mutating == []
+    assert second.up_to_date and second.plan == []
+    assert second.rest_api_id == first.rest_api_id
+    assert second.api_key_id == first.api_key_id

@@ -1,0 +1,96 @@
+"""Container images of the function, built and pushed with the docker CLI.
+
+The tag is derived from the build context's content (lambda/: Dockerfile,
+requirements, source, model artifacts) and the architecture, so an unchanged
+function maps to an image ECR already has and the push is skipped.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import shutil
+import subprocess
+from dataclasses import dataclass
+from pathlib import Path
+
+from scarab.artifacts.zip import _walk
+from scarab.errors import ScarabError
+
+LOCAL_REPOSITORY = "scarab-function"
+
+
+@dataclass(frozen=True)
+class ImageBuild:
+    local_ref: str  # repository:tag in the local docker engine
+    tag: str
+    platform: str
+
+
+def docker_platform(architecture: str) -> str:
+    return "linux/arm64" if architecture == "arm64" else "linux/amd64"
+
+
+def image_tag(project_dir: Path, architecture: str) -> str:
+    """A tag that changes exactly when the build context or architecture changes."""
+    context = project_dir / "lambda"
+    dockerfile = context / "Dockerfile"
+    if not dockerfile.is_file():
+        raise ScarabError(f"No Dockerfile at {dockerfile}; the image build needs one.")
+    h = hashlib.sha256(architecture.encode())
+    for path in _walk(context):
+        h.update(path.relative_to(context).as_posix().encode() + b"\0")
+        h.update(hashlib.sha256(path.read_bytes()).digest())
+    return f"c-{h.hexdigest()[:20]}"
+
+
+def docker(*args: str, stdin: str | None = None) -> str:
+    """Run the docker CLI; turn a missing binary or a stopped engine into advice."""
+    exe = shutil.which("docker")
+    if exe is None:
+        raise ScarabError(
+            "Docker is not installed (no 'docker' on PATH). Install Docker, or deploy"
+            " with --package zip, which needs no Docker."
+        )
+    proc = subprocess.run([exe, *args], input=stdin, capture_output=True, text=True, check=False)
+    if proc.returncode != 0:
+        err = proc.stderr.strip()
+        if "Cannot connect to the Docker daemon" in err or "docker daemon" in err.lower():
+            raise ScarabError(
+                "Docker is not running: start Docker Desktop or the docker service, or"
+                " deploy with --package zip, which needs no Docker."
+            )
+        last = err.splitlines()[-1] if err else f"exit status {proc.returncode}"
+        raise ScarabError(f"'docker {args[0]}' failed: {last}")
+    return proc.stdout
+
+
+def ensure_docker() -> None:
+    """Fail early, with advice, when the docker CLI or engine is missing."""
+    docker("info", "--format", "{{.ServerVersion}}")
+
+
+def build_image(project_dir: Path, architecture: str) -> ImageBuild:
+    """docker build lambda/ for the function's architecture, tagged by content."""
+    ensure_docker()
+    tag = image_tag(project_dir, architecture)
+    platform = docker_platform(architecture)
+    local_ref = f"{LOCAL_REPOSITORY}:{tag}"
+    docker(
+        "build",
+        "--platform",
+        platform,
+        "--provenance=false",
+        "--tag",
+        local_ref,
+        str(project_dir / "lambda"),
+    )
+    return ImageBuild(local_ref=local_ref, tag=tag, platform=platform)
+
+
+def push_image(build: ImageBuild, registry: str, repository: str, password: str) -> str:
+    """Log in to ECR, tag and push; returns the remote repository:tag reference."""
+    docker("login", "--username", "AWS", "--password-stdin", registry, stdin=password)
+    remote = f"{registry}/{repository}:{build.tag}"
+    docker("tag", build.local_ref, remote)
+    docker("push", remote)
+    return remote

@@ -1,0 +1,185 @@
+"""AWS sessions and clients for scarab: one place that honours --endpoint-url,
+AWS_ENDPOINT_URL, AWS_PROFILE and the region, counts calls, and turns AWS errors
+into advice.
+"""
+
+from __future__ import annotations
+
+import os
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any, TypeVar
+from urllib.parse import urlparse
+
+import boto3
+import botocore.exceptions
+from botocore.config import Config
+
+from scarab.errors import ScarabError
+
+T = TypeVar("T")
+
+_READ_PREFIXES = ("Get", "List", "Describe", "Filter", "Head", "Lookup", "Test")
+_LOOPBACK = {"127.0.0.1", "localhost", "::1"}
+
+
+def is_mutating(operation: str) -> bool:
+    """True for calls that change something (everything that is not a read)."""
+    return not operation.startswith(_READ_PREFIXES)
+
+
+def is_emulator(endpoint_url: str | None) -> bool:
+    """True when the endpoint is a loopback emulator (its state is kept apart)."""
+    return bool(endpoint_url) and urlparse(endpoint_url).hostname in _LOOPBACK
+
+
+@dataclass
+class CallLog:
+    """Every AWS operation this session made, in order, as 'service.Operation'."""
+
+    calls: list[str] = field(default_factory=list)
+
+    @property
+    def mutating(self) -> list[str]:
+        return [c for c in self.calls if is_mutating(c.split(".", 1)[1])]
+
+    def _record(self, model: Any, **_: Any) -> None:
+        self.calls.append(f"{model.service_model.service_name}.{model.name}")
+
+
+class Aws:
+    """A boto3 session plus cached clients, all pointed at one endpoint and region."""
+
+    def __init__(
+        self,
+        region: str,
+        endpoint_url: str | None = None,
+        session: boto3.Session | None = None,
+        profile: str | None = None,
+    ) -> None:
+        self.region = region
+        self.endpoint_url = endpoint_url or os.environ.get("AWS_ENDPOINT_URL") or None
+        if session is None:
+            try:
+                session = boto3.Session(
+                    profile_name=profile or os.environ.get("AWS_PROFILE") or None,
+                    region_name=region,
+                )
+            except botocore.exceptions.ProfileNotFound as exc:
+                raise ScarabError(
+                    f"{exc}. Check AWS_PROFILE or run 'aws configure --profile NAME'."
+                ) from None
+        self.session = session
+        self.log = CallLog()
+        session.events.register("before-call", self.log._record)
+        self._clients: dict[str, Any] = {}
+        self._account_id: str | None = None
+        self._config = Config(
+            retries={"mode": "standard", "max_attempts": 6},
+            connect_timeout=10,
+            read_timeout=120,
+        )
+
+    @property
+    def local(self) -> bool:
+        return is_emulator(self.endpoint_url)
+
+    def client(self, service: str) -> Any:
+        if service not in self._clients:
+            self._clients[service] = self.session.client(
+                service,
+                region_name=self.region,
+                endpoint_url=self.endpoint_url,
+                config=self._config,
+            )
+        return self._clients[service]
+
+    @property
+    def account_id(self) -> str:
+        if self._account_id is None:
+            ident = call(self.client("sts").get_caller_identity)
+            self._account_id = str(ident["Account"])
+        return self._account_id
+
+    @property
+    def partition(self) -> str:
+        return "aws-cn" if self.region.startswith("cn-") else "aws"
+
+
+def error_code(exc: BaseException) -> str:
+    if isinstance(exc, botocore.exceptions.ClientError):
+        return str(exc.response.get("Error", {}).get("Code", ""))
+    return ""
+
+
+def explain(exc: BaseException) -> ScarabError:
+    """Turn a botocore failure into a sentence of advice."""
+    if isinstance(exc, ScarabError):
+        return exc
+    creds = botocore.exceptions.NoCredentialsError | botocore.exceptions.PartialCredentialsError
+    if isinstance(exc, creds):
+        return ScarabError(
+            "No AWS credentials found. Run 'aws configure' (or 'aws sso login'), set"
+            " AWS_PROFILE, or use --local to deploy to the embedded emulator."
+        )
+    if isinstance(exc, botocore.exceptions.NoRegionError):
+        return ScarabError("No AWS region set. Add region to scarab.toml or set AWS_REGION.")
+    if isinstance(exc, botocore.exceptions.EndpointConnectionError):
+        return ScarabError(
+            f"Cannot reach {exc.kwargs.get('endpoint_url', 'the AWS endpoint')}. Check the"
+            " region name, your network, or that the emulator at --endpoint-url is running."
+        )
+    if isinstance(exc, botocore.exceptions.ClientError):
+        code = error_code(exc)
+        op = exc.operation_name
+        msg = exc.response.get("Error", {}).get("Message", "")
+        if code in {"AccessDenied", "AccessDeniedException", "UnauthorizedOperation"}:
+            return ScarabError(
+                f"AWS refused {op} (AccessDenied): {msg} Grant the deploying identity the"
+                f" permission for {op} (see the action named in the message) and re-run."
+            )
+        if code in {"UnrecognizedClientException", "InvalidClientTokenId", "ExpiredToken"}:
+            return ScarabError(
+                f"AWS rejected the credentials ({code}). Refresh them ('aws sso login' or"
+                " 'aws configure') and re-run."
+            )
+        return ScarabError(f"AWS {op} failed ({code}): {msg}")
+    if isinstance(exc, botocore.exceptions.BotoCoreError):
+        return ScarabError(f"AWS call failed: {exc}")
+    return ScarabError(str(exc))
+
+
+# Conflicts that clear by themselves: retry instead of failing.
+_TRANSIENT = {"ResourceConflictException", "ConflictException", "TooManyRequestsException"}
+
+
+def call(
+    fn: Callable[..., T],
+    /,
+    *,
+    retry_codes: frozenset[str] = frozenset(),
+    retry_message: str | None = None,
+    attempts: int = 10,
+    delay: float = 1.0,
+    **params: Any,
+) -> T:
+    """Call `fn(**params)`, waiting and retrying on transient conflicts.
+
+    ResourceConflictException ("an update is in progress") and friends are retried
+    with backoff; `retry_codes` / `retry_message` add call-specific transient errors
+    such as a freshly created IAM role that Lambda cannot assume yet.
+    """
+    for attempt in range(attempts):
+        try:
+            return fn(**params)
+        except botocore.exceptions.ClientError as exc:
+            code = error_code(exc)
+            message = str(exc.response.get("Error", {}).get("Message", ""))
+            transient = code in _TRANSIENT or code in retry_codes
+            if retry_message is not None and retry_message in message:
+                transient = True
+            if not transient or attempt == attempts - 1:
+                raise
+            time.sleep(min(delay * (2**attempt), 10.0))
+    raise AssertionError("unreachable")

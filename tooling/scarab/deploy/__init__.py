@@ -1,0 +1,211 @@
+"""`scarab deploy` as a library: models -> reader -> planner -> executor -> state.
+
+`deploy()` is what the CLI and the local gateway (`scarab serve`) call in-process.
+"""
+
+from __future__ import annotations
+
+import datetime
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Literal
+
+import boto3
+
+from scarab.artifacts import build_zip, image_tag
+from scarab.aws import Aws, explain
+from scarab.config import ScarabConfig
+from scarab.deploy.executor import execute
+from scarab.deploy.models import Code, Desired, desired_state
+from scarab.deploy.plan import Context, Step
+from scarab.deploy.planner import plan as make_plan
+from scarab.deploy.reader import Observed, read_all
+from scarab.deploy.state import StageState, load_state, save_state
+from scarab.errors import ScarabError
+from scarab.naming import Names
+
+Package = Literal["zip", "image"]
+Flavor = Literal["lambda", "local"]
+
+__all__ = ["DeployResult", "Step", "api_url", "deploy", "make_aws"]
+
+
+@dataclass
+class DeployResult:
+    url: str
+    rest_api_id: str | None
+    stage: str
+    function_name: str
+    function_arn: str
+    usage_plan_id: str | None
+    api_key_id: str | None
+    up_to_date: bool
+    plan: list[Step]
+    aws_calls: int
+    mutating_calls: int
+    code_sha256: str | None = None
+    image_uri: str | None = None
+    state_path: Path | None = None
+    dry_run: bool = False
+    calls: list[str] = field(default_factory=list)
+
+
+def make_aws(
+    config: ScarabConfig,
+    *,
+    endpoint_url: str | None = None,
+    session: boto3.Session | None = None,
+    profile: str | None = None,
+) -> Aws:
+    """A session + clients for this config's region, pointed at `endpoint_url`
+    (or AWS_ENDPOINT_URL) when given."""
+    return Aws(config.resolved_region, endpoint_url=endpoint_url, session=session, profile=profile)
+
+
+def api_url(aws: Aws, rest_api_id: str | None, stage: str) -> str:
+    """The stage's invoke URL (on an emulator, the emulator's user-request path)."""
+    if rest_api_id is None:
+        return ""
+    if aws.endpoint_url and aws.local:
+        return f"{aws.endpoint_url.rstrip('/')}/restapis/{rest_api_id}/{stage}/_user_request_"
+    suffix = "amazonaws.com.cn" if aws.partition == "aws-cn" else "amazonaws.com"
+    return f"https://{rest_api_id}.execute-api.{aws.region}.{suffix}/{stage}"
+
+
+def _code(
+    config: ScarabConfig,
+    project_dir: Path,
+    package: Package,
+    flavor: Flavor,
+    aws: Aws,
+    progress: Callable[[str], None] | None,
+) -> Code:
+    fn = config.function
+    if package == "image":
+        tag = image_tag(project_dir, fn.architecture)
+        names = Names(config.app, config.stage)
+        repo = f"{aws.account_id}.dkr.ecr.{aws.region}.amazonaws.com/{names.ecr_repository}"
+        return Code(package="image", image_tag=tag, image_repository=repo)
+    built = build_zip(
+        project_dir,
+        flavor=flavor,
+        runtime=fn.runtime,
+        architecture=fn.architecture,
+        progress=progress,
+    )
+    if progress:
+        verb = "reused" if built.reused else "built"
+        progress(f"{verb} {built.flavor} zip {built.sha256[:12]} ({built.size / 2**20:.1f} MB)")
+    return Code(
+        package="zip",
+        zip_path=str(built.path),
+        zip_sha256_b64=built.code_sha256,
+        zip_size=built.size,
+    )
+
+
+def deploy(
+    config: ScarabConfig,
+    *,
+    project_dir: Path,
+    endpoint_url: str | None = None,
+    package: Package | None = None,
+    flavor: Flavor | None = None,
+    dry_run: bool = False,
+    progress: Callable[[str], None] | None = None,
+    session: boto3.Session | None = None,
+    aws: Aws | None = None,
+) -> DeployResult:
+    """Make the stage match `config`: build, plan, apply, record; idempotent.
+
+    flavor defaults to "local" on an emulator endpoint and "lambda" otherwise.
+    A re-run with nothing changed makes only read calls and returns up_to_date=True.
+    """
+    project_dir = project_dir.resolve()
+    aws = aws or make_aws(config, endpoint_url=endpoint_url, session=session)
+    pkg: Package = package or config.function.package
+    flv: Flavor = flavor or ("local" if aws.local else "lambda")
+    names = Names(config.app, config.stage)
+    try:
+        state = load_state(project_dir, config.stage, aws.endpoint_url)
+        code = _code(config, project_dir, pkg, flv, aws, progress)
+        desired = desired_state(
+            config, account_id=aws.account_id, region=aws.region, partition=aws.partition, code=code
+        )
+        if progress:
+            progress("reading the stage's resources")
+        observed = read_all(aws, names, state, image_tag=code.image_tag, include_ecr=pkg == "image")
+        steps = make_plan(desired, observed, state_env=state.managed_env, project_dir=project_dir)
+    except ScarabError:
+        raise
+    except Exception as exc:
+        raise explain(exc) from None
+    ctx = _context(aws, desired, observed)
+    record = _recorder(project_dir, aws, desired, state, code)
+    if not dry_run and steps:
+        execute(steps, ctx, progress=progress, after_step=record)
+    if not dry_run:
+        record(ctx, done=True)
+    return DeployResult(
+        url=api_url(aws, ctx.rest_api_id, config.stage),
+        rest_api_id=ctx.rest_api_id,
+        stage=config.stage,
+        function_name=names.function,
+        function_arn=desired.function.arn,
+        usage_plan_id=ctx.usage_plan_id,
+        api_key_id=ctx.key_ids[0] if ctx.key_ids else None,
+        up_to_date=not steps,
+        plan=steps,
+        aws_calls=len(aws.log.calls),
+        mutating_calls=len(aws.log.mutating),
+        code_sha256=code.zip_sha256_b64,
+        image_uri=f"{code.image_repository}:{code.image_tag}" if code.image_tag else None,
+        state_path=None,
+        dry_run=dry_run,
+        calls=list(aws.log.calls),
+    )
+
+
+def _context(aws: Aws, desired: Desired, observed: Observed) -> Context:
+    ctx = Context(aws=aws, desired=desired)
+    if observed.api is not None:
+        ctx.rest_api_id = observed.api.id
+        ctx.resource_ids = {p: r["id"] for p, r in observed.api.resources.items()}
+    if observed.plan is not None:
+        ctx.usage_plan_id = observed.plan.id
+    ctx.key_ids = [k.id for k in observed.keys if k.in_plan]
+    ctx.function_exists = observed.function is not None
+    return ctx
+
+
+def _recorder(
+    project_dir: Path, aws: Aws, desired: Desired, previous: StageState, code: Code
+) -> Callable[..., None]:
+    def record(ctx: Context, done: bool = False) -> None:
+        names = desired.names
+        managed = sorted(set(desired.function.environment))
+        state = StageState(
+            app=names.app,
+            stage=names.stage,
+            region=aws.region,
+            account_id=desired.account_id,
+            endpoint_url=aws.endpoint_url if aws.local else None,
+            function_name=names.function,
+            function_arn=desired.function.arn,
+            role_arn=desired.role_arn,
+            rest_api_id=ctx.rest_api_id,
+            usage_plan_id=ctx.usage_plan_id,
+            api_key_ids=list(dict.fromkeys(ctx.key_ids)),
+            log_group=names.log_group,
+            url=api_url(aws, ctx.rest_api_id, names.stage),
+            code_sha256=code.zip_sha256_b64,
+            image_uri=f"{code.image_repository}:{code.image_tag}" if code.image_tag else None,
+            # Until a run completes (and the function carries the new tag), remember
+            # the old names too, so a variable dropped from the config still goes.
+            managed_env=managed if done else sorted(set(managed) | set(previous.managed_env)),
+            updated_at=datetime.datetime.now(datetime.UTC).isoformat(timespec="seconds"),
+        )
+        save_state(project_dir, state)
+
+    return record

@@ -1,0 +1,251 @@
+"""Desired resources as data: what a stage should look like, computed from scarab.toml.
+
+Nothing here talks to AWS; the planner compares these against what the reader found.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from dataclasses import dataclass, field
+from typing import Any
+
+from scarab.config import ScarabConfig
+from scarab.deploy import routes as routes_mod
+from scarab.naming import TAG_MANAGED_ENV, Names
+
+BASIC_EXECUTION_POLICY = "arn:{partition}:iam::aws:policy/service-role/AWSLambdaBasicExecutionRole"
+LAMBDA_TRUST = {
+    "Version": "2012-10-17",
+    "Statement": [
+        {
+            "Effect": "Allow",
+            "Principal": {"Service": "lambda.amazonaws.com"},
+            "Action": "sts:AssumeRole",
+        }
+    ],
+}
+HANDLER = "lens.handler.lambda_handler"
+
+
+@dataclass(frozen=True)
+class Code:
+    """The function's code: a zip (by digest) or an image (by content tag)."""
+
+    package: str  # "zip" | "image"
+    zip_path: str | None = None
+    zip_sha256_b64: str | None = None  # Lambda's CodeSha256
+    zip_size: int = 0
+    image_tag: str | None = None
+    image_repository: str | None = None
+    local_image_ref: str | None = None
+
+
+@dataclass(frozen=True)
+class FunctionSpec:
+    name: str
+    arn: str
+    runtime: str
+    handler: str
+    memory: int
+    timeout: int
+    architecture: str
+    environment: dict[str, str]
+    tags: dict[str, str]
+    code: Code
+
+
+@dataclass(frozen=True)
+class MethodSpec:
+    path: str
+    http_method: str
+    api_key_required: bool
+    kind: str  # "proxy" | "preflight"
+
+
+@dataclass(frozen=True)
+class ApiSpec:
+    name: str
+    integration_uri: str
+    methods: tuple[MethodSpec, ...]
+    resource_paths: tuple[str, ...]
+    cors_origin: str  # mapping expression for Access-Control-Allow-Origin
+    preflight_template: str
+    allow_methods: dict[str, str]
+    tags: dict[str, str]
+
+    def preflight_parameters(self, path: str) -> dict[str, str]:
+        params = {
+            "method.response.header.Access-Control-Allow-Headers": (
+                f"'{routes_mod.CORS_ALLOW_HEADERS}'"
+            ),
+            "method.response.header.Access-Control-Allow-Methods": (
+                f"'{self.allow_methods[path]}'"
+            ),
+        }
+        if self.cors_origin.startswith("'"):
+            params["method.response.header.Access-Control-Allow-Origin"] = self.cors_origin
+        return params
+
+    def gateway_parameters(self) -> dict[str, str]:
+        return {
+            "gatewayresponse.header.Access-Control-Allow-Origin": self.cors_origin,
+            "gatewayresponse.header.Access-Control-Allow-Headers": (
+                f"'{routes_mod.CORS_ALLOW_HEADERS}'"
+            ),
+            "gatewayresponse.header.Access-Control-Allow-Methods": "'GET,POST,OPTIONS'",
+        }
+
+    @property
+    def fingerprint(self) -> str:
+        """Changes whenever the API definition does; stored as the deployment description."""
+        data = {
+            "uri": self.integration_uri,
+            "methods": [m.__dict__ for m in self.methods],
+            "cors": self.cors_origin,
+            "template": self.preflight_template,
+            "allow": self.allow_methods,
+        }
+        digest = hashlib.sha256(json.dumps(data, sort_keys=True).encode()).hexdigest()
+        return f"scarab:{digest[:24]}"
+
+
+@dataclass(frozen=True)
+class UsagePlanSpec:
+    name: str
+    rate: float
+    burst: int
+    quota_limit: int
+    quota_period: str
+    first_key_name: str
+    tags: dict[str, str]
+
+
+@dataclass(frozen=True)
+class Desired:
+    """Everything one stage should be."""
+
+    names: Names
+    region: str
+    account_id: str
+    partition: str
+    role_arn: str
+    role_trust: dict[str, Any]
+    managed_policy_arns: tuple[str, ...]
+    inline_policy: dict[str, Any] | None
+    function: FunctionSpec
+    log_retention_days: int
+    api: ApiSpec
+    usage_plan: UsagePlanSpec
+    images_keep_last: int
+    tags: dict[str, str] = field(default_factory=dict)
+
+    @property
+    def source_arn(self) -> str:
+        """Placeholder replaced by the planner once the API id is known."""
+        return f"arn:{self.partition}:execute-api:{self.region}:{self.account_id}"
+
+
+def function_environment(config: ScarabConfig) -> dict[str, str]:
+    """The environment scarab sets on the function (contract with lens)."""
+    fn = config.function
+    env = dict(fn.environment)
+    env.setdefault("POWERTOOLS_SERVICE_NAME", "scarab")
+    env.setdefault("LOG_LEVEL", "INFO")
+    env["ALLOWED_ORIGINS"] = ",".join(fn.allowed_origins)
+    if fn.models:
+        env["SCARAB_MODELS"] = json.dumps(fn.models, sort_keys=True, separators=(",", ":"))
+    if fn.thinking:
+        env["SCARAB_THINKING"] = json.dumps(fn.thinking, sort_keys=True, separators=(",", ":"))
+    env["GOOGLE_API_KEY_PARAM"] = secret_reference(config)
+    return env
+
+
+def secret_reference(config: ScarabConfig) -> str:
+    """What GOOGLE_API_KEY_PARAM holds: the SSM parameter name or the secret's name."""
+    return config.secret_name
+
+
+def secret_policy(
+    config: ScarabConfig, region: str, account: str, partition: str
+) -> dict[str, Any]:
+    """An inline policy that can read exactly the configured secret and nothing else."""
+    name = config.secret_name
+    if config.secrets.backend == "ssm":
+        resource = f"arn:{partition}:ssm:{region}:{account}:parameter/{name.lstrip('/')}"
+        action = "ssm:GetParameter"
+    else:
+        # Secrets Manager appends a random 6-character suffix to a secret's ARN.
+        resource = f"arn:{partition}:secretsmanager:{region}:{account}:secret:{name}-??????"
+        action = "secretsmanager:GetSecretValue"
+    return {
+        "Version": "2012-10-17",
+        "Statement": [
+            {"Sid": "ReadGeminiKey", "Effect": "Allow", "Action": action, "Resource": resource}
+        ],
+    }
+
+
+def desired_state(
+    config: ScarabConfig, *, account_id: str, region: str, partition: str, code: Code
+) -> Desired:
+    names = Names(config.app, config.stage)
+    fn = config.function
+    function_arn = f"arn:{partition}:lambda:{region}:{account_id}:function:{names.function}"
+    env = function_environment(config)
+    tags = names.tags
+    fn_tags = {**tags, TAG_MANAGED_ENV: " ".join(sorted(env))}
+    methods: list[MethodSpec] = []
+    paths = routes_mod.resource_paths()
+    for path in paths:
+        for route in routes_mod.methods_for(path):
+            methods.append(MethodSpec(path, route.method, route.api_key_required, "proxy"))
+        methods.append(MethodSpec(path, "OPTIONS", False, "preflight"))
+    api = ApiSpec(
+        name=names.rest_api,
+        integration_uri=(
+            f"arn:{partition}:apigateway:{region}:lambda:path/2015-03-31/functions/"
+            f"{function_arn}/invocations"
+        ),
+        methods=tuple(methods),
+        resource_paths=tuple(paths),
+        cors_origin=routes_mod.cors_origin_expression(fn.allowed_origins),
+        preflight_template=routes_mod.preflight_template(fn.allowed_origins),
+        allow_methods={p: routes_mod.allow_methods(p) for p in paths},
+        tags=tags,
+    )
+    return Desired(
+        names=names,
+        region=region,
+        account_id=account_id,
+        partition=partition,
+        role_arn=f"arn:{partition}:iam::{account_id}:role/{names.role}",
+        role_trust=LAMBDA_TRUST,
+        managed_policy_arns=(BASIC_EXECUTION_POLICY.format(partition=partition),),
+        inline_policy=secret_policy(config, region, account_id, partition),
+        function=FunctionSpec(
+            name=names.function,
+            arn=function_arn,
+            runtime=fn.runtime,
+            handler=HANDLER,
+            memory=fn.memory,
+            timeout=fn.timeout,
+            architecture=fn.architecture,
+            environment=env,
+            tags=fn_tags,
+            code=code,
+        ),
+        log_retention_days=fn.log_retention_days,
+        api=api,
+        usage_plan=UsagePlanSpec(
+            name=names.usage_plan,
+            rate=config.api.throttle_rate,
+            burst=config.api.throttle_burst,
+            quota_limit=config.api.quota_limit,
+            quota_period=config.api.quota_period,
+            first_key_name=names.key(1),
+            tags=tags,
+        ),
+        images_keep_last=config.images.keep_last,
+        tags=tags,
+    )

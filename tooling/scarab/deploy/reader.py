@@ -1,0 +1,321 @@
+"""Read what a stage looks like in AWS right now (read-only calls only).
+
+Resources are found by the ids in the state record first, then by name and tags,
+so a lost state record never leads to duplicates.
+"""
+
+from __future__ import annotations
+
+import json
+import urllib.parse
+from dataclasses import dataclass, field
+from typing import Any
+
+from scarab.aws import Aws, call, error_code
+from scarab.deploy.routes import GATEWAY_RESPONSE_TYPES
+from scarab.deploy.state import StageState
+from scarab.naming import TAG_STAGE, Names
+
+_NOT_FOUND = {
+    "NoSuchEntity",
+    "NoSuchEntityException",
+    "ResourceNotFoundException",
+    "NotFoundException",
+    "RepositoryNotFoundException",
+    "ImageNotFoundException",
+    "ParameterNotFound",
+    "404",
+    "NoSuchKey",
+}
+
+
+def _missing(exc: Exception) -> bool:
+    return error_code(exc) in _NOT_FOUND
+
+
+@dataclass
+class ObservedRole:
+    arn: str
+    trust: dict[str, Any]
+    attached: set[str]
+    inline: dict[str, Any] | None
+
+
+@dataclass
+class ObservedFunction:
+    config: dict[str, Any]
+    code: dict[str, Any]
+    tags: dict[str, str]
+    policy: list[dict[str, Any]]
+
+    @property
+    def env(self) -> dict[str, str]:
+        return dict(self.config.get("Environment", {}).get("Variables", {}) or {})
+
+
+@dataclass
+class ObservedApi:
+    id: str
+    resources: dict[str, dict[str, Any]]  # path -> {"id", "methods": {verb: method}}
+    gateway_responses: dict[str, dict[str, str]]
+    stage_exists: bool
+    stage_fingerprint: str | None
+
+
+@dataclass
+class ObservedKey:
+    id: str
+    name: str
+    enabled: bool
+    created: str
+    in_plan: bool
+
+
+@dataclass
+class ObservedPlan:
+    id: str
+    throttle: dict[str, Any]
+    quota: dict[str, Any]
+    api_stages: list[dict[str, Any]]
+
+
+@dataclass
+class Observed:
+    role: ObservedRole | None = None
+    function: ObservedFunction | None = None
+    log_group_retention: int | None = None
+    log_group_exists: bool = False
+    api: ObservedApi | None = None
+    plan: ObservedPlan | None = None
+    keys: list[ObservedKey] = field(default_factory=list)
+    ecr_repository_uri: str | None = None
+    ecr_has_tag: bool = False
+
+    @classmethod
+    def empty(cls) -> Observed:
+        return cls()
+
+
+def _decode_policy(doc: Any) -> dict[str, Any]:
+    if isinstance(doc, str):
+        return dict(json.loads(urllib.parse.unquote(doc)))
+    return dict(doc)
+
+
+def read_role(aws: Aws, names: Names) -> ObservedRole | None:
+    iam = aws.client("iam")
+    try:
+        role = call(iam.get_role, RoleName=names.role)["Role"]
+    except Exception as exc:
+        if _missing(exc):
+            return None
+        raise
+    attached = {
+        p["PolicyArn"]
+        for p in call(iam.list_attached_role_policies, RoleName=names.role)["AttachedPolicies"]
+    }
+    try:
+        inline = _decode_policy(
+            call(iam.get_role_policy, RoleName=names.role, PolicyName=names.inline_policy)[
+                "PolicyDocument"
+            ]
+        )
+    except Exception as exc:
+        if not _missing(exc):
+            raise
+        inline = None
+    return ObservedRole(
+        arn=role["Arn"],
+        trust=_decode_policy(role.get("AssumeRolePolicyDocument", {})),
+        attached=attached,
+        inline=inline,
+    )
+
+
+def read_function(aws: Aws, names: Names) -> ObservedFunction | None:
+    lam = aws.client("lambda")
+    try:
+        got = call(lam.get_function, FunctionName=names.function)
+    except Exception as exc:
+        if _missing(exc):
+            return None
+        raise
+    try:
+        policy = json.loads(call(lam.get_policy, FunctionName=names.function)["Policy"])
+        statements = list(policy.get("Statement", []))
+    except Exception as exc:
+        if not _missing(exc):
+            raise
+        statements = []
+    return ObservedFunction(
+        config=got["Configuration"],
+        code=got.get("Code", {}),
+        tags=dict(got.get("Tags", {}) or {}),
+        policy=statements,
+    )
+
+
+def read_log_group(aws: Aws, names: Names) -> tuple[bool, int | None]:
+    logs = aws.client("logs")
+    groups = call(logs.describe_log_groups, logGroupNamePrefix=names.log_group)["logGroups"]
+    for group in groups:
+        if group["logGroupName"] == names.log_group:
+            return True, group.get("retentionInDays")
+    return False, None
+
+
+def find_rest_api(aws: Aws, names: Names, known_id: str | None) -> str | None:
+    apigw = aws.client("apigateway")
+    if known_id:
+        try:
+            api = call(apigw.get_rest_api, restApiId=known_id)
+            if api.get("name") == names.rest_api:
+                return known_id
+        except Exception as exc:
+            if not _missing(exc):
+                raise
+    candidates = []
+    for page in apigw.get_paginator("get_rest_apis").paginate():
+        for api in page.get("items", []):
+            if api.get("name") == names.rest_api:
+                candidates.append(api)
+    if not candidates:
+        return None
+    # Prefer one tagged for this stage; otherwise the oldest.
+    tagged = [a for a in candidates if (a.get("tags") or {}).get(TAG_STAGE) == names.stage]
+    pool = tagged or candidates
+    pool.sort(key=lambda a: str(a.get("createdDate", "")))
+    return str(pool[0]["id"])
+
+
+def read_api(aws: Aws, names: Names, known_id: str | None) -> ObservedApi | None:
+    api_id = find_rest_api(aws, names, known_id)
+    if api_id is None:
+        return None
+    apigw = aws.client("apigateway")
+    resources: dict[str, dict[str, Any]] = {}
+    for page in apigw.get_paginator("get_resources").paginate(restApiId=api_id, embed=["methods"]):
+        for res in page.get("items", []):
+            resources[res["path"]] = {"id": res["id"], "methods": res.get("resourceMethods") or {}}
+    gateway: dict[str, dict[str, str]] = {}
+    items = call(apigw.get_gateway_responses, restApiId=api_id).get("items", [])
+    for item in items:
+        if item.get("responseType") in GATEWAY_RESPONSE_TYPES:
+            gateway[item["responseType"]] = dict(item.get("responseParameters") or {})
+    fingerprint = None
+    try:
+        stage = call(apigw.get_stage, restApiId=api_id, stageName=names.stage)
+        stage_exists = True
+        if stage.get("deploymentId"):
+            dep = call(apigw.get_deployment, restApiId=api_id, deploymentId=stage["deploymentId"])
+            fingerprint = dep.get("description")
+    except Exception as exc:
+        if not _missing(exc):
+            raise
+        stage_exists = False
+    return ObservedApi(api_id, resources, gateway, stage_exists, fingerprint)
+
+
+def find_usage_plan(aws: Aws, names: Names, known_id: str | None) -> dict[str, Any] | None:
+    apigw = aws.client("apigateway")
+    if known_id:
+        try:
+            plan = call(apigw.get_usage_plan, usagePlanId=known_id)
+            if plan.get("name") == names.usage_plan:
+                return dict(plan)
+        except Exception as exc:
+            if not _missing(exc):
+                raise
+    for page in apigw.get_paginator("get_usage_plans").paginate():
+        for plan in page.get("items", []):
+            if plan.get("name") == names.usage_plan:
+                return dict(plan)
+    return None
+
+
+def read_plan_and_keys(
+    aws: Aws, names: Names, known_id: str | None
+) -> tuple[ObservedPlan | None, list[ObservedKey]]:
+    apigw = aws.client("apigateway")
+    raw = find_usage_plan(aws, names, known_id)
+    plan = None
+    in_plan: set[str] = set()
+    if raw is not None:
+        plan = ObservedPlan(
+            id=raw["id"],
+            throttle=dict(raw.get("throttle") or {}),
+            quota=dict(raw.get("quota") or {}),
+            api_stages=list(raw.get("apiStages") or []),
+        )
+        for page in apigw.get_paginator("get_usage_plan_keys").paginate(usagePlanId=raw["id"]):
+            in_plan.update(k["id"] for k in page.get("items", []))
+    keys: list[ObservedKey] = []
+    seen: set[str] = set()
+    for page in apigw.get_paginator("get_api_keys").paginate(
+        nameQuery=names.key_prefix, includeValues=False
+    ):
+        for key in page.get("items", []):
+            if not str(key.get("name", "")).startswith(names.key_prefix):
+                continue
+            seen.add(key["id"])
+            keys.append(_key(key, key["id"] in in_plan))
+    for key_id in sorted(in_plan - seen):  # keys in the plan under other names
+        try:
+            keys.append(_key(call(apigw.get_api_key, apiKey=key_id), True))
+        except Exception as exc:
+            if not _missing(exc):
+                raise
+    return plan, keys
+
+
+def _key(raw: dict[str, Any], in_plan: bool) -> ObservedKey:
+    return ObservedKey(
+        id=raw["id"],
+        name=str(raw.get("name", "")),
+        enabled=bool(raw.get("enabled", False)),
+        created=str(raw.get("createdDate", "")),
+        in_plan=in_plan,
+    )
+
+
+def read_ecr(aws: Aws, names: Names, tag: str | None) -> tuple[str | None, bool]:
+    ecr = aws.client("ecr")
+    try:
+        repo = call(ecr.describe_repositories, repositoryNames=[names.ecr_repository])
+    except Exception as exc:
+        if _missing(exc):
+            return None, False
+        raise
+    uri = str(repo["repositories"][0]["repositoryUri"])
+    if tag is None:
+        return uri, False
+    try:
+        call(
+            ecr.describe_images,
+            repositoryName=names.ecr_repository,
+            imageIds=[{"imageTag": tag}],
+        )
+        return uri, True
+    except Exception as exc:
+        if _missing(exc):
+            return uri, False
+        raise
+
+
+def read_all(
+    aws: Aws,
+    names: Names,
+    state: StageState,
+    image_tag: str | None = None,
+    include_ecr: bool = False,
+) -> Observed:
+    """Everything the planner needs, read with read-only calls."""
+    obs = Observed()
+    obs.role = read_role(aws, names)
+    obs.function = read_function(aws, names)
+    obs.log_group_exists, obs.log_group_retention = read_log_group(aws, names)
+    obs.api = read_api(aws, names, state.rest_api_id)
+    obs.plan, obs.keys = read_plan_and_keys(aws, names, state.usage_plan_id)
+    if include_ecr:
+        obs.ecr_repository_uri, obs.ecr_has_tag = read_ecr(aws, names, image_tag)
+    return obs

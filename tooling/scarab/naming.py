@@ -1,0 +1,67 @@
+"""The names and tags of every resource a stage owns (contract shared with scarab serve)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+TAG_APP = "scarab:app"
+TAG_STAGE = "scarab:stage"
+# Space-separated names of the environment variables scarab manages on the function;
+# kept as a tag so a lost state record still knows which variables are scarab's.
+TAG_MANAGED_ENV = "scarab:managed-env"
+
+
+@dataclass(frozen=True)
+class Names:
+    app: str
+    stage: str
+
+    @property
+    def base(self) -> str:
+        return f"{self.app}-{self.stage}"
+
+    @property
+    def function(self) -> str:
+        return self.base
+
+    @property
+    def rest_api(self) -> str:
+        return self.base
+
+    @property
+    def role(self) -> str:
+        return f"{self.base}-role"
+
+    @property
+    def usage_plan(self) -> str:
+        return f"{self.base}-plan"
+
+    @property
+    def key_prefix(self) -> str:
+        return f"{self.base}-key-"
+
+    def key(self, n: int) -> str:
+        return f"{self.key_prefix}{n}"
+
+    @property
+    def log_group(self) -> str:
+        return f"/aws/lambda/{self.function}"
+
+    @property
+    def ecr_repository(self) -> str:
+        return f"{self.app}/{self.stage}"
+
+    @property
+    def inline_policy(self) -> str:
+        return "scarab-read-secret"
+
+    @property
+    def permission_sid(self) -> str:
+        return "scarab-apigateway-invoke"
+
+    def artifact_bucket(self, account_id: str, region: str) -> str:
+        return f"{self.app}-artifacts-{account_id}-{region}"
+
+    @property
+    def tags(self) -> dict[str, str]:
+        return {TAG_APP: self.app, TAG_STAGE: self.stage}
