@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+from lens.predict.loader import current_store
+
 
 def loaded_models() -> list[str]:
     """Names of the models loaded in this container so far (for GET /health)."""
-    return []
+    current = current_store()
+    return current.loaded_names() if current is not None else []

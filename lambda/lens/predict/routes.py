@@ -2,6 +2,140 @@
 
 from __future__ import annotations
 
+import json
+import time
+from typing import Any, cast
+
 from aws_lambda_powertools.event_handler.api_gateway import Router
+from aws_lambda_powertools.metrics import MetricUnit, single_metric
+from pydantic import BaseModel, ValidationError
+
+from lens.errors import ApiError
+from lens.observability import NAMESPACE, logger
+from lens.predict.loader import LoadedModel, ModelLoadError, store
+from lens.predict.registry import ModelEntry, registry
 
 router = Router()
+
+
+@router.get("/models")
+def list_models() -> dict[str, Any]:
+    """Every registered model: name, version, kind, description and request schema."""
+    return {"models": [entry.summary() for entry in registry().models]}
+
+
+@router.post("/predict/<model_id>")
+def predict(model_id: str) -> dict[str, Any]:
+    """Run one prediction; errors are ApiError (rendered by the handler)."""
+    started = time.perf_counter()
+    try:
+        entry = _entry(model_id)
+        body = _json_body()
+        request = _validate(entry, body)
+        model = _loaded(entry)
+        result = _run(model, request)
+    except ApiError as error:
+        _count_error(model_id, error)
+        raise
+    elapsed_ms = (time.perf_counter() - started) * 1000
+    logger.info(
+        "prediction",
+        extra={
+            "model": entry.name,
+            "version": entry.version,
+            "label": result.get("label"),
+            "latency_ms": round(elapsed_ms, 2),
+        },
+    )
+    _emit("PredictLatency", MetricUnit.Milliseconds, elapsed_ms, {"model": entry.name})
+    return result
+
+
+def _entry(model_id: str) -> ModelEntry:
+    entry = registry().get(model_id)
+    if entry is None:
+        known = ", ".join(registry().names())
+        raise ApiError(
+            404, "unknown_model", f"There is no model '{model_id[:64]}'; known: {known}."
+        )
+    return entry
+
+
+def _json_body() -> Any:
+    raw = router.current_event.decoded_body
+    if not raw:
+        raise ApiError(400, "invalid_body", "The request body must be a JSON object.")
+    try:
+        return json.loads(raw)
+    except (ValueError, UnicodeDecodeError):
+        raise ApiError(400, "malformed_json", "The request body is not valid JSON.") from None
+
+
+def _validate(entry: ModelEntry, body: Any) -> BaseModel:
+    if not isinstance(body, dict):
+        raise ApiError(400, "invalid_body", "The request body must be a JSON object.")
+    schema: type[BaseModel]
+    if entry.kind == "image-classifier":
+        from lens.predict.digits import DigitsRequest
+
+        schema = DigitsRequest
+    else:
+        from lens.predict.tabular import request_model
+
+        schema = request_model(tuple(entry.features))
+    if entry.kind == "image-classifier" and not body.get("image"):
+        # Same answer as /analyze gives for a request without an image.
+        raise ApiError(400, "missing_image", "The request body has no image field.")
+    try:
+        return schema.model_validate(body)
+    except ValidationError as exc:
+        raise ApiError(422, "invalid_field", validation_message(exc)) from None
+
+
+def validation_message(exc: ValidationError) -> str:
+    """The first problem as a sentence naming the field, plus how many more there are."""
+    errors = exc.errors(include_url=False, include_input=False)
+    first = errors[0]
+    field = ".".join(str(part) for part in first["loc"]) or "body"
+    message = first["msg"]
+    if first["type"] == "extra_forbidden":
+        message = "is not a known field"
+    elif first["type"] == "missing":
+        message = "is required"
+    more = (
+        f" ({len(errors) - 1} more problem{'s' if len(errors) > 2 else ''})"
+        if len(errors) > 1
+        else ""
+    )
+    return f"Field '{field}' {message[0].lower()}{message[1:]}{more}."
+
+
+def _loaded(entry: ModelEntry) -> LoadedModel:
+    try:
+        return store().get(entry)
+    except ModelLoadError as exc:
+        logger.error("model load failed", extra={"model": exc.model, "detail": exc.detail})
+        raise ApiError(503, "model_unavailable", exc.public) from None
+
+
+def _run(model: LoadedModel, request: BaseModel) -> dict[str, Any]:
+    if model.entry.kind == "image-classifier":
+        from lens.predict import digits
+
+        return digits.predict(model, cast(digits.DigitsRequest, request))
+    from lens.predict import tabular
+
+    return tabular.predict(model, request)
+
+
+def _count_error(model_id: str, error: ApiError) -> None:
+    model = model_id if registry().get(model_id) is not None else "unknown"
+    _emit("PredictErrors", MetricUnit.Count, 1, {"model": model, "code": error.code})
+
+
+def _emit(name: str, unit: MetricUnit, value: float, dimensions: dict[str, str]) -> None:
+    # single_metric: per-model dimensions without touching the shared Metrics' dimensions.
+    with single_metric(
+        name=name, unit=unit, value=value, namespace=NAMESPACE, default_dimensions=dimensions
+    ):
+        pass
