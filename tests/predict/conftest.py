@@ -9,7 +9,6 @@ from typing import Any
 
 import pytest
 from aws_lambda_powertools.event_handler import APIGatewayRestResolver, Response
-
 from lens.errors import ApiError
 from lens.predict import loader
 from lens.predict.routes import router

@@ -4,12 +4,12 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
-from PIL import Image
-
 from lens.errors import ApiError
 from lens.predict.digits import DigitsRequest, predict, preprocess, stroke_width
 from lens.predict.loader import store
 from lens.predict.registry import registry
+from PIL import Image
+
 from tests.predict.drawing import b64, draw_digit, type_digit
 from training.train_models import digits_split
 
