@@ -1,10 +1,137 @@
-"""The `scarab` command line: a thin Typer shell over the scarab library."""
+"""The `scarab` command line: a thin Typer shell over the scarab library.
+
+Exit codes: 0 ok, 1 failure, 2 bad usage or configuration.
+"""
 
 from __future__ import annotations
 
-import typer
+import contextlib
+import json
+import os
+import sys
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, TypeVar
 
-app = typer.Typer(help="Build, deploy and run the Scarab image-analysis API.", no_args_is_help=True)
+import typer
+from rich.console import Console
+
+from scarab.errors import EXIT_USAGE, ScarabError
+
+T = TypeVar("T")
+
+app = typer.Typer(
+    help="Build, deploy and run the Scarab image-analysis API.",
+    no_args_is_help=True,
+    pretty_exceptions_enable=False,
+)
+keys_app = typer.Typer(help="List, create, rotate and revoke API keys.", no_args_is_help=True)
+secrets_app = typer.Typer(help="Store secrets the function reads.", no_args_is_help=True)
+app.add_typer(keys_app, name="keys")
+app.add_typer(secrets_app, name="secrets")
+
+out = Console(highlight=False, soft_wrap=True)
+err = Console(stderr=True, highlight=False, soft_wrap=True)
+
+# Options shared by the commands that talk to AWS.
+StageOpt = typer.Option(None, "--stage", "-s", help="Stage name (default: scarab.toml's).")
+RegionOpt = typer.Option(None, "--region", help="AWS region (default: scarab.toml, AWS_REGION).")
+ProfileOpt = typer.Option(None, "--profile", help="AWS profile (default: AWS_PROFILE).")
+EndpointOpt = typer.Option(
+    None,
+    "--endpoint-url",
+    help="Send every AWS call to this endpoint, e.g. an emulator (default: AWS_ENDPOINT_URL).",
+)
+LocalOpt = typer.Option(
+    False,
+    "--local",
+    help="Use the embedded emulator (a running 'scarab serve' one, or a private one).",
+)
+JsonOpt = typer.Option(False, "--json", help="Print machine-readable JSON.")
+ImageOpt = typer.Option(..., "--image", exists=True, dir_okay=False, help="Image file.")
+
+
+@dataclass
+class Target:
+    config: Any
+    project_dir: Path
+    endpoint_url: str | None
+    local: bool
+
+
+@contextlib.contextmanager
+def _target(
+    stage: str | None,
+    region: str | None,
+    profile: str | None,
+    endpoint_url: str | None,
+    local: bool,
+    overrides: dict[str, Any] | None = None,
+) -> Iterator[Target]:
+    from scarab.config import find_project_dir, load_config
+
+    if profile:
+        os.environ["AWS_PROFILE"] = profile
+    project_dir = find_project_dir()
+    config = load_config(project_dir, {"stage": stage, "region": region, **(overrides or {})})
+    if local and endpoint_url:
+        raise ScarabError("Use either --local or --endpoint-url, not both.")
+    if local:
+        from scarab.emulator import local_endpoint
+
+        _local_credentials()
+        with local_endpoint(project_dir) as url:
+            yield Target(config, project_dir, url, True)
+        return
+    yield Target(config, project_dir, endpoint_url or os.environ.get("AWS_ENDPOINT_URL"), False)
+
+
+def _local_credentials() -> None:
+    """The emulator accepts any credentials; make sure some exist."""
+    for key, value in (("AWS_ACCESS_KEY_ID", "scarab-local"), ("AWS_SECRET_ACCESS_KEY", "x")):
+        os.environ.setdefault(key, value)
+
+
+def _run(fn: Callable[[], T]) -> T:
+    """Run a command body; print ScarabErrors as advice and exit with their code."""
+    try:
+        return fn()
+    except ScarabError as exc:
+        err.print(f"[red]error:[/red] {exc}", markup=True)
+        raise typer.Exit(exc.exit_code) from None
+    except KeyboardInterrupt:
+        err.print("interrupted; re-run the same command to finish.")
+        raise typer.Exit(130) from None
+
+
+def _print_json(data: Any) -> None:
+    out.print_json(json.dumps(data, default=str))
+
+
+class _Progress:
+    """Long steps show a spinner; each finished step is printed as a line."""
+
+    def __init__(self, quiet: bool) -> None:
+        self.quiet = quiet
+        self._status: Any = None
+
+    def __enter__(self) -> _Progress:
+        if not self.quiet and err.is_terminal:
+            self._status = err.status("working")
+            self._status.__enter__()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        if self._status is not None:
+            self._status.__exit__(None, None, None)
+
+    def __call__(self, message: str) -> None:
+        if self.quiet:
+            return
+        if self._status is not None:
+            self._status.update(message)
+        err.print(f"  {message}", markup=False)
 
 
 @app.command()
@@ -13,6 +140,496 @@ def version() -> None:
     from scarab import __version__
 
     typer.echo(__version__)
+
+
+@app.command()
+def build(
+    package: str = typer.Option(None, "--package", help="image or zip (default: scarab.toml)."),
+    flavor: str = typer.Option(
+        "lambda", "--flavor", help="zip flavor: lambda (manylinux wheels) or local (source only)."
+    ),
+    as_json: bool = JsonOpt,
+) -> None:
+    """Build the function's artifact: a reproducible zip, or an image with docker."""
+
+    def body() -> None:
+        from scarab.artifacts import build_image, build_zip
+        from scarab.config import find_project_dir, load_config
+
+        project_dir = find_project_dir()
+        config = load_config(project_dir, {"function.package": package})
+        fn = config.function
+        if flavor not in ("lambda", "local"):
+            raise _usage(f"--flavor {flavor!r}: use lambda or local.")
+        with _Progress(as_json) as progress:
+            if fn.package == "image":
+                img = build_image(project_dir, fn.architecture)
+                data: dict[str, Any] = {
+                    "package": "image",
+                    "image": img.local_ref,
+                    "tag": img.tag,
+                    "platform": img.platform,
+                }
+            else:
+                z = build_zip(
+                    project_dir,
+                    flavor=flavor,  # type: ignore[arg-type]
+                    runtime=fn.runtime,
+                    architecture=fn.architecture,
+                    progress=progress,
+                )
+                data = {
+                    "package": "zip",
+                    "flavor": z.flavor,
+                    "path": str(z.path),
+                    "sha256": z.sha256,
+                    "code_sha256": z.code_sha256,
+                    "size": z.size,
+                    "unzipped_size": z.unzipped_size,
+                    "upload_via_s3": z.needs_s3,
+                    "reused": z.reused,
+                }
+        if as_json:
+            _print_json(data)
+        elif data["package"] == "zip":
+            via = " (over 50 MB: deploy uploads it through S3)" if data["upload_via_s3"] else ""
+            out.print(
+                f"{data['path']}\n  {data['size'] / 2**20:.1f} MB zipped,"
+                f" {data['unzipped_size'] / 2**20:.1f} MB unzipped{via}\n"
+                f"  sha256 {data['sha256']}"
+            )
+        else:
+            out.print(f"built {data['image']} for {data['platform']}")
+
+    _run(body)
+
+
+def _usage(message: str) -> ScarabError:
+    e = ScarabError(message)
+    e.exit_code = EXIT_USAGE
+    return e
+
+
+@app.command()
+def deploy(
+    stage: str = StageOpt,
+    package: str = typer.Option(None, "--package", help="image or zip (default: scarab.toml)."),
+    flavor: str = typer.Option(
+        None, "--flavor", help="zip flavor: lambda or local (default: local with --local)."
+    ),
+    dry_run: bool = typer.Option(False, "--dry-run", help="Print the plan; change nothing."),
+    show_key: bool = typer.Option(False, "--show-key", help="Also print the API key's value."),
+    region: str = RegionOpt,
+    profile: str = ProfileOpt,
+    endpoint_url: str = EndpointOpt,
+    local: bool = LocalOpt,
+    as_json: bool = JsonOpt,
+) -> None:
+    """Build, then create or update everything the stage needs, in one idempotent run."""
+
+    def body() -> None:
+        from scarab import deploy as lib
+        from scarab.keys import get_key_value
+
+        if flavor not in (None, "lambda", "local"):
+            raise _usage(f"--flavor {flavor!r}: use lambda or local.")
+        overrides = {"function.package": package}
+        with (
+            _target(stage, region, profile, endpoint_url, local, overrides) as t,
+            _Progress(as_json) as progress,
+        ):
+            result = lib.deploy(
+                t.config,
+                project_dir=t.project_dir,
+                endpoint_url=t.endpoint_url,
+                flavor=flavor,  # type: ignore[arg-type]
+                dry_run=dry_run,
+                progress=progress,
+            )
+            key_value = None
+            if show_key and result.api_key_id and not dry_run:
+                key_value = get_key_value(
+                    t.config,
+                    result.api_key_id,
+                    project_dir=t.project_dir,
+                    endpoint_url=t.endpoint_url,
+                )
+        data = {
+            "url": result.url,
+            "rest_api_id": result.rest_api_id,
+            "stage": result.stage,
+            "function_name": result.function_name,
+            "usage_plan_id": result.usage_plan_id,
+            "api_key_id": result.api_key_id,
+            "up_to_date": result.up_to_date,
+            "dry_run": dry_run,
+            "plan": [s.as_dict() for s in result.plan],
+            "aws_calls": result.aws_calls,
+            "mutating_calls": result.mutating_calls,
+        }
+        if key_value is not None:
+            data["api_key"] = key_value
+        if as_json:
+            _print_json(data)
+            return
+        if dry_run:
+            if not result.plan:
+                out.print(f"Stage {result.stage} is up to date; nothing to do.")
+                return
+            out.print(f"Plan for stage {result.stage} ({len(result.plan)} changes, dry run):")
+            for step in result.plan:
+                out.print(f"  {step.describe()}", markup=False)
+            return
+        if result.up_to_date:
+            out.print(
+                f"Stage {result.stage} is up to date ({result.aws_calls} read calls, no changes)."
+            )
+        else:
+            out.print(f"Deployed stage {result.stage}: {len(result.plan)} changes.")
+        out.print(f"  url:     {result.url}", markup=False)
+        out.print(
+            f"  api key: {result.api_key_id}"
+            + (
+                ""
+                if show_key
+                else "  (value: scarab keys list --show-values, or deploy --show-key)"
+            ),
+            markup=False,
+        )
+        if key_value is not None:
+            out.print(f"  key:     {key_value}", markup=False)
+
+    _run(body)
+
+
+@app.command()
+def status(
+    stage: str = StageOpt,
+    region: str = RegionOpt,
+    profile: str = ProfileOpt,
+    endpoint_url: str = EndpointOpt,
+    local: bool = LocalOpt,
+    as_json: bool = JsonOpt,
+) -> None:
+    """Show what is deployed for the stage and any drift from scarab.toml."""
+
+    def body() -> None:
+        from scarab.status import status as lib_status
+
+        with _target(stage, region, profile, endpoint_url, local) as t:
+            data = lib_status(t.config, project_dir=t.project_dir, endpoint_url=t.endpoint_url)
+        if as_json:
+            _print_json(data)
+            return
+        for key in (
+            "stage",
+            "url",
+            "function_name",
+            "function_arn",
+            "function_state",
+            "last_modified",
+            "code_sha256",
+            "image_digest",
+            "rest_api_id",
+            "usage_plan_id",
+            "log_group",
+        ):
+            if data.get(key) is not None:
+                out.print(f"{key + ':':<16}{data[key]}", markup=False)
+        for k in data["api_keys"]:
+            state = "enabled" if k["enabled"] else "disabled"
+            out.print(f"{'api key:':<16}{k['id']}  {k['name']}  {state}", markup=False)
+        if data["drift"]:
+            out.print("drift (live vs scarab.toml; 'scarab deploy' repairs it):")
+            for d in data["drift"]:
+                out.print(f"  {d['field']}: {d['live']!r} -> {d['config']!r}", markup=False)
+        else:
+            out.print("no drift from scarab.toml")
+
+    _run(body)
+
+
+@keys_app.command("list")
+def keys_list(
+    show_values: bool = typer.Option(False, "--show-values", help="Include key values."),
+    stage: str = StageOpt,
+    region: str = RegionOpt,
+    profile: str = ProfileOpt,
+    endpoint_url: str = EndpointOpt,
+    local: bool = LocalOpt,
+    as_json: bool = JsonOpt,
+) -> None:
+    """List the stage's API keys (id, name, enabled, created; values only if asked)."""
+
+    def body() -> None:
+        from scarab.keys import list_keys
+
+        with _target(stage, region, profile, endpoint_url, local) as t:
+            keys = list_keys(
+                t.config,
+                project_dir=t.project_dir,
+                endpoint_url=t.endpoint_url,
+                include_values=show_values,
+            )
+        if as_json:
+            _print_json([k.as_dict() for k in keys])
+            return
+        for k in keys:
+            line = f"{k.id}  {k.name}  {'enabled' if k.enabled else 'disabled'}  {k.created}"
+            if not k.in_plan:
+                line += "  (not in the usage plan)"
+            if k.value is not None:
+                line += f"  {k.value}"
+            out.print(line, markup=False)
+
+    _run(body)
+
+
+def _print_new_key(info: Any, as_json: bool, verb: str) -> None:
+    if as_json:
+        _print_json(info.as_dict())
+        return
+    out.print(f"{verb} {info.name} ({info.id}) in the usage plan.", markup=False)
+    out.print(f"  value: {info.value}", markup=False)
+
+
+@keys_app.command("create")
+def keys_create(
+    name: str = typer.Argument(..., help="Name of the new key."),
+    stage: str = StageOpt,
+    region: str = RegionOpt,
+    profile: str = ProfileOpt,
+    endpoint_url: str = EndpointOpt,
+    local: bool = LocalOpt,
+    as_json: bool = JsonOpt,
+) -> None:
+    """Create a key in the stage's usage plan and print it."""
+
+    def body() -> None:
+        from scarab.keys import create_key
+
+        with _target(stage, region, profile, endpoint_url, local) as t:
+            info = create_key(
+                t.config, name, project_dir=t.project_dir, endpoint_url=t.endpoint_url
+            )
+        _print_new_key(info, as_json, "Created")
+
+    _run(body)
+
+
+@keys_app.command("rotate")
+def keys_rotate(
+    stage: str = StageOpt,
+    region: str = RegionOpt,
+    profile: str = ProfileOpt,
+    endpoint_url: str = EndpointOpt,
+    local: bool = LocalOpt,
+    as_json: bool = JsonOpt,
+) -> None:
+    """Create the next key; the old ones keep working until you revoke them."""
+
+    def body() -> None:
+        from scarab.keys import rotate_key
+
+        with _target(stage, region, profile, endpoint_url, local) as t:
+            info = rotate_key(t.config, project_dir=t.project_dir, endpoint_url=t.endpoint_url)
+        _print_new_key(info, as_json, "Rotated in")
+        if not as_json:
+            out.print(
+                "  The previous keys still work; switch clients over, then run"
+                " 'scarab keys revoke OLD_KEY_ID'."
+            )
+
+    _run(body)
+
+
+@keys_app.command("revoke")
+def keys_revoke(
+    key_id: str = typer.Argument(..., help="Id of the key to revoke."),
+    stage: str = StageOpt,
+    region: str = RegionOpt,
+    profile: str = ProfileOpt,
+    endpoint_url: str = EndpointOpt,
+    local: bool = LocalOpt,
+) -> None:
+    """Remove a key from the usage plan and delete it."""
+
+    def body() -> None:
+        from scarab.keys import revoke_key
+
+        with _target(stage, region, profile, endpoint_url, local) as t:
+            revoke_key(t.config, key_id, project_dir=t.project_dir, endpoint_url=t.endpoint_url)
+        out.print(f"Revoked {key_id}.", markup=False)
+
+    _run(body)
+
+
+@secrets_app.command("set")
+def secrets_set(
+    name: str = typer.Argument(..., help="The secret: gemini-api-key."),
+    from_env: str = typer.Option(None, "--from-env", help="Read the value from this variable."),
+    stdin: bool = typer.Option(False, "--stdin", help="Read the value from standard input."),
+    stage: str = StageOpt,
+    region: str = RegionOpt,
+    profile: str = ProfileOpt,
+    endpoint_url: str = EndpointOpt,
+    local: bool = LocalOpt,
+) -> None:
+    """Store a secret (never on the command line) and point the function at it."""
+
+    def body() -> None:
+        from scarab.secrets import set_secret
+
+        if bool(from_env) == bool(stdin):
+            raise _usage("Give exactly one of --from-env VAR or --stdin.")
+        if from_env:
+            value = os.environ.get(from_env)
+            if not value:
+                raise _usage(f"The environment variable {from_env} is not set or is empty.")
+        else:
+            value = sys.stdin.read()
+        with _target(stage, region, profile, endpoint_url, local) as t:
+            result = set_secret(
+                t.config, value, name=name, project_dir=t.project_dir, endpoint_url=t.endpoint_url
+            )
+        where = "SSM SecureString" if result.backend == "ssm" else "Secrets Manager secret"
+        out.print(f"Stored {name} as {where} {result.name}.", markup=False)
+        if result.function_wired:
+            out.print("The function reads it through GOOGLE_API_KEY_PARAM.")
+        else:
+            out.print("The function is not deployed yet; 'scarab deploy' wires it.")
+
+    _run(body)
+
+
+@app.command()
+def invoke(
+    image: Path = ImageOpt,
+    speed: str = typer.Option("fast", "--speed", help="regular, fast or super-fast."),
+    stage: str = StageOpt,
+    region: str = RegionOpt,
+    profile: str = ProfileOpt,
+    endpoint_url: str = EndpointOpt,
+    local: bool = LocalOpt,
+    as_json: bool = JsonOpt,
+) -> None:
+    """Call the deployed API's /analyze with a key and print the analysis."""
+
+    def body() -> None:
+        from scarab.invoke import invoke as lib_invoke
+        from scarab.invoke import running_serve
+
+        if speed not in ("regular", "fast", "super-fast"):
+            raise _usage(f"--speed {speed!r}: use regular, fast or super-fast.")
+        with _target(stage, region, profile, endpoint_url, local) as t:
+            base = running_serve(t.project_dir) if local else None
+            result = lib_invoke(
+                t.config,
+                image,
+                project_dir=t.project_dir,
+                speed=speed,
+                endpoint_url=t.endpoint_url,
+                base_url=base,
+            )
+        if as_json:
+            _print_json({"url": result.url, "status": result.status, "body": result.body})
+        else:
+            out.print(f"HTTP {result.status} from {result.url}", markup=False)
+            if isinstance(result.body, str):
+                out.print(result.body, markup=False)
+            else:
+                out.print_json(json.dumps(result.body))
+        if result.status >= 400:
+            raise typer.Exit(1)
+
+    _run(body)
+
+
+@app.command()
+def logs(
+    follow: bool = typer.Option(False, "--follow", "-f", help="Keep printing new events."),
+    since: str = typer.Option("10m", "--since", help="How far back: 30s, 10m, 2h, 1d."),
+    stage: str = StageOpt,
+    region: str = RegionOpt,
+    profile: str = ProfileOpt,
+    endpoint_url: str = EndpointOpt,
+    local: bool = LocalOpt,
+) -> None:
+    """Print the function's log events."""
+
+    def body() -> None:
+        from scarab.logs import parse_since, tail
+
+        parse_since(since)
+        with _target(stage, region, profile, endpoint_url, local) as t:
+            for line in tail(
+                t.config,
+                project_dir=t.project_dir,
+                since=since,
+                follow=follow,
+                endpoint_url=t.endpoint_url,
+            ):
+                out.print(line, markup=False)
+
+    _run(body)
+
+
+@app.command()
+def destroy(
+    yes: bool = typer.Option(False, "--yes", "-y", help="Do not ask for confirmation."),
+    include_images: bool = typer.Option(
+        False, "--include-images", help="Also delete the ECR repository and its images."
+    ),
+    stage: str = StageOpt,
+    region: str = RegionOpt,
+    profile: str = ProfileOpt,
+    endpoint_url: str = EndpointOpt,
+    local: bool = LocalOpt,
+) -> None:
+    """Remove everything the stage created (the ECR repository only if asked)."""
+
+    def body() -> None:
+        from scarab.deploy.destroy import destroy as lib_destroy
+
+        with _target(stage, region, profile, endpoint_url, local) as t:
+            if not yes:
+                if not sys.stdin.isatty():
+                    raise _usage("Refusing to destroy without --yes when not interactive.")
+                typer.confirm(f"Delete every resource of stage {t.config.stage}?", abort=True)
+            with _Progress(False) as progress:
+                removed = lib_destroy(
+                    t.config,
+                    project_dir=t.project_dir,
+                    endpoint_url=t.endpoint_url,
+                    include_images=include_images,
+                    progress=progress,
+                )
+        out.print(
+            f"Destroyed stage {t.config.stage}: {len(removed)} resources removed."
+            if removed
+            else f"Nothing left to remove for stage {t.config.stage}."
+        )
+
+    _run(body)
+
+
+def _register_serve() -> None:
+    try:
+        from scarab.serve.command import serve_command
+    except Exception as exc:  # a broken serve package must not take the other commands down
+        reason = f"{type(exc).__name__}: {exc}"
+
+        def serve_unavailable() -> None:
+            """Run the whole stack locally (unavailable in this installation)."""
+            err.print(f"error: scarab serve cannot start ({reason}).", markup=False)
+            raise typer.Exit(1)
+
+        app.command("serve")(serve_unavailable)
+        return
+    app.command("serve")(serve_command)
+
+
+_register_serve()
 
 
 def main() -> None:

@@ -1,0 +1,61 @@
+"""`scarab logs`: the function's CloudWatch log events, optionally followed."""
+
+from __future__ import annotations
+
+import datetime
+import re
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+from scarab.aws import Aws, error_code, explain
+from scarab.config import ScarabConfig
+from scarab.errors import ConfigError, ScarabError
+from scarab.stage import open_stage
+
+_UNITS = {"s": 1, "m": 60, "h": 3600, "d": 86400}
+
+
+def parse_since(text: str) -> float:
+    """'10m', '2h', '30s', '1d' -> seconds."""
+    m = re.fullmatch(r"\s*(\d+)\s*([smhd])\s*", text)
+    if not m:
+        raise ConfigError(f"--since {text!r}: use a number and a unit, such as 30s, 10m, 2h, 1d.")
+    return int(m.group(1)) * _UNITS[m.group(2)]
+
+
+def tail(
+    config: ScarabConfig,
+    *,
+    project_dir: Path,
+    since: str = "10m",
+    follow: bool = False,
+    endpoint_url: str | None = None,
+    aws: Aws | None = None,
+    poll: float = 2.0,
+) -> Iterator[str]:
+    """Yield formatted log lines from `since` ago; with `follow`, keep polling."""
+    st = open_stage(config, project_dir=project_dir, endpoint_url=endpoint_url, aws=aws)
+    logs = st.aws.client("logs")
+    start = int((time.time() - parse_since(since)) * 1000)
+    seen: set[str] = set()
+    while True:
+        try:
+            kwargs = {"logGroupName": st.names.log_group, "startTime": start}
+            for page in logs.get_paginator("filter_log_events").paginate(**kwargs):
+                for event in page.get("events", []):
+                    if event["eventId"] in seen:
+                        continue
+                    seen.add(event["eventId"])
+                    start = max(start, int(event["timestamp"]))
+                    ts = datetime.datetime.fromtimestamp(event["timestamp"] / 1000, datetime.UTC)
+                    yield f"{ts:%H:%M:%S} {event['message'].rstrip()}"
+        except Exception as exc:
+            if error_code(exc) == "ResourceNotFoundException":
+                raise ScarabError(
+                    f"No log group {st.names.log_group}; deploy the stage first."
+                ) from None
+            raise explain(exc) from None
+        if not follow:
+            return
+        time.sleep(poll)

@@ -1,0 +1,110 @@
+"""`scarab secrets set`: store the Gemini key in SSM (SecureString) or Secrets Manager,
+and point the function at it (GOOGLE_API_KEY_PARAM).
+
+The value arrives as a Python str (from an environment variable or stdin in the CLI),
+never through argv; it is not logged, recorded in state, or printed.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+
+from scarab.aws import Aws, call, error_code, explain
+from scarab.config import ScarabConfig
+from scarab.deploy.actions import wait_for_function
+from scarab.deploy.models import secret_reference
+from scarab.errors import ConfigError, ScarabError
+from scarab.stage import open_stage
+
+# Logical secret names accepted by `scarab secrets set NAME`.
+SECRET_ALIASES = {"gemini-api-key", "gemini", "google-api-key", "GOOGLE_API_KEY", "GEMINI_API_KEY"}
+
+
+@dataclass
+class SecretResult:
+    name: str  # the SSM parameter name or Secrets Manager secret name
+    backend: str
+    function_wired: bool
+
+
+def resolve_secret_name(config: ScarabConfig, logical: str) -> str:
+    if logical not in SECRET_ALIASES:
+        raise ConfigError(
+            f"Unknown secret {logical!r}. scarab manages one secret: 'gemini-api-key'"
+            f" (stored as {config.secret_name})."
+        )
+    return config.secret_name
+
+
+def set_secret(
+    config: ScarabConfig,
+    value: str,
+    *,
+    project_dir: Path,
+    name: str = "gemini-api-key",
+    endpoint_url: str | None = None,
+    aws: Aws | None = None,
+) -> SecretResult:
+    """Store `value` as the stage's Gemini key and wire the function to read it."""
+    if not value.strip():
+        raise ScarabError("The secret value is empty; nothing was stored.")
+    value = value.strip()
+    target = resolve_secret_name(config, name)
+    st = open_stage(config, project_dir=project_dir, endpoint_url=endpoint_url, aws=aws)
+    try:
+        if config.secrets.backend == "ssm":
+            ssm = st.aws.client("ssm")
+            call(
+                ssm.put_parameter,
+                Name=target,
+                Value=value,
+                Type="SecureString",
+                Overwrite=True,
+                Description=f"Gemini API key for {st.names.base} (scarab)",
+            )
+            call(
+                ssm.add_tags_to_resource,
+                ResourceType="Parameter",
+                ResourceId=target,
+                Tags=[{"Key": k, "Value": v} for k, v in st.names.tags.items()],
+            )
+        else:
+            sm = st.aws.client("secretsmanager")
+            try:
+                call(sm.describe_secret, SecretId=target)
+                call(sm.put_secret_value, SecretId=target, SecretString=value)
+            except Exception as exc:
+                if error_code(exc) != "ResourceNotFoundException":
+                    raise
+                call(
+                    sm.create_secret,
+                    Name=target,
+                    SecretString=value,
+                    Tags=[{"Key": k, "Value": v} for k, v in st.names.tags.items()],
+                )
+        wired = _wire_function(st.aws, st.names.function, secret_reference(config))
+    except ScarabError:
+        raise
+    except Exception as exc:
+        # The message of an AWS error never contains the value we sent.
+        raise explain(exc) from None
+    return SecretResult(target, config.secrets.backend, wired)
+
+
+def _wire_function(aws: Aws, function: str, reference: str) -> bool:
+    """Set GOOGLE_API_KEY_PARAM on a deployed function (keeping its other variables)."""
+    lam = aws.client("lambda")
+    try:
+        cfg = call(lam.get_function_configuration, FunctionName=function)
+    except Exception as exc:
+        if error_code(exc) == "ResourceNotFoundException":
+            return False  # the next deploy sets it
+        raise
+    env = dict((cfg.get("Environment") or {}).get("Variables") or {})
+    if env.get("GOOGLE_API_KEY_PARAM") == reference:
+        return True
+    env["GOOGLE_API_KEY_PARAM"] = reference
+    call(lam.update_function_configuration, FunctionName=function, Environment={"Variables": env})
+    wait_for_function(aws, function)
+    return True
