@@ -98,7 +98,7 @@ def _lens_tabular_schema(features: list[str]) -> dict[str, Any]:
     return input_schema(features)
 
 
-def _versions() -> dict[str, str]:
+def library_versions() -> dict[str, str]:
     return {
         "python": ".".join(map(str, sys.version_info[:3])),
         "scikit-learn": sklearn.__version__,
@@ -143,7 +143,7 @@ def train_digits() -> tuple[bytes, dict[str, Any]]:
             "split_seed": SPLIT_SEED,
             "model_seed": MODEL_SEED,
             "target_opset": TARGET_OPSET,
-            "trained_with": _versions(),
+            "trained_with": library_versions(),
         },
     }
     return _export(model, 64, "digits"), entry
@@ -194,7 +194,7 @@ def train_tabular() -> tuple[bytes, dict[str, Any]]:
             "split_seed": SPLIT_SEED,
             "model_seed": MODEL_SEED,
             "target_opset": TARGET_OPSET,
-            "trained_with": _versions(),
+            "trained_with": library_versions(),
         },
     }
     return _export(model, len(features), "tabular"), entry
