@@ -226,6 +226,14 @@ def parse_response(response: Any) -> Analysis:
         raise _BadOutput("output does not match the schema") from None
 
 
+def _invalid_output() -> ApiError:
+    return ApiError(
+        502,
+        "invalid_model_output",
+        "The model's answer did not match the analysis format, twice; retry later.",
+    )
+
+
 def _blocked(reason: str) -> ApiError:
     return ApiError(
         422,
@@ -288,6 +296,13 @@ def analyze_with_gemini(
             )
             if status not in RETRYABLE_STATUS:
                 raise failure from None
+        except (ValidationError, errors.UnknownApiResponseError):
+            # The SDK could not even read the answer: as bad as invalid output.
+            logger.warning("gemini answer unreadable", extra={"attempt": attempt})
+            if output_retry_used:
+                raise _invalid_output() from None
+            output_retry_used = True
+            continue
         except timeout_errors:
             logger.warning(
                 "gemini timeout",
@@ -313,11 +328,7 @@ def analyze_with_gemini(
                     "gemini output unusable", extra={"why": str(bad), "attempt": attempt}
                 )
                 if output_retry_used:
-                    raise ApiError(
-                        502,
-                        "invalid_model_output",
-                        "The model's answer did not match the analysis format, twice; retry later.",
-                    ) from None
+                    raise _invalid_output() from None
                 output_retry_used = True
                 continue
             return GeminiResult(analysis=analysis, model=model, usage=usage, attempts=attempt)

@@ -54,6 +54,15 @@ class PreparedImage:
     reencoded: bool
 
 
+def describe_bytes(n: float) -> str:
+    """A size for people: '4.5 MB', '900 KB', '120 bytes' (decimal units)."""
+    if n >= 1_000_000:
+        return f"{n / 1e6:.1f} MB"
+    if n >= 1000:
+        return f"{n / 1e3:.0f} KB"
+    return f"{int(n)} bytes"
+
+
 def sniff_format(data: bytes) -> str | None:
     """The image format from its first bytes: jpeg, png, webp, gif, or None."""
     if data[:3] == b"\xff\xd8\xff":
@@ -112,7 +121,7 @@ def prepare_image(
         raise ApiError(
             413,
             "image_too_large",
-            f"The image is {len(data) / 1e6:.1f} MB; the limit is {max_bytes / 1e6:.1f} MB.",
+            f"The image is {describe_bytes(len(data))}; the limit is {describe_bytes(max_bytes)}.",
         )
     fmt = sniff_format(data)
     if fmt is None:
@@ -197,6 +206,8 @@ def _reencode(
         img = img.transpose(_ORIENTATION[orientation])
     out = io.BytesIO()
     icc = img.info.get("icc_profile")
+    # Pillow copies some of img.info (comment, XMP) into what it saves: start empty.
+    img.info = {}
     if transparent:
         img.save(out, "PNG", compress_level=6, **({"icc_profile": icc} if icc else {}))
         mime = "image/png"

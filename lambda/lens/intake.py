@@ -16,7 +16,7 @@ import json
 from typing import Any, Literal
 
 from lens.errors import ApiError
-from lens.images import sniff_format
+from lens.images import describe_bytes, sniff_format
 
 EventKind = Literal["rest", "http", "url"]
 
@@ -176,8 +176,8 @@ def decode_image_field(value: str, max_image_bytes: int) -> bytes:
         raise ApiError(
             413,
             "image_too_large",
-            f"The image is about {len(text) * 3 / 4e6:.1f} MB; "
-            f"the limit is {max_image_bytes / 1e6:.1f} MB.",
+            f"The image is about {describe_bytes(len(text) * 3 / 4)}; "
+            f"the limit is {describe_bytes(max_image_bytes)}.",
         )
     try:
         return base64.b64decode(text, validate=True)

@@ -13,7 +13,7 @@ import lens
 from lens import predict
 from lens.errors import ApiError
 from lens.gemini import analyze_with_gemini
-from lens.images import prepare_image
+from lens.images import describe_bytes, prepare_image
 from lens.intake import decode_image_field
 from lens.invocation import current
 from lens.observability import logger, metrics
@@ -57,8 +57,8 @@ def analyze(body: AnalyzeRequest) -> AnalyzeResponse:
         raise ApiError(
             413,
             "body_too_large",
-            f"The request body is {invocation.body_bytes / 1e6:.1f} MB; "
-            f"the limit is {settings.max_body_bytes / 1e6:.1f} MB.",
+            f"The request body is {describe_bytes(invocation.body_bytes)}; "
+            f"the limit is {describe_bytes(settings.max_body_bytes)}.",
         )
     started = time.perf_counter()
     raw = decode_image_field(body.image, settings.max_image_bytes)

@@ -1,0 +1,99 @@
+"""The Gemini key from SSM SecureString or Secrets Manager, against the moto server."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable
+from typing import Any
+
+import boto3
+import pytest
+from lens import secrets
+from lens.errors import ApiError
+
+from tests.function.events import b64, http_event, jpeg, response_json
+from tests.support.gemini_server import GeminiServer
+from tests.support.moto_server import MotoServer
+
+pytestmark = pytest.mark.emulator
+Invoke = Callable[..., dict[str, Any]]
+PARAM = "/scarab/lens/dev/gemini-api-key"
+
+
+@pytest.fixture
+def keyless_gemini(
+    gemini: GeminiServer, aws: MotoServer, monkeypatch: pytest.MonkeyPatch
+) -> GeminiServer:
+    """The Gemini test server, with the key removed from the environment."""
+    monkeypatch.delenv("GOOGLE_API_KEY", raising=False)
+    return gemini
+
+
+def test_key_from_ssm_securestring_reaches_gemini(
+    keyless_gemini: GeminiServer, invoke: Invoke, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    boto3.client("ssm").put_parameter(Name=PARAM, Value="ssm-key-123", Type="SecureString")
+    monkeypatch.setenv("GOOGLE_API_KEY_PARAM", PARAM)
+    assert secrets.key_source() == secrets.KeySource("ssm", PARAM)
+    response = invoke(http_event(body={"image": b64(jpeg())}))
+    assert response["statusCode"] == 200, response["body"]
+    assert keyless_gemini.requests[0].api_key == "ssm-key-123"
+
+
+@pytest.mark.parametrize(
+    ("secret_string", "expected"),
+    [("sm-key-456", "sm-key-456"), (json.dumps({"GOOGLE_API_KEY": "sm-json-789"}), "sm-json-789")],
+)
+def test_key_from_secrets_manager_arn(
+    secret_string: str,
+    expected: str,
+    keyless_gemini: GeminiServer,
+    invoke: Invoke,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    arn = boto3.client("secretsmanager").create_secret(
+        Name="scarab/lens/dev/gemini", SecretString=secret_string
+    )["ARN"]
+    monkeypatch.setenv("GOOGLE_API_KEY_PARAM", arn)
+    assert secrets.key_source() == secrets.KeySource("secretsmanager", arn)
+    response = invoke(http_event(body={"image": b64(jpeg())}))
+    assert response["statusCode"] == 200, response["body"]
+    assert keyless_gemini.requests[0].api_key == expected
+
+
+def test_key_is_cached_between_requests(
+    keyless_gemini: GeminiServer, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    ssm = boto3.client("ssm")
+    ssm.put_parameter(Name=PARAM, Value="first", Type="SecureString")
+    monkeypatch.setenv("GOOGLE_API_KEY_PARAM", PARAM)
+    assert secrets.get_api_key() == "first"
+    ssm.put_parameter(Name=PARAM, Value="second", Type="SecureString", Overwrite=True)
+    assert secrets.get_api_key() == "first"  # cached for KEY_MAX_AGE
+    secrets.reset_key_cache()
+    assert secrets.get_api_key() == "second"
+
+
+def test_missing_parameter_is_503_without_the_name(
+    keyless_gemini: GeminiServer, invoke: Invoke, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("GOOGLE_API_KEY_PARAM", "/scarab/lens/dev/does-not-exist")
+    response = invoke(http_event(body={"image": b64(jpeg())}))
+    assert response["statusCode"] == 503
+    error = response_json(response)["error"]
+    assert error["code"] == "gemini_not_configured"
+    assert "does-not-exist" not in error["message"]
+    assert keyless_gemini.requests == []
+
+
+def test_env_key_wins_over_the_parameter(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("GOOGLE_API_KEY", "env-key")
+    monkeypatch.setenv("GOOGLE_API_KEY_PARAM", PARAM)
+    assert secrets.get_api_key() == "env-key"
+
+
+def test_no_source_at_all_is_503() -> None:
+    assert secrets.key_source() is None
+    with pytest.raises(ApiError) as info:
+        secrets.get_api_key()
+    assert info.value.status == 503 and info.value.code == "gemini_not_configured"
