@@ -2,12 +2,136 @@
 
 from __future__ import annotations
 
+import contextlib
+import errno
+import json
+import logging
+import os
+import signal
+import socket
+import sys
+import time
+from pathlib import Path
+from types import FrameType
+
 import typer
+
+from scarab.serve.server import ServerOptions, function_log_path, run
+from scarab.serve.snapshot import Snapshot
+
+SERVE_RECORD = Path(".scarab") / "local" / "serve.json"
+
+
+def _say(text: str) -> None:
+    typer.echo(text)
+    sys.stdout.flush()
+
+
+def _progress(text: str) -> None:
+    typer.echo(f"  {text}", err=True)
+
+
+def _check_port(host: str, port: int) -> None:
+    """Fail before deploying when the port is taken (uvicorn would only log it)."""
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        try:
+            sock.bind((host, port))
+        except OSError as exc:
+            reason = (
+                "is already in use"
+                if exc.errno == errno.EADDRINUSE
+                else f"is unusable ({exc.strerror})"
+            )
+            raise typer.BadParameter(
+                f"{host}:{port} {reason}; choose another with --port."
+            ) from None
+
+
+def _interrupt(signum: int, frame: FrameType | None) -> None:
+    raise KeyboardInterrupt
 
 
 def serve_command(
-    port: int = typer.Option(3000, help="Port on 127.0.0.1 to serve on."),
+    port: int = typer.Option(3000, help="Port to serve on."),
+    host: str = typer.Option("127.0.0.1", help="Interface to listen on."),
+    stage: str | None = typer.Option(
+        None, help="Stage to deploy and serve (default: scarab.toml's)."
+    ),
+    no_deploy: bool = typer.Option(
+        False, "--no-deploy", help="Serve what is already deployed in the emulator."
+    ),
+    integration_timeout: float = typer.Option(
+        29.0, "--integration-timeout", hidden=True, help="API Gateway's integration timeout (s)."
+    ),
+    refresh_interval: float = typer.Option(
+        0.5, "--refresh-interval", hidden=True, help="How often to re-read the emulator (s)."
+    ),
 ) -> None:
-    """Run the whole stack locally: emulator, deployed API, web client."""
-    typer.echo("scarab serve is not implemented yet", err=True)
-    raise typer.Exit(1)
+    """Run the whole stack locally: emulator, deployed API with API Gateway's rules, web client.
+
+    Local only: GOOGLE_GEMINI_BASE_URL in this environment is passed to the function.
+    """
+    from scarab.config import find_project_dir
+    from scarab.errors import ScarabError
+    from scarab.serve.stack import prepare
+
+    logging.basicConfig(level=logging.WARNING, format="scarab serve: %(message)s")
+    signal.signal(signal.SIGTERM, _interrupt)  # SIGTERM cleans up like Ctrl-C
+    project_dir = find_project_dir()
+    _check_port(host, port)
+    started = time.monotonic()
+    record = project_dir / SERVE_RECORD
+    stack = None
+    try:
+        typer.echo(
+            "Starting the local stack (emulated AWS; nothing leaves this machine)...", err=True
+        )
+        stack = prepare(project_dir, stage=stage, deploy=not no_deploy, progress=_progress)
+        options = ServerOptions(
+            host=host,
+            port=port,
+            integration_timeout=integration_timeout,
+            refresh_interval=refresh_interval,
+        )
+        local = stack
+
+        def ready(snapshot: Snapshot) -> None:
+            shown_host = "127.0.0.1" if host in ("0.0.0.0", "") else host  # noqa: S104
+            url = f"http://{shown_host}:{port}"
+            api_url = f"{url}/{local.stage}"
+            key = snapshot.local_key.value if snapshot.local_key else None
+            _say("")
+            _say(f"Scarab is running locally (ready in {time.monotonic() - started:.1f}s).")
+            _say(f"  API URL:     {api_url}")
+            _say(f"  Web client:  {url}/")
+            _say(
+                f"  API key:     {key}"
+                if key
+                else "  API key:     (none: the stage's usage plan has no enabled key)"
+            )
+            _say(f"  Try:         curl -H 'x-api-key: {key or '...'}' {api_url}/models")
+            if not local.gemini_key_stored:
+                _say(
+                    "  Gemini:      no GOOGLE_API_KEY in this environment: /analyze answers"
+                    " 503, the offline models work"
+                )
+            _say(f"  Function log: {function_log_path(project_dir)}")
+            _say("Press Ctrl-C to stop.")
+            record.parent.mkdir(parents=True, exist_ok=True)
+            tmp = record.with_suffix(".tmp")
+            tmp.write_text(json.dumps({"url": url, "api_url": api_url, "pid": os.getpid()}))
+            tmp.replace(record)
+
+        run(stack, options, ready)
+    except KeyboardInterrupt:
+        pass
+    except ScarabError as exc:
+        typer.echo(f"scarab serve: {exc}", err=True)
+        raise typer.Exit(1) from None
+    finally:
+        with contextlib.suppress(FileNotFoundError):
+            record.unlink()
+        if stack is not None:
+            stack.close()
+    typer.echo("scarab serve: stopped.", err=True)

@@ -1,0 +1,171 @@
+"""The ASGI application uvicorn runs: `/{stage}/...` the API, `/api/...` the web
+client's proxy, everything else the web client's static files."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Awaitable, Callable, MutableMapping
+from pathlib import Path
+from typing import Any
+
+from starlette.staticfiles import StaticFiles
+
+from scarab.serve.gateway import BODY_LIMIT, Gateway
+from scarab.serve.proxy_event import IncomingRequest
+from scarab.serve.responses import HttpResponse
+from scarab.serve.snapshot import Snapshot
+from scarab.serve.webproxy import MAX_BODY_BYTES, WebProxy
+
+log = logging.getLogger("scarab.serve")
+
+Scope = MutableMapping[str, Any]
+Message = MutableMapping[str, Any]
+Receive = Callable[[], Awaitable[Message]]
+Send = Callable[[Message], Awaitable[None]]
+
+# Past the limit the rest of an upload is read and dropped (so the client reads our
+# 413 instead of a reset connection), up to this much; beyond it the connection closes.
+_DRAIN_LIMIT = 64 * 1024 * 1024
+
+NOT_BUILT_PAGE = b"""<!doctype html>
+<html><head><meta charset="utf-8"><title>Scarab</title></head>
+<body><h1>Scarab</h1><p>The web client is not built yet (no web-client/public/ in this
+project). The API is served under its stage path; see the terminal for its URL and key.</p>
+</body></html>
+"""
+
+
+async def read_body(receive: Receive, limit: int, declared: int | None) -> tuple[bytes, bool]:
+    """The request body, or (b"", True) when it is larger than `limit` bytes."""
+    too_large = declared is not None and declared > limit
+    chunks: list[bytes] = []
+    size = 0
+    while True:
+        message = await receive()
+        if message["type"] == "http.disconnect":
+            return b"", too_large
+        chunk = message.get("body", b"")
+        size += len(chunk)
+        if size > limit:
+            too_large = True
+        if too_large:
+            chunks.clear()
+            if size > _DRAIN_LIMIT:
+                return b"", True
+        else:
+            chunks.append(chunk)
+        if not message.get("more_body", False):
+            break
+    return (b"", True) if too_large else (b"".join(chunks), False)
+
+
+async def send_response(send: Send, response: HttpResponse, head_only: bool = False) -> None:
+    headers = [
+        (k.lower().encode("latin-1", "replace"), v.encode("latin-1", "replace"))
+        for k, v in response.headers
+        if k.lower() not in ("content-length", "transfer-encoding", "connection")
+    ]
+    headers.append((b"content-length", str(len(response.body)).encode()))
+    await send({"type": "http.response.start", "status": response.status, "headers": headers})
+    await send({"type": "http.response.body", "body": b"" if head_only else response.body})
+
+
+class ServeApp:
+    """Dispatches by path prefix; holds no per-request state."""
+
+    def __init__(
+        self,
+        gateway: Gateway,
+        snapshot: Callable[[], Snapshot | None],
+        stage: str,
+        web_root: Path,
+        lifespan: Callable[[], Awaitable[None]] | None = None,
+        shutdown: Callable[[], Awaitable[None]] | None = None,
+    ) -> None:
+        self.gateway = gateway
+        self.snapshot = snapshot
+        self.stage = stage
+        self.proxy = WebProxy(gateway, snapshot)
+        self.web_root = web_root
+        self._static = StaticFiles(directory=web_root, html=True, check_dir=False)
+        self._startup = lifespan
+        self._shutdown = shutdown
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] == "lifespan":
+            await self._lifespan(receive, send)
+            return
+        if scope["type"] != "http":
+            return
+        path: str = scope["path"]
+        prefix = f"/{self.stage}"
+        if path == prefix or path.startswith(prefix + "/"):
+            await self._api(scope, receive, send, path[len(prefix) :] or "/")
+        elif path == "/api" or path.startswith("/api/"):
+            await self._proxy(scope, receive, send)
+        else:
+            await self._web(scope, receive, send)
+
+    async def _request(
+        self, scope: Scope, receive: Receive, path: str, limit: int
+    ) -> tuple[IncomingRequest, bool]:
+        headers = [(k.decode("latin-1"), v.decode("latin-1")) for k, v in scope["headers"]]
+        declared = None
+        for key, value in headers:
+            if key == "content-length" and value.isdigit():
+                declared = int(value)
+        body, too_large = await read_body(receive, limit, declared)
+        client = scope.get("client") or ("127.0.0.1", 0)
+        server = scope.get("server") or ("127.0.0.1", 0)
+        host = next((v for k, v in headers if k == "host"), f"{server[0]}:{server[1]}")
+        request = IncomingRequest(
+            method=scope["method"],
+            path=path,
+            raw_query=scope.get("query_string", b"").decode("latin-1"),
+            headers=headers,
+            body=body,
+            source_ip=str(client[0]),
+            host=host,
+            port=int(server[1] or 0),
+        )
+        return request, too_large
+
+    async def _api(self, scope: Scope, receive: Receive, send: Send, path: str) -> None:
+        request, too_large = await self._request(scope, receive, path, BODY_LIMIT)
+        response = await self.gateway.handle(request, self.snapshot(), body_too_large=too_large)
+        await send_response(send, response, head_only=scope["method"] == "HEAD")
+
+    async def _proxy(self, scope: Scope, receive: Receive, send: Send) -> None:
+        request, too_large = await self._request(scope, receive, scope["path"], MAX_BODY_BYTES)
+        response = await self.proxy.handle(request, too_large)
+        await send_response(send, response)
+
+    async def _web(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if self.web_root.is_dir():
+            await self._static(scope, receive, send)
+            return
+        if scope["path"] in ("/", "/index.html"):
+            page = HttpResponse(200, [("content-type", "text/html; charset=utf-8")], NOT_BUILT_PAGE)
+        else:
+            page = HttpResponse(404, [("content-type", "text/plain; charset=utf-8")], b"Not Found")
+        await send_response(send, page, head_only=scope["method"] == "HEAD")
+
+    async def _lifespan(self, receive: Receive, send: Send) -> None:
+        while True:
+            message = await receive()
+            if message["type"] == "lifespan.startup":
+                try:
+                    if self._startup is not None:
+                        await self._startup()
+                except Exception as exc:
+                    log.exception("startup failed")
+                    await send({"type": "lifespan.startup.failed", "message": str(exc)})
+                    return
+                await send({"type": "lifespan.startup.complete"})
+            elif message["type"] == "lifespan.shutdown":
+                try:
+                    if self._shutdown is not None:
+                        await self._shutdown()
+                finally:
+                    await send({"type": "lifespan.shutdown.complete"})
+                return

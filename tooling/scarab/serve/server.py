@@ -1,0 +1,130 @@
+"""Run the local gateway on uvicorn: snapshot watcher, function runtime, ASGI app."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import uvicorn
+
+from scarab.serve.app import ServeApp
+from scarab.serve.gateway import Gateway, GatewayOptions
+from scarab.serve.runtime import FunctionRuntime, InvokeError
+from scarab.serve.snapshot import FunctionConfig, Snapshot
+from scarab.serve.stack import LocalStack
+from scarab.serve.watcher import SnapshotWatcher
+
+log = logging.getLogger("scarab.serve")
+
+LOG_DIR = Path(".scarab") / "local" / "logs"
+
+
+@dataclass(frozen=True)
+class ServerOptions:
+    host: str = "127.0.0.1"
+    port: int = 3000
+    integration_timeout: float = 29.0
+    refresh_interval: float = 0.5
+    web_root: Path | None = None
+
+
+def function_log_path(project_dir: Path) -> Path:
+    """Where the functions' output goes (Lambda's CloudWatch log stream, locally)."""
+    return project_dir / LOG_DIR / "function.log"
+
+
+def run(
+    stack: LocalStack,
+    options: ServerOptions,
+    on_ready: Callable[[Snapshot], None],
+) -> None:
+    """Serve until SIGINT/SIGTERM; `on_ready` runs once the port accepts connections."""
+    watcher = SnapshotWatcher(
+        stack.endpoint_url,
+        stack.rest_api_id,
+        stack.stage,
+        stack.region,
+        interval=options.refresh_interval,
+    )
+    first = watcher.refresh()
+    log_path = function_log_path(stack.project_dir)
+    log_path.parent.mkdir(parents=True, exist_ok=True)
+    with log_path.open("ab") as log_file:
+        runtime = FunctionRuntime(stack.project_dir, stack.endpoint_url, stack.region, log_file)
+        gateway = Gateway(runtime, GatewayOptions(integration_timeout=options.integration_timeout))
+        warming: set[asyncio.Task[None]] = set()
+        seen: set[tuple[Any, ...]] = set()
+
+        async def warm(fn: FunctionConfig) -> None:
+            try:
+                await runtime.warm(fn)
+            except InvokeError as exc:
+                log.error("function %s failed to start: %s", fn.name, exc.message)
+
+        async def startup() -> None:
+            loop = asyncio.get_running_loop()
+            for fn in first.functions.values():
+                seen.add(fn.version_key)
+                await warm(fn)
+
+            def schedule(fn: FunctionConfig) -> None:
+                task = loop.create_task(warm(fn))
+                warming.add(task)
+                task.add_done_callback(warming.discard)
+
+            def on_snapshot(snapshot: Snapshot) -> None:
+                # Runs on the watcher thread: a redeploy's new container starts warm.
+                for fn in snapshot.functions.values():
+                    if fn.version_key not in seen:
+                        seen.add(fn.version_key)
+                        loop.call_soon_threadsafe(schedule, fn)
+
+            watcher.listeners.append(on_snapshot)
+            watcher.start()
+
+        async def shutdown() -> None:
+            await asyncio.to_thread(watcher.stop)
+            for task in list(warming):
+                task.cancel()
+            await runtime.close()
+
+        web_root = options.web_root or stack.project_dir / "web-client" / "public"
+        app = ServeApp(
+            gateway,
+            lambda: watcher.current,
+            stack.stage,
+            web_root,
+            lifespan=startup,
+            shutdown=shutdown,
+        )
+        config = uvicorn.Config(
+            app,
+            host=options.host,
+            port=options.port,
+            loop="asyncio",
+            http="h11",
+            lifespan="on",
+            log_level="warning",
+            access_log=False,
+            server_header=False,
+            timeout_graceful_shutdown=5,
+            timeout_keep_alive=30,
+            backlog=512,
+        )
+        server = uvicorn.Server(config)
+
+        async def main() -> None:
+            serving = asyncio.create_task(server.serve())
+            while not server.started and not serving.done():
+                await asyncio.sleep(0.02)
+            if server.started and watcher.current is not None:
+                on_ready(watcher.current)
+            with contextlib.suppress(asyncio.CancelledError):
+                await serving
+
+        asyncio.run(main())

@@ -1,0 +1,145 @@
+"""The web client's same-origin `/api/*` routes, as the Vercel proxy answers them.
+
+`web-client/api/analyze.js` is what the page talks to in production; locally serve
+plays that part: it forwards to the deployed stage through the gateway's rules with
+the stage's API key added server-side, limits bodies to Vercel's 4,500,000 bytes,
+passes status codes, Retry-After and bodies through, and never returns the key.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+from collections.abc import Callable, Sequence
+
+from scarab.serve.gateway import Gateway
+from scarab.serve.proxy_event import IncomingRequest
+from scarab.serve.responses import HttpResponse
+from scarab.serve.snapshot import Snapshot
+
+MAX_BODY_BYTES = 4_500_000  # Vercel's request body limit
+PASSED_HEADERS = ("content-type", "retry-after", "x-amzn-requestid", "x-amzn-errortype")
+FORWARDED_REQUEST_HEADERS = ("content-type", "accept", "user-agent")
+_PREDICT = re.compile(r"^/api/predict/([^/]+)$")
+_ROUTES: dict[str, tuple[str, str]] = {
+    "/api/analyze": ("POST", "/analyze"),
+    "/api/models": ("GET", "/models"),
+    "/api/health": ("GET", "/health"),
+}
+
+
+def target(path: str) -> tuple[str, str] | None:
+    """(method, stage path) that `/api/...` forwards to, or None for an unknown route."""
+    path = path.rstrip("/") or "/"
+    if path in _ROUTES:
+        return _ROUTES[path]
+    predict = _PREDICT.match(path)
+    if predict:
+        return ("POST", f"/predict/{predict.group(1)}")
+    return None
+
+
+def _error(
+    status: int, code: str, message: str, headers: Sequence[tuple[str, str]] = ()
+) -> HttpResponse:
+    body = json.dumps({"error": {"code": code, "message": message}}).encode()
+    return HttpResponse(
+        status,
+        [("content-type", "application/json"), ("cache-control", "no-store"), *headers],
+        body,
+    )
+
+
+def _allowed_origins() -> set[str]:
+    raw = os.environ.get("ALLOWED_ORIGINS", "")
+    return {o.strip().rstrip("/").lower() for o in raw.split(",") if o.strip()}
+
+
+def check_origin(origin: str | None, host: str | None) -> tuple[bool, list[tuple[str, str]]]:
+    """Same rule as the Vercel proxy: no Origin or same host passes; else ALLOWED_ORIGINS."""
+    if not origin:
+        return True, []
+    from urllib.parse import urlsplit
+
+    try:
+        origin_host = (urlsplit(origin).netloc or "").lower()
+    except ValueError:
+        return False, []
+    if origin_host and origin_host == (host or "").lower():
+        return True, []
+    if origin.rstrip("/").lower() in _allowed_origins():
+        return True, [("access-control-allow-origin", origin), ("vary", "Origin")]
+    return False, []
+
+
+class WebProxy:
+    """Answers `/api/...` by calling the gateway in-process with the local key."""
+
+    def __init__(self, gateway: Gateway, snapshot: Callable[[], Snapshot | None]) -> None:
+        self.gateway = gateway
+        self.snapshot = snapshot
+
+    async def handle(self, request: IncomingRequest, body_too_large: bool) -> HttpResponse:
+        route = target(request.path)
+        if route is None:
+            return _error(404, "not_found", "There is no such route on this proxy.")
+        ok, cors = check_origin(request.header("origin"), request.header("host"))
+        if not ok:
+            return _error(
+                403, "origin_not_allowed", "This page's origin is not allowed to use this API."
+            )
+        verb, stage_path = route
+        if request.method == "OPTIONS":
+            return HttpResponse(
+                204,
+                [
+                    *cors,
+                    ("access-control-allow-methods", f"{verb}, OPTIONS"),
+                    ("access-control-allow-headers", "content-type"),
+                    ("access-control-max-age", "600"),
+                ],
+            )
+        if request.method != verb:
+            return _error(
+                405,
+                "method_not_allowed",
+                f"Use {verb} on {request.path}.",
+                [("allow", f"{verb}, OPTIONS")],
+            )
+        if body_too_large:
+            return _error(
+                413,
+                "payload_too_large",
+                f"The request is larger than {MAX_BODY_BYTES} bytes; send a smaller image.",
+                cors,
+            )
+        snapshot = self.snapshot()
+        key = snapshot.local_key.value if snapshot and snapshot.local_key else None
+        headers = [(k, v) for k, v in request.headers if k in FORWARDED_REQUEST_HEADERS]
+        if verb == "POST" and not any(k == "content-type" for k, _ in headers):
+            headers.append(("content-type", "application/json"))
+        if key:
+            headers.append(("x-api-key", key))
+        upstream = await self.gateway.handle(
+            IncomingRequest(
+                method=verb,
+                path=stage_path,
+                raw_query="",
+                headers=headers,
+                body=request.body,
+                source_ip=request.source_ip,
+                host=request.host,
+                port=request.port,
+            ),
+            snapshot,
+        )
+        body = upstream.body
+        if key and key.encode() in body:  # whatever the upstream says, the key stays here
+            body = body.replace(key.encode(), b"[redacted]")
+        out = [("cache-control", "no-store"), *cors]
+        for name in PASSED_HEADERS:
+            value = upstream.header(name)
+            if value:
+                out.append((name, value))
+        return HttpResponse(upstream.status, out, body)
