@@ -60,8 +60,18 @@ def lambda_handler(event: dict[str, Any], context: LambdaContext) -> dict[str, A
     metrics.add_metric(name="Requests", unit=MetricUnit.Count, value=1)
     safe_event = event if isinstance(event, dict) else {}
     request_id = _request_id(safe_event, context)
+    try:
+        return _handle(safe_event, context, request_id)
+    except ApiError as exc:  # e.g. invalid settings while building the resolver
+        return _plain_answer(exc, request_id)
+    except Exception:
+        logger.exception("unhandled error outside the routes")
+        return _plain_answer(internal_error(), request_id)
+
+
+def _handle(event: dict[str, Any], context: Any, request_id: str) -> dict[str, Any]:
     kind = event_kind(event)
-    normalized = normalize_event(safe_event, kind) if kind is not None else None
+    normalized = normalize_event(event, kind) if kind is not None else None
     if kind is None or normalized is None:
         return _plain_answer(
             ApiError(400, "invalid_event", "The function only answers HTTP requests."),
@@ -72,15 +82,10 @@ def lambda_handler(event: dict[str, Any], context: LambdaContext) -> dict[str, A
             request_id=request_id,
             remaining_ms=_remaining_ms(context),
             origin=header(normalized, "origin") or None,
-            body_bytes=body_size(safe_event),
+            body_bytes=body_size(event),
         )
     )
     try:
         return get_resolver(kind).resolve(normalized, context)
-    except ApiError as exc:  # e.g. invalid settings while building the resolver
-        return _plain_answer(exc, request_id)
-    except Exception:
-        logger.exception("unhandled error outside the routes")
-        return _plain_answer(internal_error(), request_id)
     finally:
         invocation.end(token)

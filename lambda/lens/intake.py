@@ -111,6 +111,7 @@ def _normalize_body(event: dict[str, Any]) -> None:
     event["isBase64Encoded"] = False
     if not isinstance(body, str) or body == "":
         event["body"] = None
+        _claim_json(event)
         return
     content_type = header(event, "content-type").split(";", 1)[0].strip().lower()
     raw: bytes | None = None
@@ -141,12 +142,16 @@ def _normalize_body(event: dict[str, Any]) -> None:
     else:
         text = body
     event["body"] = text
-    # We speak JSON only; whatever was claimed, the body now is JSON text.
+    _claim_json(event)
+
+
+def _claim_json(event: dict[str, Any]) -> None:
+    # We speak JSON only; whatever was claimed, the body now is JSON text (or absent).
     event["headers"] = {
         **_without(event["headers"], "content-type"),
         "content-type": "application/json",
     }
-    if "multiValueHeaders" in event:
+    if isinstance(event.get("multiValueHeaders"), dict):
         event["multiValueHeaders"] = {
             **_without(event["multiValueHeaders"], "content-type"),
             "content-type": ["application/json"],
