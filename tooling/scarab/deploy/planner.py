@@ -314,7 +314,7 @@ def plan_usage_plan(d: Desired, obs: Observed) -> list[Step]:
         ops: list[dict[str, str]] = []
         if _num(live.throttle.get("rateLimit")) != float(p.rate):
             diffs.append("throttle rate")
-            ops.append({"op": "replace", "path": "/throttle/rateLimit", "value": str(p.rate)})
+            ops.append({"op": "replace", "path": "/throttle/rateLimit", "value": _fmt(p.rate)})
         if _num(live.throttle.get("burstLimit")) != float(p.burst):
             diffs.append("throttle burst")
             ops.append({"op": "replace", "path": "/throttle/burstLimit", "value": str(p.burst)})
@@ -359,6 +359,11 @@ def _stage_ops(stages: list[tuple[Any, Any]], stage: str) -> Any:
         return out
 
     return ops
+
+
+def _fmt(rate: float) -> str:
+    # "5" rather than "5.0": both are valid rates, and integral text parses everywhere.
+    return str(int(rate)) if float(rate).is_integer() else str(rate)
 
 
 def _num(value: Any) -> float | None:

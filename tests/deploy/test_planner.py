@@ -1,0 +1,252 @@
+"""Plans checked with no server: desired state vs hand-made observations."""
+
+from __future__ import annotations
+
+import dataclasses
+from pathlib import Path
+
+from scarab.config import load_config
+from scarab.deploy.models import Code, Desired, desired_state
+from scarab.deploy.planner import merged_environment, method_drift, plan
+from scarab.deploy.reader import (
+    Observed,
+    ObservedApi,
+    ObservedFunction,
+    ObservedKey,
+    ObservedPlan,
+    ObservedRole,
+)
+from scarab.naming import TAG_MANAGED_ENV
+
+CODE = Code(package="zip", zip_path="/x.zip", zip_sha256_b64="c2hh", zip_size=10)
+
+
+def desired(tmp_path: Path, **overrides: object) -> Desired:
+    cfg = load_config(tmp_path, dict(overrides))
+    return desired_state(
+        cfg, account_id="123456789012", region="us-east-1", partition="aws", code=CODE
+    )
+
+
+def converged(d: Desired) -> Observed:
+    """What AWS looks like right after a successful deploy of `d`."""
+    api = d.api
+    resources: dict[str, dict[str, object]] = {"/": {"id": "root", "methods": {}}}
+    for i, path in enumerate(api.resource_paths):
+        resources[path] = {"id": f"r{i}", "methods": {}}
+    for m in api.methods:
+        if m.kind == "proxy":
+            integ: dict[str, object] = {"type": "AWS_PROXY", "uri": api.integration_uri}
+            responses: dict[str, object] = {}
+        else:
+            integ = {
+                "type": "MOCK",
+                "integrationResponses": {
+                    "200": {
+                        "responseParameters": api.preflight_parameters(m.path),
+                        "responseTemplates": {"application/json": api.preflight_template},
+                    }
+                },
+            }
+            responses = {"200": {}}
+        methods = resources[m.path]["methods"]
+        assert isinstance(methods, dict)
+        methods[m.http_method] = {
+            "authorizationType": "NONE",
+            "apiKeyRequired": m.api_key_required,
+            "methodIntegration": integ,
+            "methodResponses": responses,
+        }
+    fn = d.function
+    return Observed(
+        role=ObservedRole(d.role_arn, d.role_trust, set(d.managed_policy_arns), d.inline_policy),
+        function=ObservedFunction(
+            config={
+                "CodeSha256": fn.code.zip_sha256_b64,
+                "Architectures": [fn.architecture],
+                "Environment": {"Variables": dict(fn.environment)},
+                "MemorySize": fn.memory,
+                "Timeout": fn.timeout,
+                "Role": d.role_arn,
+                "Runtime": fn.runtime,
+                "Handler": fn.handler,
+                "PackageType": "Zip",
+            },
+            code={},
+            tags=dict(fn.tags),
+            policy=[
+                {
+                    "Sid": d.names.permission_sid,
+                    "Condition": {"ArnLike": {"AWS:SourceArn": f"{d.source_arn}:api1/*"}},
+                }
+            ],
+        ),
+        log_group_exists=True,
+        log_group_retention=d.log_retention_days,
+        api=ObservedApi(
+            "api1",
+            resources,
+            {t: api.gateway_parameters() for t in ("DEFAULT_4XX", "DEFAULT_5XX")},
+            True,
+            api.fingerprint,
+        ),
+        plan=ObservedPlan(
+            "plan1",
+            {"rateLimit": d.usage_plan.rate, "burstLimit": d.usage_plan.burst},
+            {"limit": d.usage_plan.quota_limit, "period": d.usage_plan.quota_period},
+            [{"apiId": "api1", "stage": d.names.stage}],
+        ),
+        keys=[ObservedKey("k1", d.usage_plan.first_key_name, True, "", True)],
+    )
+
+
+def kinds(steps: list) -> list[tuple[str, str]]:
+    return [(s.action, s.resource) for s in steps]
+
+
+def test_empty_account_plans_every_resource(tmp_path: Path) -> None:
+    d = desired(tmp_path)
+    steps = plan(d, Observed.empty())
+    resources = [s.resource for s in steps]
+    assert all(s.action == "create" for s in steps if "retention" not in s.resource)
+    assert resources[0] == "iam.role scarab-dev-role"
+    for needle in (
+        "lambda.function scarab-dev",
+        "apigateway.rest_api scarab-dev",
+        "apigateway.rest_api scarab-dev POST /analyze",
+        "apigateway.rest_api scarab-dev OPTIONS /predict/{model_id}",
+        "apigateway.rest_api scarab-dev gateway-response DEFAULT_4XX",
+        "lambda.permission scarab-apigateway-invoke",
+        "apigateway.stage dev",
+        "apigateway.usage_plan scarab-dev-plan",
+        "apigateway.api_key scarab-dev-key-1",
+    ):
+        assert needle in resources, needle
+    # Dependency order: role before function before API before usage plan.
+    order = [
+        resources.index(n)
+        for n in (
+            "iam.role scarab-dev-role",
+            "lambda.function scarab-dev",
+            "apigateway.rest_api scarab-dev",
+            "apigateway.stage dev",
+            "apigateway.usage_plan scarab-dev-plan",
+        )
+    ]
+    assert order == sorted(order)
+    assert all(s.reason for s in steps)
+
+
+def test_converged_account_plans_nothing(tmp_path: Path) -> None:
+    d = desired(tmp_path)
+    assert plan(d, converged(d), state_env=[]) == []
+
+
+def test_memory_change_updates_configuration_only(tmp_path: Path) -> None:
+    d = desired(tmp_path)
+    obs = converged(d)
+    d2 = desired(tmp_path, **{"function.memory": 1024})
+    steps = plan(d2, obs)
+    assert kinds(steps) == [("update", "lambda.function scarab-dev configuration")]
+    assert "MemorySize 512 -> 1024" in steps[0].reason
+
+
+def test_code_change_updates_code_only(tmp_path: Path) -> None:
+    d = desired(tmp_path)
+    obs = converged(d)
+    d2 = dataclasses.replace(
+        d,
+        function=dataclasses.replace(
+            d.function, code=dataclasses.replace(CODE, zip_sha256_b64="bmV3")
+        ),
+    )
+    assert kinds(plan(d2, obs)) == [("update", "lambda.function scarab-dev code")]
+
+
+def test_drifted_method_is_replaced_and_the_api_redeployed(tmp_path: Path) -> None:
+    d = desired(tmp_path)
+    obs = converged(d)
+    assert obs.api is not None
+    obs.api.resources["/analyze"]["methods"]["POST"]["apiKeyRequired"] = False
+    steps = plan(d, obs)
+    assert kinds(steps) == [
+        ("update", "apigateway.rest_api scarab-dev POST /analyze"),
+        ("update", "apigateway.stage dev"),
+    ]
+    assert "apiKeyRequired should be true" in steps[0].reason
+
+
+def test_stale_stage_is_redeployed(tmp_path: Path) -> None:
+    d = desired(tmp_path)
+    obs = converged(d)
+    assert obs.api is not None
+    obs.api.stage_fingerprint = "scarab:old"
+    assert kinds(plan(d, obs)) == [("update", "apigateway.stage dev")]
+
+
+def test_permission_for_another_api_is_replaced(tmp_path: Path) -> None:
+    d = desired(tmp_path)
+    obs = converged(d)
+    assert obs.function is not None
+    obs.function.policy[0]["Condition"]["ArnLike"]["AWS:SourceArn"] = f"{d.source_arn}:other/*"
+    assert kinds(plan(d, obs)) == [
+        ("delete", "lambda.permission scarab-apigateway-invoke"),
+        ("create", "lambda.permission scarab-apigateway-invoke"),
+    ]
+
+
+def test_usage_plan_without_keys_gets_the_existing_first_key_not_a_new_one(
+    tmp_path: Path,
+) -> None:
+    d = desired(tmp_path)
+    obs = converged(d)
+    obs.keys = [ObservedKey("k1", "scarab-dev-key-1", True, "", in_plan=False)]
+    steps = plan(d, obs)
+    assert kinds(steps) == [("update", "apigateway.api_key scarab-dev-key-1")]
+
+
+def test_throttle_change_patches_the_usage_plan(tmp_path: Path) -> None:
+    d = desired(tmp_path)
+    obs = converged(d)
+    d2 = desired(tmp_path, **{"api.throttle_rate": 3})
+    steps = plan(d2, obs)
+    assert kinds(steps) == [("update", "apigateway.usage_plan scarab-dev-plan")]
+    assert "throttle rate" in steps[0].reason
+
+
+def test_environment_merge_keeps_foreign_variables_and_drops_removed_ones() -> None:
+    live = {"A": "1", "THEIRS": "x", "OLD": "gone"}
+    merged = merged_environment({"A": "2", "NEW": "n"}, live, previously_managed={"A", "OLD"})
+    assert merged == {"A": "2", "THEIRS": "x", "NEW": "n"}
+
+
+def test_environment_merge_reads_the_managed_tag(tmp_path: Path) -> None:
+    d = desired(tmp_path)
+    obs = converged(d)
+    assert obs.function is not None
+    obs.function.config["Environment"]["Variables"]["OLD_SETTING"] = "1"
+    obs.function.config["Environment"]["Variables"]["SOMEONE_ELSES"] = "1"
+    obs.function.tags[TAG_MANAGED_ENV] += " OLD_SETTING"
+    steps = plan(d, obs)
+    assert kinds(steps) == [
+        ("update", "lambda.function scarab-dev configuration"),
+        ("update", "lambda.function scarab-dev tags"),
+    ]
+    assert "OLD_SETTING" in steps[0].reason and "SOMEONE_ELSES" not in steps[0].reason
+
+
+def test_method_drift_reports_missing_integration(tmp_path: Path) -> None:
+    d = desired(tmp_path)
+    spec = next(m for m in d.api.methods if m.http_method == "POST")
+    observed = {"authorizationType": "NONE", "apiKeyRequired": True}
+    assert method_drift(observed, spec, d.api) == "integration is missing, not AWS_PROXY"
+    assert method_drift(None, spec, d.api) == "missing"
+
+
+def test_multiple_origins_echo_the_request_origin(tmp_path: Path) -> None:
+    d = desired(
+        tmp_path, **{"function.allowed_origins": ["https://a.example", "https://b.example"]}
+    )
+    assert d.api.cors_origin == "method.request.header.Origin"
+    assert '$origin == "https://a.example"' in d.api.preflight_template
+    assert d.function.environment["ALLOWED_ORIGINS"] == "https://a.example,https://b.example"
