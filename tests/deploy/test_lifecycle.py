@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-import os
 from pathlib import Path
 
 import pytest
@@ -30,7 +29,7 @@ def test_dry_run_changes_nothing(run_deploy, aws, project: Path) -> None:
     assert not state_path(project, "test", aws.url).exists()
 
 
-def test_drift_is_repaired(run_deploy, aws) -> None:
+def test_drift_is_repaired(run_deploy, aws, project: Path) -> None:
     first, _ = run_deploy()
     lam, apigw = client("lambda", aws), client("apigateway", aws)
     lam.update_function_configuration(FunctionName="scarab-test", MemorySize=1024, Timeout=3)
@@ -48,12 +47,10 @@ def test_drift_is_repaired(run_deploy, aws) -> None:
         usagePlanId=first.usage_plan_id,
         patchOperations=[{"op": "replace", "path": "/throttle/rateLimit", "value": "99"}],
     )
-    drift = status(
-        load_config_for(run_deploy), project_dir=_project(run_deploy), endpoint_url=aws.url
-    )["drift"]
+    drift = status(load_config(project), project_dir=project, endpoint_url=aws.url)["drift"]
     assert {"field": "function.memory", "live": 1024, "config": 512} in drift
 
-    repaired, rec = run_deploy()
+    repaired, _ = run_deploy()
     reasons = {s.resource: s.reason for s in repaired.plan}
     assert (
         "apiKeyRequired should be true" in reasons["apigateway.rest_api scarab-test POST /analyze"]
@@ -71,19 +68,6 @@ def test_drift_is_repaired(run_deploy, aws) -> None:
     assert float(plan["throttle"]["rateLimit"]) == 5.0
     _, again = run_deploy()
     assert again.mutating == []
-
-
-def load_config_for(run_deploy):  # the project behind the run_deploy fixture
-    return load_config(_project(run_deploy))
-
-
-def _project(run_deploy) -> Path:
-    return Path(os.environ["SCARAB_TEST_PROJECT"])
-
-
-@pytest.fixture(autouse=True)
-def _project_env(project: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setenv("SCARAB_TEST_PROJECT", str(project))
 
 
 def test_environment_merge_keeps_a_variable_set_by_someone_else(run_deploy, aws, project) -> None:
