@@ -1,0 +1,70 @@
+"""Fixtures for the serve tests: one `scarab serve` per module for the read-only rules."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+
+import pytest
+
+from tests.conftest import TEST_GEMINI_KEY
+from tests.serve.support import http, install_probe, make_project, wait_until
+from tests.support.gemini_server import GeminiServer
+from tests.support.serve_process import ServeProcess, serve_factory, start_serve
+
+__all__ = ["serve_factory"]
+
+# Short, so the 504 rule takes seconds; test_timeout_default.py checks the real 29 s.
+SHARED_INTEGRATION_TIMEOUT = 3
+
+
+@dataclass
+class Shared:
+    """A running serve with the real function deployed and the probe beside it."""
+
+    serve: ServeProcess
+    project: Path
+    gemini: GeminiServer
+
+    @property
+    def api(self) -> str:
+        return self.serve.api_url
+
+    @property
+    def key(self) -> str:
+        assert self.serve.api_key, self.serve.output()
+        return self.serve.api_key
+
+
+def serve_env(gemini: GeminiServer) -> dict[str, str | None]:
+    return {
+        "GOOGLE_GEMINI_BASE_URL": gemini.url,
+        "GOOGLE_API_KEY": TEST_GEMINI_KEY,
+        "GEMINI_API_KEY": None,
+        "AWS_ENDPOINT_URL": None,
+        "AWS_PROFILE": None,
+    }
+
+
+@pytest.fixture(scope="module")
+def shared(
+    tmp_path_factory: pytest.TempPathFactory, gemini_session_server: GeminiServer
+) -> Iterator[Shared]:
+    project = make_project(tmp_path_factory.mktemp("serve-project"))
+    proc = start_serve(
+        project,
+        env=serve_env(gemini_session_server),
+        extra_args=["--integration-timeout", str(SHARED_INTEGRATION_TIMEOUT)],
+    )
+    try:
+        install_probe(project, "scarab-dev-probe", "probe", env={"PROBE_VAR": "one"})
+        install_probe(project, "scarab-dev-probe-short", "probe-short", timeout=1)
+        wait_until(
+            lambda: http(f"{proc.api_url}/probe/echo").status == 200,
+            what="the probe route appearing in serve",
+        )
+        yield Shared(proc, project, gemini_session_server)
+    finally:
+        proc.stop()
+        print(proc.output())
