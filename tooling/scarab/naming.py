@@ -49,7 +49,8 @@ class Names:
 
     @property
     def ecr_repository(self) -> str:
-        return f"{self.app}/{self.stage}"
+        # Flat, not "app/stage": emulators resolve only the last path segment of an ImageUri.
+        return self.base
 
     @property
     def inline_policy(self) -> str:

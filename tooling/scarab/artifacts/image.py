@@ -59,7 +59,7 @@ def docker(*args: str, stdin: str | None = None) -> str:
                 "Docker is not running: start Docker Desktop or the docker service, or"
                 " deploy with --package zip, which needs no Docker."
             )
-        last = err.splitlines()[-1] if err else f"exit status {proc.returncode}"
+        last = "\n".join(err.splitlines()[-3:]) if err else f"exit status {proc.returncode}"
         raise ScarabError(f"'docker {args[0]}' failed: {last}")
     return proc.stdout
 
@@ -71,8 +71,8 @@ def ensure_docker() -> None:
 
 def build_image(project_dir: Path, architecture: str) -> ImageBuild:
     """docker build lambda/ for the function's architecture, tagged by content."""
+    tag = image_tag(project_dir, architecture)  # checks the Dockerfile first
     ensure_docker()
-    tag = image_tag(project_dir, architecture)
     platform = docker_platform(architecture)
     local_ref = f"{LOCAL_REPOSITORY}:{tag}"
     docker(
@@ -87,10 +87,10 @@ def build_image(project_dir: Path, architecture: str) -> ImageBuild:
     return ImageBuild(local_ref=local_ref, tag=tag, platform=platform)
 
 
-def push_image(build: ImageBuild, registry: str, repository: str, password: str) -> str:
-    """Log in to ECR, tag and push; returns the remote repository:tag reference."""
+def push_image(build: ImageBuild, repository_uri: str, registry: str, password: str) -> str:
+    """Log in to the registry, tag and push; returns the pushed repository_uri:tag."""
     docker("login", "--username", "AWS", "--password-stdin", registry, stdin=password)
-    remote = f"{registry}/{repository}:{build.tag}"
+    remote = f"{repository_uri}:{build.tag}"
     docker("tag", build.local_ref, remote)
     docker("push", remote)
     return remote

@@ -127,7 +127,7 @@ def push_image(project_dir: Any) -> Any:
         token = call(ctx.aws.client("ecr").get_authorization_token)["authorizationData"][0]
         user_pass = base64.b64decode(token["authorizationToken"]).decode()
         registry = token["proxyEndpoint"].removeprefix("https://")
-        push_image(build, registry, str(code.image_repository), user_pass.partition(":")[2])
+        push_image(build, str(code.image_repository), registry, user_pass.partition(":")[2])
 
     return run
 
