@@ -63,7 +63,9 @@ class AnalyzeRequest(BaseModel):
 
     model_config = ConfigDict(populate_by_name=True, extra="ignore")
 
+    # repr=False: frameworks log route arguments; never put megabytes of base64 in a log line.
     image: str = Field(
+        repr=False,
         description="The photo: base64 (standard or URL-safe) or a data: URL. "
         "JPEG, PNG, WebP or GIF, judged by content.",
     )

@@ -13,7 +13,7 @@ Environment variables:
     SCARAB_MAX_IMAGE_BYTES decoded image limit (default 6 MiB).
     SCARAB_MAX_PIXELS      decompression-bomb guard (default 50 megapixels: a 50 MP phone
                            sensor passes, a crafted 20000x20000 PNG does not).
-    SCARAB_MAX_SIDE        longest side sent to Gemini (default 1536 px, see below).
+    SCARAB_MAX_SIDE        longest side sent to Gemini (default 1024 px, see below).
     SCARAB_JPEG_QUALITY    quality of re-encoded JPEGs (default 85).
     SCARAB_MAX_ATTEMPTS    Gemini attempts per request, first one included (default 4).
     SCARAB_RETRY_BASE_MS   first backoff step before jitter (default 500 ms).
@@ -23,10 +23,12 @@ Environment variables:
     ALLOWED_ORIGINS        comma list of browser origins allowed by CORS; "*" allows any
                            (default "*": the API key, not CORS, is what secures the API).
 
-Why 1536 px: Gemini tiles images into 768x768 crops (258 tokens each) and Gemini 3 scales
-every image to a fixed token budget (about 1120 tokens at high media resolution), so
-pixels beyond two tiles per side buy no detail the model can see, only upload time.
-1536 px keeps small hieroglyphs legible and sends a few hundred kilobytes.
+Why 1024 px: Gemini 2.x cuts images into 768x768 tiles (258 tokens each), so a 4:3
+photo at 1024x768 costs two tiles; Gemini 3 scales every image to a fixed token budget
+(about 1120 tokens at high media resolution), which about one megapixel already fills.
+More pixels than that cost upload time, not detail the model sees. 1024 is also where
+a 12 MP photo (4032x3024) decodes at exactly 1/4 scale (1008x756) through libjpeg's DCT
+scaling, with no resampling at all. Raise SCARAB_MAX_SIDE for photos of small text.
 """
 
 from __future__ import annotations
@@ -71,7 +73,7 @@ class Settings:
     max_body_bytes: int = 6 * MIB
     max_image_bytes: int = 6 * MIB
     max_pixels: int = 50_000_000
-    max_side: int = 1536
+    max_side: int = 1024
     jpeg_quality: int = 85
     max_attempts: int = 4
     retry_base_ms: int = 500
@@ -154,7 +156,7 @@ def load_settings(env: dict[str, str] | None = None) -> Settings:
         max_body_bytes=_int(env, "SCARAB_MAX_BODY_BYTES", 6 * MIB, 1024, 1024 * MIB),
         max_image_bytes=_int(env, "SCARAB_MAX_IMAGE_BYTES", 6 * MIB, 1024, 1024 * MIB),
         max_pixels=_int(env, "SCARAB_MAX_PIXELS", 50_000_000, 1, 1_000_000_000),
-        max_side=_int(env, "SCARAB_MAX_SIDE", 1536, 64, 16384),
+        max_side=_int(env, "SCARAB_MAX_SIDE", 1024, 64, 16384),
         jpeg_quality=_int(env, "SCARAB_JPEG_QUALITY", 85, 30, 95),
         max_attempts=_int(env, "SCARAB_MAX_ATTEMPTS", 4, 1, 10),
         retry_base_ms=_int(env, "SCARAB_RETRY_BASE_MS", 500, 0, 60_000),

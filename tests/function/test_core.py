@@ -26,7 +26,7 @@ def test_default_settings() -> None:
     assert s.models == DEFAULT_MODELS
     assert s.models["fast"] == "gemini-3.5-flash"
     assert s.thinking == {"regular": "high", "fast": "low", "super-fast": "minimal"}
-    assert s.max_side == 1536 and s.max_body_bytes == 6 * 1024 * 1024
+    assert s.max_side == 1024 and s.max_body_bytes == 6 * 1024 * 1024
     assert s.allowed_origins == ("*",)
 
 

@@ -85,14 +85,14 @@ def test_what_reaches_gemini(gemini: GeminiServer, invoke: Invoke) -> None:
     [(mime, sent)] = request.images
     assert mime == "image/jpeg"
     img = Image.open(io.BytesIO(sent))
-    assert img.size == (1536, 1152)
+    assert img.size == (1000, 750)  # 1/4 DCT scale fits max_side 1024: no resampling
     assert len(img.getexif()) == 0 and "exif" not in img.info and "comment" not in img.info
     assert b"PhoneModel" not in sent and b"home address" not in sent
     assert len(sent) < len(photo) // 4
     body = response_json(response)
     assert body["image"] == {
-        "width": 1536,
-        "height": 1152,
+        "width": 1000,
+        "height": 750,
         "bytes_in": len(photo),
         "bytes_sent": len(sent),
     }

@@ -54,13 +54,23 @@ def test_sniff_format_by_content(data: bytes, fmt: str | None) -> None:
 def test_large_jpeg_is_downscaled_and_stripped_of_gps() -> None:
     original = jpeg((3000, 2000), exif=gps_exif(), comment=b"shot at home")
     assert b"PhoneModel" in original and b"shot at home" in original
-    out = prepare_image(original, max_side=1536)
-    assert (out.width, out.height) == (1536, 1024)
+    out = prepare_image(original, max_side=1000)
+    assert (out.width, out.height) == (1000, 667)  # decoded at 1/2, then resized
     assert out.mime_type == "image/jpeg" and out.reencoded
     assert out.bytes_in == len(original)
-    assert _open(out.data).size == (1536, 1024)
+    assert _open(out.data).size == (1000, 667)
     _has_no_metadata(out.data)
     assert b"shot at home" not in out.data
+
+
+def test_dct_scaling_close_to_max_side_skips_resampling() -> None:
+    # 4032x3024 (a 12 MP phone photo) at 1/4 scale is 1008x756: within max_side 1024.
+    out = prepare_image(jpeg((4032, 3024)), max_side=1024)
+    assert (out.width, out.height) == (1008, 756)
+    # Never above max_side, never below DRAFT_UNDERSHOOT of it.
+    out = prepare_image(jpeg((3000, 2000)), max_side=1536)
+    assert 0.8 * 1536 <= max(out.width, out.height) <= 1536
+    assert abs(out.width / out.height - 1.5) < 0.01
 
 
 def test_small_jpeg_keeps_its_pixels_and_loses_its_metadata() -> None:
