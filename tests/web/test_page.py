@@ -345,3 +345,50 @@ def test_keyboard_only_at_phone_width_in_dark_mode(page_factory: Any, photo: Pat
     # Dark mode is actually dark, and text stays readable (WCAG AA: 4.5:1).
     body_bg = assert_readable(page)
     assert contrast("rgb(0, 0, 0)", body_bg) < 2, f"background {body_bg} is not dark"
+
+
+MAKE_FILE_JS = """async ([name, type, width, height]) => {
+    let blob;
+    if (type.startsWith("image/")) {
+      const canvas = document.createElement("canvas");
+      canvas.width = width;
+      canvas.height = height;
+      const ctx = canvas.getContext("2d");
+      ctx.fillStyle = "#c8902e";
+      ctx.fillRect(0, 0, width, height);
+      blob = await new Promise((resolve) => canvas.toBlob(resolve, type));
+    } else {
+      blob = new Blob(["not a picture"], { type });
+    }
+    const transfer = new DataTransfer();
+    transfer.items.add(new File([blob], name, { type }));
+    return transfer;
+}"""
+
+
+def test_drop_and_paste_load_a_photo_and_non_images_are_refused(page: Any, tmp_path: Path) -> None:
+    dropped = page.evaluate_handle(MAKE_FILE_JS, ["wall.png", "image/png", 640, 480])
+    page.dispatch_event("#drop-zone", "drop", {"dataTransfer": dropped})
+    page.wait_for_selector("#analyze-button:enabled")
+    assert "640\u00d7480" in page.inner_text("#image-info")
+
+    pasted = page.evaluate_handle(MAKE_FILE_JS, ["clip.png", "image/png", 300, 500])
+    page.evaluate(
+        "(data) => document.dispatchEvent(new ClipboardEvent('paste', {clipboardData: data}))",
+        pasted,
+    )
+    page.wait_for_function("document.querySelector('#image-info').textContent.includes('300')")
+    assert "300\u00d7500" in page.inner_text("#image-info")
+
+    text = page.evaluate_handle(MAKE_FILE_JS, ["notes.txt", "text/plain", 0, 0])
+    page.dispatch_event("#drop-zone", "drop", {"dataTransfer": text})
+    assert "wasn't an image" in page.inner_text("#status")
+
+    not_an_image = tmp_path / "photo.jpg"
+    not_an_image.write_bytes(b"this is not a JPEG at all")
+    page.set_input_files("#file-input", str(not_an_image))
+    shown = error_panel(page)
+    assert shown["kind"] == "unreadable_image"
+    assert "can't be opened" in shown["text"]
+    assert page.is_disabled("#analyze-button")
+    assert_human(shown["text"])
