@@ -1,0 +1,149 @@
+"""Reproducible, content-addressed zips: the local flavor (fast) and the lambda flavor
+(manylinux wheels from PyPI, slow; built once per session and cached)."""
+
+from __future__ import annotations
+
+import base64
+import hashlib
+import json
+import shutil
+import zipfile
+from pathlib import Path
+
+import pytest
+from scarab.artifacts import build_zip, zip_path
+from scarab.artifacts import zip as zipmod
+from scarab.cli import app
+from scarab.config import load_config
+from scarab.deploy import deploy
+from scarab.errors import ScarabError
+from typer.testing import CliRunner
+
+from tests.deploy.conftest import REPO, Recorder, client, counted_session
+
+
+def test_local_flavor_is_reproducible_and_content_addressed(project: Path, tmp_path: Path) -> None:
+    first = build_zip(project, flavor="local")
+    digest = hashlib.sha256(first.path.read_bytes()).hexdigest()
+    assert first.sha256 == digest
+    assert first.path == zip_path(project, digest)
+    assert first.path.parent == project / ".scarab" / "build" / "zip"
+    assert first.code_sha256 == base64.b64encode(bytes.fromhex(digest)).decode()
+    assert build_zip(project, flavor="local").reused
+    # A second checkout of the same source gives the same bytes.
+    other = tmp_path / "other"
+    shutil.copytree(project / "lambda", other / "lambda")
+    (other / "lambda" / "lens" / "__pycache__").mkdir(exist_ok=True)
+    (other / "lambda" / "lens" / "__pycache__" / "x.cpython-311.pyc").write_bytes(b"junk")
+    assert build_zip(other, flavor="local").sha256 == first.sha256
+
+
+def test_zip_entries_are_normalised(project: Path) -> None:
+    built = build_zip(project, flavor="local")
+    with zipfile.ZipFile(built.path) as zf:
+        infos = zf.infolist()
+    names = [i.filename for i in infos]
+    assert names == sorted(names)
+    assert "lens/__init__.py" in names
+    assert all(i.date_time == (1980, 1, 1, 0, 0, 0) for i in infos)
+    assert all((i.external_attr >> 16) == 0o100644 for i in infos)
+    assert not any("__pycache__" in n or n.endswith(".pyc") for n in names)
+    assert not any(n.startswith(("lambda/", "tests/")) for n in names)
+
+
+def test_source_change_changes_the_digest(project: Path) -> None:
+    before = build_zip(project, flavor="local")
+    (project / "lambda" / "lens" / "added.py").write_text("VALUE = 1\n")
+    after = build_zip(project, flavor="local")
+    assert after.sha256 != before.sha256 and not after.reused
+    assert before.path.exists()  # content-addressed: older builds stay addressable
+
+
+def test_over_the_unzipped_limit_is_a_clear_error(
+    project: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(zipmod, "LAMBDA_UNZIPPED_LIMIT", 10)
+    with pytest.raises(ScarabError, match="over Lambda's 250 MB limit"):
+        build_zip(project, flavor="local")
+
+
+def test_cli_build_reports_size_and_digest(project: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.chdir(project)
+    result = CliRunner().invoke(app, ["build", "--package", "zip", "--flavor", "local", "--json"])
+    assert result.exit_code == 0, result.output
+    data = json.loads(result.output)
+    assert data["size"] > 0 and data["unzipped_size"] >= data["size"]
+    assert Path(data["path"]) == zip_path(project, data["sha256"])
+    assert data["upload_via_s3"] is False
+
+
+def test_pip_platforms_cover_manylinux_2_28() -> None:
+    assert zipmod.pip_platforms("x86_64") == ["manylinux2014_x86_64", "manylinux_2_28_x86_64"]
+    assert zipmod.pip_platforms("arm64") == ["manylinux2014_aarch64", "manylinux_2_28_aarch64"]
+
+
+@pytest.fixture(scope="session")
+def lambda_zip(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, zipmod.ZipBuild]:
+    """The real lambda-flavor zip, built once per session (wheels cached in .scarab/cache)."""
+    root = tmp_path_factory.mktemp("lambda-project")
+    shutil.copytree(
+        REPO / "lambda", root / "lambda", ignore=shutil.ignore_patterns("__pycache__", "*.pyc")
+    )
+    mp = pytest.MonkeyPatch()
+    mp.setenv("SCARAB_CACHE_DIR", str(REPO / ".scarab" / "cache"))
+    try:
+        return root, build_zip(root, flavor="lambda", runtime="python3.12", architecture="x86_64")
+    finally:
+        mp.undo()
+
+
+@pytest.mark.slow
+def test_lambda_flavor_ships_manylinux_wheels_and_the_source(lambda_zip) -> None:
+    root, built = lambda_zip
+    with zipfile.ZipFile(built.path) as zf:
+        names = zf.namelist()
+    assert "lens/__init__.py" in names
+    assert any(n.startswith("onnxruntime/") for n in names)
+    assert any(n.startswith("numpy/") for n in names)
+    assert any(
+        n.startswith("pydantic_core/") and "cpython-312-x86_64-linux-gnu" in n for n in names
+    )
+    assert not any(n.startswith("bin/") or n.endswith("/RECORD") for n in names)
+    assert not any(n.startswith("boto3/") for n in names)  # the runtime provides it
+    assert built.unzipped_size < zipmod.LAMBDA_UNZIPPED_LIMIT
+    # Reproducible: the same inputs rebuilt from scratch give the same bytes.
+    shutil.rmtree(root / ".scarab" / "build")
+    mp = pytest.MonkeyPatch()
+    mp.setenv("SCARAB_CACHE_DIR", str(REPO / ".scarab" / "cache"))
+    try:
+        again = build_zip(root, flavor="lambda", runtime="python3.12", architecture="x86_64")
+    finally:
+        mp.undo()
+    assert again.sha256 == built.sha256 and not again.reused
+
+
+@pytest.mark.slow
+@pytest.mark.emulator
+def test_full_pipeline_on_the_lambda_flavor(lambda_zip, aws, monkeypatch) -> None:
+    root, built = lambda_zip
+    (root / "scarab.toml").write_text('app = "scarab"\nstage = "full"\n')
+    monkeypatch.setenv("SCARAB_CACHE_DIR", str(REPO / ".scarab" / "cache"))
+    config = load_config(root)
+    result = deploy(config, project_dir=root, endpoint_url=aws.url, flavor="lambda")
+    assert result.code_sha256 == built.code_sha256
+    cfg = client("lambda", aws).get_function_configuration(FunctionName="scarab-full")
+    assert cfg["CodeSha256"] == built.code_sha256
+    if built.needs_s3:  # over 50 MB zipped: the upload went through S3
+        objects = client("s3", aws).list_objects_v2(
+            Bucket="scarab-artifacts-123456789012-us-east-1"
+        )["Contents"]
+        assert [o["Key"] for o in objects] == [f"scarab-full/{built.sha256}.zip"]
+    recorder = Recorder()
+    again = deploy(
+        config,
+        project_dir=root,
+        endpoint_url=aws.url,
+        flavor="lambda",
+        session=counted_session(recorder),
+    )
+    assert again.up_to_date and recorder.mutating == []
