@@ -21,7 +21,7 @@ from scarab.deploy.models import Code, Desired, desired_state
 from scarab.deploy.plan import Context, Step
 from scarab.deploy.planner import plan as make_plan
 from scarab.deploy.reader import Observed, read_all
-from scarab.deploy.state import StageState, load_state, save_state
+from scarab.deploy.state import StageState, load_state, save_state, state_path
 from scarab.errors import ScarabError
 from scarab.naming import Names
 
@@ -161,7 +161,7 @@ def deploy(
         mutating_calls=len(aws.log.mutating),
         code_sha256=code.zip_sha256_b64,
         image_uri=f"{code.image_repository}:{code.image_tag}" if code.image_tag else None,
-        state_path=None,
+        state_path=None if dry_run else state_path(project_dir, config.stage, aws.endpoint_url),
         dry_run=dry_run,
         calls=list(aws.log.calls),
     )
