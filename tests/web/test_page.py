@@ -9,12 +9,14 @@ Requests are only observed (bytes on the wire), never intercepted or faked.
 from __future__ import annotations
 
 import contextlib
+import io
 import json
 import time
 from pathlib import Path
 from typing import Any
 
 import pytest
+from PIL import Image
 
 from tests.conftest import TEST_GEMINI_KEY
 from tests.support.gemini_server import SAMPLE_ANALYSIS, GeminiServer
@@ -127,7 +129,9 @@ def test_a_12mp_photo_is_shrunk_upright_and_every_field_is_rendered(
     assert len(gemini_server.requests) == 1
     mime, sent = gemini_server.requests[0].images[0]
     assert mime.startswith("image/")
-    assert len(sent) > 10_000
+    model_image = Image.open(io.BytesIO(sent))
+    assert model_image.height > model_image.width  # still upright (portrait)
+    assert max(model_image.size) <= 2048
 
     # Every field, rendered for people.
     assert page.inner_text("#result-location") == SAMPLE_ANALYSIS["picture_location"]
