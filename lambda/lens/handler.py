@@ -16,10 +16,13 @@ from aws_lambda_powertools.utilities.typing import LambdaContext
 
 from lens import invocation
 from lens.app import get_resolver
+from lens.cors import EchoCORSConfig, cors_headers
 from lens.errors import ApiError
+from lens.images import describe_bytes
 from lens.intake import body_size, event_kind, header, normalize_event
 from lens.observability import logger, metrics
 from lens.responses import internal_error, record_error
+from lens.settings import get_settings
 
 
 def _request_id(event: dict[str, Any], context: Any) -> str:
@@ -39,14 +42,16 @@ def _remaining_ms(context: Any) -> Any:
     return invocation.Invocation(request_id="").remaining_ms
 
 
-def _plain_answer(error: ApiError, request_id: str) -> dict[str, Any]:
-    """An answer built without a resolver (unusable event, or invalid settings)."""
+def _plain_answer(error: ApiError, request_id: str, origin: str | None = None) -> dict[str, Any]:
+    """An answer built without a resolver (unusable event, oversized body, bad settings)."""
     record_error(error)
+    cors = cors_headers(EchoCORSConfig(get_settings().allowed_origins), origin) if origin else {}
     return {
         "statusCode": error.status,
         "headers": {
             "Content-Type": "application/json",
             "X-Request-Id": request_id,
+            **cors,
             **error.headers,
         },
         "body": json.dumps(error.body(request_id)),
@@ -77,12 +82,27 @@ def _handle(event: dict[str, Any], context: Any, request_id: str) -> dict[str, A
             ApiError(400, "invalid_event", "The function only answers HTTP requests."),
             request_id,
         )
+    origin = header(normalized, "origin") or None
+    received = body_size(event)
+    limit = get_settings().max_body_bytes
+    if received > limit:
+        # Before validation, so an oversized body is a 413 whatever its content.
+        return _plain_answer(
+            ApiError(
+                413,
+                "body_too_large",
+                f"The request body is {describe_bytes(received)}; "
+                f"the limit is {describe_bytes(limit)}.",
+            ),
+            request_id,
+            origin,
+        )
     token = invocation.begin(
         invocation.Invocation(
             request_id=request_id,
             remaining_ms=_remaining_ms(context),
-            origin=header(normalized, "origin") or None,
-            body_bytes=body_size(event),
+            origin=origin,
+            body_bytes=received,
         )
     )
     try:

@@ -111,15 +111,11 @@ def _orientation(img: Image.Image) -> int:
     return value if isinstance(value, int) and value in _ORIENTATION else 1
 
 
-def prepare_image(
-    data: bytes,
-    *,
-    max_side: int = 1024,
-    max_pixels: int = 50_000_000,
-    max_bytes: int = 6 * 1024 * 1024,
-    jpeg_quality: int = 85,
-) -> PreparedImage:
-    """Validate, orient, strip and shrink `data`; raise ApiError 413/415 for bad input."""
+def open_image(
+    data: bytes, *, max_pixels: int = 50_000_000, max_bytes: int = 6 * 1024 * 1024
+) -> tuple[str, Image.Image]:
+    """(format, lazily opened image) for `data`; ApiError 413 past the limits, 415 if not
+    a JPEG, PNG, WebP or GIF judged by content. Pixels are checked before any decoding."""
     if len(data) > max_bytes:
         raise ApiError(
             413,
@@ -143,6 +139,29 @@ def prepare_image(
             f"The image is {width}x{height} ({width * height / 1e6:.1f} megapixels); "
             f"the limit is {max_pixels / 1e6:.1f} megapixels.",
         )
+    return fmt, img
+
+
+def load_image(img: Image.Image) -> Image.Image:
+    """Decode all pixels now; 415 unreadable_image when the data is truncated or corrupt."""
+    try:
+        img.load()
+    except Exception:  # Pillow raises many types (OSError, SyntaxError, struct.error...)
+        raise _unreadable() from None
+    return img
+
+
+def prepare_image(
+    data: bytes,
+    *,
+    max_side: int = 1024,
+    max_pixels: int = 50_000_000,
+    max_bytes: int = 6 * 1024 * 1024,
+    jpeg_quality: int = 85,
+) -> PreparedImage:
+    """Validate, orient, strip and shrink `data`; raise ApiError 413/415 for bad input."""
+    fmt, img = open_image(data, max_pixels=max_pixels, max_bytes=max_bytes)
+    width, height = img.size
     orientation = _orientation(img)
     try:
         if max(width, height) <= max_side and orientation == 1:

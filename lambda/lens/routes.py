@@ -11,9 +11,8 @@ from aws_lambda_powertools.metrics import MetricUnit
 
 import lens
 from lens import predict
-from lens.errors import ApiError
 from lens.gemini import analyze_with_gemini
-from lens.images import describe_bytes, prepare_image
+from lens.images import prepare_image
 from lens.intake import decode_image_field
 from lens.invocation import current
 from lens.observability import logger, metrics
@@ -52,14 +51,7 @@ def _errors(*statuses: int) -> dict[int, dict[str, object]]:
 )
 def analyze(body: AnalyzeRequest) -> AnalyzeResponse:
     invocation = current()
-    settings = get_settings()
-    if invocation.body_bytes > settings.max_body_bytes:
-        raise ApiError(
-            413,
-            "body_too_large",
-            f"The request body is {describe_bytes(invocation.body_bytes)}; "
-            f"the limit is {describe_bytes(settings.max_body_bytes)}.",
-        )
+    settings = get_settings()  # the body size was checked by the handler, before validation
     started = time.perf_counter()
     raw = decode_image_field(body.image, settings.max_image_bytes)
     image = prepare_image(

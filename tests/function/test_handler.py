@@ -205,6 +205,19 @@ def test_body_limit_is_413_and_says_the_limit(
     assert "the limit is 2 KB" in response_json(response)["error"]["message"]
 
 
+def test_oversized_body_is_413_even_when_it_is_not_json(
+    invoke: Invoke, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("SCARAB_MAX_BODY_BYTES", "2048")
+    monkeypatch.setenv("ALLOWED_ORIGINS", "https://app.example")
+    response = invoke(
+        http_event(body="{not json" + "x" * 4000, headers={"Origin": "https://app.example"})
+    )
+    assert _error(response) == (413, "body_too_large")
+    headers = response_headers(response)
+    assert headers["access-control-allow-origin"] == "https://app.example"
+
+
 def test_image_byte_limit_is_413(invoke: Invoke, monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("SCARAB_MAX_IMAGE_BYTES", "2048")
     response = invoke(

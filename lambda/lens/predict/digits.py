@@ -136,7 +136,7 @@ def preprocess(image: Image.Image) -> FloatArray:
 
 def predict(model: LoadedModel, request: DigitsRequest) -> dict[str, Any]:
     """The digit in the request's image, with every class probability."""
-    features = preprocess(decode_image(request.image, "image"))
+    features = preprocess(decode_image(request.image))
     probabilities = model.probabilities(features.reshape(1, 64))[0]
     labels = model.entry.labels
     best = int(np.argmax(probabilities))
