@@ -396,3 +396,39 @@ def test_drop_and_paste_load_a_photo_and_non_images_are_refused(page: Any, tmp_p
     assert "can't be opened" in shown["text"]
     assert page.is_disabled("#analyze-button")
     assert_human(shown["text"])
+
+
+def test_offline_digit_model_reads_a_drawn_digit(page: Any) -> None:
+    page.wait_for_selector("#digits:not([hidden])")  # serve offers /api/models with digits
+
+    # Drawing with the pointer leaves ink on the pad.
+    box = page.locator("#digit-pad").bounding_box()
+    page.mouse.move(box["x"] + box["width"] / 2, box["y"] + 20)
+    page.mouse.down()
+    page.mouse.move(box["x"] + box["width"] / 2, box["y"] + box["height"] - 20, steps=8)
+    page.mouse.up()
+    ink = page.evaluate(
+        """() => {
+            const c = document.querySelector('#digit-pad');
+            const d = c.getContext('2d').getImageData(0, 0, c.width, c.height).data;
+            let dark = 0;
+            for (let i = 0; i < d.length; i += 4) if (d[i] < 128) dark++;
+            return dark;
+        }"""
+    )
+    assert ink > 500
+
+    # The keyboard path: the page writes a digit, Recognise sends it.
+    page.click("#digit-sample")
+    written = page.inner_text("#digit-result")
+    with page.expect_response(lambda r: r.url.endswith("/api/predict/digits")) as answer:
+        page.click("#digit-recognise")
+    response = answer.value
+    assert response.status == 200
+    body = response.json()
+    assert body["model"]["name"] == "digits"
+    page.wait_for_selector("#digit-result[data-label]")
+    shown = page.inner_text("#digit-result")
+    assert f"It reads {body['label']}" in shown
+    assert f"{round(body['probability'] * 100)}% sure" in shown
+    assert written.startswith("The page wrote a ")

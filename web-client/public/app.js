@@ -2,6 +2,7 @@
 // the answer. No framework, no build step, no secrets.
 
 import { analyze } from "./lib/api.js";
+import { setupDigits } from "./lib/digits.js";
 import { describeFailure } from "./lib/errors.js";
 import { ImageError, prepareImage, toDataUrl } from "./lib/image.js";
 import { formatBytes, renderResult } from "./lib/render.js";
@@ -236,3 +237,4 @@ document.addEventListener("keydown", (event) => {
 });
 
 document.documentElement.dataset.ready = "true";
+setupDigits($("#digits"));
