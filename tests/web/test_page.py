@@ -432,3 +432,23 @@ def test_offline_digit_model_reads_a_drawn_digit(page: Any) -> None:
     assert f"It reads {body['label']}" in shown
     assert f"{round(body['probability'] * 100)}% sure" in shown
     assert written.startswith("The page wrote a ")
+    # The demo must be right about its own handwriting: it reads the digit it wrote.
+    assert written == f"The page wrote a {body['label']}. Press Recognise."
+
+
+def test_the_page_reads_every_digit_it_writes(page: Any, serve: ServeProcess) -> None:
+    """Each of the ten digits the demo can write is recognised by the deployed model."""
+    page.goto(serve.url)
+    page.wait_for_selector("#digits:not([hidden])")
+    misread = {}
+    for digit in range(10):
+        # Choose the digit the "write a digit for me" button picks (it uses Math.random).
+        page.evaluate(f"() => {{ Math.random = () => {digit / 10 + 0.05}; }}")
+        page.click("#digit-sample")
+        assert page.inner_text("#digit-result").startswith(f"The page wrote a {digit}.")
+        with page.expect_response(lambda r: r.url.endswith("/api/predict/digits")) as answer:
+            page.click("#digit-recognise")
+        label = answer.value.json()["label"]
+        if label != digit:
+            misread[digit] = label
+    assert misread == {}, f"written digit -> what the model read: {misread}"
