@@ -1,7 +1,9 @@
-"""Fixtures for the serve tests: one `scarab serve` per module for the read-only rules."""
+"""Fixtures for the serve tests: one shared `scarab serve` for the tests that leave the
+stage as they found it; tests that change keys or stop serve start their own."""
 
 from __future__ import annotations
 
+import json
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -9,7 +11,7 @@ from pathlib import Path
 import pytest
 
 from tests.conftest import TEST_GEMINI_KEY
-from tests.serve.support import http, install_probe, make_project, wait_until
+from tests.serve.support import http, install_probe, make_project, tiny_jpeg_b64, wait_until
 from tests.support.gemini_server import GeminiServer
 from tests.support.serve_process import ServeProcess, serve_factory, start_serve
 
@@ -47,7 +49,19 @@ def serve_env(gemini: GeminiServer) -> dict[str, str | None]:
     }
 
 
-@pytest.fixture(scope="module")
+def _warm_analyze(proc: ServeProcess) -> None:
+    """One /analyze first: the function imports the Gemini SDK lazily, which can take
+    longer than the shortened integration timeout on a busy machine."""
+    body = json.dumps({"image": tiny_jpeg_b64()}).encode()
+    headers = {"x-api-key": proc.api_key or "", "Content-Type": "application/json"}
+    wait_until(
+        lambda: http(f"{proc.api_url}/analyze", "POST", body, headers).status != 504,
+        timeout=60,
+        what="a warm /analyze",
+    )
+
+
+@pytest.fixture(scope="session")
 def shared(
     tmp_path_factory: pytest.TempPathFactory, gemini_session_server: GeminiServer
 ) -> Iterator[Shared]:
@@ -64,6 +78,7 @@ def shared(
             lambda: http(f"{proc.api_url}/probe/echo").status == 200,
             what="the probe route appearing in serve",
         )
+        _warm_analyze(proc)
         yield Shared(proc, project, gemini_session_server)
     finally:
         proc.stop()

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import base64
 import hashlib
 import io
 import json
@@ -79,6 +80,15 @@ def http(
     except urllib.error.HTTPError as err:
         items = [(k.lower(), v) for k, v in err.headers.items()]
         return Response(err.code, dict(items), err.read(), items)
+
+
+def tiny_jpeg_b64() -> str:
+    """A small valid JPEG, base64: what the page sends to /analyze."""
+    from PIL import Image
+
+    buf = io.BytesIO()
+    Image.new("RGB", (32, 24), (120, 90, 60)).save(buf, "JPEG")
+    return base64.b64encode(buf.getvalue()).decode()
 
 
 def wait_until(check: Callable[[], bool], timeout: float = 15.0, what: str = "condition") -> None:

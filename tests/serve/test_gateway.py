@@ -16,7 +16,7 @@ import pytest
 
 from tests.conftest import TEST_GEMINI_KEY
 from tests.serve.conftest import SHARED_INTEGRATION_TIMEOUT, Shared
-from tests.serve.support import clients, http, state, wait_until
+from tests.serve.support import clients, http, state, tiny_jpeg_b64, wait_until
 from tests.support.gemini_server import SAMPLE_ANALYSIS, GeminiServer
 
 pytestmark = [pytest.mark.emulator, pytest.mark.slow]
@@ -260,7 +260,7 @@ def test_analyze_slower_than_the_integration_timeout_is_504(
     resp = http(
         f"{shared.api}/analyze",
         "POST",
-        json.dumps({"image": _tiny_jpeg_b64()}).encode(),
+        json.dumps({"image": tiny_jpeg_b64()}).encode(),
         {"x-api-key": shared.key, "Content-Type": "application/json"},
     )
     assert resp.status == 504, resp.body
@@ -459,21 +459,11 @@ def test_concurrent_invocations_are_isolated(shared: Shared) -> None:
 # --- the real function, end to end ----------------------------------------------------
 
 
-def _tiny_jpeg_b64() -> str:
-    import io
-
-    from PIL import Image
-
-    buf = io.BytesIO()
-    Image.new("RGB", (32, 24), (120, 90, 60)).save(buf, "JPEG")
-    return base64.b64encode(buf.getvalue()).decode()
-
-
 def test_analyze_end_to_end(shared: Shared, gemini: GeminiServer) -> None:
     resp = http(
         f"{shared.api}/analyze",
         "POST",
-        json.dumps({"image": _tiny_jpeg_b64()}).encode(),
+        json.dumps({"image": tiny_jpeg_b64()}).encode(),
         {"x-api-key": shared.key, "Content-Type": "application/json"},
     )
     assert resp.status == 200, resp.body

@@ -5,9 +5,11 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Awaitable, Callable, MutableMapping
+from http import HTTPStatus
 from pathlib import Path
 from typing import Any
 
+from starlette.exceptions import HTTPException
 from starlette.staticfiles import StaticFiles
 
 from scarab.serve.gateway import BODY_LIMIT, Gateway
@@ -142,7 +144,12 @@ class ServeApp:
 
     async def _web(self, scope: Scope, receive: Receive, send: Send) -> None:
         if self.web_root.is_dir():
-            await self._static(scope, receive, send)
+            try:
+                await self._static(scope, receive, send)
+            except HTTPException as exc:  # StaticFiles signals 404/405 by raising
+                text = HTTPStatus(exc.status_code).phrase.encode()
+                page = HttpResponse(exc.status_code, [("content-type", "text/plain")], text)
+                await send_response(send, page, head_only=scope["method"] == "HEAD")
             return
         if scope["path"] in ("/", "/index.html"):
             page = HttpResponse(200, [("content-type", "text/html; charset=utf-8")], NOT_BUILT_PAGE)

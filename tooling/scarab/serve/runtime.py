@@ -1,12 +1,16 @@
-"""Run deployed Lambda code locally: one warm worker process per deployed version.
+"""Run deployed Lambda code locally: warm worker processes ("containers") per version.
 
-The code is found by content: Lambda reports CodeSha256 (base64 of the zip's sha256)
+Like Lambda, a container runs one invocation at a time: concurrent requests go to
+other containers of the same version, started on demand up to `max_containers`
+(requests beyond that wait for a free one), and kept warm for the next requests.
+A container whose invocation passes the function's timeout is killed, as Lambda
+does. The code is found by content: Lambda reports CodeSha256 (base64 of the zip's sha256)
 and the deploy tool keeps every zip it built at `.scarab/build/zip/<sha256hex>.zip`.
 It is extracted once into `.scarab/local/functions/<hex>/` and run by
 `scarab.serve.worker` with exactly the deployed environment variables, plus the
 emulator's endpoint and fake credentials, plus (local only) GOOGLE_GEMINI_BASE_URL
 passed through from serve's own environment. A redeploy (new code or environment)
-starts a new worker; the old one finishes what it has in flight, then exits.
+starts new containers; the old ones finish what they have in flight, then exit.
 """
 
 from __future__ import annotations
@@ -36,6 +40,7 @@ FUNCTIONS_DIR = Path(".scarab") / "local" / "functions"
 PASSTHROUGH_ENV = ("GOOGLE_GEMINI_BASE_URL",)
 _PIPE_LIMIT = 64 * 1024 * 1024  # one protocol line holds a whole event or result
 _RETRY_INIT_AFTER_S = 2.0
+DEFAULT_MAX_CONTAINERS = 8
 
 
 class InvokeError(Exception):
@@ -112,58 +117,67 @@ def worker_environment(
 
 
 @dataclass(eq=False)
-class Worker:
-    """One warm container: a worker process and its pending invocations."""
+class Container:
+    """One worker process; runs one invocation at a time."""
 
     fn: FunctionConfig
     process: asyncio.subprocess.Process
-    pending: dict[int, asyncio.Future[dict[str, Any]]] = field(default_factory=dict)
-    reader: asyncio.Task[None] | None = None
     alive: bool = True
 
-    async def read_loop(self) -> None:
-        assert self.process.stdout is not None
-        while True:
-            try:
-                line = await self.process.stdout.readline()
-            except (ValueError, asyncio.LimitOverrunError):
-                log.error("function %s sent an oversized message; restarting it", self.fn.name)
-                self.process.kill()
-                break
-            if not line:
-                break
-            try:
-                message = json.loads(line)
-            except ValueError:
-                continue
-            future = self.pending.pop(message.get("id"), None)
-            if future is not None and not future.done():
-                future.set_result(message)
+    async def run(self, line: bytes) -> dict[str, Any]:
+        """Send one invocation and read its answer (InvokeError if the process dies)."""
+        assert self.process.stdin is not None and self.process.stdout is not None
+        try:
+            self.process.stdin.write(line)
+            await self.process.stdin.drain()
+            answer = await self.process.stdout.readline()
+        except (ConnectionError, RuntimeError, ValueError, asyncio.LimitOverrunError) as exc:
+            self.kill()
+            raise InvokeError("Runtime.ExitError", "the function's process exited") from exc
+        if not answer:
+            self.alive = False
+            raise InvokeError("Runtime.ExitError", "the function's process exited")
+        try:
+            return dict(json.loads(answer))
+        except ValueError as exc:
+            self.kill()
+            raise InvokeError("Runtime.ExitError", "the function's process misbehaved") from exc
+
+    def kill(self) -> None:
         self.alive = False
-        for future in self.pending.values():
-            if not future.done():
-                future.set_exception(
-                    InvokeError("Runtime.ExitError", "the function's process exited")
-                )
-        self.pending.clear()
+        with contextlib.suppress(ProcessLookupError):
+            self.process.kill()
 
     async def close(self, grace: float) -> None:
-        """Stop taking work; let in-flight invocations finish for `grace` seconds."""
-        self.alive = False
+        """Stop after the current invocation (closing stdin); kill after `grace` seconds."""
         if self.process.stdin is not None and not self.process.stdin.is_closing():
             self.process.stdin.close()
         try:
             await asyncio.wait_for(self.process.wait(), grace)
         except TimeoutError:
-            with contextlib.suppress(ProcessLookupError):
-                self.process.kill()
+            self.kill()
             await self.process.wait()
-        if self.reader is not None:
-            await self.reader
+        self.alive = False
+
+
+@dataclass(eq=False)
+class Pool:
+    """The containers of one deployed version."""
+
+    fn: FunctionConfig
+    idle: list[Container] = field(default_factory=list)
+    busy: set[Container] = field(default_factory=set)
+    starting: int = 0
+    retired: bool = False
+    freed: asyncio.Condition = field(default_factory=asyncio.Condition)
+
+    @property
+    def size(self) -> int:
+        return len(self.idle) + len(self.busy) + self.starting
 
 
 class FunctionRuntime:
-    """Invokes deployed functions; owns their worker processes. Lives on one event loop."""
+    """Invokes deployed functions; owns their containers. Lives on one event loop."""
 
     def __init__(
         self,
@@ -171,55 +185,91 @@ class FunctionRuntime:
         emulator_url: str,
         region: str,
         log_file: IO[bytes] | None = None,
+        max_containers: int = DEFAULT_MAX_CONTAINERS,
     ) -> None:
         self.project_dir = project_dir
         self.emulator_url = emulator_url
         self.region = region
         self.log_file = log_file
+        self.max_containers = max(1, max_containers)
         self.passthrough = {k: os.environ[k] for k in PASSTHROUGH_ENV if k in os.environ}
-        self._workers: dict[tuple[Any, ...], Worker] = {}
+        self._pools: dict[tuple[Any, ...], Pool] = {}
         self._failed: dict[tuple[Any, ...], tuple[float, InvokeError]] = {}
-        self._retiring: dict[Worker, asyncio.Task[None]] = {}
-        self._lock = asyncio.Lock()
+        self._background: set[asyncio.Task[Any]] = set()
         self._ids = itertools.count(1)
+        self._closing = False
+
+    def _pool(self, fn: FunctionConfig) -> Pool:
+        pool = self._pools.get(fn.version_key)
+        if pool is None:
+            pool = self._pools[fn.version_key] = Pool(fn)
+            # A new version of a function replaces the older ones' containers.
+            for key, old in list(self._pools.items()):
+                if old is not pool and old.fn.arn == fn.arn:
+                    del self._pools[key]
+                    self._retire(old)
+        return pool
+
+    def _retire(self, pool: Pool) -> None:
+        pool.retired = True
+        for container in pool.idle:
+            self._spawn_task(container.close(grace=5.0))
+        pool.idle.clear()
+
+    def _spawn_task(self, coro: Any) -> asyncio.Task[Any]:
+        task = asyncio.get_running_loop().create_task(coro)
+        self._background.add(task)
+        task.add_done_callback(self._background.discard)
+        return task
 
     async def warm(self, fn: FunctionConfig) -> None:
-        """Start the worker for `fn` now (Lambda's INIT), raising its init error if any."""
-        await self._worker(fn)
+        """Start one container for `fn` now (Lambda's INIT), raising its init error if any."""
+        pool = self._pool(fn)
+        if pool.size == 0:
+            container = await self._start(pool)
+            await self._release(pool, container)
 
-    async def _worker(self, fn: FunctionConfig) -> Worker:
-        key = fn.version_key
-        worker = self._workers.get(key)
-        if worker is not None and worker.alive:
-            return worker
-        async with self._lock:
-            worker = self._workers.get(key)
-            if worker is not None and worker.alive:
-                return worker
-            failed = self._failed.get(key)
-            if failed is not None and time.monotonic() - failed[0] < _RETRY_INIT_AFTER_S:
-                raise failed[1]
-            try:
-                worker = await self._spawn(fn)
-            except InvokeError as exc:
-                self._failed[key] = (time.monotonic(), exc)
-                log.error("function %s cannot start: %s", fn.name, exc.message)
-                raise
-            self._failed.pop(key, None)
-            # A new version replaces older workers of the same function.
-            for old_key, old in list(self._workers.items()):
-                if old.fn.arn == fn.arn or not old.alive:
-                    del self._workers[old_key]
-                    self._retire(old)
-            self._workers[key] = worker
-            return worker
+    async def _acquire(self, pool: Pool) -> Container:
+        while True:
+            while pool.idle:
+                container = pool.idle.pop()
+                if container.alive:
+                    pool.busy.add(container)
+                    return container
+            if pool.size < self.max_containers:
+                container = await self._start(pool)
+                pool.busy.add(container)
+                return container
+            async with pool.freed:
+                await pool.freed.wait()
 
-    def _retire(self, worker: Worker) -> None:
-        task = asyncio.get_running_loop().create_task(worker.close(grace=60.0))
-        self._retiring[worker] = task
-        task.add_done_callback(lambda _: self._retiring.pop(worker, None))
+    async def _start(self, pool: Pool) -> Container:
+        key = pool.fn.version_key
+        failed = self._failed.get(key)
+        if failed is not None and time.monotonic() - failed[0] < _RETRY_INIT_AFTER_S:
+            raise failed[1]
+        pool.starting += 1
+        try:
+            container = await self._spawn(pool.fn)
+        except InvokeError as exc:
+            self._failed[key] = (time.monotonic(), exc)
+            log.error("function %s cannot start: %s", pool.fn.name, exc.message)
+            raise
+        finally:
+            pool.starting -= 1
+        self._failed.pop(key, None)
+        return container
 
-    async def _spawn(self, fn: FunctionConfig) -> Worker:
+    async def _release(self, pool: Pool, container: Container) -> None:
+        pool.busy.discard(container)
+        if container.alive and not pool.retired and not self._closing:
+            pool.idle.append(container)
+        elif container.alive:
+            self._spawn_task(container.close(grace=5.0))
+        async with pool.freed:
+            pool.freed.notify_all()
+
+    async def _spawn(self, fn: FunctionConfig) -> Container:
         code = await asyncio.to_thread(code_dir, self.project_dir, fn)
         env = worker_environment(fn, code, self.emulator_url, self.region, self.passthrough)
         process = await asyncio.create_subprocess_exec(
@@ -248,46 +298,33 @@ class FunctionRuntime:
                 str(hello.get("errorType") or "Runtime.ExitError"),
                 str(hello.get("errorMessage") or "the function's process exited during init"),
             )
-        worker = Worker(fn=fn, process=process)
-        worker.reader = asyncio.get_running_loop().create_task(worker.read_loop())
-        return worker
+        return Container(fn=fn, process=process)
 
     async def invoke(
         self, fn: FunctionConfig, event_json: bytes, request_id: str, wait_s: float
     ) -> Any:
         """Invoke `fn` with a serialized event; the result, or InvokeError / InvokeTimeout.
 
-        The function's own timeout counts from now (its context's remaining time);
-        `wait_s` is how long the caller waits (API Gateway's integration timeout).
+        The function's own timeout counts from the start of the invocation (its
+        context's remaining time); `wait_s` is how long the caller waits (API
+        Gateway's integration timeout). When the caller gives up first, the
+        invocation still runs to its end, as in Lambda.
         """
-        worker = await self._worker(fn)
-        ident = next(self._ids)
-        future: asyncio.Future[dict[str, Any]] = asyncio.get_running_loop().create_future()
-        worker.pending[ident] = future
-        remaining_ms = fn.timeout_s * 1000
-        line = b'{"id":%d,"rid":%s,"ms":%d,"event":%s}\n' % (
-            ident,
-            json.dumps(request_id).encode(),
-            remaining_ms,
-            event_json,
-        )
-        assert worker.process.stdin is not None
+        deadline = time.monotonic() + wait_s
+        pool = self._pool(fn)
+        # Shielded: a caller giving up must not cancel a container's start half-way.
+        acquiring = self._spawn_task(self._acquire(pool))
         try:
-            worker.process.stdin.write(line)
-            await worker.process.stdin.drain()
-        except (ConnectionError, RuntimeError) as exc:
-            worker.pending.pop(ident, None)
-            raise InvokeError("Runtime.ExitError", "the function's process exited") from exc
-        function_timeout = fn.timeout_s
-        try:
-            message = await asyncio.wait_for(future, min(wait_s, function_timeout))
+            container = await asyncio.wait_for(asyncio.shield(acquiring), wait_s)
         except TimeoutError:
-            worker.pending.pop(ident, None)
-            if function_timeout <= wait_s:
-                self._log(f"{request_id} Task timed out after {function_timeout:.2f} seconds")
-                raise InvokeError(
-                    "Sandbox.Timedout", f"Task timed out after {function_timeout:.2f} seconds"
-                ) from None
+            acquiring.add_done_callback(lambda task: self._give_back(pool, task))
+            raise InvokeTimeout() from None
+        run = self._spawn_task(self._invoke_on(pool, container, event_json, request_id))
+        try:
+            message = await asyncio.wait_for(
+                asyncio.shield(run), max(0.0, deadline - time.monotonic())
+            )
+        except TimeoutError:
             raise InvokeTimeout() from None
         if message.get("ok"):
             return message.get("result")
@@ -295,16 +332,49 @@ class FunctionRuntime:
             str(message.get("errorType") or "Error"), str(message.get("errorMessage") or "")
         )
 
+    def _give_back(self, pool: Pool, task: asyncio.Task[Any]) -> None:
+        """Release a container whose caller stopped waiting for it."""
+        if not task.cancelled() and task.exception() is None:
+            self._spawn_task(self._release(pool, task.result()))
+
+    async def _invoke_on(
+        self, pool: Pool, container: Container, event_json: bytes, request_id: str
+    ) -> dict[str, Any]:
+        fn = pool.fn
+        line = b'{"id":%d,"rid":%s,"ms":%d,"event":%s}\n' % (
+            next(self._ids),
+            json.dumps(request_id).encode(),
+            fn.timeout_s * 1000,
+            event_json,
+        )
+        try:
+            return await asyncio.wait_for(container.run(line), fn.timeout_s)
+        except TimeoutError:
+            # Lambda stops a timed-out invocation by recycling its environment.
+            container.kill()
+            message = f"Task timed out after {fn.timeout_s:.2f} seconds"
+            self._log(f"{request_id} {message}")
+            return {"ok": False, "errorType": "Sandbox.Timedout", "errorMessage": message}
+        except InvokeError as exc:
+            return {"ok": False, "errorType": exc.error_type, "errorMessage": exc.message}
+        finally:
+            await self._release(pool, container)
+
     def _log(self, text: str) -> None:
         if self.log_file is not None:
             with contextlib.suppress(OSError, ValueError):
                 self.log_file.write(f"{text}\n".encode())
                 self.log_file.flush()
 
+    def containers(self) -> int:
+        """Live containers, all versions (for tests and the banner)."""
+        return sum(p.size for p in self._pools.values())
+
     async def close(self) -> None:
-        workers = [*self._workers.values(), *self._retiring]
-        self._workers.clear()
-        await asyncio.gather(*(w.close(grace=2.0) for w in workers), return_exceptions=True)
-        for worker in workers:  # anything still running after the grace period
-            with contextlib.suppress(ProcessLookupError):
-                worker.process.kill()
+        self._closing = True
+        containers = [c for p in self._pools.values() for c in (*p.idle, *p.busy)]
+        self._pools.clear()
+        await asyncio.gather(*(c.close(grace=2.0) for c in containers), return_exceptions=True)
+        for task in list(self._background):
+            task.cancel()
+        await asyncio.gather(*self._background, return_exceptions=True)

@@ -2,7 +2,9 @@
 
 Started by `scarab.serve.runtime` with the function's deployed environment, the
 extracted code as working directory and PYTHONPATH, and the handler as argument.
-Protocol, one JSON object per line:
+Like a Lambda execution environment it runs one invocation at a time (concurrency
+comes from more containers), so module-level state is shared only between
+consecutive invocations, as in a warm container. Protocol, one JSON object per line:
 
     stdin:  {"id": 1, "rid": "<request id>", "ms": <remaining ms>, "event": {...}}
     stdout: {"ready": true} once, after the handler module imported (or
@@ -10,7 +12,6 @@ Protocol, one JSON object per line:
             {"id": 1, "ok": true, "result": ...} or
             {"id": 1, "ok": false, "errorType": "...", "errorMessage": "..."}
 
-Invocations run concurrently on a thread pool, each with its own event and context.
 The function's own stdout is sent to stderr (the function log), so prints never
 corrupt the protocol. SIGINT is ignored: serve stops the worker by closing stdin.
 """
@@ -26,12 +27,10 @@ import threading
 import time
 import traceback
 from collections.abc import Callable
-from concurrent.futures import ThreadPoolExecutor
 from typing import Any, BinaryIO
 
 # Lambda's limit on a synchronous invocation's response payload.
 RESPONSE_LIMIT = 6_291_556
-MAX_CONCURRENCY = 64
 
 
 class LambdaContext:
@@ -55,7 +54,7 @@ class LambdaContext:
 
 
 class Channel:
-    """The protocol's output side; one writer at a time."""
+    """The protocol's output side."""
 
     def __init__(self, stream: BinaryIO) -> None:
         self._stream = stream
@@ -145,12 +144,9 @@ def main(argv: list[str]) -> int:
         )
         return 1
     channel.send({"ready": True})
-    with ThreadPoolExecutor(max_workers=MAX_CONCURRENCY, thread_name_prefix="invoke") as pool:
-        for line in sys.stdin.buffer:
-            if not line.strip():
-                continue
-            message = json.loads(line)
-            pool.submit(invoke, handler, channel, message)
+    for line in sys.stdin.buffer:
+        if line.strip():
+            invoke(handler, channel, json.loads(line))
     return 0
 
 
