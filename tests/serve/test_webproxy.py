@@ -8,7 +8,7 @@ import json
 import pytest
 
 from tests.serve.conftest import Shared
-from tests.serve.support import REPO, http, tiny_jpeg_b64
+from tests.serve.support import http, tiny_jpeg_b64
 from tests.support.gemini_server import SAMPLE_ANALYSIS, GeminiServer, Reply
 
 pytestmark = [pytest.mark.emulator, pytest.mark.slow]
@@ -114,7 +114,7 @@ def test_api_preflight_and_foreign_origins(shared: Shared) -> None:
 
 
 def test_web_client_is_served_at_the_root(shared: Shared) -> None:
-    public = REPO / "web-client" / "public"
+    public = shared.project / "web-client" / "public"  # the copy serve was started with
     if not (public / "index.html").is_file():
         pytest.skip("the web client has no index.html yet")
     page = http(f"{shared.serve.url}/")
