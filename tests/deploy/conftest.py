@@ -53,6 +53,14 @@ def project(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
     return root
 
 
+@pytest.fixture(autouse=True)
+def _fast_retries(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Retry waits sized for an emulator that never stays busy (the logic is unchanged)."""
+    import scarab.aws
+
+    monkeypatch.setattr(scarab.aws, "RETRY_BASE_DELAY", 0.05)
+
+
 @dataclass
 class Recorder:
     """Counts the AWS operations made through a session (botocore event hook)."""

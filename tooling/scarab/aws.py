@@ -150,6 +150,8 @@ def explain(exc: BaseException) -> ScarabError:
     return ScarabError(str(exc))
 
 
+# First wait of the retry backoff, in seconds (doubles each attempt, capped at 10 s).
+RETRY_BASE_DELAY = 1.0
 # Conflicts that clear by themselves: retry instead of failing.
 _TRANSIENT = {"ResourceConflictException", "ConflictException", "TooManyRequestsException"}
 
@@ -161,7 +163,7 @@ def call(
     retry_codes: frozenset[str] = frozenset(),
     retry_message: str | None = None,
     attempts: int = 10,
-    delay: float = 1.0,
+    delay: float | None = None,
     **params: Any,
 ) -> T:
     """Call `fn(**params)`, waiting and retrying on transient conflicts.
@@ -177,9 +179,12 @@ def call(
             code = error_code(exc)
             message = str(exc.response.get("Error", {}).get("Message", ""))
             transient = code in _TRANSIENT or code in retry_codes
+            if "already exist" in message:
+                transient = False  # a real conflict (e.g. a duplicate id), not a busy resource
             if retry_message is not None and retry_message in message:
                 transient = True
             if not transient or attempt == attempts - 1:
                 raise
-            time.sleep(min(delay * (2**attempt), 10.0))
+            base = RETRY_BASE_DELAY if delay is None else delay
+            time.sleep(min(base * (2**attempt), 10.0))
     raise AssertionError("unreachable")
