@@ -1,0 +1,206 @@
+"""The gateway's pure parts, without processes: routing, limits, templates, proxy results."""
+
+from __future__ import annotations
+
+import base64
+from datetime import UTC, datetime
+from types import MappingProxyType
+
+import pytest
+from hypothesis import given
+from hypothesis import strategies as st
+from scarab.serve.limits import Limiter, TokenBucket, Verdict, period_start
+from scarab.serve.proxy_event import MalformedResult, is_binary, read_proxy_result
+from scarab.serve.responses import gateway_error
+from scarab.serve.routing import Router
+from scarab.serve.snapshot import (
+    GatewayResponse,
+    Method,
+    Quota,
+    Resource,
+    Throttle,
+    UsagePlan,
+)
+from scarab.serve.vtl import render
+
+
+def _resource(path: str, *verbs: str) -> Resource:
+    methods = {v: Method(v, False, "NONE", None) for v in verbs}
+    return Resource(id=path, path=path, methods=MappingProxyType(methods))
+
+
+ROUTER = Router(
+    [
+        _resource("/"),
+        _resource("/health", "GET"),
+        _resource("/predict/{model_id}", "POST"),
+        _resource("/predict/special", "POST"),
+        _resource("/files/{proxy+}", "ANY"),
+    ]
+)
+
+
+def test_literal_beats_parameter_beats_greedy() -> None:
+    special = ROUTER.match("POST", "/predict/special")
+    assert special is not None and special.resource.path == "/predict/special"
+    other = ROUTER.match("POST", "/predict/digits")
+    assert other is not None and other.path_parameters == {"model_id": "digits"}
+    greedy = ROUTER.match("DELETE", "/files/a/b/c")
+    assert greedy is not None and greedy.path_parameters == {"proxy": "a/b/c"}
+    assert greedy.method.http_method == "ANY"
+
+
+@pytest.mark.parametrize(
+    ("verb", "path"),
+    [("GET", "/"), ("POST", "/health"), ("GET", "/predict/x"), ("GET", "/nope"), ("GET", "/files")],
+)
+def test_no_route(verb: str, path: str) -> None:
+    assert ROUTER.match(verb, path) is None
+
+
+def test_token_bucket_refills_at_rate_up_to_burst() -> None:
+    bucket = TokenBucket.full(Throttle(rate=10.0, burst=3), now=0.0)
+    assert [bucket.take(0.0) for _ in range(4)] == [True, True, True, False]
+    assert bucket.take(0.1)  # one token after 0.1 s at 10/s
+    assert not bucket.take(0.1)
+    assert [bucket.take(100.0) for _ in range(4)] == [True, True, True, False]  # capped
+
+
+@given(rate=st.floats(1, 100), burst=st.integers(1, 50), seconds=st.floats(1, 5))
+def test_token_bucket_admits_burst_plus_rate_times_time(
+    rate: float, burst: int, seconds: float
+) -> None:
+    # Clients far faster than the rate: one arrival per 1/20 of a token.
+    bucket = TokenBucket.full(Throttle(rate=rate, burst=burst), now=0.0)
+    steps = int(seconds * rate * 20)
+    admitted = sum(bucket.take(seconds * i / steps) for i in range(steps + 1))
+    expected = min(steps + 1, burst + rate * seconds)
+    assert expected * 0.9 - 1 <= admitted <= expected + 1
+
+
+def test_quota_counts_per_key_and_starts_from_the_offset() -> None:
+    plan = UsagePlan("p", "p", None, Quota(limit=3, period="DAY", offset=1))
+    limiter = Limiter()
+    assert [limiter.check(plan, "k1", "/x/GET") for _ in range(3)] == [
+        Verdict.OK,
+        Verdict.OK,
+        Verdict.QUOTA_EXCEEDED,
+    ]
+    assert limiter.check(plan, "k2", "/x/GET") is Verdict.OK
+    assert limiter.remaining(plan, "k1") == 0
+
+
+def test_method_throttle_applies_on_its_method_only() -> None:
+    plan = UsagePlan(
+        "p",
+        "p",
+        None,
+        None,
+        method_throttles=MappingProxyType({"/a/GET": Throttle(rate=0.001, burst=1)}),
+    )
+    limiter = Limiter()
+    assert limiter.check(plan, "k", "/a/GET") is Verdict.OK
+    assert limiter.check(plan, "k", "/a/GET") is Verdict.THROTTLED
+    assert limiter.check(plan, "k", "/b/GET") is Verdict.OK
+
+
+def test_quota_periods_start_on_utc_boundaries() -> None:
+    now = datetime(2026, 11, 19, 15, 30, tzinfo=UTC)  # a Thursday
+    assert period_start("DAY", now) == datetime(2026, 11, 19, tzinfo=UTC)
+    assert period_start("WEEK", now) == datetime(2026, 11, 16, tzinfo=UTC)
+    assert period_start("MONTH", now) == datetime(2026, 11, 1, tzinfo=UTC)
+
+
+def test_gateway_error_uses_family_then_specific_response() -> None:
+    responses = {
+        "DEFAULT_4XX": GatewayResponse(
+            "DEFAULT_4XX",
+            None,
+            MappingProxyType({"gatewayresponse.header.Access-Control-Allow-Origin": "'*'"}),
+            MappingProxyType({}),
+        ),
+        "THROTTLED": GatewayResponse(
+            "THROTTLED",
+            503,
+            MappingProxyType({"gatewayresponse.header.X-Why": "'slow down'"}),
+            MappingProxyType({"application/json": '{"error":$context.error.messageString}'}),
+        ),
+    }
+    forbidden = gateway_error("INVALID_API_KEY", responses, "rid")
+    assert (forbidden.status, forbidden.body) == (403, b'{"message":"Forbidden"}')
+    assert forbidden.header("Access-Control-Allow-Origin") == "*"
+    throttled = gateway_error("THROTTLED", responses, "rid")
+    assert throttled.status == 503
+    assert throttled.body == b'{"error":"Too Many Requests"}'
+    assert throttled.header("X-Why") == "slow down"
+    assert throttled.header("Access-Control-Allow-Origin") == "*"
+
+
+def test_vtl_preflight_echoes_an_allowed_origin_only() -> None:
+    template = (
+        '#set($origin = $input.params("Origin"))\n'
+        '#if($origin == "")#set($origin = $input.params("origin"))#end\n'
+        '#if($origin == "https://a.example" || $origin == "https://b.example")\n'
+        "#set($context.responseOverride.header.Access-Control-Allow-Origin = $origin)\n"
+        "#end"
+    )
+
+    def allow(origin: str) -> str | None:
+        out = render(template, path_parameters={}, query={}, headers={"origin": origin}, context={})
+        assert out.body.strip() == ""
+        return out.headers.get("Access-Control-Allow-Origin")
+
+    assert allow("https://b.example") == "https://b.example"
+    assert allow("https://evil.example") is None
+
+
+@pytest.mark.parametrize(
+    "result",
+    [
+        "text",
+        {"statusCode": "abc"},
+        {"statusCode": 200, "body": {"a": 1}},
+        {"statusCode": 200, "headers": {"x": {"nested": 1}}},
+        {"statusCode": 200, "multiValueHeaders": {"x": "not-a-list"}},
+        {"statusCode": 200, "isBase64Encoded": "yes"},
+        {"statusCode": 200, "extra": 1},
+        {"statusCode": 700},
+    ],
+)
+def test_malformed_proxy_results(result: object) -> None:
+    with pytest.raises(MalformedResult):
+        read_proxy_result(result, accept=None, binary_media_types=())
+
+
+def test_proxy_result_headers_merge_and_default_content_type() -> None:
+    resp = read_proxy_result(
+        {
+            "statusCode": 200,
+            "headers": {"A": "1", "B": "x"},
+            "multiValueHeaders": {"A": ["1", "2"]},
+        },
+        accept=None,
+        binary_media_types=(),
+    )
+    assert [v for k, v in resp.headers if k == "A"] == ["1", "2"]
+    assert resp.header("content-type") == "application/json"
+    assert resp.body == b""
+
+
+def test_binary_result_decoded_only_for_an_accepted_binary_type() -> None:
+    result = {
+        "statusCode": 200,
+        "body": base64.b64encode(b"\x00\x01").decode(),
+        "isBase64Encoded": True,
+    }
+    binary = read_proxy_result(result, accept="image/png", binary_media_types=("image/*",))
+    assert binary.body == b"\x00\x01"
+    text = read_proxy_result(result, accept="application/json", binary_media_types=("image/*",))
+    assert text.body == result["body"].encode()  # type: ignore[union-attr]
+
+
+def test_binary_media_type_matching() -> None:
+    assert is_binary("image/png; charset=x", ("image/*",))
+    assert is_binary("application/octet-stream", ("application~1octet-stream",))
+    assert not is_binary("application/json", ("image/*",))
+    assert not is_binary(None, ("*/*",))
