@@ -191,3 +191,13 @@ def test_default_integration_timeout_is_29_seconds(
     assert resp.status == 504
     assert resp.json() == {"message": "Endpoint request timed out"}
     assert 28.8 <= elapsed < 30.5
+
+
+def test_no_deploy_with_nothing_deployed_is_a_clear_error(tmp_path: Path) -> None:
+    project = make_project(tmp_path / "p", web=False)
+    with pytest.raises(RuntimeError) as info:
+        start_serve(project, extra_args=["--no-deploy"], timeout=60)
+    message = str(info.value)
+    assert "No REST API is deployed for stage 'dev'" in message
+    assert "Traceback" not in message
+    assert not (project / ".scarab" / "local" / "emulator.json").exists()

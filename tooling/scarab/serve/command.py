@@ -16,6 +16,7 @@ from types import FrameType
 
 import typer
 
+from scarab.serve.runtime import DEFAULT_MAX_CONTAINERS
 from scarab.serve.server import ServerOptions, function_log_path, run
 from scarab.serve.snapshot import Snapshot
 
@@ -67,6 +68,12 @@ def serve_command(
     refresh_interval: float = typer.Option(
         0.5, "--refresh-interval", hidden=True, help="How often to re-read the emulator (s)."
     ),
+    max_containers: int = typer.Option(
+        DEFAULT_MAX_CONTAINERS,
+        "--max-containers",
+        hidden=True,
+        help="Warm containers per function version (concurrent invocations).",
+    ),
 ) -> None:
     """Run the whole stack locally: emulator, deployed API with API Gateway's rules, web client.
 
@@ -93,6 +100,7 @@ def serve_command(
             port=port,
             integration_timeout=integration_timeout,
             refresh_interval=refresh_interval,
+            max_containers=max_containers,
         )
         local = stack
 

@@ -14,7 +14,7 @@ import uvicorn
 
 from scarab.serve.app import ServeApp
 from scarab.serve.gateway import Gateway, GatewayOptions
-from scarab.serve.runtime import FunctionRuntime, InvokeError
+from scarab.serve.runtime import DEFAULT_MAX_CONTAINERS, FunctionRuntime, InvokeError
 from scarab.serve.snapshot import FunctionConfig, Snapshot
 from scarab.serve.stack import LocalStack
 from scarab.serve.watcher import SnapshotWatcher
@@ -31,6 +31,7 @@ class ServerOptions:
     integration_timeout: float = 29.0
     refresh_interval: float = 0.5
     web_root: Path | None = None
+    max_containers: int = DEFAULT_MAX_CONTAINERS
 
 
 def function_log_path(project_dir: Path) -> Path:
@@ -55,7 +56,13 @@ def run(
     log_path = function_log_path(stack.project_dir)
     log_path.parent.mkdir(parents=True, exist_ok=True)
     with log_path.open("ab") as log_file:
-        runtime = FunctionRuntime(stack.project_dir, stack.endpoint_url, stack.region, log_file)
+        runtime = FunctionRuntime(
+            stack.project_dir,
+            stack.endpoint_url,
+            stack.region,
+            log_file,
+            max_containers=options.max_containers,
+        )
         gateway = Gateway(runtime, GatewayOptions(integration_timeout=options.integration_timeout))
         warming: set[asyncio.Task[None]] = set()
         seen: set[tuple[Any, ...]] = set()

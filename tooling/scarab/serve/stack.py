@@ -13,6 +13,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import boto3
+from botocore.exceptions import BotoCoreError, ClientError
 
 from scarab.config import ScarabConfig
 from scarab.emulator import Emulator, find_running, start_embedded
@@ -138,12 +139,18 @@ def find_rest_api(project_dir: Path, stage: str, endpoint_url: str, app: str) ->
     region = load_config(project_dir, {"stage": stage}).resolved_region
     apigw, _ = emulator_clients(endpoint_url, region)
     candidates = [state.rest_api_id] if state.rest_api_id else []
-    apis = apigw.get_rest_apis(limit=500).get("items") or []
+    try:
+        apis = apigw.get_rest_apis(limit=500).get("items") or []
+    except (ClientError, BotoCoreError):
+        return None
     wanted = f"{app}-{stage}"
     candidates += [a["id"] for a in apis if a.get("name") == wanted]
     candidates += [a["id"] for a in apis if a.get("name") != wanted]
-    for api_id in candidates:
-        stages = apigw.get_stages(restApiId=api_id).get("item") or []
+    for api_id in dict.fromkeys(candidates):
+        try:
+            stages = apigw.get_stages(restApiId=api_id).get("item") or []
+        except (ClientError, BotoCoreError):
+            continue  # recorded in state but gone from the emulator
         if any(s.get("stageName") == stage for s in stages):
             return str(api_id)
     return None

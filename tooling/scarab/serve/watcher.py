@@ -19,6 +19,7 @@ import boto3
 from botocore.config import Config
 from botocore.exceptions import BotoCoreError, ClientError
 
+from scarab.errors import ScarabError
 from scarab.serve.routing import Router
 from scarab.serve.snapshot import (
     ApiKey,
@@ -38,7 +39,7 @@ log = logging.getLogger("scarab.serve")
 DEFAULT_ACCOUNT = "123456789012"
 
 
-class SnapshotError(Exception):
+class SnapshotError(ScarabError):
     """The deployed API cannot be read (gone, or the emulator does not answer)."""
 
 
