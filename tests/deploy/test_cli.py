@@ -85,3 +85,15 @@ def test_serve_is_registered() -> None:
         "keys",
         "secrets",
     } <= names
+
+
+def test_deploy_sh_hands_over_to_scarab_deploy() -> None:
+    import subprocess
+
+    from tests.deploy.conftest import REPO
+
+    proc = subprocess.run(
+        ["bash", str(REPO / "deploy.sh"), "--help"], capture_output=True, text=True, timeout=60
+    )
+    assert proc.returncode == 0, proc.stderr
+    assert "--dry-run" in proc.stdout and "--show-key" in proc.stdout
