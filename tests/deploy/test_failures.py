@@ -132,3 +132,12 @@ def test_no_credentials_reads_as_advice(project: Path, monkeypatch) -> None:
     monkeypatch.setenv("AWS_EC2_METADATA_DISABLED", "true")
     with pytest.raises(ScarabError, match="No AWS credentials found"):
         deploy(load_config(project), project_dir=project, endpoint_url="http://127.0.0.1:9")
+
+
+def test_wrong_region_reads_as_advice(project: Path) -> None:
+    from scarab.deploy.state import StageState, save_state
+
+    save_state(project, StageState(app="scarab", stage="test", region="eu-west-1"))
+    config = load_config(project, {"region": "us-west-2"})
+    with pytest.raises(ScarabError, match=r"deployed in eu-west-1.*--region eu-west-1"):
+        deploy(config, project_dir=project, endpoint_url="https://example.invalid")

@@ -129,6 +129,7 @@ def deploy(
     names = Names(config.app, config.stage)
     try:
         state = load_state(project_dir, config.stage, aws.endpoint_url)
+        _check_region(state, aws, config.stage)
         code = _code(config, project_dir, pkg, flv, aws, progress)
         desired = desired_state(
             config, account_id=aws.account_id, region=aws.region, partition=aws.partition, code=code
@@ -165,6 +166,16 @@ def deploy(
         dry_run=dry_run,
         calls=list(aws.log.calls),
     )
+
+
+def _check_region(state: StageState, aws: Aws, stage: str) -> None:
+    """Refuse to silently fork a stage into a second region (a common slip with AWS_REGION)."""
+    if state.region and state.region != aws.region and not aws.local:
+        raise ScarabError(
+            f"Stage {stage} is deployed in {state.region}, but this run targets {aws.region}."
+            f" Pass --region {state.region} (or set region in scarab.toml), or run"
+            f" 'scarab destroy --region {state.region}' first to move the stage."
+        )
 
 
 def _context(aws: Aws, desired: Desired, observed: Observed) -> Context:

@@ -142,7 +142,7 @@ class Desired:
 
     @property
     def source_arn(self) -> str:
-        """Placeholder replaced by the planner once the API id is known."""
+        """The execute-api ARN prefix; the permission appends ':<rest_api_id>/*'."""
         return f"arn:{self.partition}:execute-api:{self.region}:{self.account_id}"
 
 
