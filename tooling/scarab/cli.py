@@ -16,6 +16,7 @@ from typing import Any, TypeVar
 
 import typer
 from rich.console import Console
+from rich.markup import escape
 
 from scarab.errors import EXIT_USAGE, ScarabError
 
@@ -98,7 +99,7 @@ def _run(fn: Callable[[], T]) -> T:
     try:
         return fn()
     except ScarabError as exc:
-        err.print(f"[red]error:[/red] {exc}", markup=True)
+        err.print(f"[red]error:[/red] {escape(str(exc))}", markup=True)
         raise typer.Exit(exc.exit_code) from None
     except KeyboardInterrupt:
         err.print("interrupted; re-run the same command to finish.")
