@@ -137,3 +137,28 @@ def test_second_deploy_makes_no_mutating_call(run_deploy) -> None:
     assert second.up_to_date and second.plan == []
     assert second.rest_api_id == first.rest_api_id
     assert second.api_key_id == first.api_key_id
+
+
+def test_several_origins_echo_the_allowed_origin_and_stay_no_op(run_deploy, aws, project) -> None:
+    text = (
+        (project / "scarab.toml")
+        .read_text()
+        .replace(
+            'allowed_origins = ["http://localhost:3000"]',
+            'allowed_origins = ["http://localhost:3000", "https://lens.example"]',
+        )
+    )
+    (project / "scarab.toml").write_text(text)
+    first, _ = run_deploy()
+    apigw = client("apigateway", aws)
+    gw = apigw.get_gateway_response(restApiId=first.rest_api_id, responseType="DEFAULT_4XX")
+    origin = gw["responseParameters"]["gatewayresponse.header.Access-Control-Allow-Origin"]
+    assert origin == "method.request.header.Origin"
+    res = {r["path"]: r["id"] for r in apigw.get_resources(restApiId=first.rest_api_id)["items"]}
+    opt = apigw.get_method(
+        restApiId=first.rest_api_id, resourceId=res["/analyze"], httpMethod="OPTIONS"
+    )
+    template = opt["methodIntegration"]["integrationResponses"]["200"]["responseTemplates"]
+    assert '"https://lens.example"' in template["application/json"]
+    _, rec = run_deploy()
+    assert rec.mutating == []
