@@ -155,10 +155,14 @@ def _plan_with_key(shared: Shared, name: str, **limits: object) -> str:
 def test_throttle_is_a_token_bucket_with_rate_and_burst(shared: Shared) -> None:
     key = _plan_with_key(shared, "throttled", throttle={"rateLimit": 2.0, "burstLimit": 3})
     url, headers = f"{shared.api}/models", {"x-api-key": key}
+    started = time.monotonic()
     with ThreadPoolExecutor(8) as pool:  # 8 at once: far faster than 2/s can refill
         responses = list(pool.map(lambda _: http(url, headers=headers), range(8)))
+    elapsed = time.monotonic() - started
     statuses = sorted(r.status for r in responses)
-    assert statuses.count(200) in (3, 4), statuses  # the burst (+ at most one refill)
+    # The burst of 3, plus what 2/s refilled while the requests were in flight.
+    assert 3 <= statuses.count(200) <= 3 + int(2 * elapsed) + 1, (statuses, elapsed)
+    assert 429 in statuses, (statuses, elapsed)
     refused = [r for r in responses if r.status == 429]
     assert len(refused) == 8 - statuses.count(200)
     for resp in refused:
@@ -448,7 +452,7 @@ def test_concurrent_invocations_are_isolated(shared: Shared) -> None:
     with ThreadPoolExecutor(16) as pool:
         results = list(pool.map(call, range(16)))
     elapsed = time.monotonic() - started
-    assert elapsed < 4.0, f"16 half-second invocations took {elapsed:.1f}s: not concurrent"
+    assert elapsed < 6.0, f"16 half-second invocations took {elapsed:.1f}s: not concurrent"
     assert [r["id"] for r in results] == [str(i) for i in range(16)]
     request_ids = {r["request_id"] for r in results}
     assert len(request_ids) == 16
