@@ -28,7 +28,7 @@ from scarab.naming import Names
 Package = Literal["zip", "image"]
 Flavor = Literal["lambda", "local"]
 
-__all__ = ["DeployResult", "Step", "api_url", "deploy", "make_aws"]
+__all__ = ["DeployResult", "Flavor", "Package", "Step", "api_url", "deploy", "make_aws"]
 
 
 @dataclass
