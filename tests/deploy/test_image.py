@@ -4,6 +4,7 @@ and the real docker CLI with no engine gives a clear error."""
 from __future__ import annotations
 
 import json
+import os
 import shutil
 import stat
 import sys
@@ -65,7 +66,7 @@ def fake_docker(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
     exe.chmod(exe.stat().st_mode | stat.S_IXUSR)
     log = tmp_path / "docker.log"
     monkeypatch.setenv("FAKE_DOCKER_LOG", str(log))
-    monkeypatch.setenv("PATH", f"{bindir}:{__import__('os').environ['PATH']}")
+    monkeypatch.setenv("PATH", f"{bindir}:{os.environ['PATH']}")
     return log
 
 

@@ -166,8 +166,16 @@ def install_deps(
             f" lambda/requirements.txt has a manylinux wheel.\n{tail}"
         )
     (tmp / ".complete").write_text(key)
-    shutil.rmtree(cache, ignore_errors=True)
-    tmp.rename(cache)
+    if (cache / ".complete").is_file():  # a concurrent build finished first: keep its copy
+        shutil.rmtree(tmp, ignore_errors=True)
+        return cache
+    shutil.rmtree(cache, ignore_errors=True)  # an interrupted earlier attempt
+    try:
+        tmp.rename(cache)
+    except OSError:
+        shutil.rmtree(tmp, ignore_errors=True)
+        if not (cache / ".complete").is_file():
+            raise
     return cache
 
 
