@@ -6,13 +6,14 @@ Exit codes: 0 ok, 1 failure, 2 bad usage or configuration.
 from __future__ import annotations
 
 import contextlib
+import inspect
 import json
 import os
 import sys
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import Any, TypeVar, get_type_hints
 
 import typer
 from rich.console import Console
@@ -104,6 +105,59 @@ def _run(fn: Callable[[], T]) -> T:
     except KeyboardInterrupt:
         err.print("interrupted; re-run the same command to finish.")
         raise typer.Exit(130) from None
+
+
+_SHARED_OPTIONS = (
+    ("stage", str | None, StageOpt),
+    ("region", str | None, RegionOpt),
+    ("profile", str | None, ProfileOpt),
+    ("endpoint_url", str | None, EndpointOpt),
+    ("local", bool, LocalOpt),
+)
+
+
+def aws_command(
+    group: typer.Typer,
+    name: str | None = None,
+    overrides: Callable[[dict[str, Any]], dict[str, Any]] | None = None,
+) -> Callable[[Callable[..., None]], Callable[..., None]]:
+    """Register `fn(target, **options)` as a command of `group` that also takes the options
+    every AWS command shares (--stage --region --profile --endpoint-url --local).
+
+    The command resolves them into a Target (config, project dir, endpoint; the embedded
+    emulator with --local), calls `fn` inside it, and prints ScarabErrors as advice with
+    their exit code. `overrides` maps the command's own options to config overrides.
+    """
+
+    def register(fn: Callable[..., None]) -> Callable[..., None]:
+        hints = get_type_hints(fn)
+        own = [
+            p.replace(annotation=hints.get(p.name, p.annotation))
+            for p in list(inspect.signature(fn).parameters.values())[1:]  # all but `target`
+        ]
+        shared = [
+            inspect.Parameter(key, inspect.Parameter.KEYWORD_ONLY, default=opt, annotation=kind)
+            for key, kind, opt in _SHARED_OPTIONS
+        ]
+
+        def command(**options: Any) -> None:
+            where = {key: options.pop(key) for key, _, _ in _SHARED_OPTIONS}
+            extra = overrides(options) if overrides else None
+
+            def body() -> None:
+                with _target(**where, overrides=extra) as target:
+                    fn(target, **options)
+
+            _run(body)
+
+        params = [*own, *shared]
+        command.__signature__ = inspect.Signature(params)  # type: ignore[attr-defined]
+        command.__annotations__ = {p.name: p.annotation for p in params}
+        command.__name__, command.__doc__ = fn.__name__, fn.__doc__
+        group.command(name)(command)
+        return fn
+
+    return register
 
 
 def _print_json(data: Any) -> None:
@@ -211,179 +265,147 @@ def _usage(message: str) -> ScarabError:
     return e
 
 
-@app.command()
+@aws_command(app, overrides=lambda o: {"function.package": o["package"]})
 def deploy(
-    stage: str = StageOpt,
+    target: Target,
     package: str = typer.Option(None, "--package", help="image or zip (default: scarab.toml)."),
     flavor: str = typer.Option(
         None, "--flavor", help="zip flavor: lambda or local (default: local with --local)."
     ),
     dry_run: bool = typer.Option(False, "--dry-run", help="Print the plan; change nothing."),
     show_key: bool = typer.Option(False, "--show-key", help="Also print the API key's value."),
-    region: str = RegionOpt,
-    profile: str = ProfileOpt,
-    endpoint_url: str = EndpointOpt,
-    local: bool = LocalOpt,
     as_json: bool = JsonOpt,
 ) -> None:
     """Build, then create or update everything the stage needs, in one idempotent run."""
+    from scarab import deploy as lib
+    from scarab.keys import get_key_value
 
-    def body() -> None:
-        from scarab import deploy as lib
-        from scarab.keys import get_key_value
-
-        if flavor not in (None, "lambda", "local"):
-            raise _usage(f"--flavor {flavor!r}: use lambda or local.")
-        overrides = {"function.package": package}
-        with (
-            _target(stage, region, profile, endpoint_url, local, overrides) as t,
-            _Progress(as_json) as progress,
-        ):
-            result = lib.deploy(
-                t.config,
-                project_dir=t.project_dir,
-                endpoint_url=t.endpoint_url,
-                flavor=flavor,  # type: ignore[arg-type]
-                dry_run=dry_run,
-                progress=progress,
-            )
-            key_value = None
-            if show_key and result.api_key_id and not dry_run:
-                key_value = get_key_value(
-                    t.config,
-                    result.api_key_id,
-                    project_dir=t.project_dir,
-                    endpoint_url=t.endpoint_url,
-                )
-        data = {
-            "url": result.url,
-            "rest_api_id": result.rest_api_id,
-            "stage": result.stage,
-            "function_name": result.function_name,
-            "usage_plan_id": result.usage_plan_id,
-            "api_key_id": result.api_key_id,
-            "up_to_date": result.up_to_date,
-            "dry_run": dry_run,
-            "plan": [s.as_dict() for s in result.plan],
-            "aws_calls": result.aws_calls,
-            "mutating_calls": result.mutating_calls,
-        }
-        if key_value is not None:
-            data["api_key"] = key_value
-        if as_json:
-            _print_json(data)
-            return
-        if dry_run:
-            if not result.plan:
-                out.print(f"Stage {result.stage} is up to date; nothing to do.")
-                return
-            out.print(f"Plan for stage {result.stage} ({len(result.plan)} changes, dry run):")
-            for step in result.plan:
-                out.print(f"  {step.describe()}", markup=False)
-            return
-        if result.up_to_date:
-            out.print(
-                f"Stage {result.stage} is up to date ({result.aws_calls} read calls, no changes)."
-            )
-        else:
-            out.print(f"Deployed stage {result.stage}: {len(result.plan)} changes.")
-        out.print(f"  url:     {result.url}", markup=False)
-        out.print(
-            f"  api key: {result.api_key_id}"
-            + (
-                ""
-                if show_key
-                else "  (value: scarab keys list --show-values, or deploy --show-key)"
-            ),
-            markup=False,
+    if flavor not in (None, "lambda", "local"):
+        raise _usage(f"--flavor {flavor!r}: use lambda or local.")
+    with _Progress(as_json) as progress:
+        result = lib.deploy(
+            target.config,
+            project_dir=target.project_dir,
+            endpoint_url=target.endpoint_url,
+            flavor=flavor,  # type: ignore[arg-type]
+            dry_run=dry_run,
+            progress=progress,
         )
-        if key_value is not None:
-            out.print(f"  key:     {key_value}", markup=False)
+        key_value = None
+        if show_key and result.api_key_id and not dry_run:
+            key_value = get_key_value(
+                target.config,
+                result.api_key_id,
+                project_dir=target.project_dir,
+                endpoint_url=target.endpoint_url,
+            )
+    data = {
+        "url": result.url,
+        "rest_api_id": result.rest_api_id,
+        "stage": result.stage,
+        "function_name": result.function_name,
+        "usage_plan_id": result.usage_plan_id,
+        "api_key_id": result.api_key_id,
+        "up_to_date": result.up_to_date,
+        "dry_run": dry_run,
+        "plan": [s.as_dict() for s in result.plan],
+        "aws_calls": result.aws_calls,
+        "mutating_calls": result.mutating_calls,
+    }
+    if key_value is not None:
+        data["api_key"] = key_value
+    if as_json:
+        _print_json(data)
+        return
+    if dry_run:
+        if not result.plan:
+            out.print(f"Stage {result.stage} is up to date; nothing to do.")
+            return
+        out.print(f"Plan for stage {result.stage} ({len(result.plan)} changes, dry run):")
+        for step in result.plan:
+            out.print(f"  {step.describe()}", markup=False)
+        return
+    if result.up_to_date:
+        out.print(
+            f"Stage {result.stage} is up to date ({result.aws_calls} read calls, no changes)."
+        )
+    else:
+        out.print(f"Deployed stage {result.stage}: {len(result.plan)} changes.")
+    out.print(f"  url:     {result.url}", markup=False)
+    out.print(
+        f"  api key: {result.api_key_id}"
+        + ("" if show_key else "  (value: scarab keys list --show-values, or deploy --show-key)"),
+        markup=False,
+    )
+    if key_value is not None:
+        out.print(f"  key:     {key_value}", markup=False)
 
-    _run(body)
 
-
-@app.command()
+@aws_command(app)
 def status(
-    stage: str = StageOpt,
-    region: str = RegionOpt,
-    profile: str = ProfileOpt,
-    endpoint_url: str = EndpointOpt,
-    local: bool = LocalOpt,
+    target: Target,
     as_json: bool = JsonOpt,
 ) -> None:
     """Show what is deployed for the stage and any drift from scarab.toml."""
+    from scarab.status import status as lib_status
 
-    def body() -> None:
-        from scarab.status import status as lib_status
-
-        with _target(stage, region, profile, endpoint_url, local) as t:
-            data = lib_status(t.config, project_dir=t.project_dir, endpoint_url=t.endpoint_url)
-        if as_json:
-            _print_json(data)
-            return
-        for key in (
-            "stage",
-            "url",
-            "function_name",
-            "function_arn",
-            "function_state",
-            "last_modified",
-            "code_sha256",
-            "image_digest",
-            "rest_api_id",
-            "usage_plan_id",
-            "log_group",
-        ):
-            if data.get(key) is not None:
-                out.print(f"{key + ':':<16}{data[key]}", markup=False)
-        for k in data["api_keys"]:
-            state = "enabled" if k["enabled"] else "disabled"
-            out.print(f"{'api key:':<16}{k['id']}  {k['name']}  {state}", markup=False)
-        if data["drift"]:
-            out.print("drift (live vs scarab.toml; 'scarab deploy' repairs it):")
-            for d in data["drift"]:
-                out.print(f"  {d['field']}: {d['live']!r} -> {d['config']!r}", markup=False)
-        else:
-            out.print("no drift from scarab.toml")
-
-    _run(body)
+    data = lib_status(
+        target.config, project_dir=target.project_dir, endpoint_url=target.endpoint_url
+    )
+    if as_json:
+        _print_json(data)
+        return
+    for key in (
+        "stage",
+        "url",
+        "function_name",
+        "function_arn",
+        "function_state",
+        "last_modified",
+        "code_sha256",
+        "image_digest",
+        "rest_api_id",
+        "usage_plan_id",
+        "log_group",
+    ):
+        if data.get(key) is not None:
+            out.print(f"{key + ':':<16}{data[key]}", markup=False)
+    for k in data["api_keys"]:
+        state = "enabled" if k["enabled"] else "disabled"
+        out.print(f"{'api key:':<16}{k['id']}  {k['name']}  {state}", markup=False)
+    if data["drift"]:
+        out.print("drift (live vs scarab.toml; 'scarab deploy' repairs it):")
+        for d in data["drift"]:
+            out.print(f"  {d['field']}: {d['live']!r} -> {d['config']!r}", markup=False)
+    else:
+        out.print("no drift from scarab.toml")
 
 
-@keys_app.command("list")
+@aws_command(keys_app, "list")
 def keys_list(
+    target: Target,
     show_values: bool = typer.Option(False, "--show-values", help="Include key values."),
-    stage: str = StageOpt,
-    region: str = RegionOpt,
-    profile: str = ProfileOpt,
-    endpoint_url: str = EndpointOpt,
-    local: bool = LocalOpt,
     as_json: bool = JsonOpt,
 ) -> None:
     """List the stage's API keys (id, name, enabled, created; values only if asked)."""
+    from scarab.keys import list_keys
 
-    def body() -> None:
-        from scarab.keys import list_keys
-
-        with _target(stage, region, profile, endpoint_url, local) as t:
-            keys = list_keys(
-                t.config,
-                project_dir=t.project_dir,
-                endpoint_url=t.endpoint_url,
-                include_values=show_values,
-            )
-        if as_json:
-            _print_json([k.as_dict() for k in keys])
-            return
-        for k in keys:
-            line = f"{k.id}  {k.name}  {'enabled' if k.enabled else 'disabled'}  {k.created}"
-            if not k.in_plan:
-                line += "  (not in the usage plan)"
-            if k.value is not None:
-                line += f"  {k.value}"
-            out.print(line, markup=False)
-
-    _run(body)
+    keys = list_keys(
+        target.config,
+        project_dir=target.project_dir,
+        endpoint_url=target.endpoint_url,
+        include_values=show_values,
+    )
+    if as_json:
+        _print_json([k.as_dict() for k in keys])
+        return
+    for k in keys:
+        line = f"{k.id}  {k.name}  {'enabled' if k.enabled else 'disabled'}  {k.created}"
+        if not k.in_plan:
+            line += "  (not in the usage plan)"
+        if k.value is not None:
+            line += f"  {k.value}"
+        out.print(line, markup=False)
 
 
 def _print_new_key(info: Any, as_json: bool, verb: str) -> None:
@@ -394,224 +416,169 @@ def _print_new_key(info: Any, as_json: bool, verb: str) -> None:
     out.print(f"  value: {info.value}", markup=False)
 
 
-@keys_app.command("create")
+@aws_command(keys_app, "create")
 def keys_create(
+    target: Target,
     name: str = typer.Argument(..., help="Name of the new key."),
-    stage: str = StageOpt,
-    region: str = RegionOpt,
-    profile: str = ProfileOpt,
-    endpoint_url: str = EndpointOpt,
-    local: bool = LocalOpt,
     as_json: bool = JsonOpt,
 ) -> None:
     """Create a key in the stage's usage plan and print it."""
+    from scarab.keys import create_key
 
-    def body() -> None:
-        from scarab.keys import create_key
-
-        with _target(stage, region, profile, endpoint_url, local) as t:
-            info = create_key(
-                t.config, name, project_dir=t.project_dir, endpoint_url=t.endpoint_url
-            )
-        _print_new_key(info, as_json, "Created")
-
-    _run(body)
+    info = create_key(
+        target.config, name, project_dir=target.project_dir, endpoint_url=target.endpoint_url
+    )
+    _print_new_key(info, as_json, "Created")
 
 
-@keys_app.command("rotate")
+@aws_command(keys_app, "rotate")
 def keys_rotate(
-    stage: str = StageOpt,
-    region: str = RegionOpt,
-    profile: str = ProfileOpt,
-    endpoint_url: str = EndpointOpt,
-    local: bool = LocalOpt,
+    target: Target,
     as_json: bool = JsonOpt,
 ) -> None:
     """Create the next key; the old ones keep working until you revoke them."""
+    from scarab.keys import rotate_key
 
-    def body() -> None:
-        from scarab.keys import rotate_key
-
-        with _target(stage, region, profile, endpoint_url, local) as t:
-            info = rotate_key(t.config, project_dir=t.project_dir, endpoint_url=t.endpoint_url)
-        _print_new_key(info, as_json, "Rotated in")
-        if not as_json:
-            out.print(
-                "  The previous keys still work; switch clients over, then run"
-                " 'scarab keys revoke OLD_KEY_ID'."
-            )
-
-    _run(body)
+    info = rotate_key(
+        target.config, project_dir=target.project_dir, endpoint_url=target.endpoint_url
+    )
+    _print_new_key(info, as_json, "Rotated in")
+    if not as_json:
+        out.print(
+            "  The previous keys still work; switch clients over, then run"
+            " 'scarab keys revoke OLD_KEY_ID'."
+        )
 
 
-@keys_app.command("revoke")
+@aws_command(keys_app, "revoke")
 def keys_revoke(
+    target: Target,
     key_id: str = typer.Argument(..., help="Id of the key to revoke."),
-    stage: str = StageOpt,
-    region: str = RegionOpt,
-    profile: str = ProfileOpt,
-    endpoint_url: str = EndpointOpt,
-    local: bool = LocalOpt,
 ) -> None:
     """Remove a key from the usage plan and delete it."""
+    from scarab.keys import revoke_key
 
-    def body() -> None:
-        from scarab.keys import revoke_key
-
-        with _target(stage, region, profile, endpoint_url, local) as t:
-            revoke_key(t.config, key_id, project_dir=t.project_dir, endpoint_url=t.endpoint_url)
-        out.print(f"Revoked {key_id}.", markup=False)
-
-    _run(body)
+    revoke_key(
+        target.config, key_id, project_dir=target.project_dir, endpoint_url=target.endpoint_url
+    )
+    out.print(f"Revoked {key_id}.", markup=False)
 
 
-@secrets_app.command("set")
+@aws_command(secrets_app, "set")
 def secrets_set(
+    target: Target,
     name: str = typer.Argument(..., help="The secret: gemini-api-key."),
     from_env: str = typer.Option(None, "--from-env", help="Read the value from this variable."),
     stdin: bool = typer.Option(False, "--stdin", help="Read the value from standard input."),
-    stage: str = StageOpt,
-    region: str = RegionOpt,
-    profile: str = ProfileOpt,
-    endpoint_url: str = EndpointOpt,
-    local: bool = LocalOpt,
 ) -> None:
     """Store a secret (never on the command line) and point the function at it."""
+    from scarab.secrets import set_secret
 
-    def body() -> None:
-        from scarab.secrets import set_secret
-
-        if bool(from_env) == bool(stdin):
-            raise _usage("Give exactly one of --from-env VAR or --stdin.")
-        if from_env:
-            value = os.environ.get(from_env)
-            if not value:
-                raise _usage(f"The environment variable {from_env} is not set or is empty.")
-        else:
-            value = sys.stdin.read()
-        with _target(stage, region, profile, endpoint_url, local) as t:
-            result = set_secret(
-                t.config, value, name=name, project_dir=t.project_dir, endpoint_url=t.endpoint_url
-            )
-        where = "SSM SecureString" if result.backend == "ssm" else "Secrets Manager secret"
-        out.print(f"Stored {name} as {where} {result.name}.", markup=False)
-        if result.function_wired:
-            out.print("The function reads it through GOOGLE_API_KEY_PARAM.")
-        else:
-            out.print("The function is not deployed yet; 'scarab deploy' wires it.")
-
-    _run(body)
+    if bool(from_env) == bool(stdin):
+        raise _usage("Give exactly one of --from-env VAR or --stdin.")
+    if from_env:
+        value = os.environ.get(from_env)
+        if not value:
+            raise _usage(f"The environment variable {from_env} is not set or is empty.")
+    else:
+        value = sys.stdin.read()
+    result = set_secret(
+        target.config,
+        value,
+        name=name,
+        project_dir=target.project_dir,
+        endpoint_url=target.endpoint_url,
+    )
+    where = "SSM SecureString" if result.backend == "ssm" else "Secrets Manager secret"
+    out.print(f"Stored {name} as {where} {result.name}.", markup=False)
+    if result.function_wired:
+        out.print("The function reads it through GOOGLE_API_KEY_PARAM.")
+    else:
+        out.print("The function is not deployed yet; 'scarab deploy' wires it.")
 
 
-@app.command()
+@aws_command(app)
 def invoke(
+    target: Target,
     image: Path = ImageOpt,
     speed: str = typer.Option("fast", "--speed", help="regular, fast or super-fast."),
-    stage: str = StageOpt,
-    region: str = RegionOpt,
-    profile: str = ProfileOpt,
-    endpoint_url: str = EndpointOpt,
-    local: bool = LocalOpt,
     as_json: bool = JsonOpt,
 ) -> None:
     """Call the deployed API's /analyze with a key and print the analysis."""
+    from scarab.invoke import invoke as lib_invoke
+    from scarab.invoke import running_serve
 
-    def body() -> None:
-        from scarab.invoke import invoke as lib_invoke
-        from scarab.invoke import running_serve
-
-        if speed not in ("regular", "fast", "super-fast"):
-            raise _usage(f"--speed {speed!r}: use regular, fast or super-fast.")
-        with _target(stage, region, profile, endpoint_url, local) as t:
-            base = running_serve(t.project_dir) if local else None
-            result = lib_invoke(
-                t.config,
-                image,
-                project_dir=t.project_dir,
-                speed=speed,
-                endpoint_url=t.endpoint_url,
-                base_url=base,
-            )
-        if as_json:
-            _print_json({"url": result.url, "status": result.status, "body": result.body})
+    if speed not in ("regular", "fast", "super-fast"):
+        raise _usage(f"--speed {speed!r}: use regular, fast or super-fast.")
+    base = running_serve(target.project_dir) if target.local else None
+    result = lib_invoke(
+        target.config,
+        image,
+        project_dir=target.project_dir,
+        speed=speed,
+        endpoint_url=target.endpoint_url,
+        base_url=base,
+    )
+    if as_json:
+        _print_json({"url": result.url, "status": result.status, "body": result.body})
+    else:
+        out.print(f"HTTP {result.status} from {result.url}", markup=False)
+        if isinstance(result.body, str):
+            out.print(result.body, markup=False)
         else:
-            out.print(f"HTTP {result.status} from {result.url}", markup=False)
-            if isinstance(result.body, str):
-                out.print(result.body, markup=False)
-            else:
-                out.print_json(json.dumps(result.body))
-        if result.status >= 400:
-            raise typer.Exit(1)
-
-    _run(body)
+            out.print_json(json.dumps(result.body))
+    if result.status >= 400:
+        raise typer.Exit(1)
 
 
-@app.command()
+@aws_command(app)
 def logs(
+    target: Target,
     follow: bool = typer.Option(False, "--follow", "-f", help="Keep printing new events."),
     since: str = typer.Option("10m", "--since", help="How far back: 30s, 10m, 2h, 1d."),
-    stage: str = StageOpt,
-    region: str = RegionOpt,
-    profile: str = ProfileOpt,
-    endpoint_url: str = EndpointOpt,
-    local: bool = LocalOpt,
 ) -> None:
     """Print the function's log events."""
+    from scarab.logs import parse_since, tail
 
-    def body() -> None:
-        from scarab.logs import parse_since, tail
-
-        parse_since(since)
-        with _target(stage, region, profile, endpoint_url, local) as t:
-            for line in tail(
-                t.config,
-                project_dir=t.project_dir,
-                since=since,
-                follow=follow,
-                endpoint_url=t.endpoint_url,
-            ):
-                out.print(line, markup=False)
-
-    _run(body)
+    parse_since(since)
+    for line in tail(
+        target.config,
+        project_dir=target.project_dir,
+        since=since,
+        follow=follow,
+        endpoint_url=target.endpoint_url,
+    ):
+        out.print(line, markup=False)
 
 
-@app.command()
+@aws_command(app)
 def destroy(
+    target: Target,
     yes: bool = typer.Option(False, "--yes", "-y", help="Do not ask for confirmation."),
     include_images: bool = typer.Option(
         False, "--include-images", help="Also delete the ECR repository and its images."
     ),
-    stage: str = StageOpt,
-    region: str = RegionOpt,
-    profile: str = ProfileOpt,
-    endpoint_url: str = EndpointOpt,
-    local: bool = LocalOpt,
 ) -> None:
     """Remove everything the stage created (the ECR repository only if asked)."""
+    from scarab.deploy.destroy import destroy as lib_destroy
 
-    def body() -> None:
-        from scarab.deploy.destroy import destroy as lib_destroy
-
-        with _target(stage, region, profile, endpoint_url, local) as t:
-            if not yes:
-                if not sys.stdin.isatty():
-                    raise _usage("Refusing to destroy without --yes when not interactive.")
-                typer.confirm(f"Delete every resource of stage {t.config.stage}?", abort=True)
-            with _Progress(False) as progress:
-                removed = lib_destroy(
-                    t.config,
-                    project_dir=t.project_dir,
-                    endpoint_url=t.endpoint_url,
-                    include_images=include_images,
-                    progress=progress,
-                )
-        out.print(
-            f"Destroyed stage {t.config.stage}: {len(removed)} resources removed."
-            if removed
-            else f"Nothing left to remove for stage {t.config.stage}."
+    if not yes:
+        if not sys.stdin.isatty():
+            raise _usage("Refusing to destroy without --yes when not interactive.")
+        typer.confirm(f"Delete every resource of stage {target.config.stage}?", abort=True)
+    with _Progress(False) as progress:
+        removed = lib_destroy(
+            target.config,
+            project_dir=target.project_dir,
+            endpoint_url=target.endpoint_url,
+            include_images=include_images,
+            progress=progress,
         )
-
-    _run(body)
+    out.print(
+        f"Destroyed stage {target.config.stage}: {len(removed)} resources removed."
+        if removed
+        else f"Nothing left to remove for stage {target.config.stage}."
+    )
 
 
 def _register_serve() -> None:
