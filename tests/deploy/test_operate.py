@@ -112,6 +112,34 @@ def test_logs_prints_recent_events(run_deploy, aws, project: Path, monkeypatch) 
     assert parse_since("2h") == 7200
 
 
+def test_logs_follow_prints_events_as_they_arrive(run_deploy, aws, project: Path) -> None:
+    run_deploy()
+    logs = client("logs", aws)
+    logs.create_log_stream(logGroupName="/aws/lambda/scarab-test", logStreamName="s1")
+    now = int(time.time() * 1000)
+
+    def put(timestamp: int, message: str) -> None:
+        logs.put_log_events(
+            logGroupName="/aws/lambda/scarab-test",
+            logStreamName="s1",
+            logEvents=[{"timestamp": timestamp, "message": message}],
+        )
+
+    put(now - 1000, "before follow")
+    lines = tail(
+        load_config(project), project_dir=project, since="5m", endpoint_url=aws.url,
+        follow=True, poll=0.05,
+    )  # fmt: skip
+    assert next(lines).endswith("before follow")
+    put(now, "arrived while following")
+    put(now + 5, "and another")
+    assert [next(lines).split(" ", 1)[1] for _ in range(2)] == [
+        "arrived while following",
+        "and another",
+    ]
+    lines.close()
+
+
 def test_secrets_manager_backend(aws, project: Path) -> None:
     text = (project / "scarab.toml").read_text()
     (project / "scarab.toml").write_text(

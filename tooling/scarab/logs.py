@@ -38,7 +38,9 @@ def tail(
     st = open_stage(config, project_dir=project_dir, endpoint_url=endpoint_url, aws=aws)
     logs = st.aws.client("logs")
     start = int((time.time() - parse_since(since)) * 1000)
-    seen: set[str] = set()
+    # Ids already printed, by timestamp: the next poll starts at the newest timestamp seen
+    # (inclusive), so only ids at or after it can come back; older ones are forgotten.
+    seen: dict[str, int] = {}
     while True:
         try:
             kwargs = {"logGroupName": st.names.log_group, "startTime": start}
@@ -46,7 +48,7 @@ def tail(
                 for event in page.get("events", []):
                     if event["eventId"] in seen:
                         continue
-                    seen.add(event["eventId"])
+                    seen[event["eventId"]] = int(event["timestamp"])
                     start = max(start, int(event["timestamp"]))
                     ts = datetime.datetime.fromtimestamp(event["timestamp"] / 1000, datetime.UTC)
                     yield f"{ts:%H:%M:%S} {event['message'].rstrip()}"
@@ -58,4 +60,5 @@ def tail(
             raise explain(exc) from None
         if not follow:
             return
+        seen = {event_id: ts for event_id, ts in seen.items() if ts >= start}
         time.sleep(poll)
