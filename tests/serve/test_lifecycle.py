@@ -164,6 +164,21 @@ def test_rotation_under_traffic_then_revoke(
     assert http(f"{serve.api_url}/models", headers={"x-api-key": keys[1]}).status == 200
 
 
+def test_cli_reports_the_serve_url_while_serve_runs(
+    tmp_path: Path, serve_factory: StartServe
+) -> None:
+    """`status --local` and `deploy --local` name where the API answers: serve's /<stage>."""
+    project = make_project(tmp_path / "p", web=False)
+    serve = serve_factory(project, env={"GOOGLE_API_KEY": None, "AWS_ENDPOINT_URL": None})
+    status = scarab_cli(project, "status", "--local", "--json")
+    assert status.returncode == 0, status.stderr
+    assert json.loads(status.stdout)["url"] == serve.api_url
+    redeploy = scarab_cli(project, "deploy", "--local", "--json")
+    assert redeploy.returncode == 0, redeploy.stderr
+    result = json.loads(redeploy.stdout)
+    assert result["up_to_date"] is True and result["url"] == serve.api_url
+
+
 def test_serve_reuses_a_running_emulator_with_no_deploy(
     tmp_path: Path, serve_factory: StartServe
 ) -> None:

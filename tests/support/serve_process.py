@@ -36,10 +36,10 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 import pytest
+from scarab.emulator import SERVE_RECORD_NAME
 
 from .ports import free_port
 
-SERVE_RECORD = Path(".scarab") / "local" / "serve.json"
 _KEY_LINE = re.compile(r"^\s*API key:\s+(\S+)\s*$", re.MULTILINE)
 
 
@@ -178,7 +178,7 @@ def start_serve(
             start_new_session=True,
         )
     proc = ServeProcess(project_dir=project_dir, port=port, process=process, log_path=log_path)
-    record = project_dir / SERVE_RECORD
+    record = project_dir / SERVE_RECORD_NAME
     deadline = time.monotonic() + timeout
     while True:
         if process.poll() is not None:

@@ -20,6 +20,8 @@ from pathlib import Path
 from typing import Any
 
 RECORD_NAME = Path(".scarab") / "local" / "emulator.json"
+# Written by a running `scarab serve`: {"url", "api_url", "pid"}.
+SERVE_RECORD_NAME = Path(".scarab") / "local" / "serve.json"
 
 # moto reads these at call time; they make the emulator behave like an account:
 # AWS-managed IAM policies exist, and image URIs are checked against ECR.
@@ -96,6 +98,18 @@ def find_running(project_dir: Path) -> str | None:
     except (OSError, ValueError, KeyError):
         return None
     return url if is_alive(url) else None
+
+
+def served_api_url(project_dir: Path, endpoint_url: str | None, stage: str) -> str | None:
+    """Where a running `scarab serve` answers `stage`, with API Gateway's rules applied, in
+    front of the emulator at `endpoint_url`; None when no such serve is running."""
+    if not endpoint_url or find_running(project_dir) != endpoint_url.rstrip("/"):
+        return None
+    try:
+        url = str(json.loads((project_dir / SERVE_RECORD_NAME).read_text())["api_url"])
+    except (OSError, ValueError, KeyError):
+        return None
+    return url if url.rstrip("/").endswith(f"/{stage}") else None
 
 
 @contextlib.contextmanager

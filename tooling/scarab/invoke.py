@@ -12,11 +12,10 @@ from typing import Any
 
 from scarab.aws import Aws
 from scarab.config import ScarabConfig
+from scarab.emulator import SERVE_RECORD_NAME
 from scarab.errors import ScarabError
 from scarab.keys import get_key_value, list_keys
 from scarab.status import status
-
-SERVE_RECORD = Path(".scarab") / "local" / "serve.json"
 
 
 @dataclass
@@ -29,7 +28,7 @@ class InvokeResult:
 def running_serve(project_dir: Path) -> str | None:
     """The API URL of a running `scarab serve` (from .scarab/local/serve.json), if any."""
     try:
-        data = json.loads((project_dir / SERVE_RECORD).read_text())
+        data = json.loads((project_dir / SERVE_RECORD_NAME).read_text())
         url = str(data.get("api_url") or data["url"])
     except (OSError, ValueError, KeyError):
         return None

@@ -76,7 +76,7 @@ def status(
         "function_name": names.function,
         "function_arn": cfg.get("FunctionArn"),
         "rest_api_id": api_id,
-        "url": api_url(st.aws, api_id, names.stage),
+        "url": api_url(st.aws, api_id, names.stage, project_dir),
         "usage_plan_id": plan.id if plan else None,
         "api_keys": [
             {"id": k.id, "name": k.name, "enabled": k.enabled, "in_plan": k.in_plan} for k in keys

@@ -22,6 +22,7 @@ from scarab.deploy.plan import Context, Step
 from scarab.deploy.planner import plan as make_plan
 from scarab.deploy.reader import Observed, read_all
 from scarab.deploy.state import StageState, load_state, save_state, state_path
+from scarab.emulator import served_api_url
 from scarab.errors import ScarabError
 from scarab.naming import Names
 
@@ -63,11 +64,15 @@ def make_aws(
     return Aws(config.resolved_region, endpoint_url=endpoint_url, session=session, profile=profile)
 
 
-def api_url(aws: Aws, rest_api_id: str | None, stage: str) -> str:
-    """The stage's invoke URL (on an emulator, the emulator's user-request path)."""
+def api_url(aws: Aws, rest_api_id: str | None, stage: str, project_dir: Path | None = None) -> str:
+    """The stage's invoke URL. On an emulator: the running `scarab serve` in front of it
+    (API Gateway's rules applied) if any, else the emulator's user-request path."""
     if rest_api_id is None:
         return ""
     if aws.endpoint_url and aws.local:
+        served = served_api_url(project_dir, aws.endpoint_url, stage) if project_dir else None
+        if served:
+            return served
         return f"{aws.endpoint_url.rstrip('/')}/restapis/{rest_api_id}/{stage}/_user_request_"
     suffix = "amazonaws.com.cn" if aws.partition == "aws-cn" else "amazonaws.com"
     return f"https://{rest_api_id}.execute-api.{aws.region}.{suffix}/{stage}"
@@ -149,7 +154,7 @@ def deploy(
     if not dry_run:
         record(ctx, done=True)
     return DeployResult(
-        url=api_url(aws, ctx.rest_api_id, config.stage),
+        url=api_url(aws, ctx.rest_api_id, config.stage, project_dir),
         rest_api_id=ctx.rest_api_id,
         stage=config.stage,
         function_name=names.function,
@@ -209,7 +214,7 @@ def _recorder(
             usage_plan_id=ctx.usage_plan_id,
             api_key_ids=list(dict.fromkeys(ctx.key_ids)),
             log_group=names.log_group,
-            url=api_url(aws, ctx.rest_api_id, names.stage),
+            url=api_url(aws, ctx.rest_api_id, names.stage, project_dir),
             code_sha256=code.zip_sha256_b64,
             image_uri=f"{code.image_repository}:{code.image_tag}" if code.image_tag else None,
             # Until a run completes (and the function carries the new tag), remember

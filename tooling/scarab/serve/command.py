@@ -11,16 +11,14 @@ import signal
 import socket
 import sys
 import time
-from pathlib import Path
 from types import FrameType
 
 import typer
 
+from scarab.emulator import SERVE_RECORD_NAME
 from scarab.serve.runtime import DEFAULT_MAX_CONTAINERS
 from scarab.serve.server import ServerOptions, function_log_path, run
 from scarab.serve.snapshot import Snapshot
-
-SERVE_RECORD = Path(".scarab") / "local" / "serve.json"
 
 
 def _say(text: str) -> None:
@@ -88,7 +86,7 @@ def serve_command(
     project_dir = find_project_dir()
     _check_port(host, port)
     started = time.monotonic()
-    record = project_dir / SERVE_RECORD
+    record = project_dir / SERVE_RECORD_NAME
     stack = None
     try:
         typer.echo(
