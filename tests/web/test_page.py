@@ -11,6 +11,7 @@ from __future__ import annotations
 import contextlib
 import io
 import json
+import shutil
 import time
 from pathlib import Path
 from typing import Any
@@ -21,9 +22,9 @@ from playwright.sync_api import expect
 
 from tests.conftest import TEST_GEMINI_KEY
 from tests.support.gemini_server import SAMPLE_ANALYSIS, GeminiServer
-from tests.support.serve_process import ServeProcess
+from tests.support.serve_process import ServeProcess, start_serve
 
-from .conftest import INTEGRATION_TIMEOUT_S
+from .conftest import INTEGRATION_TIMEOUT_S, REPO
 from .helpers import (
     contrast,
     decode_upload,
@@ -296,6 +297,69 @@ def test_504_when_the_model_is_slower_than_the_gateway_then_retry_works(
     page.click("#retry-button")
     page.wait_for_selector("#result:not([hidden])", timeout=40_000)
     assert page.inner_text("#result-location") == SAMPLE_ANALYSIS["picture_location"]
+
+
+def test_502_when_the_model_output_is_unusable_then_retry_works(
+    page: Any, photo: Path, gemini_server: GeminiServer
+) -> None:
+    # Truncated JSON twice: the function's one output retry fails too -> 502.
+    gemini_server.reply_truncated()
+    gemini_server.reply_truncated()
+    choose_photo(page, photo)
+    page.click("#analyze-button")
+    shown = error_panel(page)
+    assert (shown["status"], shown["kind"]) == ("502", "model")
+    assert "couldn't produce an analysis" in shown["text"]
+    assert shown["retry"] == "visible"
+    assert_human(shown["text"])
+    page.click("#retry-button")
+    page.wait_for_selector("#result:not([hidden])", timeout=40_000)
+    assert page.inner_text("#result-location") == SAMPLE_ANALYSIS["picture_location"]
+
+
+def test_503_when_the_model_quota_is_used_up_counts_down_retry_after(
+    page: Any, photo: Path, gemini_server: GeminiServer
+) -> None:
+    # Gemini's 429 asks for 30 s, more than the deadline allows: the function answers
+    # 503 with Retry-After at once, and the page waits that long before offering a retry.
+    gemini_server.reply_error(429, retry_after="30")
+    choose_photo(page, photo)
+    page.click("#analyze-button")
+    shown = error_panel(page)
+    assert (shown["status"], shown["kind"]) == ("503", "unavailable")
+    assert "Try again in 30 seconds" in shown["text"]
+    assert_human(shown["text"])
+    assert page.is_disabled("#retry-button")
+    assert page.inner_text("#retry-button").startswith("Try again in ")
+
+
+def test_503_without_a_gemini_key_says_so_and_offers_no_retry(
+    browser: Any, photo: Path, tmp_path: Path
+) -> None:
+    """What `make demo` shows with no GOOGLE_API_KEY: not 'busy, try again'."""
+    project = tmp_path / "no-key"
+    project.mkdir()
+    shutil.copy(REPO / "scarab.toml", project / "scarab.toml")
+    (project / "lambda").symlink_to(REPO / "lambda", target_is_directory=True)
+    (project / "web-client").symlink_to(REPO / "web-client", target_is_directory=True)
+    proc = start_serve(
+        project,
+        env={"GOOGLE_API_KEY": None, "GEMINI_API_KEY": None, "AWS_ENDPOINT_URL": None},
+    )
+    context = browser.new_context()
+    try:
+        page = context.new_page()
+        page.goto(proc.url)
+        choose_photo(page, photo)
+        page.click("#analyze-button")
+        shown = error_panel(page)
+        assert (shown["status"], shown["kind"]) == ("503", "not_configured")
+        assert "isn't switched on here" in shown["text"]
+        assert shown["retry"] == "hidden"
+        assert_human(shown["text"])
+    finally:
+        context.close()
+        proc.stop()
 
 
 def test_cancel_stops_waiting_and_the_photo_can_be_sent_again(

@@ -27,6 +27,7 @@ const cases = [
   [502, fnError("model_bad_output"), "model", true],
   [502, fnError("upstream_unreachable"), "unreachable", true],
   [503, fnError("model_unavailable"), "unavailable", true],
+  [503, fnError("gemini_not_configured"), "not_configured", false],
   [504, { message: "Endpoint request timed out" }, "timeout", true],
   [504, fnError("upstream_timeout"), "timeout", true],
   [400, fnError("bad_request"), "bad_request", false],

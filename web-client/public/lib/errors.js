@@ -149,6 +149,14 @@ export function describeFailure({ status, body, retryAfter = null }) {
         true,
       );
     case 503:
+      // No Gemini key on the server: waiting will not help, so no retry is offered.
+      if (code === "gemini_not_configured")
+        return out(
+          "not_configured",
+          "Photo analysis isn't switched on here",
+          "This server has no key for the image model yet, so it can't analyse photos. Whoever runs the site needs to add one.",
+          false,
+        );
       return out(
         "unavailable",
         "The image model is busy",
