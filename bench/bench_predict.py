@@ -17,50 +17,12 @@ import subprocess
 import sys
 import tempfile
 import time
-import uuid
 import warnings
 from pathlib import Path
 from typing import Any
 
 ROOT = Path(__file__).resolve().parent.parent
 WARM_CALLS = 300
-
-
-class _Context:
-    function_name = "scarab-bench"
-    memory_limit_in_mb = 1024
-    invoked_function_arn = "arn:aws:lambda:us-east-1:123456789012:function:scarab-bench"
-
-    def __init__(self) -> None:
-        self.aws_request_id = str(uuid.uuid4())
-
-    def get_remaining_time_in_millis(self) -> int:
-        return 30_000
-
-
-def _event(path: str, body: dict[str, Any]) -> dict[str, Any]:
-    headers = {"Content-Type": "application/json"}
-    return {
-        "resource": path,
-        "path": path,
-        "httpMethod": "POST",
-        "headers": headers,
-        "multiValueHeaders": {k: [v] for k, v in headers.items()},
-        "queryStringParameters": None,
-        "multiValueQueryStringParameters": None,
-        "pathParameters": None,
-        "stageVariables": None,
-        "requestContext": {
-            "requestId": "bench",
-            "stage": "prod",
-            "httpMethod": "POST",
-            "path": f"/prod{path}",
-            "resourcePath": path,
-            "identity": {"sourceIp": "127.0.0.1"},
-        },
-        "body": json.dumps(body),
-        "isBase64Encoded": False,
-    }
 
 
 def _digit_png() -> str:
@@ -90,21 +52,29 @@ def _quiet() -> None:
     warnings.filterwarnings("ignore", message="No application metrics to publish")
 
 
+def _event(name: str) -> dict[str, Any]:
+    from tests.function.events import rest_event
+
+    return rest_event("POST", f"/predict/{name}", body=_bodies()[name])
+
+
 def warm() -> dict[str, tuple[float, float]]:
     from lens.handler import lambda_handler
 
+    from tests.function.events import FakeContext
+
     results = {}
     sink = io.StringIO()
-    for name, body in _bodies().items():
-        event = _event(f"/predict/{name}", body)
+    for name in _bodies():
+        event = _event(name)
         with contextlib.redirect_stdout(sink):
-            first = lambda_handler(event, _Context())
+            first = lambda_handler(event, FakeContext())
         assert first["statusCode"] == 200, first["body"]
         samples = []
         for _ in range(WARM_CALLS):
             with contextlib.redirect_stdout(sink):
                 started = time.perf_counter()
-                response = lambda_handler(event, _Context())
+                response = lambda_handler(event, FakeContext())
                 samples.append((time.perf_counter() - started) * 1000)
             sink.seek(0)
             sink.truncate()
@@ -116,17 +86,18 @@ def warm() -> dict[str, tuple[float, float]]:
 
 _COLD = """
 import json, sys, time, io, contextlib
-t0 = time.perf_counter()
 sys.path[:0] = ["lambda", "tooling", "."]
-from bench.bench_predict import _event, _Context, _bodies
+from tests.function.events import FakeContext  # a test helper: not timed
+t0 = time.perf_counter()
 from lens.handler import lambda_handler
 from lens.predict import loader
 from lens.predict.registry import registry
 t1 = time.perf_counter()
 name = sys.argv[1]
-event = _event(f"/predict/{name}", _bodies()[name])
+from bench.bench_predict import _event
+event = _event(name)
 with contextlib.redirect_stdout(io.StringIO()):
-    response = lambda_handler(event, _Context())
+    response = lambda_handler(event, FakeContext())
 t2 = time.perf_counter()
 assert response["statusCode"] == 200, response
 load_ms = loader.store().get(registry().get(name)).load_ms

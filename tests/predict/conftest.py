@@ -2,12 +2,8 @@
 
 from __future__ import annotations
 
-import base64
 import json
-import time
-import uuid
 from collections.abc import Callable, Iterator
-from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -15,22 +11,11 @@ import pytest
 from lens import app, settings
 from lens.predict import loader
 
+from tests.function import events
+from tests.function.events import FakeContext
+
 Call = Callable[..., tuple[int, Any, dict[str, str]]]
 ORIGIN = "https://client.example"
-
-
-@dataclass
-class FakeContext:
-    """What the handler and Powertools read from the Lambda context."""
-
-    function_name: str = "scarab-analyze"
-    memory_limit_in_mb: int = 1024
-    invoked_function_arn: str = "arn:aws:lambda:us-east-1:123456789012:function:scarab-analyze"
-    aws_request_id: str = field(default_factory=lambda: str(uuid.uuid4()))
-    _start: float = field(default_factory=time.monotonic)
-
-    def get_remaining_time_in_millis(self) -> int:
-        return int(30_000 - (time.monotonic() - self._start) * 1000)
 
 
 @pytest.fixture
@@ -53,36 +38,13 @@ def cache_dir(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Path]
 def rest_event(
     method: str, path: str, body: Any = None, raw: str | None = None, b64: bool = False
 ) -> dict[str, Any]:
-    """An API Gateway REST API (payload 1.0) proxy event."""
-    text = raw if raw is not None else (None if body is None else json.dumps(body))
-    if b64 and text is not None:
-        text = base64.b64encode(text.encode()).decode()
-    headers = {"Host": "abc123.execute-api.us-east-1.amazonaws.com", "Origin": ORIGIN}
-    if text is not None:
+    """A REST v1 proxy event from the browser origin; `raw` is a body sent as is."""
+    headers = {"Origin": ORIGIN}
+    if body is not None or raw is not None:
         headers["Content-Type"] = "application/json"
-    return {
-        "resource": path,
-        "path": path,
-        "httpMethod": method,
-        "headers": headers,
-        "multiValueHeaders": {k: [v] for k, v in headers.items()},
-        "queryStringParameters": None,
-        "multiValueQueryStringParameters": None,
-        "pathParameters": None,
-        "stageVariables": None,
-        "requestContext": {
-            "accountId": "123456789012",
-            "apiId": "abc123",
-            "httpMethod": method,
-            "identity": {"sourceIp": "203.0.113.7", "apiKey": "k"},
-            "path": f"/prod{path}",
-            "requestId": str(uuid.uuid4()),
-            "resourcePath": path,
-            "stage": "prod",
-        },
-        "body": text,
-        "isBase64Encoded": b64,
-    }
+    return events.rest_event(
+        method, path, body=raw if raw is not None else body, headers=headers, b64=b64
+    )
 
 
 @pytest.fixture
