@@ -11,8 +11,9 @@ from pathlib import Path
 import pytest
 
 from tests.conftest import TEST_GEMINI_KEY
-from tests.serve.support import http, install_probe, make_project, tiny_jpeg_b64, wait_until
+from tests.serve.support import http, install_probe, make_project, tiny_jpeg_b64
 from tests.support.gemini_server import GeminiServer
+from tests.support.ports import wait_until
 from tests.support.serve_process import ServeProcess, serve_factory, start_serve
 
 __all__ = ["serve_factory"]

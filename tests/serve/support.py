@@ -7,13 +7,10 @@ import hashlib
 import io
 import json
 import shutil
-import subprocess
-import sys
-import time
 import urllib.error
 import urllib.request
 import zipfile
-from collections.abc import Callable, Mapping
+from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -91,15 +88,6 @@ def tiny_jpeg_b64() -> str:
     return base64.b64encode(buf.getvalue()).decode()
 
 
-def wait_until(check: Callable[[], bool], timeout: float = 15.0, what: str = "condition") -> None:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if check():
-            return
-        time.sleep(0.1)
-    raise AssertionError(f"{what} did not happen within {timeout}s")
-
-
 def emulator_url(project: Path) -> str:
     return str(json.loads((project / ".scarab" / "local" / "emulator.json").read_text())["url"])
 
@@ -120,19 +108,6 @@ def clients(project: Path) -> tuple[Any, Any]:
 def state(project: Path, stage: str = "dev") -> dict[str, Any]:
     path = project / ".scarab" / "local" / "state" / f"{stage}.json"
     return dict(json.loads(path.read_text()))
-
-
-def scarab_cli(project: Path, *args: str, timeout: float = 120) -> subprocess.CompletedProcess[str]:
-    """Run the real `scarab` CLI in `project` (with --local it reuses serve's emulator)."""
-    script = Path(sys.executable).with_name("scarab")
-    return subprocess.run(
-        [str(script), *args],
-        cwd=project,
-        capture_output=True,
-        text=True,
-        timeout=timeout,
-        check=False,
-    )
 
 
 def probe_zip(project: Path) -> bytes:

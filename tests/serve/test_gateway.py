@@ -16,8 +16,9 @@ import pytest
 
 from tests.conftest import TEST_GEMINI_KEY
 from tests.serve.conftest import SHARED_INTEGRATION_TIMEOUT, Shared
-from tests.serve.support import clients, http, state, tiny_jpeg_b64, wait_until
+from tests.serve.support import clients, http, state, tiny_jpeg_b64
 from tests.support.gemini_server import SAMPLE_ANALYSIS, GeminiServer
+from tests.support.ports import wait_until
 
 pytestmark = [pytest.mark.emulator, pytest.mark.slow]
 

@@ -17,12 +17,11 @@ from tests.serve.support import (
     http,
     install_probe,
     make_project,
-    scarab_cli,
     tiny_jpeg_b64,
-    wait_until,
 )
 from tests.support.gemini_server import GeminiServer
-from tests.support.serve_process import ServeProcess, start_serve
+from tests.support.ports import wait_until
+from tests.support.serve_process import ServeProcess, scarab_cli, start_serve
 
 pytestmark = [pytest.mark.emulator, pytest.mark.slow]
 

@@ -237,3 +237,18 @@ def serve_factory() -> Iterator[Callable[..., ServeProcess]]:
         print(f"--- scarab serve output ({proc.project_dir}) ---\n{proc.output()}")
         with contextlib.suppress(OSError):
             proc.log_path.unlink()
+
+
+def scarab_cli(
+    project: Path, *args: str, timeout: float = 120, check: bool = False
+) -> subprocess.CompletedProcess[str]:
+    """Run the real `scarab` CLI in `project`, as a person would (with --local it reuses a
+    running serve's emulator). `check`: fail the test, with the output, unless it exits 0."""
+    script = Path(sys.executable).with_name("scarab")
+    result = subprocess.run(
+        [str(script), *args], cwd=project, capture_output=True, text=True, timeout=timeout,
+        check=False,
+    )  # fmt: skip
+    if check:
+        assert result.returncode == 0, f"scarab {' '.join(args)}:\n{result.stdout}\n{result.stderr}"
+    return result

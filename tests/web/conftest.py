@@ -43,14 +43,19 @@ def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo[None]) ->
     return report
 
 
-@pytest.fixture(scope="session")
-def web_project(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    """A project dir of its own, so this serve's state never meets another one's."""
-    project = tmp_path_factory.mktemp("web-project")
+def linked_project(project: Path) -> Path:
+    """A project dir of its own (this repo's scarab.toml, lambda/ and web-client/), so a
+    serve's state never meets another one's."""
+    project.mkdir(parents=True, exist_ok=True)
     shutil.copy(REPO / "scarab.toml", project / "scarab.toml")
     (project / "lambda").symlink_to(REPO / "lambda", target_is_directory=True)
     (project / "web-client").symlink_to(REPO / "web-client", target_is_directory=True)
     return project
+
+
+@pytest.fixture(scope="session")
+def web_project(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    return linked_project(tmp_path_factory.mktemp("web-project"))
 
 
 @pytest.fixture(scope="session")

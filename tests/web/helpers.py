@@ -5,12 +5,9 @@ from __future__ import annotations
 import base64
 import io
 import json
-import subprocess
-import sys
-import time
 import urllib.error
 import urllib.request
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
@@ -53,15 +50,6 @@ def decode_upload(body: bytes) -> tuple[dict[str, Any], Image.Image]:
     return payload, Image.open(io.BytesIO(base64.b64decode(data)))
 
 
-def wait_until(check: Callable[[], bool], timeout: float = 15.0, what: str = "condition") -> None:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if check():
-            return
-        time.sleep(0.1)
-    raise AssertionError(f"timed out waiting for {what}")
-
-
 def proxy_post(base_url: str, path: str, body: bytes = b"{}") -> tuple[int, bytes]:
     """POST to serve's same-origin /api/... route (like the page, without a browser)."""
     request = urllib.request.Request(
@@ -80,19 +68,6 @@ def proxy_get(base_url: str, path: str) -> int:
             return int(response.status)
     except urllib.error.HTTPError as exc:
         return int(exc.code)
-
-
-def scarab_cli(project: Path, *args: str) -> str:
-    """Run the scarab CLI in the project, as a person would."""
-    result = subprocess.run(
-        [sys.executable, "-c", "from scarab.cli import main; main()", *args],
-        cwd=project,
-        capture_output=True,
-        text=True,
-        timeout=120,
-    )
-    assert result.returncode == 0, f"scarab {' '.join(args)}:\n{result.stdout}\n{result.stderr}"
-    return result.stdout
 
 
 def usage_plan(apigateway: Any) -> dict[str, Any]:

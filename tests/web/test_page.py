@@ -11,7 +11,6 @@ from __future__ import annotations
 import contextlib
 import io
 import json
-import shutil
 import time
 from pathlib import Path
 from typing import Any
@@ -22,9 +21,10 @@ from playwright.sync_api import expect
 
 from tests.conftest import TEST_GEMINI_KEY
 from tests.support.gemini_server import SAMPLE_ANALYSIS, GeminiServer
-from tests.support.serve_process import ServeProcess, start_serve
+from tests.support.ports import wait_until
+from tests.support.serve_process import ServeProcess, scarab_cli, start_serve
 
-from .conftest import INTEGRATION_TIMEOUT_S, REPO
+from .conftest import INTEGRATION_TIMEOUT_S, linked_project
 from .helpers import (
     contrast,
     decode_upload,
@@ -33,8 +33,6 @@ from .helpers import (
     plan_patched,
     proxy_get,
     proxy_post,
-    scarab_cli,
-    wait_until,
 )
 
 pytestmark = [pytest.mark.browser, pytest.mark.emulator, pytest.mark.slow]
@@ -199,20 +197,22 @@ def test_the_api_key_appears_nowhere_in_what_the_browser_received(
 def test_403_when_the_key_was_revoked(
     page: Any, photo: Path, serve: ServeProcess, web_project: Path
 ) -> None:
-    listed = json.loads(scarab_cli(web_project, "keys", "list", "--local", "--json"))
+    listed = json.loads(
+        scarab_cli(web_project, "keys", "list", "--local", "--json", check=True).stdout
+    )
     key_ids = [k["id"] for k in (listed["keys"] if isinstance(listed, dict) else listed)]
     assert key_ids
     choose_photo(page, photo)
     try:
         for key_id in key_ids:
-            scarab_cli(web_project, "keys", "revoke", key_id, "--local")
+            scarab_cli(web_project, "keys", "revoke", key_id, "--local", check=True)
         wait_until(
             lambda: proxy_post(serve.url, "/api/analyze")[0] == 403, what="serve to drop the key"
         )
         page.click("#analyze-button")
         shown = error_panel(page)
     finally:
-        scarab_cli(web_project, "keys", "rotate", "--local")
+        scarab_cli(web_project, "keys", "rotate", "--local", check=True)
         wait_until(lambda: proxy_get(serve.url, "/api/health") == 200, what="a working key")
     assert shown["status"] == "403"
     assert shown["kind"] == "key"
@@ -337,13 +337,8 @@ def test_503_without_a_gemini_key_says_so_and_offers_no_retry(
     browser: Any, photo: Path, tmp_path: Path
 ) -> None:
     """What `make demo` shows with no GOOGLE_API_KEY: not 'busy, try again'."""
-    project = tmp_path / "no-key"
-    project.mkdir()
-    shutil.copy(REPO / "scarab.toml", project / "scarab.toml")
-    (project / "lambda").symlink_to(REPO / "lambda", target_is_directory=True)
-    (project / "web-client").symlink_to(REPO / "web-client", target_is_directory=True)
     proc = start_serve(
-        project,
+        linked_project(tmp_path / "no-key"),
         env={"GOOGLE_API_KEY": None, "GEMINI_API_KEY": None, "AWS_ENDPOINT_URL": None},
     )
     context = browser.new_context()
