@@ -204,3 +204,15 @@ def test_binary_media_type_matching() -> None:
     assert is_binary("application/octet-stream", ("application~1octet-stream",))
     assert not is_binary("application/json", ("image/*",))
     assert not is_binary(None, ("*/*",))
+
+
+def test_vtl_splits_and_balances_outside_quotes_and_parentheses() -> None:
+    from scarab.serve.vtl import _balanced, _split_top
+
+    expr = "$a == 'x||y' || ($b && $c) || \"(\""
+    assert _split_top(expr, "||") == ["$a == 'x||y' ", " ($b && $c) ", ' "("']
+    assert _split_top("$a && 'b && c'", "&&") == ["$a ", " 'b && c'"]
+    text = "#if($a == ')' && ($b))rest"
+    assert text[_balanced(text, 4) :] == "rest"
+    with pytest.raises(Exception, match="unbalanced"):
+        _balanced("#if($a == 1", 4)

@@ -12,7 +12,7 @@ overrides the response, as in API Gateway. Text outside directives is output wit
 from __future__ import annotations
 
 import re
-from collections.abc import Mapping
+from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field
 
 _DIRECTIVE = re.compile(r"#(set|if|elseif)\s*\(|#(else|end)\b")
@@ -50,45 +50,47 @@ class _Input:
         return ""
 
 
-def _balanced(text: str, start: int) -> int:
-    """Index just past the `)` closing the `(` before `start` (quotes respected)."""
-    depth, i, quote = 1, start, ""
-    while i < len(text):
+def _outside_quotes(text: str, start: int = 0) -> Iterator[tuple[int, str]]:
+    """(index, char) for each character of `text` from `start` that is not in quotes."""
+    quote = ""
+    for i in range(start, len(text)):
         ch = text[i]
         if quote:
             if ch == quote:
                 quote = ""
         elif ch in "'\"":
             quote = ch
-        elif ch == "(":
+        else:
+            yield i, ch
+
+
+def _balanced(text: str, start: int) -> int:
+    """Index just past the `)` closing the `(` before `start` (quotes respected)."""
+    depth = 1
+    for i, ch in _outside_quotes(text, start):
+        if ch == "(":
             depth += 1
         elif ch == ")":
             depth -= 1
             if depth == 0:
                 return i + 1
-        i += 1
     raise TemplateError("unbalanced parentheses in a directive")
 
 
 def _split_top(text: str, sep: str) -> list[str]:
-    parts, depth, quote, last, i = [], 0, "", 0, 0
-    while i < len(text):
-        ch = text[i]
-        if quote:
-            if ch == quote:
-                quote = ""
-        elif ch in "'\"":
-            quote = ch
-        elif ch == "(":
+    """`text` split on `sep` where it stands outside quotes and parentheses."""
+    parts: list[str] = []
+    depth = last = 0
+    for i, ch in _outside_quotes(text):
+        if i < last:
+            continue  # inside the separator just split on
+        if ch == "(":
             depth += 1
         elif ch == ")":
             depth -= 1
         elif depth == 0 and text.startswith(sep, i):
             parts.append(text[last:i])
             last = i + len(sep)
-            i = last
-            continue
-        i += 1
     parts.append(text[last:])
     return parts
 
