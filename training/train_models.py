@@ -4,7 +4,9 @@
     .venv/bin/python training/train_models.py --out DIR  # somewhere else (tests do this)
 
 Deterministic: fixed split and model seeds, a pinned ONNX opset, and no timestamps in
-the output, so a rerun with the same library versions reproduces the shipped files.
+the output, so two runs on one machine write the same bytes. On another CPU, OpenBLAS picks
+other kernels whose rounding differs in the last bits: the bytes differ, the behaviour does not
+(same labels, probabilities within 1e-4, same metrics; tests/predict/test_training.py).
 Each registry entry records test accuracy, the artifact's sha256 and the versions used.
 """
 
