@@ -12,12 +12,23 @@ import contextlib
 import json
 import logging
 import os
+import socket
+import threading
+import time
 import urllib.error
 import urllib.request
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
+
+from scarab.serve.guard import (
+    MISDIRECTED_MESSAGE,
+    MISDIRECTED_STATUS,
+    ReadLimits,
+    host_allowed,
+    host_names,
+)
 
 RECORD_NAME = Path(".scarab") / "local" / "emulator.json"
 # Written by a running `scarab serve`: {"url", "api_url", "pid"}.
@@ -66,6 +77,138 @@ def is_alive(url: str) -> bool:
         return False
 
 
+class _HostCheck:
+    """WSGI middleware: only loopback's Host names (a DNS-rebinding page is refused)."""
+
+    def __init__(self, app: Any, names: frozenset[str]) -> None:
+        self.app = app
+        self.names = names
+
+    def __call__(self, environ: dict[str, Any], start_response: Any) -> Any:
+        if host_allowed(environ.get("HTTP_HOST"), self.names, environ.get("SERVER_PORT")):
+            return self.app(environ, start_response)
+        start_response(
+            f"{MISDIRECTED_STATUS} Misdirected Request",
+            [
+                ("Content-Type", "text/plain; charset=utf-8"),
+                ("Content-Length", str(len(MISDIRECTED_MESSAGE))),
+            ],
+        )
+        return [MISDIRECTED_MESSAGE]
+
+
+class _HeadDeadlines:
+    """Shuts down connections whose request head is late; one thread for all of them.
+
+    Armed when a connection starts waiting for a request (its first, or the next on a
+    kept-alive connection), disarmed once the head is read; oldest first.
+    """
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._due: dict[socket.socket, float] = {}
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._run, name="emulator-deadlines", daemon=True)
+        self._thread.start()
+
+    def arm(self, sock: socket.socket, seconds: float) -> None:
+        with self._lock:
+            self._due.pop(sock, None)
+            self._due[sock] = time.monotonic() + seconds
+
+    def disarm(self, sock: socket.socket) -> None:
+        with self._lock:
+            self._due.pop(sock, None)
+
+    def evict_oldest(self) -> bool:
+        """Close the connection that has waited longest for its head; False if none."""
+        with self._lock:
+            if not self._due:
+                return False
+            sock = next(iter(self._due))
+            del self._due[sock]
+        _cut(sock)
+        return True
+
+    def _run(self) -> None:
+        while not self._stop.wait(0.1):
+            now = time.monotonic()
+            with self._lock:
+                late = [sock for sock, due in self._due.items() if due <= now]
+                for sock in late:
+                    del self._due[sock]
+            for sock in late:
+                _cut(sock)
+
+    def stop(self) -> None:
+        self._stop.set()
+        self._thread.join(timeout=5)
+
+
+def _cut(sock: socket.socket) -> None:
+    # shutdown, not close: the handler thread still owns the socket and sees EOF.
+    with contextlib.suppress(OSError):
+        sock.shutdown(socket.SHUT_RDWR)
+
+
+def _make_server(port: int, limits: ReadLimits) -> Any:
+    """moto's WSGI app on a threaded werkzeug server with a Host check, read deadlines
+    and a bound on open connections (what ThreadedMotoServer builds, guarded)."""
+    from moto.moto_server.werkzeug_app import (
+        DomainDispatcherApplication,
+        MotoRequestHandler,
+        create_backend_app,
+    )
+    from werkzeug.serving import ThreadedWSGIServer
+
+    deadlines = _HeadDeadlines()
+
+    class Handler(MotoRequestHandler):
+        timeout = limits.body_timeout  # each read of a body (socket timeout)
+
+        def handle_one_request(self) -> None:
+            deadlines.arm(self.connection, limits.header_timeout)
+            try:
+                super().handle_one_request()
+            finally:
+                deadlines.disarm(self.connection)
+
+        def parse_request(self) -> bool:
+            ok = bool(super().parse_request())
+            deadlines.disarm(self.connection)
+            return ok
+
+    class Server(ThreadedWSGIServer):
+        def __init__(self) -> None:
+            app = _HostCheck(DomainDispatcherApplication(create_backend_app), host_names())
+            super().__init__("127.0.0.1", port, app, handler=Handler)
+            self._count_lock = threading.Lock()
+            self.open_connections = 0
+
+        def process_request(self, request: Any, client_address: Any) -> None:
+            with self._count_lock:
+                full = self.open_connections >= limits.max_connections
+                if full and not deadlines.evict_oldest():
+                    self.shutdown_request(request)  # all busy with real requests
+                    return
+                self.open_connections += 1
+            super().process_request(request, client_address)
+
+        def process_request_thread(self, request: Any, client_address: Any) -> None:
+            try:
+                super().process_request_thread(request, client_address)
+            finally:
+                with self._count_lock:
+                    self.open_connections -= 1
+
+        def stop(self) -> None:
+            self.shutdown()
+            self.server_close()
+            deadlines.stop()
+
+    return Server()
+
+
 def start_embedded(project_dir: Path | None = None, port: int = 0) -> Emulator:
     """Start moto in this process on 127.0.0.1 (port 0: any free port).
 
@@ -73,11 +216,9 @@ def start_embedded(project_dir: Path | None = None, port: int = 0) -> Emulator:
     """
     os.environ.update(EMULATOR_SETTINGS)
     logging.getLogger("werkzeug").setLevel(logging.ERROR)  # no access log on our terminal
-    from moto.moto_server.threaded_moto_server import ThreadedMotoServer
-
-    server = ThreadedMotoServer(ip_address="127.0.0.1", port=port, verbose=False)
-    server.start()
-    host, bound = server.get_host_and_port()
+    server = _make_server(port, ReadLimits.from_environment())
+    threading.Thread(target=server.serve_forever, name="emulator", daemon=True).start()
+    host, bound = server.server_address[:2]
     url = f"http://{host}:{bound}"
     # Lambda invocations inside moto would otherwise need a Docker engine.
     _post(f"{url}/moto-api/config", {"lambda": {"use_docker": False}})

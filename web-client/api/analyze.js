@@ -38,14 +38,18 @@ function parseOrigins(value) {
 export function checkOrigin(request, env) {
   const origin = request.headers.get("origin");
   if (!origin) return { ok: true, cors: {} };
-  let originHost;
+  let originUrl;
   try {
-    originHost = new URL(origin).host.toLowerCase();
+    originUrl = new URL(origin);
   } catch {
     return { ok: false };
   }
-  const host = (request.headers.get("host") ?? new URL(request.url).host).toLowerCase();
-  if (originHost === host) return { ok: true, cors: {} };
+  // An origin is scheme + host + port: http://host is not the https://host page.
+  const url = new URL(request.url);
+  const host = (request.headers.get("host") ?? url.host).toLowerCase();
+  if (originUrl.protocol === url.protocol && originUrl.host.toLowerCase() === host) {
+    return { ok: true, cors: {} };
+  }
   if (parseOrigins(env.ALLOWED_ORIGINS).has(origin.toLowerCase())) {
     return { ok: true, cors: { "access-control-allow-origin": origin, vary: "Origin" } };
   }
@@ -118,8 +122,12 @@ export async function handleAnalyze(request, env = process.env) {
     );
   }
 
+  // One deadline for the whole exchange: a server that sends its headers and then
+  // stalls or resets mid-body is as much a failure as one that never answers.
   const timeoutMs = Number(env.SCARAB_PROXY_TIMEOUT_MS) || DEFAULT_TIMEOUT_MS;
+  const signal = AbortSignal.timeout(timeoutMs);
   let upstream;
+  let text;
   try {
     upstream = await fetch(`${apiUrl}/analyze`, {
       method: "POST",
@@ -128,17 +136,25 @@ export async function handleAnalyze(request, env = process.env) {
         "x-api-key": apiKey,
       },
       body,
-      signal: AbortSignal.timeout(timeoutMs),
+      signal,
     });
+    text = await upstream.text();
   } catch (err) {
-    const timedOut = err?.name === "TimeoutError";
-    log({ status: timedOut ? 504 : 502, reason: timedOut ? "timeout" : "unreachable" });
+    const timedOut = err?.name === "TimeoutError" || signal.aborted;
+    const reason = timedOut ? "timeout" : upstream ? "answer_cut_off" : "unreachable";
+    log({ status: timedOut ? 504 : 502, reason, ms: Date.now() - started });
     return timedOut
       ? errorResponse(504, "upstream_timeout", "The analysis API did not answer in time.", origin.cors)
-      : errorResponse(502, "upstream_unreachable", "The analysis API could not be reached.", origin.cors);
+      : errorResponse(
+          502,
+          "upstream_unreachable",
+          upstream
+            ? "The analysis API broke off its answer."
+            : "The analysis API could not be reached.",
+          origin.cors,
+        );
   }
 
-  let text = await upstream.text();
   // Defence in depth: whatever the upstream says, the key never goes back out.
   if (text.includes(apiKey)) text = text.split(apiKey).join("[redacted]");
   const headers = { "cache-control": "no-store", ...origin.cors };

@@ -12,6 +12,14 @@ export async function startUpstream() {
     replyAfter(ms, status, body) {
       upstream.replies.push({ status, body, headers: {}, delay: ms });
     },
+    // Headers and the first bytes of a longer body, then nothing until the test closes.
+    replyStalled(status = 200) {
+      upstream.replies.push({ status, body: "", headers: {}, broken: "stall" });
+    },
+    // Headers and the first bytes of a longer body, then the connection is reset.
+    replyCutOff(status = 200) {
+      upstream.replies.push({ status, body: "", headers: {}, broken: "reset" });
+    },
   };
   const server = http.createServer((req, res) => {
     const chunks = [];
@@ -20,6 +28,13 @@ export async function startUpstream() {
       const body = Buffer.concat(chunks);
       upstream.requests.push({ method: req.method, url: req.url, headers: req.headers, body });
       const next = upstream.replies.shift() ?? { status: 200, body: { analysis: { characters: [] } } };
+      if (next.broken) {
+        const part = '{"analysis": {"characters": [';
+        res.writeHead(next.status, { "content-type": "application/json", "content-length": "4096" });
+        res.write(part);
+        if (next.broken === "reset") setTimeout(() => res.socket?.destroy(), 50).unref();
+        return;
+      }
       const send = () => {
         const text = typeof next.body === "string" ? next.body : JSON.stringify(next.body);
         res.writeHead(next.status, { "content-type": "application/json", ...next.headers });

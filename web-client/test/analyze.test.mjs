@@ -163,6 +163,21 @@ describe("origins", () => {
     assert.equal(response.headers.get("access-control-allow-origin"), null);
   });
 
+  test("the same host with another scheme is another origin: 403", async () => {
+    for (const origin of [`http://${SITE}`, `ws://${SITE}`]) {
+      const response = await handleAnalyze(post("{}", { origin }), env);
+      assert.equal(response.status, 403, origin);
+      assert.equal((await response.json()).error.code, "origin_not_allowed");
+    }
+    const plain = new Request(`http://${SITE}/api/analyze`, {
+      method: "POST",
+      headers: { host: SITE, origin: `https://${SITE}`, "content-type": "application/json" },
+      body: "{}",
+    });
+    assert.equal((await handleAnalyze(plain, env)).status, 403, "https page, http proxy");
+    assert.equal(upstream.requests.length, 0);
+  });
+
   test("a foreign origin gets 403 origin_not_allowed and the API is not called", async () => {
     const response = await handleAnalyze(post("{}", { origin: "https://evil.example" }), env);
     assert.equal(response.status, 403);
@@ -223,6 +238,31 @@ describe("failures of its own", () => {
     const response = await handleAnalyze(post("{}"), env);
     assert.equal(response.status, 502);
     assert.equal((await response.json()).error.code, "upstream_unreachable");
+  });
+
+  test("an API that sends its headers and then stalls is a 504 upstream_timeout", async () => {
+    env.SCARAB_PROXY_TIMEOUT_MS = "300";
+    upstream.replyStalled(200);
+    const started = Date.now();
+    const response = await handleAnalyze(post("{}"), env);
+    assert.equal(response.status, 504);
+    assert.match(response.headers.get("content-type"), /application\/json/);
+    const json = await response.json();
+    assert.equal(json.error.code, "upstream_timeout");
+    assert.ok(json.error.message.length > 10);
+    assert.ok(Date.now() - started < 5000, "the timeout covers the body, not only the headers");
+    assert.equal(upstream.requests.length, 1);
+    assert.ok(logs.some((line) => JSON.parse(line).status === 504), logs.join("\n"));
+  });
+
+  test("an API that resets the connection mid-body is a 502 upstream_unreachable", async () => {
+    upstream.replyCutOff(200);
+    const response = await handleAnalyze(post("{}"), env);
+    assert.equal(response.status, 502);
+    assert.match(response.headers.get("content-type"), /application\/json/);
+    assert.equal((await response.json()).error.code, "upstream_unreachable");
+    assert.equal(upstream.requests.length, 1);
+    assert.ok(logs.some((line) => JSON.parse(line).status === 502), logs.join("\n"));
   });
 
   test("a slow API is a 504 upstream_timeout", async () => {

@@ -13,6 +13,7 @@ from starlette.exceptions import HTTPException
 from starlette.staticfiles import StaticFiles
 
 from scarab.serve.gateway import BODY_LIMIT, Gateway
+from scarab.serve.guard import MISDIRECTED_MESSAGE, MISDIRECTED_STATUS, host_allowed, host_names
 from scarab.serve.proxy_event import IncomingRequest
 from scarab.serve.responses import HttpResponse
 from scarab.serve.snapshot import Snapshot
@@ -37,15 +38,22 @@ project). The API is served under its stage path; see the terminal for its URL a
 """
 
 
+class ClientGone(Exception):
+    """The client disconnected (or was disconnected for stalling) before its body ended."""
+
+
 async def read_body(receive: Receive, limit: int, declared: int | None) -> tuple[bytes, bool]:
-    """The request body, or (b"", True) when it is larger than `limit` bytes."""
+    """The request body, or (b"", True) when it is larger than `limit` bytes.
+
+    Raises ClientGone when the connection ends first: nobody is left to answer.
+    """
     too_large = declared is not None and declared > limit
     chunks: list[bytes] = []
     size = 0
     while True:
         message = await receive()
         if message["type"] == "http.disconnect":
-            return b"", too_large
+            raise ClientGone
         chunk = message.get("body", b"")
         size += len(chunk)
         if size > limit:
@@ -83,6 +91,7 @@ class ServeApp:
         web_root: Path,
         lifespan: Callable[[], Awaitable[None]] | None = None,
         shutdown: Callable[[], Awaitable[None]] | None = None,
+        hosts: frozenset[str] | None = None,
     ) -> None:
         self.gateway = gateway
         self.snapshot = snapshot
@@ -92,6 +101,7 @@ class ServeApp:
         self._static = StaticFiles(directory=web_root, html=True, check_dir=False)
         self._startup = lifespan
         self._shutdown = shutdown
+        self.hosts = hosts if hosts is not None else host_names()
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] == "lifespan":
@@ -99,6 +109,26 @@ class ServeApp:
             return
         if scope["type"] != "http":
             return
+        if not self._host_allowed(scope):
+            page = HttpResponse(
+                MISDIRECTED_STATUS,
+                [("content-type", "text/plain; charset=utf-8")],
+                MISDIRECTED_MESSAGE,
+            )
+            await send_response(send, page, head_only=scope["method"] == "HEAD")
+            return
+        try:
+            await self._dispatch(scope, receive, send)
+        except ClientGone:
+            return
+
+    def _host_allowed(self, scope: Scope) -> bool:
+        """Only loopback's names (DNS rebinding: a foreign page's name pointing here)."""
+        host = next((v.decode("latin-1") for k, v in scope["headers"] if k == b"host"), None)
+        server = scope.get("server") or (None, None)
+        return host_allowed(host, self.hosts, server[1])
+
+    async def _dispatch(self, scope: Scope, receive: Receive, send: Send) -> None:
         path: str = scope["path"]
         prefix = f"/{self.stage}"
         if path == prefix or path.startswith(prefix + "/"):

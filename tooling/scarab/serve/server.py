@@ -14,6 +14,8 @@ import uvicorn
 
 from scarab.serve.app import ServeApp
 from scarab.serve.gateway import Gateway, GatewayOptions
+from scarab.serve.guard import ReadLimits, host_names
+from scarab.serve.protocol import guarded_protocol
 from scarab.serve.runtime import DEFAULT_MAX_CONTAINERS, FunctionRuntime, InvokeError
 from scarab.serve.snapshot import FunctionConfig, Snapshot
 from scarab.serve.stack import LocalStack
@@ -108,13 +110,15 @@ def run(
             web_root,
             lifespan=startup,
             shutdown=shutdown,
+            hosts=host_names(options.host),
         )
+        limits = ReadLimits.from_environment()
         config = uvicorn.Config(
             app,
             host=options.host,
             port=options.port,
             loop="asyncio",
-            http="h11",
+            http=guarded_protocol(limits),
             lifespan="on",
             log_level="warning",
             access_log=False,

@@ -12,6 +12,7 @@ import json
 import os
 import re
 from collections.abc import Callable, Sequence
+from urllib.parse import urlsplit
 
 from scarab.serve.gateway import Gateway
 from scarab.serve.proxy_event import IncomingRequest
@@ -56,17 +57,19 @@ def _allowed_origins() -> set[str]:
     return {o.strip().rstrip("/").lower() for o in raw.split(",") if o.strip()}
 
 
-def check_origin(origin: str | None, host: str | None) -> tuple[bool, list[tuple[str, str]]]:
-    """Same rule as the Vercel proxy: no Origin or same host passes; else ALLOWED_ORIGINS."""
+def check_origin(
+    origin: str | None, host: str | None, scheme: str = "http"
+) -> tuple[bool, list[tuple[str, str]]]:
+    """Same rule as the Vercel proxy: no Origin, or the same origin (scheme, host and
+    port: serve speaks plain `scheme`), passes; else only ALLOWED_ORIGINS."""
     if not origin:
         return True, []
-    from urllib.parse import urlsplit
-
     try:
-        origin_host = (urlsplit(origin).netloc or "").lower()
+        parts = urlsplit(origin)
     except ValueError:
         return False, []
-    if origin_host and origin_host == (host or "").lower():
+    origin_host = (parts.netloc or "").lower()
+    if parts.scheme.lower() == scheme and origin_host and origin_host == (host or "").lower():
         return True, []
     if origin.rstrip("/").lower() in _allowed_origins():
         return True, [("access-control-allow-origin", origin), ("vary", "Origin")]
