@@ -42,8 +42,8 @@ def _body(body: Any, b64: bool) -> tuple[str | None, bool]:
     if isinstance(body, bytes):
         return base64.b64encode(body).decode(), True
     text = body if isinstance(body, str) else json.dumps(body)
-    if b64:
-        return base64.b64encode(text.encode()).decode(), True
+    if b64:  # surrogatepass: a lone surrogate goes as the bytes a sloppy client would send
+        return base64.b64encode(text.encode("utf-8", "surrogatepass")).decode(), True
     return text, False
 
 
