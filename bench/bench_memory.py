@@ -97,13 +97,13 @@ def main() -> None:
 
     def row(name: str, peak_bytes: int, estimate: str, answer: str) -> None:
         peak = peak_bytes / MB
-        print(f"{name:34s} {peak:8.0f} {peak / memory * 100:6.0f}% {estimate:>9s}  {answer}")
+        print(f"{name:50s} {peak:8.0f} {peak / memory * 100:6.0f}% {estimate:>9s}  {answer}")
 
-    print(f"{'image / route':34s} {'peak MB':>8s} {'% mem':>7s} {'est. MB':>9s}  answer")
+    print(f"{'image [route, size]':50s} {'peak MB':>8s} {'% mem':>7s} {'est. MB':>9s}  answer")
     base, _ = peak_of(HANDLER_CHILD, argv=["/analyze", "-"])
     row("baseline: import lens.handler", base, "", "")
     warm, answer = peak_of(HANDLER_CHILD, argv=["/predict/digits", "-"])
-    row("baseline: + digits model loaded", warm, "", " ".join(map(str, answer)))
+    row("baseline: + digits model loaded", warm, "", f"{answer[0]} {answer[1] or 'ok'}")
     worst = 0.0
     with tempfile.TemporaryDirectory() as tmp:
         for name, build in images().items():
