@@ -23,7 +23,7 @@ from aws_lambda_powertools.event_handler.openapi.exceptions import (
 
 from lens.cors import EchoCORSConfig, cors_headers
 from lens.errors import ApiError
-from lens.intake import EventKind
+from lens.intake import EventKind, parse_json
 from lens.invocation import current
 from lens.observability import logger
 from lens.predict.routes import router as predict_router
@@ -41,7 +41,8 @@ _RESOLVERS: dict[str, type[ApiGatewayResolver]] = {
 def build_resolver(kind: EventKind) -> ApiGatewayResolver:
     """A resolver for `kind` events with every route, CORS and the error handlers."""
     cors = EchoCORSConfig(get_settings().allowed_origins)
-    app = _RESOLVERS[kind](cors=cors, enable_validation=True)
+    # parse_json: a body too deep or with a too-long number is 400 malformed_json, not 500.
+    app = _RESOLVERS[kind](cors=cors, enable_validation=True, json_body_deserializer=parse_json)
     app.include_router(router)
     app.include_router(predict_router)
     _install_error_handlers(app, cors)

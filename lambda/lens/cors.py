@@ -3,10 +3,15 @@
 Powertools answers "*" when any origin is allowed and adds no Vary header; browsers and
 caches are better served by echoing the request's Origin and marking every response as
 varying by Origin (a cached answer for one origin must not be served to another).
+
+Only a well-formed origin is ever echoed (`echoable_origin`), even when any is allowed:
+the header value goes back verbatim, so CR/LF, paths or userinfo must never reach it.
 """
 
 from __future__ import annotations
 
+import ipaddress
+import re
 from collections.abc import Sequence
 
 from aws_lambda_powertools.event_handler.api_gateway import CORSConfig
@@ -16,6 +21,62 @@ from aws_lambda_powertools.event_handler.api_gateway import CORSConfig
 EXTRA_ALLOWED_HEADERS = ["X-Requested-With"]
 EXPOSED_HEADERS = ["Retry-After", "X-Request-Id"]
 PREFLIGHT_MAX_AGE = 600  # seconds browsers may cache a preflight answer
+
+
+_SCHEMES = ("http", "https")
+_LABEL = re.compile(r"(?!-)[A-Za-z0-9-]{1,63}(?<!-)")
+_DOTTED_NUMBERS = re.compile(r"[0-9.]+")
+MAX_HOSTNAME = 253
+
+
+def _valid_host(host: str) -> bool:
+    if host.startswith("[") and host.endswith("]"):
+        address = host[1:-1]
+        if "%" in address:  # zone ids are local to one machine, never in an Origin
+            return False
+        try:
+            ipaddress.IPv6Address(address)
+        except ValueError:
+            return False
+        return True
+    if _DOTTED_NUMBERS.fullmatch(host):  # looks like IPv4: must be one (no 1.2.3, 01.2.3.4)
+        try:
+            ipaddress.IPv4Address(host)
+        except ValueError:
+            return False
+        return True
+    labels = host.split(".")
+    return len(host) <= MAX_HOSTNAME and all(_LABEL.fullmatch(label) for label in labels)
+
+
+def _valid_port(port: str) -> bool:
+    return port.isascii() and port.isdigit() and len(port) <= 5 and 1 <= int(port) <= 65535
+
+
+def echoable_origin(origin: str, *, credentials: bool = False) -> bool:
+    """Whether `origin` may be echoed in Access-Control-Allow-Origin: scheme://host[:port]
+    with scheme http or https, host a hostname, an IPv4 address or a [IPv6] address, port
+    1-65535; no path, query, userinfo, whitespace or control characters. The opaque
+    origin "null" passes only without credentials (any sandboxed page sends it)."""
+    if origin == "null":
+        return not credentials
+    if not origin.isascii() or not origin.isprintable() or " " in origin:
+        return False
+    scheme, separator, authority = origin.partition("://")
+    if not separator or scheme.lower() not in _SCHEMES or not authority:
+        return False
+    if any(c in authority for c in "/?#@\\"):
+        return False
+    host, port = authority, None
+    if authority.startswith("["):
+        end = authority.find("]") + 1
+        host, rest = authority[:end], authority[end:]
+        if end == 0 or (rest and not rest.startswith(":")):
+            return False
+        port = rest[1:] if rest else None
+    elif ":" in authority:
+        host, _, port = authority.partition(":")
+    return _valid_host(host) and (port is None or _valid_port(port))
 
 
 class EchoCORSConfig(CORSConfig):
@@ -33,9 +94,9 @@ class EchoCORSConfig(CORSConfig):
         self._any = "*" in allowed
 
     def is_allowed(self, origin: str | None) -> bool:
-        if not origin:
+        if not origin or not echoable_origin(origin, credentials=self.allow_credentials):
             return False
-        return self._any or origin.rstrip("/") in self._allowed_origins
+        return self._any or origin in self._allowed_origins
 
     def allowed_origin(self, extracted_origin: str) -> str | None:
         return extracted_origin if self.is_allowed(extracted_origin) else None

@@ -7,6 +7,11 @@
   photo, and without it wide-gamut phone photos would render with the wrong colours.
 - Large JPEGs decode through libjpeg's DCT scaling (`draft`), which reads a 12 MP photo at
   1/2, 1/4 or 1/8 size directly instead of decoding every pixel and then shrinking.
+- Decoding stays within a memory budget (a share of the function's memory): what an
+  image will cost is computed from its header before any pixel is decoded, and past the
+  budget the answer is 413 image_too_large. PNG, GIF and WebP decode at full size (WebP
+  with libwebp's own canvases), then are converted and box-reduced strip by strip: no
+  second full-size copy for mode conversion, alpha premultiplication or rotation.
 - EXIF orientation is applied to the pixels (the tag itself is stripped).
 - Output is JPEG, or PNG when the image has real transparency. An image that already fits
   and needs no rotation keeps its encoded data; only metadata segments are removed.
@@ -16,11 +21,14 @@ from __future__ import annotations
 
 import io
 import struct
+from collections.abc import Iterator
 from dataclasses import dataclass
 
 from PIL import Image
 
 from lens.errors import ApiError
+from lens.settings import DEFAULT_FUNCTION_MEMORY_MB, DEFAULT_IMAGE_MEMORY_PERCENT, MIB
+from lens.settings import memory_budget as _budget
 
 # Pillow refuses images over 2x this while opening; our own limit is checked first.
 Image.MAX_IMAGE_PIXELS = None
@@ -28,6 +36,9 @@ Image.MAX_IMAGE_PIXELS = None
 SUPPORTED = ("jpeg", "png", "webp", "gif")
 MIME = {"jpeg": "image/jpeg", "png": "image/png", "webp": "image/webp", "gif": "image/gif"}
 _PIL_FORMAT = {"jpeg": "JPEG", "png": "PNG", "webp": "WEBP", "gif": "GIF"}
+
+# Decoding budget when the caller gives none: the default function's, see lens.settings.
+DEFAULT_MEMORY_BUDGET = _budget(DEFAULT_FUNCTION_MEMORY_MB, DEFAULT_IMAGE_MEMORY_PERCENT)
 
 # Decoding JPEGs, accept a DCT-scaled size down to this fraction of max_side to skip resizing.
 DRAFT_UNDERSHOOT = 0.8
@@ -112,7 +123,7 @@ def _orientation(img: Image.Image) -> int:
 
 
 def open_image(
-    data: bytes, *, max_pixels: int = 50_000_000, max_bytes: int = 6 * 1024 * 1024
+    data: bytes, *, max_pixels: int = 50_000_000, max_bytes: int = 6 * MIB
 ) -> tuple[str, Image.Image]:
     """(format, lazily opened image) for `data`; ApiError 413 past the limits, 415 if not
     a JPEG, PNG, WebP or GIF judged by content. Pixels are checked before any decoding."""
@@ -151,26 +162,284 @@ def load_image(img: Image.Image) -> Image.Image:
     return img
 
 
+# --- memory ---------------------------------------------------------------------------
+#
+# Pillow decodes PNG, GIF and WebP at full size (only JPEG can decode smaller, through
+# DCT scaling), so the decoded pixels are the floor of what an image costs. Everything
+# after that works on strips or on the reduced copy: no second full-size image (mode
+# conversion, premultiplied alpha for resizing, EXIF rotation) is ever made.
+
+# Source pixels converted and reduced at a time.
+STRIP_PIXELS = 1 << 20
+# Integer box reduction first while the image is at least this many times the target
+# (as Pillow's resize(reducing_gap=...)), then one short resampling step.
+REDUCING_GAP = 2.0
+# libwebp's animation decoder (Pillow uses it for every WebP) keeps two canvases (the
+# frame and the previous frame), Pillow copies the frame into bytes and then into the
+# image: 16 bytes per pixel, measured; lossless (VP8L) decoding adds a 4-byte ARGB plane.
+WEBP_BYTES_PER_PIXEL = 16
+WEBP_LOSSLESS_BYTES_PER_PIXEL = 20
+# Encoder buffers and allocator slack on top of the images themselves (measured).
+ENCODER_SLACK = 8 * MIB
+# libjpeg keeps every 8x8 block's 64 16-bit coefficients when a JPEG has several scans.
+JPEG_BLOCK_BYTES = 64 * 2
+
+
+def pixel_bytes(mode: str) -> int:
+    """Bytes per pixel Pillow stores for `mode`: 1 for 1/L/P, 2 for I;16, else 4."""
+    if mode in ("1", "L", "P"):
+        return 1
+    if mode.startswith("I;16"):
+        return 2
+    return 4  # RGB and LA are stored padded to four bytes, like RGBA, I and F
+
+
+def _reduce_factors(size: tuple[int, int], target: tuple[int, int]) -> tuple[int, int]:
+    return (
+        max(1, int(size[0] / target[0] / REDUCING_GAP)),
+        max(1, int(size[1] / target[1] / REDUCING_GAP)),
+    )
+
+
+def jpeg_coefficient_bytes(size: tuple[int, int], sampling: list[tuple[int, int]]) -> int:
+    """Bytes libjpeg holds for a whole-image coefficient buffer (progressive or multi-scan
+    JPEG) of `size` with per-component (h, v) sampling factors, whatever the output scale."""
+    if not sampling:
+        return 0
+    h_max = max(h for h, _ in sampling)
+    v_max = max(v for _, v in sampling)
+    total = 0
+    for h, v in sampling:
+        blocks_w = -(-size[0] * h // (8 * h_max))
+        blocks_h = -(-size[1] * v // (8 * v_max))
+        # Arrays are allocated in whole MCUs: round up to the sampling factor.
+        total += (-(-blocks_w // h) * h) * (-(-blocks_h // v) * v)
+    return total * JPEG_BLOCK_BYTES
+
+
+def working_mode(mode: str, transparency: bool = False) -> str:
+    """The mode an image is shrunk in: L, LA, RGB or RGBA (a P image with a transparent
+    colour, `transparency`, becomes RGBA)."""
+    if mode in ("1", "L", "I", "F") or mode.startswith("I;16"):
+        return "L"
+    if mode in ("LA", "La"):
+        return "LA"
+    if mode in ("RGBA", "RGBa", "PA") or (mode == "P" and transparency):
+        return "RGBA"
+    return "RGB"
+
+
+def decode_cost(
+    fmt: str,
+    decoded_size: tuple[int, int],
+    mode: str,
+    max_side: int,
+    *,
+    decoder_bytes: int = 0,
+    webp_lossless: bool = False,
+) -> int:
+    """Peak bytes held while an image decoded at `decoded_size` (after JPEG DCT scaling)
+    in `mode` is shrunk to fit `max_side`: the decoded pixels (WebP: with the decoder's
+    own copies) and `decoder_bytes` more that the decoder holds; the reduced copy and the
+    strip being converted when one is made, resizing's intermediate and premultiplied
+    copies, the fitted image with its rotated copy, and ENCODER_SLACK."""
+    width, height = decoded_size
+    pixels = width * height
+    if fmt == "webp":
+        per_pixel = WEBP_LOSSLESS_BYTES_PER_PIXEL if webp_lossless else WEBP_BYTES_PER_PIXEL
+        decoded = pixels * per_pixel
+    else:
+        decoded = pixels * pixel_bytes(mode)
+    target = _fit(width, height, max_side)
+    fx, fy = _reduce_factors(decoded_size, target)
+    # A P image may turn RGBA (a transparent colour); count the alpha copies it would need.
+    shrunk_mode = working_mode(mode, transparency=True)
+    reduced_w, reduced_h = -(-width // fx), -(-height // fy)
+    shrunk_bytes = pixel_bytes(shrunk_mode)
+    reduced = reduced_w * reduced_h * shrunk_bytes
+    held = 0
+    if (fx, fy) != (1, 1) or shrunk_mode != mode:
+        # The reduced copy, and a strip cropped, converted (I;16 via 4-byte I), reduced.
+        held += reduced + min(pixels, max(STRIP_PIXELS, width * fy)) * 4 * 3
+    if (reduced_w, reduced_h) != target:
+        held += target[0] * reduced_h * shrunk_bytes  # resizing's horizontal pass
+        if shrunk_mode in ("RGBA", "LA"):
+            held += reduced  # resizing premultiplies alpha in a copy of what it resizes
+    final = target[0] * target[1] * 4 * 2  # the fitted image and its rotated copy
+    return decoded + decoder_bytes + held + final + ENCODER_SLACK
+
+
+def memory_limit_error(cost: int, budget: int, size: tuple[int, int]) -> ApiError:
+    """413 image_too_large for a `size` image that needs `cost` bytes, over `budget`."""
+    width, height = size
+    return ApiError(
+        413,
+        "image_too_large",
+        f"The image is {width}x{height} pixels and would need about {describe_bytes(cost)} "
+        f"of memory to decode; the limit for one image is {describe_bytes(budget)}. "
+        "Send an image with fewer pixels.",
+    )
+
+
+def _jpeg_decoder_bytes(img: Image.Image, data: bytes) -> int:
+    """Whole-image coefficient buffers libjpeg needs for this JPEG (0 for one scan)."""
+    layers = getattr(img, "layer", [])
+    sampling = [(h, v) for _, h, v, _ in layers]
+    if img.info.get("progressive") or _jpeg_first_scan_components(data) < len(sampling):
+        return jpeg_coefficient_bytes(img.size, sampling)
+    return 0
+
+
+def _plan(fmt: str, img: Image.Image, data: bytes, max_side: int, *, draft: bool) -> int:
+    """decode_cost of the opened `img`; with `draft`, a JPEG is first set to decode at the
+    DCT scale that suits max_side (which changes img.size)."""
+    decoder_bytes = 0
+    if fmt == "jpeg":
+        decoder_bytes = _jpeg_decoder_bytes(img, data)
+        if draft:
+            # DCT scaling: libjpeg decodes straight at 1/2, 1/4 or 1/8 size. Asking for a
+            # bit less than the target lets a scale within DRAFT_UNDERSHOOT of max_side be
+            # used as is (a 4032x3024 photo -> 1008x756 at max_side 1024): no resampling.
+            wanted = _fit(img.width, img.height, round(max_side * DRAFT_UNDERSHOOT))
+            img.draft("RGB", wanted)
+    return decode_cost(
+        fmt,
+        img.size,
+        img.mode,
+        max_side,
+        decoder_bytes=decoder_bytes,
+        webp_lossless=fmt == "webp" and b"VP8L" in data,  # a stray match only overcounts
+    )
+
+
+def estimated_cost(data: bytes, *, max_side: int = 1024) -> int:
+    """The bytes decode_fitted/prepare_image budget for `data`, without decoding it."""
+    fmt, img = open_image(data, max_pixels=1 << 62, max_bytes=len(data))
+    return _plan(fmt, img, data, max_side, draft=True)
+
+
+# 16-bit grey to 8-bit by its high byte (Pillow's own I;16 -> L conversion clips at 255).
+_HIGH_BYTE = [value >> 8 for value in range(65536)]
+
+
+def _as_mode(strip: Image.Image, mode: str) -> Image.Image:
+    if strip.mode == mode:
+        return strip
+    if strip.mode.startswith("I;16"):
+        return strip.convert("I").point(_HIGH_BYTE, "L")
+    return strip.convert(mode)
+
+
+def _reduce_in_strips(img: Image.Image, mode: str, factors: tuple[int, int]) -> Image.Image:
+    """`img` converted to `mode` and box-reduced by `factors`, a strip at a time: the
+    same pixels as converting and reducing the whole image, without a full-size copy."""
+    fx, fy = factors
+    width, height = img.size
+    out = Image.new(mode, (-(-width // fx), -(-height // fy)))
+    rows = max(fy, STRIP_PIXELS // width // fy * fy)  # a whole number of reduction boxes
+    for top in range(0, height, rows):
+        strip = _as_mode(img.crop((0, top, width, min(height, top + rows))), mode)
+        if factors != (1, 1):
+            strip = strip.reduce(factors)
+        out.paste(strip, (0, top // fy))
+    return out
+
+
+def _shrink(img: Image.Image, max_side: int, resample: Image.Resampling) -> Image.Image:
+    """A loaded image in L, LA, RGB or RGBA that fits max_side (the image itself when it
+    already does and has such a mode)."""
+    target = _fit(img.width, img.height, max_side)
+    mode = working_mode(img.mode, "transparency" in img.info)
+    factors = _reduce_factors(img.size, target)
+    small = img
+    if factors != (1, 1) or mode != img.mode:
+        small = _reduce_in_strips(img, mode, factors)
+    if small.size != target:
+        small = small.resize(target, resample)
+    return small
+
+
+def _decode_fitted(
+    fmt: str,
+    img: Image.Image,
+    data: bytes,
+    *,
+    max_side: int,
+    memory_budget: int,
+    resample: Image.Resampling,
+) -> Image.Image:
+    """The opened `img` decoded, upright and shrunk to fit max_side within the budget."""
+    declared = img.size
+    # A JPEG is not loaded yet here (reading its EXIF decodes nothing): draft applies.
+    cost = _plan(fmt, img, data, max_side, draft=True)
+    if cost > memory_budget:
+        raise memory_limit_error(cost, memory_budget, declared)
+    load_image(img)  # animated GIF/WebP: the first frame
+    orientation = _orientation(img)
+    icc = img.info.get("icc_profile")
+    small = _shrink(img, max_side, resample)
+    if orientation in _ORIENTATION:
+        small = small.transpose(_ORIENTATION[orientation])
+    small.info = {"icc_profile": icc} if icc else {}  # colour data, no metadata
+    return small
+
+
+def decode_fitted(
+    data: bytes,
+    *,
+    max_side: int,
+    max_pixels: int = 50_000_000,
+    max_bytes: int = 6 * MIB,
+    memory_budget: int = DEFAULT_MEMORY_BUDGET,
+    resample: Image.Resampling = Image.Resampling.BICUBIC,
+) -> Image.Image:
+    """`data` decoded upright in L, LA, RGB or RGBA, fitting max_side x max_side, never
+    holding more than `memory_budget` bytes; ApiError 413/415 as open_image, and 413
+    image_too_large when decoding would need more memory than the budget."""
+    fmt, img = open_image(data, max_pixels=max_pixels, max_bytes=max_bytes)
+    try:
+        return _decode_fitted(
+            fmt, img, data, max_side=max_side, memory_budget=memory_budget, resample=resample
+        )
+    except ApiError:
+        raise
+    except Exception:  # Pillow raises many types (OSError, SyntaxError, struct.error...)
+        raise _unreadable() from None
+
+
 def prepare_image(
     data: bytes,
     *,
     max_side: int = 1024,
     max_pixels: int = 50_000_000,
-    max_bytes: int = 6 * 1024 * 1024,
+    max_bytes: int = 6 * MIB,
     jpeg_quality: int = 85,
+    memory_budget: int = DEFAULT_MEMORY_BUDGET,
 ) -> PreparedImage:
     """Validate, orient, strip and shrink `data`; raise ApiError 413/415 for bad input."""
     fmt, img = open_image(data, max_pixels=max_pixels, max_bytes=max_bytes)
     width, height = img.size
-    orientation = _orientation(img)
     try:
-        if max(width, height) <= max_side and orientation == 1:
-            stripped = _strip_losslessly(fmt, img, data)
-            if stripped is not None:
-                return PreparedImage(
-                    stripped, MIME[fmt], width, height, len(data), fmt, reencoded=False
-                )
-        return _reencode(fmt, img, orientation, len(data), max_side, jpeg_quality)
+        if max(width, height) <= max_side:
+            # Before the orientation: reading a PNG's EXIF may decode the whole image.
+            cost = _plan(fmt, img, data, max_side, draft=False)
+            if cost > memory_budget:
+                raise memory_limit_error(cost, memory_budget, img.size)
+            if _orientation(img) == 1:
+                stripped = _strip_losslessly(fmt, img, data)
+                if stripped is not None:
+                    return PreparedImage(
+                        stripped, MIME[fmt], width, height, len(data), fmt, reencoded=False
+                    )
+        small = _decode_fitted(
+            fmt,
+            img,
+            data,
+            max_side=max_side,
+            memory_budget=memory_budget,
+            resample=Image.Resampling.BICUBIC,
+        )
+        return _encode(small, fmt, len(data), jpeg_quality)
     except ApiError:
         raise
     except Exception:  # Pillow raises many types (OSError, SyntaxError, struct.error...)
@@ -194,44 +463,21 @@ def _strip_losslessly(fmt: str, img: Image.Image, data: bytes) -> bytes | None:
 
 
 def _has_transparency(img: Image.Image) -> bool:
-    if img.mode == "P":
-        return "transparency" in img.info
-    if img.mode in ("RGBA", "LA", "PA", "La", "RGBa"):
-        alpha = img.getchannel("A")
-        extrema = alpha.getextrema()
+    if img.mode in ("RGBA", "LA"):
+        extrema = img.getchannel("A").getextrema()
         return isinstance(extrema[0], int) and extrema[0] < 255
     return False
 
 
-def _reencode(
-    fmt: str,
-    img: Image.Image,
-    orientation: int,
-    bytes_in: int,
-    max_side: int,
-    jpeg_quality: int,
-) -> PreparedImage:
-    if fmt == "jpeg":
-        # DCT scaling: libjpeg decodes straight at 1/2, 1/4 or 1/8 size. Asking for a bit
-        # less than the target lets a scale that lands within DRAFT_UNDERSHOOT of max_side
-        # be used as is (a 4032x3024 photo -> 1008x756 at max_side 1024): no resampling.
-        wanted = _fit(img.width, img.height, round(max_side * DRAFT_UNDERSHOOT))
-        img.draft("RGB", wanted)
-    img.load()  # animated GIF/WebP: the first frame
-    target = _fit(img.width, img.height, max_side)
+def _encode(img: Image.Image, fmt: str, bytes_in: int, jpeg_quality: int) -> PreparedImage:
+    """The shrunk, upright image as JPEG, or PNG when it has real transparency."""
+    icc = img.info.get("icc_profile")
     transparent = _has_transparency(img)
     if transparent:
         img = img.convert("RGBA")
     elif img.mode not in ("RGB", "L"):
-        img = img.convert("RGB")
-    if img.size != target:
-        # Bicubic is antialiased in Pillow when shrinking; reducing_gap first box-reduces
-        # big ratios by an integer factor (fast) and leaves a short bicubic step.
-        img = img.resize(target, Image.Resampling.BICUBIC, reducing_gap=2.0)
-    if orientation in _ORIENTATION:
-        img = img.transpose(_ORIENTATION[orientation])
+        img = img.convert("L" if img.mode == "LA" else "RGB")
     out = io.BytesIO()
-    icc = img.info.get("icc_profile")
     # Pillow copies some of img.info (comment, XMP) into what it saves: start empty.
     img.info = {}
     if transparent:
@@ -249,13 +495,13 @@ _JPEG_KEEP_APP = {0xE0, 0xEE}  # APP0 JFIF, APP14 Adobe (colour transform)
 _RST = range(0xD0, 0xD8)
 
 
-def strip_jpeg_metadata(data: bytes) -> bytes:
-    """The JPEG without EXIF/XMP/IPTC/comments and without anything after the main image.
+_SCAN_DATA = -1  # the "marker" of entropy-coded data in _jpeg_parts
 
-    Keeps APP0, APP14 and the APP2 ICC profile; drops other APPn and COM segments, and
-    truncates at the main image's EOI (phones append MPF depth/gain-map JPEGs there).
-    """
-    out = bytearray(b"\xff\xd8")
+
+def _jpeg_parts(data: bytes) -> Iterator[tuple[int, bytes]]:
+    """(marker, segment) for each part of the main JPEG image after SOI, up to its EOI:
+    segment is the length-prefixed payload ('' for standalone markers), and entropy-coded
+    data comes as (_SCAN_DATA, bytes). ValueError when the structure is broken."""
     pos = 2
     n = len(data)
     in_scan = False
@@ -270,7 +516,7 @@ def strip_jpeg_metadata(data: bytes) -> bytes:
                 marker_at = data.find(b"\xff", marker_at + 1)
             if marker_at == -1 or marker_at + 1 >= n:
                 raise ValueError("JPEG scan data has no end marker")
-            out += data[pos:marker_at]
+            yield _SCAN_DATA, data[pos:marker_at]
             pos = marker_at
             in_scan = False
             continue
@@ -283,10 +529,10 @@ def strip_jpeg_metadata(data: bytes) -> bytes:
         marker = data[pos]
         pos += 1
         if marker == 0xD9:  # EOI: stop, whatever follows belongs to another image
-            out += b"\xff\xd9"
-            return bytes(out)
+            yield marker, b""
+            return
         if marker in _RST or marker == 0x01:
-            out += bytes((0xFF, marker))
+            yield marker, b""
             continue
         if pos + 2 > n:
             raise ValueError("JPEG segment length missing")
@@ -295,6 +541,35 @@ def strip_jpeg_metadata(data: bytes) -> bytes:
         if length < 2 or len(segment) != length:
             raise ValueError("JPEG segment truncated")
         pos += length
+        yield marker, segment
+        if marker == 0xDA:
+            in_scan = True
+    raise ValueError("JPEG has no end marker")
+
+
+def _jpeg_first_scan_components(data: bytes) -> int:
+    """How many components the first scan codes (0 when it cannot be told): fewer than
+    the frame has means several scans, which libjpeg buffers for the whole image."""
+    try:
+        for marker, segment in _jpeg_parts(data):
+            if marker == 0xDA:
+                return segment[2] if len(segment) > 2 else 0
+    except ValueError:
+        pass
+    return 0
+
+
+def strip_jpeg_metadata(data: bytes) -> bytes:
+    """The JPEG without EXIF/XMP/IPTC/comments and without anything after the main image.
+
+    Keeps APP0, APP14 and the APP2 ICC profile; drops other APPn and COM segments, and
+    truncates at the main image's EOI (phones append MPF depth/gain-map JPEGs there).
+    """
+    out = bytearray(b"\xff\xd8")
+    for marker, segment in _jpeg_parts(data):
+        if marker == _SCAN_DATA:
+            out += segment
+            continue
         drop = marker == 0xFE or (
             0xE0 <= marker <= 0xEF
             and marker not in _JPEG_KEEP_APP
@@ -302,9 +577,7 @@ def strip_jpeg_metadata(data: bytes) -> bytes:
         )
         if not drop:
             out += bytes((0xFF, marker)) + segment
-        if marker == 0xDA:
-            in_scan = True
-    raise ValueError("JPEG has no end marker")
+    return bytes(out)
 
 
 # Critical chunks, transparency and colour; everything else (tEXt, iTXt, zTXt, eXIf,

@@ -6,6 +6,9 @@
   wrapped as {"image": <base64>} with `speed`/`imageType` taken from the query string, and
   a base64-encoded JSON body is decoded. Powertools' validation then sees one shape.
 - `decode_image_field` turns the `image` field (base64 or a data: URL) into bytes.
+- `parse_json` is the one JSON parser for request bodies (Powertools' validation and the
+  /predict routes): a body nested deeper than the parser recurses, or an integer longer
+  than Python converts, is malformed JSON (400), not an internal error.
 """
 
 from __future__ import annotations
@@ -156,6 +159,20 @@ def _claim_json(event: dict[str, Any]) -> None:
             **_without(event["multiValueHeaders"], "content-type"),
             "content-type": ["application/json"],
         }
+
+
+def parse_json(text: str) -> Any:
+    """The JSON value in a request body; json.JSONDecodeError for anything a client sent
+    that is not one: bad syntax, nesting past the recursion limit (RecursionError), or an
+    integer over Python's digit limit for int() (ValueError)."""
+    try:
+        return json.loads(text)
+    except json.JSONDecodeError:
+        raise
+    except RecursionError:
+        raise json.JSONDecodeError("JSON nested too deeply", text, 0) from None
+    except ValueError:  # "Exceeds the limit (4300 digits) for integer string conversion"
+        raise json.JSONDecodeError("JSON number too long", text, 0) from None
 
 
 def body_size(event: dict[str, Any]) -> int:

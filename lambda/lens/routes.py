@@ -60,6 +60,7 @@ def analyze(body: AnalyzeRequest) -> AnalyzeResponse:
         max_pixels=settings.max_pixels,
         max_bytes=settings.max_image_bytes,
         jpeg_quality=settings.jpeg_quality,
+        memory_budget=settings.image_memory_bytes,
     )
     prepared = time.perf_counter()
     result = analyze_with_gemini(

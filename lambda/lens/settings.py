@@ -15,6 +15,9 @@ Environment variables:
                            sensor passes, a crafted 20000x20000 PNG does not).
     SCARAB_MAX_SIDE        longest side sent to Gemini (default 1024 px, see below).
     SCARAB_JPEG_QUALITY    quality of re-encoded JPEGs (default 85).
+    SCARAB_IMAGE_MEMORY_PERCENT  share of the function's memory one image may take while
+                           it is decoded and shrunk (default 40); a bigger one is a 413.
+    AWS_LAMBDA_FUNCTION_MEMORY_SIZE  the function's memory in MB, set by Lambda (default 512).
     SCARAB_MAX_ATTEMPTS    Gemini attempts per request, first one included (default 4).
     SCARAB_RETRY_BASE_MS   first backoff step before jitter (default 500 ms).
     SCARAB_RETRY_MAX_MS    largest single backoff (default 8000 ms).
@@ -62,6 +65,16 @@ DEFAULT_THINKING: dict[str, str | int] = {
 THINKING_LEVELS = ("minimal", "low", "medium", "high")
 
 MIB = 1024 * 1024
+# Lambda sets AWS_LAMBDA_FUNCTION_MEMORY_SIZE; 512 is what `scarab deploy` configures.
+DEFAULT_FUNCTION_MEMORY_MB = 512
+# The interpreter with lens and the digits model loaded holds about 90 MB; 40% more for
+# one image keeps a 512 MB function under 60% of its memory (see bench/bench_memory.py).
+DEFAULT_IMAGE_MEMORY_PERCENT = 40
+
+
+def memory_budget(memory_mb: int, percent: int) -> int:
+    """Bytes one image may occupy while decoded: `percent` of `memory_mb` megabytes."""
+    return memory_mb * MIB * percent // 100
 
 
 @dataclass(frozen=True)
@@ -80,6 +93,13 @@ class Settings:
     retry_max_ms: int = 8000
     deadline_margin_ms: int = 1500
     allowed_origins: tuple[str, ...] = ("*",)
+    function_memory_mb: int = DEFAULT_FUNCTION_MEMORY_MB
+    image_memory_percent: int = DEFAULT_IMAGE_MEMORY_PERCENT
+
+    @property
+    def image_memory_bytes(self) -> int:
+        """The decoding budget for one image (see lens.images.decode_cost)."""
+        return memory_budget(self.function_memory_mb, self.image_memory_percent)
 
     def model_for(self, tier: str) -> str:
         return self.models[tier]
@@ -163,6 +183,12 @@ def load_settings(env: dict[str, str] | None = None) -> Settings:
         retry_max_ms=_int(env, "SCARAB_RETRY_MAX_MS", 8000, 0, 120_000),
         deadline_margin_ms=_int(env, "SCARAB_DEADLINE_MARGIN_MS", 1500, 0, 60_000),
         allowed_origins=_origins(env),
+        function_memory_mb=_int(
+            env, "AWS_LAMBDA_FUNCTION_MEMORY_SIZE", DEFAULT_FUNCTION_MEMORY_MB, 128, 10240
+        ),
+        image_memory_percent=_int(
+            env, "SCARAB_IMAGE_MEMORY_PERCENT", DEFAULT_IMAGE_MEMORY_PERCENT, 5, 90
+        ),
     )
 
 

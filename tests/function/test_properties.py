@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import base64
 import json
+import logging
 from collections.abc import Callable
 from typing import Any
 
@@ -177,3 +178,129 @@ def test_mangled_events_never_raise(gemini: GeminiServer, kind: str, patch: Any)
     else:
         event = patch
     _assert_answer(lambda_handler(event, FakeContext()))
+
+
+# --- hostile JSON: client faults on every route, never a 5xx or an ERROR log ---------
+
+ROUTES = [
+    ("POST", "/analyze"),
+    ("POST", "/predict/digits"),
+    ("POST", "/predict/tabular"),
+    ("POST", "/predict/nope"),
+    ("GET", "/models"),
+    ("GET", "/health"),
+    ("POST", "/no/such/route"),
+]
+ODD_TEXT = [
+    "\ud800",  # a lone high surrogate
+    "\udfff",  # a lone low surrogate
+    "\x00",
+    "a\x00b",
+    "\u202e",  # right-to-left override
+    "\u200f\u200e",  # RTL and LTR marks
+    "\ufeff",  # BOM
+    "\U0001f600",
+    "\u0301",  # a combining mark with nothing to combine with
+]
+
+
+def _nested(depth: int, kind: str, leaf: str) -> str:
+    if kind == "list":
+        return "[" * depth + leaf + "]" * depth
+    return '{"a":' * depth + leaf + "}" * depth
+
+
+hostile_values = st.one_of(
+    # Nesting from harmless to far past the parser's recursion limit.
+    st.builds(
+        _nested,
+        st.one_of(st.integers(1, 1200), st.integers(1200, 120_000)),
+        st.sampled_from(["list", "dict"]),
+        st.sampled_from(["1", '"x"', "null", "[]"]),
+    ),
+    # Integers past Python's 4300-digit int() limit, and long floats/exponents.
+    st.integers(4000, 20_000).map(lambda n: "9" * n),
+    st.integers(4000, 20_000).map(lambda n: "-" + "1" * n),
+    st.integers(400, 5000).map(lambda n: "1" * n + "." + "5" * n + "e" + "9" * 10),
+    st.sampled_from(["1e999", "-1e999", "1e-999", "NaN", "Infinity", "-Infinity"]),
+    # Long strings (escaped or raw), and odd unicode both raw and as JSON escapes.
+    st.integers(10_000, 2_000_000).map(lambda n: json.dumps("A" * n)),
+    st.integers(1000, 200_000).map(lambda n: '"' + "\\u0000" * n + '"'),
+    st.lists(st.sampled_from(ODD_TEXT), min_size=1, max_size=6).map(
+        lambda parts: '"' + "".join(parts) + '"'
+    ),
+    st.lists(st.sampled_from(ODD_TEXT), min_size=1, max_size=6).map(
+        lambda parts: json.dumps("".join(parts))
+    ),
+)
+FIELDS = ["image", "speed", "imageType", "features", "mime_type", "extra", "\ud800"]
+
+
+def _body(value: str, field: str | None, wrap_features: bool) -> str:
+    if field is None:
+        return value  # the value is the whole body
+    if wrap_features:
+        return '{"features": {' + json.dumps(field) + ": " + value + "}}"
+    return "{" + json.dumps(field) + ": " + value + "}"
+
+
+@settings(
+    max_examples=150,
+    deadline=None,
+    suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow],
+)
+@given(
+    kind=st.sampled_from(sorted(EVENT_BUILDERS)),
+    route=st.sampled_from(ROUTES),
+    value=hostile_values,
+    field=st.one_of(st.none(), st.sampled_from(FIELDS)),
+    wrap_features=st.booleans(),
+    b64=st.booleans(),
+    content_type=st.sampled_from([None, "application/json", "text/plain"]),
+)
+def test_hostile_json_is_a_client_fault_on_every_route(
+    gemini: GeminiServer,
+    invoke: Invoke,
+    caplog: pytest.LogCaptureFixture,
+    kind: str,
+    route: tuple[str, str],
+    value: str,
+    field: str | None,
+    wrap_features: bool,
+    b64: bool,
+    content_type: str | None,
+) -> None:
+    method, path = route
+    body = _body(value, field, wrap_features)
+    headers = {"Content-Type": content_type} if content_type else {}
+    event = EVENT_BUILDERS[kind](method=method, path=path, body=body, headers=headers, b64=b64)
+    caplog.clear()
+    with caplog.at_level(logging.INFO):
+        status = _assert_answer(invoke(event))
+    assert status < 500, (kind, route, body[:200])
+    errors = [r.getMessage() for r in caplog.records if r.levelno >= logging.ERROR]
+    assert errors == [], (kind, route, body[:200])
+
+
+@pytest.mark.parametrize("kind", sorted(EVENT_BUILDERS))
+@pytest.mark.parametrize("path", ["/analyze", "/predict/digits", "/predict/tabular"])
+@pytest.mark.parametrize(
+    "body",
+    [
+        "[" * 100_000 + "]" * 100_000,
+        '{"image": ' + "[" * 100_000 + "]" * 100_000 + "}",
+        '{"features": ' + '{"a":' * 100_000 + "1" + "}" * 100_000 + "}",
+        '{"image": ' + "7" * 5000 + "}",
+        '{"features": {"mean_radius": ' + "7" * 5000 + "}}",
+    ],
+    ids=["deep-list", "deep-image", "deep-features", "long-int-image", "long-int-feature"],
+)
+@pytest.mark.parametrize("b64", [False, True])
+def test_too_deep_or_too_long_numbers_are_malformed_json(
+    invoke: Invoke, caplog: pytest.LogCaptureFixture, kind: str, path: str, body: str, b64: bool
+) -> None:
+    with caplog.at_level(logging.INFO):
+        response = invoke(EVENT_BUILDERS[kind](path=path, body=body, b64=b64))
+    assert response["statusCode"] == 400, response["body"]
+    assert response_json(response)["error"]["code"] == "malformed_json"
+    assert [r for r in caplog.records if r.levelno >= logging.ERROR] == []

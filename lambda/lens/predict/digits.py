@@ -43,7 +43,7 @@ INPUT_SCHEMA: dict[str, Any] = {
             "type": "string",
             "description": (
                 "A picture of one handwritten digit, any size: base64 (standard or URL-safe) "
-                "or a data: URL; PNG, JPEG, WebP, GIF or BMP."
+                "or a data: URL; PNG, JPEG, WebP or GIF."
             ),
         },
         "mime_type": {
@@ -136,7 +136,7 @@ def preprocess(image: Image.Image) -> FloatArray:
 
 def predict(model: LoadedModel, request: DigitsRequest) -> dict[str, Any]:
     """The digit in the request's image, with every class probability."""
-    features = preprocess(decode_image(request.image))
+    features = preprocess(decode_image(request.image, WORKING_SIZE))
     probabilities = model.probabilities(features.reshape(1, 64))[0]
     labels = model.entry.labels
     best = int(np.argmax(probabilities))

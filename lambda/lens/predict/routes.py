@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 import time
 from typing import Any, cast
 
@@ -11,6 +10,7 @@ from aws_lambda_powertools.metrics import MetricUnit, single_metric
 from pydantic import BaseModel, ValidationError
 
 from lens.errors import ApiError
+from lens.intake import parse_json
 from lens.observability import NAMESPACE, logger
 from lens.predict.loader import LoadedModel, ModelLoadError, store
 from lens.predict.registry import ModelEntry, registry
@@ -66,8 +66,8 @@ def _json_body() -> Any:
     if not raw:
         raise ApiError(400, "invalid_body", "The request body must be a JSON object.")
     try:
-        return json.loads(raw)
-    except (ValueError, UnicodeDecodeError):
+        return parse_json(raw)
+    except ValueError:  # json.JSONDecodeError, whatever made the body unreadable
         raise ApiError(400, "malformed_json", "The request body is not valid JSON.") from None
 
 
