@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import dataclasses
+import json
 from pathlib import Path
 
 from scarab.config import load_config
@@ -332,3 +333,25 @@ def test_multiple_origins_echo_the_request_origin(tmp_path: Path) -> None:
     assert d.api.cors_origin == "method.request.header.Origin"
     assert '$origin == "https://a.example"' in d.api.preflight_template
     assert d.function.environment["ALLOWED_ORIGINS"] == "https://a.example,https://b.example"
+
+
+def test_readme_shows_the_policies_the_deploy_writes(tmp_path: Path) -> None:
+    readme = (Path(__file__).resolve().parents[2] / "README.md").read_text()
+    section = readme.split("## Deploying to AWS", 1)[1].split("## The HTTP API", 1)[0]
+    blocks = [json.loads(b.split("```", 1)[0]) for b in section.split("```json\n")[1:]]
+    cfg = load_config(tmp_path)
+    d = desired_state(
+        cfg, account_id="<account>", region="<region>", partition="<partition>", code=CODE
+    )
+    trust, logs, secret, permission = blocks
+    assert trust == d.role_trust
+    assert logs == d.inline_policies["scarab-write-logs"]
+    assert secret == d.inline_policies["scarab-read-secret"]
+    assert permission == {
+        "Sid": d.names.permission_sid,
+        "Effect": "Allow",
+        "Principal": {"Service": "apigateway.amazonaws.com"},
+        "Action": "lambda:InvokeFunction",
+        "Resource": d.function.arn,
+        "Condition": {"ArnLike": {"AWS:SourceArn": d.source_arn("<api-id>")}},
+    }
