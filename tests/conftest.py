@@ -57,4 +57,5 @@ def gemini(
     monkeypatch.setenv("GOOGLE_API_KEY", TEST_GEMINI_KEY)
     monkeypatch.delenv("GEMINI_API_KEY", raising=False)
     monkeypatch.delenv("GOOGLE_API_KEY_PARAM", raising=False)
+    monkeypatch.delenv("GOOGLE_API_KEY_BACKEND", raising=False)
     yield gemini_session_server

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import shutil
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
@@ -116,3 +117,71 @@ def run_deploy(
 
 def client(service: str, moto: MotoServer) -> Any:
     return boto3.client(service, region_name="us-east-1", endpoint_url=moto.url)
+
+
+# The role and permission a deploy of the CONFIG above must leave, written out in full.
+EXPECTED_TRUST = {
+    "Version": "2012-10-17",
+    "Statement": [
+        {
+            "Effect": "Allow",
+            "Principal": {"Service": "lambda.amazonaws.com"},
+            "Action": "sts:AssumeRole",
+        }
+    ],
+}
+EXPECTED_LOGS_POLICY = {
+    "Version": "2012-10-17",
+    "Statement": [
+        {
+            "Sid": "WriteOwnLogs",
+            "Effect": "Allow",
+            "Action": ["logs:CreateLogStream", "logs:PutLogEvents"],
+            "Resource": "arn:aws:logs:us-east-1:123456789012:log-group:/aws/lambda/scarab-test:*",
+        }
+    ],
+}
+EXPECTED_SSM_POLICY = {
+    "Version": "2012-10-17",
+    "Statement": [
+        {
+            "Sid": "ReadGeminiKey",
+            "Effect": "Allow",
+            "Action": "ssm:GetParameter",
+            "Resource": (
+                "arn:aws:ssm:us-east-1:123456789012:parameter/scarab/scarab/test/gemini-api-key"
+            ),
+        }
+    ],
+}
+
+
+def expected_permission(api_id: str, stage: str) -> list[dict[str, Any]]:
+    """The function's resource policy: API Gateway may invoke it from this API's stage."""
+    return [
+        {
+            "Sid": "scarab-apigateway-invoke",
+            "Effect": "Allow",
+            "Principal": {"Service": "apigateway.amazonaws.com"},
+            "Action": "lambda:InvokeFunction",
+            "Resource": f"arn:aws:lambda:us-east-1:123456789012:function:scarab-{stage}",
+            "Condition": {
+                "ArnLike": {
+                    "AWS:SourceArn": (
+                        f"arn:aws:execute-api:us-east-1:123456789012:{api_id}/{stage}/*/*"
+                    )
+                }
+            },
+        }
+    ]
+
+
+def inline_policies(iam: Any, role: str) -> dict[str, Any]:
+    """Every inline policy of `role`, name -> document."""
+    names = iam.list_role_policies(RoleName=role)["PolicyNames"]
+    return {n: iam.get_role_policy(RoleName=role, PolicyName=n)["PolicyDocument"] for n in names}
+
+
+def permission(lam: Any, function: str) -> list[dict[str, Any]]:
+    """The statements of the function's resource policy."""
+    return list(json.loads(lam.get_policy(FunctionName=function)["Policy"])["Statement"])

@@ -9,7 +9,15 @@ import pytest
 from scarab.deploy.routes import ROUTES, resource_paths
 from scarab.naming import TAG_MANAGED_ENV
 
-from tests.deploy.conftest import client
+from tests.deploy.conftest import (
+    EXPECTED_LOGS_POLICY,
+    EXPECTED_SSM_POLICY,
+    EXPECTED_TRUST,
+    client,
+    expected_permission,
+    inline_policies,
+    permission,
+)
 
 pytestmark = pytest.mark.emulator
 
@@ -41,16 +49,14 @@ def test_full_deploy_creates_every_resource(run_deploy, aws, project: Path) -> N
     assert fn["Tags"]["scarab:stage"] == "test"
     assert "FEATURE_X" in fn["Tags"][TAG_MANAGED_ENV].split()
 
-    # Role: trust, managed policy, inline policy scoped to exactly the secret.
+    # Role: Lambda's trust, no managed policy, two inline policies, each scoped exactly.
     role = iam.get_role(RoleName="scarab-test-role")["Role"]
-    trust = role["AssumeRolePolicyDocument"]
-    assert trust["Statement"][0]["Principal"]["Service"] == "lambda.amazonaws.com"
-    attached = iam.list_attached_role_policies(RoleName="scarab-test-role")["AttachedPolicies"]
-    assert [p["PolicyName"] for p in attached] == ["AWSLambdaBasicExecutionRole"]
-    inline = iam.get_role_policy(RoleName="scarab-test-role", PolicyName="scarab-read-secret")
-    stmt = inline["PolicyDocument"]["Statement"]
-    assert len(stmt) == 1 and stmt[0]["Action"] == "ssm:GetParameter"
-    assert stmt[0]["Resource"].endswith(":parameter/scarab/scarab/test/gemini-api-key")
+    assert role["AssumeRolePolicyDocument"] == EXPECTED_TRUST
+    assert iam.list_attached_role_policies(RoleName="scarab-test-role")["AttachedPolicies"] == []
+    assert inline_policies(iam, "scarab-test-role") == {
+        "scarab-write-logs": EXPECTED_LOGS_POLICY,
+        "scarab-read-secret": EXPECTED_SSM_POLICY,
+    }
 
     # Log group with retention.
     groups = logs.describe_log_groups(logGroupNamePrefix="/aws/lambda/scarab-test")["logGroups"]
@@ -101,13 +107,17 @@ def test_full_deploy_creates_every_resource(run_deploy, aws, project: Path) -> N
         )
     stage = apigw.get_stage(restApiId=api_id, stageName="test")
     assert stage["deploymentId"]
+    # Raw uploads reach the function as bytes; JSON stays text.
+    assert apigw.get_rest_api(restApiId=api_id)["binaryMediaTypes"] == [
+        "image/jpeg",
+        "image/png",
+        "image/webp",
+        "image/gif",
+        "application/octet-stream",
+    ]
 
-    # Permission: exactly one statement, scoped to this API.
-    policy = json.loads(lam.get_policy(FunctionName="scarab-test")["Policy"])
-    stmts = policy["Statement"]
-    assert len(stmts) == 1
-    source = stmts[0]["Condition"]["ArnLike"]["AWS:SourceArn"]
-    assert source == f"arn:aws:execute-api:us-east-1:123456789012:{api_id}/*"
+    # Permission: exactly one statement, scoped to this API's stage.
+    assert permission(lam, "scarab-test") == expected_permission(api_id, "test")
 
     # Usage plan bound to the stage with the configured limits, and one key in it.
     plans = [p for p in apigw.get_usage_plans()["items"] if p["name"] == "scarab-test-plan"]

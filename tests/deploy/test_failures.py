@@ -39,7 +39,7 @@ def assert_single_stack(moto, stage: str) -> None:
     policy = json.loads(lam.get_policy(FunctionName=name)["Policy"])
     assert len(policy["Statement"]) == 1, "duplicate permissions"
     assert policy["Statement"][0]["Condition"]["ArnLike"]["AWS:SourceArn"].endswith(
-        f":{apis[0]['id']}/*"
+        f":{apis[0]['id']}/{stage}/*/*"
     )
 
 

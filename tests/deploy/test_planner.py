@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import dataclasses
+import json
 from pathlib import Path
 
 from scarab.config import load_config
@@ -59,7 +60,9 @@ def converged(d: Desired) -> Observed:
         }
     fn = d.function
     return Observed(
-        role=ObservedRole(d.role_arn, d.role_trust, set(d.managed_policy_arns), d.inline_policy),
+        role=ObservedRole(
+            d.role_arn, d.role_trust, set(d.managed_policy_arns), dict(d.inline_policies)
+        ),
         function=ObservedFunction(
             config={
                 "CodeSha256": fn.code.zip_sha256_b64,
@@ -77,7 +80,7 @@ def converged(d: Desired) -> Observed:
             policy=[
                 {
                     "Sid": d.names.permission_sid,
-                    "Condition": {"ArnLike": {"AWS:SourceArn": f"{d.source_arn}:api1/*"}},
+                    "Condition": {"ArnLike": {"AWS:SourceArn": d.source_arn("api1")}},
                 }
             ],
         ),
@@ -89,6 +92,7 @@ def converged(d: Desired) -> Observed:
             {t: api.gateway_parameters() for t in ("DEFAULT_4XX", "DEFAULT_5XX")},
             True,
             api.fingerprint,
+            api.binary_media_types,
         ),
         plan=ObservedPlan(
             "plan1",
@@ -188,11 +192,90 @@ def test_permission_for_another_api_is_replaced(tmp_path: Path) -> None:
     d = desired(tmp_path)
     obs = converged(d)
     assert obs.function is not None
-    obs.function.policy[0]["Condition"]["ArnLike"]["AWS:SourceArn"] = f"{d.source_arn}:other/*"
+    obs.function.policy[0]["Condition"]["ArnLike"]["AWS:SourceArn"] = d.source_arn("other")
     assert kinds(plan(d, obs)) == [
         ("delete", "lambda.permission scarab-apigateway-invoke"),
         ("create", "lambda.permission scarab-apigateway-invoke"),
     ]
+
+
+def test_permission_on_every_stage_is_narrowed_to_this_stage(tmp_path: Path) -> None:
+    d = desired(tmp_path)
+    assert d.source_arn("api1") == "arn:aws:execute-api:us-east-1:123456789012:api1/dev/*/*"
+    obs = converged(d)
+    assert obs.function is not None
+    # What scarab granted before: any stage, method and path of the API.
+    broad = "arn:aws:execute-api:us-east-1:123456789012:api1/*"
+    obs.function.policy[0]["Condition"]["ArnLike"]["AWS:SourceArn"] = broad
+    assert kinds(plan(d, obs)) == [
+        ("delete", "lambda.permission scarab-apigateway-invoke"),
+        ("create", "lambda.permission scarab-apigateway-invoke"),
+    ]
+
+
+def test_role_has_scoped_inline_policies_and_no_managed_policy(tmp_path: Path) -> None:
+    d = desired(tmp_path)
+    assert d.managed_policy_arns == ()
+    assert d.inline_policies["scarab-write-logs"] == {
+        "Version": "2012-10-17",
+        "Statement": [
+            {
+                "Sid": "WriteOwnLogs",
+                "Effect": "Allow",
+                "Action": ["logs:CreateLogStream", "logs:PutLogEvents"],
+                "Resource": (
+                    "arn:aws:logs:us-east-1:123456789012:log-group:/aws/lambda/scarab-dev:*"
+                ),
+            }
+        ],
+    }
+    assert set(d.inline_policies) == {"scarab-write-logs", "scarab-read-secret"}
+
+
+def test_old_role_is_migrated_to_least_privilege(tmp_path: Path) -> None:
+    d = desired(tmp_path)
+    obs = converged(d)
+    assert obs.role is not None
+    basic = "arn:aws:iam::aws:policy/service-role/AWSLambdaBasicExecutionRole"
+    obs.role.attached = {basic}
+    del obs.role.inline["scarab-write-logs"]
+    steps = plan(d, obs)
+    assert kinds(steps) == [
+        ("create", "iam.role scarab-dev-role inline scarab-write-logs"),
+        ("delete", "iam.role scarab-dev-role policy AWSLambdaBasicExecutionRole"),
+    ]
+    # Someone else's inline policy and managed policy are left alone.
+    obs = converged(d)
+    assert obs.role is not None
+    obs.role.attached = {"arn:aws:iam::123456789012:policy/theirs"}
+    obs.role.inline["theirs"] = {"Statement": []}
+    assert plan(d, obs) == []
+
+
+def test_binary_media_types_are_managed_and_redeployed(tmp_path: Path) -> None:
+    d = desired(tmp_path)
+    assert d.api.binary_media_types == (
+        "image/jpeg",
+        "image/png",
+        "image/webp",
+        "image/gif",
+        "application/octet-stream",
+    )
+    assert "application/json" not in d.api.binary_media_types
+    obs = converged(d)
+    assert obs.api is not None
+    # The "~1" spelling is the same type; a missing one is added, a foreign one removed.
+    obs.api.binary_media_types = ("image~1png", "image/webp", "image/gif", "text/csv")
+    obs.api.binary_media_types += ("application/octet-stream",)
+    steps = plan(d, obs)
+    assert kinds(steps) == [
+        ("update", "apigateway.rest_api scarab-dev binaryMediaTypes"),
+        ("update", "apigateway.stage dev"),
+    ]
+    assert steps[0].reason == "binary media types differ (+image/jpeg, -text/csv)"
+    # A changed list is a changed API definition: a stage on the old one is redeployed.
+    other = dataclasses.replace(d, api=dataclasses.replace(d.api, binary_media_types=("*/*",)))
+    assert other.api.fingerprint != d.api.fingerprint
 
 
 def test_usage_plan_without_keys_gets_the_existing_first_key_not_a_new_one(
@@ -250,3 +333,25 @@ def test_multiple_origins_echo_the_request_origin(tmp_path: Path) -> None:
     assert d.api.cors_origin == "method.request.header.Origin"
     assert '$origin == "https://a.example"' in d.api.preflight_template
     assert d.function.environment["ALLOWED_ORIGINS"] == "https://a.example,https://b.example"
+
+
+def test_readme_shows_the_policies_the_deploy_writes(tmp_path: Path) -> None:
+    readme = (Path(__file__).resolve().parents[2] / "README.md").read_text()
+    section = readme.split("## Deploying to AWS", 1)[1].split("## The HTTP API", 1)[0]
+    blocks = [json.loads(b.split("```", 1)[0]) for b in section.split("```json\n")[1:]]
+    cfg = load_config(tmp_path)
+    d = desired_state(
+        cfg, account_id="<account>", region="<region>", partition="<partition>", code=CODE
+    )
+    trust, logs, secret, permission = blocks
+    assert trust == d.role_trust
+    assert logs == d.inline_policies["scarab-write-logs"]
+    assert secret == d.inline_policies["scarab-read-secret"]
+    assert permission == {
+        "Sid": d.names.permission_sid,
+        "Effect": "Allow",
+        "Principal": {"Service": "apigateway.amazonaws.com"},
+        "Action": "lambda:InvokeFunction",
+        "Resource": d.function.arn,
+        "Condition": {"ArnLike": {"AWS:SourceArn": d.source_arn("<api-id>")}},
+    }

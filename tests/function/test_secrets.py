@@ -61,6 +61,42 @@ def test_key_from_secrets_manager_arn(
     assert keyless_gemini.requests[0].api_key == expected
 
 
+@pytest.mark.parametrize("backend", ["ssm", "secretsmanager"])
+def test_the_backend_the_deploy_wrote_is_the_store_read(
+    backend: str, keyless_gemini: GeminiServer, invoke: Invoke, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # What `scarab deploy` writes: the name as configured (not an ARN) and the store.
+    name = "scarab/lens/dev/gemini" if backend == "secretsmanager" else PARAM
+    if backend == "ssm":
+        boto3.client("ssm").put_parameter(Name=name, Value="key-from-ssm", Type="SecureString")
+    else:
+        boto3.client("secretsmanager").create_secret(Name=name, SecretString="key-from-sm")
+    monkeypatch.setenv("GOOGLE_API_KEY_PARAM", name)
+    monkeypatch.setenv("GOOGLE_API_KEY_BACKEND", backend)
+    assert secrets.key_source() == secrets.KeySource(backend, name)  # type: ignore[arg-type]
+    response = invoke(http_event(body={"image": b64(jpeg())}))
+    assert response["statusCode"] == 200, response["body"]
+    expected = "key-from-sm" if backend == "secretsmanager" else "key-from-ssm"
+    assert keyless_gemini.requests[0].api_key == expected
+
+
+def test_an_unknown_backend_is_503_naming_the_variable(
+    keyless_gemini: GeminiServer, invoke: Invoke, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("GOOGLE_API_KEY_PARAM", PARAM)
+    monkeypatch.setenv("GOOGLE_API_KEY_BACKEND", "vault")
+    assert secrets.key_source() is None
+    response = invoke(http_event(body={"image": b64(jpeg())}))
+    assert response["statusCode"] == 503
+    error = response_json(response)["error"]
+    assert error["code"] == "gemini_not_configured"
+    assert "GOOGLE_API_KEY_BACKEND" in error["message"] and "secretsmanager" in error["message"]
+    health = invoke(http_event("GET", "/health"))
+    assert health["statusCode"] == 200
+    assert response_json(health)["gemini"] == {"configured": False, "key_source": None}
+    assert keyless_gemini.requests == []
+
+
 def test_key_is_cached_between_requests(
     keyless_gemini: GeminiServer, monkeypatch: pytest.MonkeyPatch
 ) -> None:

@@ -11,6 +11,7 @@ import base64
 import json
 import time
 from concurrent.futures import ThreadPoolExecutor
+from typing import Any
 
 import pytest
 
@@ -339,39 +340,49 @@ def test_proxy_event_has_the_rest_payload_fields(shared: Shared) -> None:
     assert context["invoked_function_arn"].endswith(":function:scarab-dev-probe")
 
 
-def test_binary_media_types_are_base64_in_the_event(shared: Shared) -> None:
+def test_binary_media_types_follow_api_gateways_rule(shared: Shared) -> None:
     apigw, _ = clients(shared.project)
     api_id = state(shared.project)["rest_api_id"]
-    # moto reads the media type from "value" (AWS from the path); both are given.
-    apigw.update_rest_api(
-        restApiId=api_id,
-        patchOperations=[
-            {"op": "add", "path": "/binaryMediaTypes/image~1png", "value": "image/png"}
-        ],
+    deployed = apigw.get_rest_api(restApiId=api_id)["binaryMediaTypes"]
+    assert {"image/jpeg", "image/png", "application/octet-stream"} <= set(deployed)
+    assert "application/json" not in deployed
+    url = f"{shared.api}/probe/echo"
+
+    def event(body: bytes, headers: dict[str, str]) -> dict[str, Any]:
+        resp = http(url, "POST", body, headers)
+        assert resp.status == 200, resp.body
+        return dict(resp.json()["event"])
+
+    # A binary Content-Type: the bytes arrive intact, base64-encoded.
+    payload = bytes(range(256))
+    got = event(payload, {"Content-Type": "image/png"})
+    assert got["isBase64Encoded"] is True and base64.b64decode(got["body"]) == payload
+    # So does any body whose (first) Accept type is binary, JSON included.
+    got = event(b'{"a": 1}', {"Content-Type": "application/json", "Accept": "image/png, */*"})
+    assert got["isBase64Encoded"] is True and base64.b64decode(got["body"]) == b'{"a": 1}'
+    # JSON stays text.
+    got = event(b'{"a": 1}', {"Content-Type": "application/json", "Accept": "*/*"})
+    assert got["isBase64Encoded"] is False and got["body"] == '{"a": 1}'
+    # Any other type is text: bytes that are not UTF-8 are mangled, as API Gateway does.
+    got = event(b"ok\xff\xfe", {"Content-Type": "text/plain"})
+    assert got["isBase64Encoded"] is False and got["body"] == "ok\ufffd\ufffd"
+    # A binary result goes out as bytes when the client accepts the binary type.
+    raw = http(f"{shared.api}/probe/binary", headers={"Accept": "image/png"})
+    assert raw.body.startswith(b"\x89PNG")
+    text = http(f"{shared.api}/probe/binary", headers={"Accept": "application/json"})
+    assert base64.b64decode(text.body).startswith(b"\x89PNG")
+
+
+def test_raw_jpeg_upload_reaches_the_function_intact(shared: Shared) -> None:
+    jpeg = base64.b64decode(tiny_jpeg_b64())
+    resp = http(
+        f"{shared.api}/analyze?speed=super-fast",
+        "POST",
+        jpeg,
+        {"x-api-key": shared.key, "Content-Type": "image/jpeg"},
     )
-    try:
-        payload = bytes(range(256))
-        url = f"{shared.api}/probe/echo"
-
-        def binary_seen() -> bool:
-            event = http(url, "POST", payload, {"Content-Type": "image/png"}).json()["event"]
-            return bool(event["isBase64Encoded"])
-
-        wait_until(binary_seen, what="binaryMediaTypes picked up")
-        event = http(url, "POST", payload, {"Content-Type": "image/png"}).json()["event"]
-        assert base64.b64decode(event["body"]) == payload
-        # A binary result goes out as bytes when the client accepts the binary type.
-        raw = http(f"{shared.api}/probe/binary", headers={"Accept": "image/png"})
-        assert raw.body.startswith(b"\x89PNG")
-        text = http(f"{shared.api}/probe/binary", headers={"Accept": "application/json"})
-        assert base64.b64decode(text.body).startswith(b"\x89PNG")
-    finally:
-        apigw.update_rest_api(
-            restApiId=api_id,
-            patchOperations=[
-                {"op": "remove", "path": "/binaryMediaTypes/image~1png", "value": "image/png"}
-            ],
-        )
+    assert resp.status == 200, resp.body
+    assert resp.json()["image"]["bytes_in"] == len(jpeg)
 
 
 def test_function_environment_is_the_deployed_one(shared: Shared) -> None:

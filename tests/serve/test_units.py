@@ -10,7 +10,13 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 from scarab.serve.limits import Limiter, TokenBucket, Verdict, period_start
-from scarab.serve.proxy_event import MalformedResult, is_binary, read_proxy_result
+from scarab.serve.proxy_event import (
+    IncomingRequest,
+    MalformedResult,
+    is_binary,
+    read_proxy_result,
+    request_is_binary,
+)
 from scarab.serve.responses import gateway_error
 from scarab.serve.routing import Router
 from scarab.serve.snapshot import (
@@ -197,6 +203,22 @@ def test_binary_result_decoded_only_for_an_accepted_binary_type() -> None:
     assert binary.body == b"\x00\x01"
     text = read_proxy_result(result, accept="application/json", binary_media_types=("image/*",))
     assert text.body == result["body"].encode()  # type: ignore[union-attr]
+
+
+def _request(headers: list[tuple[str, str]]) -> IncomingRequest:
+    return IncomingRequest("POST", "/analyze", "", headers, b"x", "127.0.0.1", "h", 80)
+
+
+def test_request_is_binary_by_content_type_or_first_accept() -> None:
+    types = ("image/jpeg", "application/octet-stream")
+    assert request_is_binary(_request([("content-type", "image/jpeg")]), types)
+    assert request_is_binary(_request([("accept", "image/jpeg, text/html")]), types)
+    # Only the first Accept type counts, and */* matches no concrete binary type.
+    assert not request_is_binary(_request([("accept", "text/html, image/jpeg")]), types)
+    assert not request_is_binary(_request([("accept", "*/*")]), types)
+    json_request = _request([("content-type", "application/json"), ("accept", "*/*")])
+    assert not request_is_binary(json_request, types)
+    assert not request_is_binary(_request([("content-type", "image/jpeg")]), ())
 
 
 def test_binary_media_type_matching() -> None:

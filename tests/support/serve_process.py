@@ -240,14 +240,15 @@ def serve_factory() -> Iterator[Callable[..., ServeProcess]]:
 
 
 def scarab_cli(
-    project: Path, *args: str, timeout: float = 120, check: bool = False
+    project: Path, *args: str, timeout: float = 120, check: bool = False, stdin: str = ""
 ) -> subprocess.CompletedProcess[str]:
     """Run the real `scarab` CLI in `project`, as a person would (with --local it reuses a
-    running serve's emulator). `check`: fail the test, with the output, unless it exits 0."""
+    running serve's emulator). `check`: fail the test, with the output, unless it exits 0.
+    `stdin` is what the command reads from standard input (`secrets set --stdin`)."""
     script = Path(sys.executable).with_name("scarab")
     result = subprocess.run(
         [str(script), *args], cwd=project, capture_output=True, text=True, timeout=timeout,
-        check=False,
+        check=False, input=stdin,
     )  # fmt: skip
     if check:
         assert result.returncode == 0, f"scarab {' '.join(args)}:\n{result.stdout}\n{result.stderr}"

@@ -492,7 +492,7 @@ def secrets_set(
     where = "SSM SecureString" if result.backend == "ssm" else "Secrets Manager secret"
     out.print(f"Stored {name} as {where} {result.name}.", markup=False)
     if result.function_wired:
-        out.print("The function reads it through GOOGLE_API_KEY_PARAM.")
+        out.print("The function reads it through GOOGLE_API_KEY_PARAM and GOOGLE_API_KEY_BACKEND.")
     else:
         out.print("The function is not deployed yet; 'scarab deploy' wires it.")
 

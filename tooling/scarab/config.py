@@ -21,7 +21,13 @@ _NAME_RE = re.compile(r"^[a-z][a-z0-9-]{0,39}$")
 _ENV_RE = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
 # Variables scarab derives from other settings; setting them in [function.environment]
 # would be ambiguous, so it is refused.
-DERIVED_ENV = ("ALLOWED_ORIGINS", "SCARAB_MODELS", "SCARAB_THINKING", "GOOGLE_API_KEY_PARAM")
+DERIVED_ENV = (
+    "ALLOWED_ORIGINS",
+    "SCARAB_MODELS",
+    "SCARAB_THINKING",
+    "GOOGLE_API_KEY_PARAM",
+    "GOOGLE_API_KEY_BACKEND",
+)
 
 
 class _Strict(BaseModel):

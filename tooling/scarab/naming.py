@@ -54,7 +54,13 @@ class Names:
 
     @property
     def inline_policy(self) -> str:
+        """The role's inline policy that reads the Gemini key."""
         return "scarab-read-secret"
+
+    @property
+    def logs_policy(self) -> str:
+        """The role's inline policy that writes the function's logs."""
+        return "scarab-write-logs"
 
     @property
     def permission_sid(self) -> str:

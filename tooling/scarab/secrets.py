@@ -1,5 +1,5 @@
 """`scarab secrets set`: store the Gemini key in SSM (SecureString) or Secrets Manager,
-and point the function at it (GOOGLE_API_KEY_PARAM).
+and point the function at it (GOOGLE_API_KEY_PARAM and GOOGLE_API_KEY_BACKEND).
 
 The value arrives as a Python str (from an environment variable or stdin in the CLI),
 never through argv; it is not logged, recorded in state, or printed.
@@ -13,7 +13,7 @@ from pathlib import Path
 from scarab.aws import Aws, call, error_code, explain
 from scarab.config import ScarabConfig
 from scarab.deploy.actions import wait_for_function
-from scarab.deploy.models import secret_reference
+from scarab.deploy.models import secret_environment
 from scarab.errors import ConfigError, ScarabError
 from scarab.stage import open_stage
 
@@ -83,7 +83,7 @@ def set_secret(
                     SecretString=value,
                     Tags=[{"Key": k, "Value": v} for k, v in st.names.tags.items()],
                 )
-        wired = _wire_function(st.aws, st.names.function, secret_reference(config))
+        wired = _wire_function(st.aws, st.names.function, secret_environment(config))
     except ScarabError:
         raise
     except Exception as exc:
@@ -92,8 +92,8 @@ def set_secret(
     return SecretResult(target, config.secrets.backend, wired)
 
 
-def _wire_function(aws: Aws, function: str, reference: str) -> bool:
-    """Set GOOGLE_API_KEY_PARAM on a deployed function (keeping its other variables)."""
+def _wire_function(aws: Aws, function: str, reference: dict[str, str]) -> bool:
+    """Set the key's variables on a deployed function (keeping its other variables)."""
     lam = aws.client("lambda")
     try:
         cfg = call(lam.get_function_configuration, FunctionName=function)
@@ -102,9 +102,9 @@ def _wire_function(aws: Aws, function: str, reference: str) -> bool:
             return False  # the next deploy sets it
         raise
     env = dict((cfg.get("Environment") or {}).get("Variables") or {})
-    if env.get("GOOGLE_API_KEY_PARAM") == reference:
+    if all(env.get(k) == v for k, v in reference.items()):
         return True
-    env["GOOGLE_API_KEY_PARAM"] = reference
+    env.update(reference)
     call(lam.update_function_configuration, FunctionName=function, Environment={"Variables": env})
     wait_for_function(aws, function)
     return True

@@ -8,7 +8,8 @@ import json
 import time
 from typing import Any
 
-from scarab.aws import Aws, call
+from scarab.artifacts.zip import LAMBDA_ZIP_LIMIT
+from scarab.aws import Aws, call, error_code
 from scarab.deploy.models import FunctionSpec, MethodSpec
 from scarab.deploy.plan import Context
 from scarab.errors import ScarabError
@@ -51,14 +52,28 @@ def attach_policy(arn: str) -> Any:
     return run
 
 
-def put_inline_policy(ctx: Context) -> None:
-    d = ctx.desired
-    call(
-        ctx.aws.client("iam").put_role_policy,
-        RoleName=d.names.role,
-        PolicyName=d.names.inline_policy,
-        PolicyDocument=json.dumps(d.inline_policy),
-    )
+def detach_policy(arn: str) -> Any:
+    def run(ctx: Context) -> None:
+        call(
+            ctx.aws.client("iam").detach_role_policy,
+            RoleName=ctx.desired.names.role,
+            PolicyArn=arn,
+        )
+
+    return run
+
+
+def put_inline_policy(name: str) -> Any:
+    def run(ctx: Context) -> None:
+        d = ctx.desired
+        call(
+            ctx.aws.client("iam").put_role_policy,
+            RoleName=d.names.role,
+            PolicyName=name,
+            PolicyDocument=json.dumps(d.inline_policies[name]),
+        )
+
+    return run
 
 
 # Logs --------------------------------------------------------------------------------
@@ -179,11 +194,25 @@ def _hex(b64: str) -> str:
 
 
 def _upload(ctx: Context, bucket: str, key: str, path: str) -> None:
-    """Put the zip in the artifact bucket (created on first use); Lambda reads it from there."""
+    """Put the zip in the artifact bucket (created on first use); Lambda reads it from there.
+
+    Every call names the bucket's expected owner (this account), so a bucket of the same
+    name in another account is refused by S3 instead of receiving our code. CreateBucket
+    is the one call that takes no owner: a bucket it creates is ours.
+    """
     s3 = ctx.aws.client("s3")
+    owner = ctx.desired.account_id
     try:
-        call(s3.head_bucket, Bucket=bucket)
-    except Exception:
+        call(s3.head_bucket, Bucket=bucket, ExpectedBucketOwner=owner)
+    except Exception as exc:
+        if error_code(exc) not in {"404", "NoSuchBucket", "NotFound"}:
+            if error_code(exc) in {"403", "AccessDenied", "Forbidden"}:
+                raise ScarabError(
+                    f"The artifact bucket {bucket} exists but is not this account's"
+                    f" ({owner}), or this identity may not read it; scarab will not upload"
+                    " the function's code there."
+                ) from None
+            raise
         params: dict[str, Any] = {"Bucket": bucket}
         if ctx.aws.region != "us-east-1":
             params["CreateBucketConfiguration"] = {"LocationConstraint": ctx.aws.region}
@@ -191,6 +220,7 @@ def _upload(ctx: Context, bucket: str, key: str, path: str) -> None:
         call(
             s3.put_public_access_block,
             Bucket=bucket,
+            ExpectedBucketOwner=owner,
             PublicAccessBlockConfiguration={
                 "BlockPublicAcls": True,
                 "IgnorePublicAcls": True,
@@ -198,12 +228,18 @@ def _upload(ctx: Context, bucket: str, key: str, path: str) -> None:
                 "RestrictPublicBuckets": True,
             },
         )
-    call(s3.upload_file, Filename=path, Bucket=bucket, Key=key)
+    call(
+        s3.upload_file,
+        Filename=path,
+        Bucket=bucket,
+        Key=key,
+        ExtraArgs={"ExpectedBucketOwner": owner},
+    )
 
 
 def _artifact_bucket(ctx: Context) -> str | None:
     code = ctx.desired.function.code
-    if code.package != "zip" or code.zip_size <= 50 * 1024 * 1024:
+    if code.package != "zip" or code.zip_size <= LAMBDA_ZIP_LIMIT:
         return None
     return ctx.desired.names.artifact_bucket(ctx.desired.account_id, ctx.desired.region)
 
@@ -299,8 +335,8 @@ def remove_permission(ctx: Context) -> None:
 
 
 def source_arn(ctx: Context) -> str:
-    """The permission's source: this API (all stages, methods and paths) and no other."""
-    return f"{ctx.desired.source_arn}:{ctx.rest_api_id}/*"
+    """The permission's source: this API's stage (any method and path) and nothing else."""
+    return ctx.desired.source_arn(str(ctx.rest_api_id))
 
 
 # API Gateway -------------------------------------------------------------------------
@@ -315,11 +351,38 @@ def create_rest_api(ctx: Context) -> None:
         description=f"Scarab API, stage {d.names.stage} (managed by scarab)",
         endpointConfiguration={"types": ["REGIONAL"]},
         apiKeySource="HEADER",
+        binaryMediaTypes=list(d.api.binary_media_types),
         tags=d.api.tags,
     )
     ctx.rest_api_id = api["id"]
+    # Some emulators drop binaryMediaTypes on create; the answer says what was kept.
+    kept = set(api.get("binaryMediaTypes") or ())
+    missing = tuple(t for t in d.api.binary_media_types if t not in kept)
+    if missing:
+        patch_binary_media_types(missing, ())(ctx)
     items = call(apigw.get_resources, restApiId=api["id"])["items"]
     ctx.resource_ids = {r["path"]: r["id"] for r in items}
+
+
+def patch_binary_media_types(add: tuple[str, ...], remove: tuple[str, ...]) -> Any:
+    """Add and remove binary media types (each a patch path with "/" spelled "~1")."""
+
+    def run(ctx: Context) -> None:
+        # AWS reads the type from the path; emulators read "value": both are given.
+        ops = [
+            {"op": "remove", "path": f"/binaryMediaTypes/{t.replace('/', '~1')}", "value": t}
+            for t in remove
+        ] + [
+            {"op": "add", "path": f"/binaryMediaTypes/{t.replace('/', '~1')}", "value": t}
+            for t in add
+        ]
+        call(
+            ctx.aws.client("apigateway").update_rest_api,
+            restApiId=ctx.rest_api_id,
+            patchOperations=ops,
+        )
+
+    return run
 
 
 def create_resource(path: str) -> Any:

@@ -14,6 +14,8 @@ from scarab.config import ScarabConfig
 from scarab.deploy import routes as routes_mod
 from scarab.naming import TAG_MANAGED_ENV, Names
 
+# Attached by earlier scarab versions (logs writes on "*"); now detached on redeploy and
+# replaced by an inline policy scoped to the function's own log group.
 BASIC_EXECUTION_POLICY = "arn:{partition}:iam::aws:policy/service-role/AWSLambdaBasicExecutionRole"
 LAMBDA_TRUST = {
     "Version": "2012-10-17",
@@ -26,6 +28,19 @@ LAMBDA_TRUST = {
     ],
 }
 HANDLER = "lens.handler.lambda_handler"
+# Request bodies of these types reach the function base64-encoded and intact (API Gateway
+# hands anything else over as UTF-8 text); JSON stays text. The image types are the ones
+# lens accepts for a raw upload.
+BINARY_MEDIA_TYPES = (
+    "image/jpeg",
+    "image/png",
+    "image/webp",
+    "image/gif",
+    "application/octet-stream",
+)
+# The environment variables that tell the function where its Gemini key is stored.
+KEY_PARAM_ENV = "GOOGLE_API_KEY_PARAM"
+KEY_BACKEND_ENV = "GOOGLE_API_KEY_BACKEND"
 
 
 @dataclass(frozen=True)
@@ -73,6 +88,7 @@ class ApiSpec:
     preflight_template: str
     allow_methods: dict[str, str]
     tags: dict[str, str]
+    binary_media_types: tuple[str, ...] = BINARY_MEDIA_TYPES
 
     def preflight_parameters(self, path: str) -> dict[str, str]:
         params = {
@@ -105,6 +121,7 @@ class ApiSpec:
             "cors": self.cors_origin,
             "template": self.preflight_template,
             "allow": self.allow_methods,
+            "binary": sorted(self.binary_media_types),
         }
         digest = hashlib.sha256(json.dumps(data, sort_keys=True).encode()).hexdigest()
         return f"scarab:{digest[:24]}"
@@ -132,7 +149,9 @@ class Desired:
     role_arn: str
     role_trust: dict[str, Any]
     managed_policy_arns: tuple[str, ...]
-    inline_policy: dict[str, Any] | None
+    # Managed policies scarab attached in the past and detaches when it finds them.
+    retired_policy_arns: tuple[str, ...]
+    inline_policies: dict[str, dict[str, Any]]  # policy name -> document
     function: FunctionSpec
     log_retention_days: int
     api: ApiSpec
@@ -140,10 +159,12 @@ class Desired:
     images_keep_last: int
     tags: dict[str, str] = field(default_factory=dict)
 
-    @property
-    def source_arn(self) -> str:
-        """The execute-api ARN prefix; the permission appends ':<rest_api_id>/*'."""
-        return f"arn:{self.partition}:execute-api:{self.region}:{self.account_id}"
+    def source_arn(self, rest_api_id: str) -> str:
+        """What may invoke the function: this API's stage, any method, any path."""
+        return (
+            f"arn:{self.partition}:execute-api:{self.region}:{self.account_id}:"
+            f"{rest_api_id}/{self.names.stage}/*/*"
+        )
 
 
 def function_environment(config: ScarabConfig) -> dict[str, str]:
@@ -157,13 +178,14 @@ def function_environment(config: ScarabConfig) -> dict[str, str]:
         env["SCARAB_MODELS"] = json.dumps(fn.models, sort_keys=True, separators=(",", ":"))
     if fn.thinking:
         env["SCARAB_THINKING"] = json.dumps(fn.thinking, sort_keys=True, separators=(",", ":"))
-    env["GOOGLE_API_KEY_PARAM"] = secret_reference(config)
+    env.update(secret_environment(config))
     return env
 
 
-def secret_reference(config: ScarabConfig) -> str:
-    """What GOOGLE_API_KEY_PARAM holds: the SSM parameter name or the secret's name."""
-    return config.secret_name
+def secret_environment(config: ScarabConfig) -> dict[str, str]:
+    """Where the function reads its Gemini key: the SSM parameter or Secrets Manager
+    secret name, and which of the two stores it is (contract with lens.secrets)."""
+    return {KEY_PARAM_ENV: config.secret_name, KEY_BACKEND_ENV: config.secrets.backend}
 
 
 def secret_policy(
@@ -182,6 +204,26 @@ def secret_policy(
         "Version": "2012-10-17",
         "Statement": [
             {"Sid": "ReadGeminiKey", "Effect": "Allow", "Action": action, "Resource": resource}
+        ],
+    }
+
+
+def logs_policy(names: Names, region: str, account: str, partition: str) -> dict[str, Any]:
+    """An inline policy that writes to the function's own log group and nothing else.
+
+    The deploy creates the group (with its retention), so the function needs no
+    logs:CreateLogGroup.
+    """
+    group = f"arn:{partition}:logs:{region}:{account}:log-group:{names.log_group}:*"
+    return {
+        "Version": "2012-10-17",
+        "Statement": [
+            {
+                "Sid": "WriteOwnLogs",
+                "Effect": "Allow",
+                "Action": ["logs:CreateLogStream", "logs:PutLogEvents"],
+                "Resource": group,
+            }
         ],
     }
 
@@ -221,8 +263,12 @@ def desired_state(
         partition=partition,
         role_arn=f"arn:{partition}:iam::{account_id}:role/{names.role}",
         role_trust=LAMBDA_TRUST,
-        managed_policy_arns=(BASIC_EXECUTION_POLICY.format(partition=partition),),
-        inline_policy=secret_policy(config, region, account_id, partition),
+        managed_policy_arns=(),
+        retired_policy_arns=(BASIC_EXECUTION_POLICY.format(partition=partition),),
+        inline_policies={
+            names.logs_policy: logs_policy(names, region, account_id, partition),
+            names.inline_policy: secret_policy(config, region, account_id, partition),
+        },
         function=FunctionSpec(
             name=names.function,
             arn=function_arn,

@@ -43,7 +43,7 @@ def plan_role(d: Desired, obs: Observed) -> list[Step]:
     if role is None:
         steps.append(Step(res, "create", "missing", act.create_role))
         attached: set[str] = set()
-        inline = None
+        inline: dict[str, dict[str, Any]] = {}
     else:
         if _norm_trust(role.trust) != _norm_trust(d.role_trust):
             steps.append(Step(res, "update", "trust policy is not Lambda's", act.update_trust))
@@ -55,16 +55,28 @@ def plan_role(d: Desired, obs: Observed) -> list[Step]:
             steps.append(
                 Step(f"{res} policy {name}", "create", "not attached", act.attach_policy(arn))
             )
-    if d.inline_policy is not None and inline != d.inline_policy:
-        why = "missing" if inline is None else "grants something other than the configured secret"
-        steps.append(
-            Step(
-                f"{res} inline {d.names.inline_policy}",
-                "create" if inline is None else "update",
-                why,
-                act.put_inline_policy,
+    for name, doc in d.inline_policies.items():
+        have = inline.get(name)
+        if have != doc:
+            steps.append(
+                Step(
+                    f"{res} inline {name}",
+                    "create" if have is None else "update",
+                    "missing" if have is None else "grants something other than scarab's policy",
+                    act.put_inline_policy(name),
+                )
             )
-        )
+    for arn in d.retired_policy_arns:
+        if arn in attached:
+            name = arn.rsplit("/", 1)[1]
+            steps.append(
+                Step(
+                    f"{res} policy {name}",
+                    "delete",
+                    "grants more than the function needs (logs on every group)",
+                    act.detach_policy(arn),
+                )
+            )
     return steps
 
 
@@ -204,6 +216,8 @@ def plan_api(d: Desired, obs: Observed) -> list[Step]:
     resources: dict[str, dict[str, Any]] = live.resources if live else {}
     if live is None:
         steps.append(Step(res, "create", "missing", act.create_rest_api, touches_api=True))
+    else:
+        steps += _plan_binary_media_types(res, api, live.binary_media_types)
     for path in api.resource_paths:
         if path not in resources:
             steps.append(
@@ -273,6 +287,30 @@ def plan_api(d: Desired, obs: Observed) -> list[Step]:
     return steps
 
 
+def _media_type(value: str) -> str:
+    # API Gateway spells "/" as "~1" in patch paths; some tools store that spelling.
+    return value.replace("~1", "/").lower()
+
+
+def _plan_binary_media_types(res: str, api: ApiSpec, live: tuple[str, ...]) -> list[Step]:
+    have = {_media_type(t): t for t in live}
+    add = [t for t in api.binary_media_types if _media_type(t) not in have]
+    wanted = {_media_type(t) for t in api.binary_media_types}
+    remove = [raw for norm, raw in sorted(have.items()) if norm not in wanted]
+    if not add and not remove:
+        return []
+    why = ", ".join([*(f"+{t}" for t in add), *(f"-{t}" for t in remove)])
+    return [
+        Step(
+            f"{res} binaryMediaTypes",
+            "update",
+            f"binary media types differ ({why})",
+            act.patch_binary_media_types(tuple(add), tuple(remove)),
+            touches_api=True,
+        )
+    ]
+
+
 def plan_deployment(d: Desired, obs: Observed, api_changed: bool) -> list[Step]:
     res = f"apigateway.stage {d.names.stage}"
     live = obs.api
@@ -293,11 +331,11 @@ def plan_permission(d: Desired, obs: Observed) -> list[Step]:
     if not ours:
         return [Step(res, "create", "API Gateway may not invoke the function", act.add_permission)]
     cond = ours[0].get("Condition", {}).get("ArnLike", {}).get("AWS:SourceArn")
-    want = f"{d.source_arn}:{api_id}/*" if api_id else None
+    want = d.source_arn(api_id) if api_id else None
     if cond != want:
         return [
-            Step(res, "delete", "scoped to another API", act.remove_permission),
-            Step(res, "create", "scope it to this API", act.add_permission),
+            Step(res, "delete", "scoped to another API or stage", act.remove_permission),
+            Step(res, "create", "scope it to this API's stage", act.add_permission),
         ]
     return []
 

@@ -38,7 +38,7 @@ class ObservedRole:
     arn: str
     trust: dict[str, Any]
     attached: set[str]
-    inline: dict[str, Any] | None
+    inline: dict[str, dict[str, Any]]  # every inline policy: name -> document
 
 
 @dataclass
@@ -60,6 +60,7 @@ class ObservedApi:
     gateway_responses: dict[str, dict[str, str]]
     stage_exists: bool
     stage_fingerprint: str | None
+    binary_media_types: tuple[str, ...] = ()
 
 
 @dataclass
@@ -114,16 +115,16 @@ def read_role(aws: Aws, names: Names) -> ObservedRole | None:
         p["PolicyArn"]
         for p in call(iam.list_attached_role_policies, RoleName=names.role)["AttachedPolicies"]
     }
-    try:
-        inline = _decode_policy(
-            call(iam.get_role_policy, RoleName=names.role, PolicyName=names.inline_policy)[
-                "PolicyDocument"
-            ]
-        )
-    except Exception as exc:
-        if not _missing(exc):
-            raise
-        inline = None
+    inline: dict[str, dict[str, Any]] = {}
+    for page in iam.get_paginator("list_role_policies").paginate(RoleName=names.role):
+        for policy_name in page.get("PolicyNames", []):
+            try:
+                got = call(iam.get_role_policy, RoleName=names.role, PolicyName=policy_name)
+            except Exception as exc:
+                if not _missing(exc):
+                    raise
+                continue  # deleted between the two calls
+            inline[policy_name] = _decode_policy(got["PolicyDocument"])
     return ObservedRole(
         arn=role["Arn"],
         trust=_decode_policy(role.get("AssumeRolePolicyDocument", {})),
@@ -193,6 +194,7 @@ def read_api(aws: Aws, names: Names, known_id: str | None) -> ObservedApi | None
     if api_id is None:
         return None
     apigw = aws.client("apigateway")
+    binary = call(apigw.get_rest_api, restApiId=api_id).get("binaryMediaTypes") or []
     resources: dict[str, dict[str, Any]] = {}
     for page in apigw.get_paginator("get_resources").paginate(restApiId=api_id, embed=["methods"]):
         for res in page.get("items", []):
@@ -213,7 +215,9 @@ def read_api(aws: Aws, names: Names, known_id: str | None) -> ObservedApi | None
         if not _missing(exc):
             raise
         stage_exists = False
-    return ObservedApi(api_id, resources, gateway, stage_exists, fingerprint)
+    return ObservedApi(
+        api_id, resources, gateway, stage_exists, fingerprint, tuple(str(t) for t in binary)
+    )
 
 
 def find_usage_plan(aws: Aws, names: Names, known_id: str | None) -> dict[str, Any] | None:

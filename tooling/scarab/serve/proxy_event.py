@@ -54,6 +54,21 @@ def is_binary(content_type: str | None, binary_media_types: Sequence[str]) -> bo
     return any(fnmatch.fnmatchcase(media, t.replace("~1", "/").lower()) for t in binary_media_types)
 
 
+def first_accept(accept: str | None) -> str | None:
+    """The first media type of an Accept header: the one API Gateway judges by."""
+    first = (accept or "").split(",", 1)[0].strip()
+    return first or None
+
+
+def request_is_binary(request: IncomingRequest, binary_media_types: Sequence[str]) -> bool:
+    """API Gateway's rule for a proxy request body: base64 (isBase64Encoded) when the
+    Content-Type or the (first) Accept type is a binary media type; otherwise UTF-8 text,
+    with bytes that are not UTF-8 replaced by U+FFFD."""
+    return is_binary(request.header("content-type"), binary_media_types) or is_binary(
+        first_accept(request.header("accept")), binary_media_types
+    )
+
+
 def _query(raw_query: str) -> tuple[dict[str, str] | None, dict[str, list[str]] | None]:
     from urllib.parse import parse_qsl
 
@@ -98,7 +113,7 @@ def build_event(
         headers[key] = value
         multi_headers.setdefault(key, []).append(value)
     query, multi_query = _query(request.raw_query)
-    binary = is_binary(request.header("content-type"), binary_media_types)
+    binary = request_is_binary(request, binary_media_types)
     body: str | None
     if not request.body:
         body = None
@@ -203,14 +218,12 @@ def read_proxy_result(
     if not isinstance(is_b64, bool):
         raise MalformedResult("isBase64Encoded is not a boolean")
     payload = (body or "").encode("utf-8")
-    if is_b64 and body:
-        # Binary only goes out as binary when the client accepts a binary media type.
-        first_accept = (accept or "").split(",", 1)[0].strip()
-        if is_binary(first_accept, binary_media_types):
-            try:
-                payload = base64.b64decode(body, validate=True)
-            except (binascii.Error, ValueError) as exc:
-                raise MalformedResult("body is not valid base64") from exc
+    # Binary only goes out as binary when the client accepts a binary media type.
+    if is_b64 and body and is_binary(first_accept(accept), binary_media_types):
+        try:
+            payload = base64.b64decode(body, validate=True)
+        except (binascii.Error, ValueError) as exc:
+            raise MalformedResult("body is not valid base64") from exc
     flat = [(name, value) for name, values in headers.items() for value in values]
     if not any(name.lower() == "content-type" for name, _ in flat):
         flat.append(("Content-Type", "application/json"))
