@@ -49,11 +49,20 @@ def test_every_mutating_call_failing_once_still_converges(aws, project: Path) ->
     deploy(load_config(project, {"stage": "probe"}), project_dir=project, aws=_aws(probe, aws.url))
     total = len(probe.mutating)
     assert total > 30
+    # The stage lock is taken first and released last (deploy/lock.py).
+    assert probe.mutating[0] == "ssm.PutParameter" and probe.mutating[-1] == "ssm.DeleteParameter"
     for n in range(1, total + 1):
         stage = f"f{n}"
         config = load_config(project, {"stage": stage})
         recorder = Recorder(fail_at=n)
         session_aws = _aws(recorder, aws.url)
+        if n == total:
+            # A failed release is retried once: the deploy succeeds, no lock is left.
+            assert not deploy(config, project_dir=project, aws=session_aws).up_to_date
+            ssm = client("ssm", aws)
+            assert ssm.get_parameters(Names=[f"/scarab/scarab/{stage}/lock"])["Parameters"] == []
+            assert_single_stack(aws, stage)
+            continue
         with pytest.raises(ScarabError) as info:
             deploy(config, project_dir=project, aws=session_aws)
         assert "injected by the test" in str(info.value)

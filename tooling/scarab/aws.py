@@ -85,15 +85,18 @@ class Aws:
     def local(self) -> bool:
         return is_emulator(self.endpoint_url)
 
-    def client(self, service: str) -> Any:
-        if service not in self._clients:
-            self._clients[service] = self.session.client(
+    def client(self, service: str, region: str | None = None) -> Any:
+        """A client of `service` in this Aws's region (or `region`: IAM is global, so
+        destroy looks for the role's users in other regions too)."""
+        key = f"{service}@{region}" if region and region != self.region else service
+        if key not in self._clients:
+            self._clients[key] = self.session.client(
                 service,
-                region_name=self.region,
+                region_name=region or self.region,
                 endpoint_url=self.endpoint_url,
                 config=self._config,
             )
-        return self._clients[service]
+        return self._clients[key]
 
     @property
     def account_id(self) -> str:

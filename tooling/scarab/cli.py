@@ -274,6 +274,9 @@ def deploy(
     ),
     dry_run: bool = typer.Option(False, "--dry-run", help="Print the plan; change nothing."),
     show_key: bool = typer.Option(False, "--show-key", help="Also print the API key's value."),
+    force_unlock: bool = typer.Option(
+        False, "--force-unlock", help="First remove the stage lock a dead run left behind."
+    ),
     as_json: bool = JsonOpt,
 ) -> None:
     """Build, then create or update everything the stage needs, in one idempotent run."""
@@ -290,6 +293,7 @@ def deploy(
             flavor=flavor,  # type: ignore[arg-type]
             dry_run=dry_run,
             progress=progress,
+            force_unlock=force_unlock,
         )
         key_value = None
         if show_key and result.api_key_id and not dry_run:
@@ -579,6 +583,21 @@ def destroy(
         if removed
         else f"Nothing left to remove for stage {target.config.stage}."
     )
+
+
+@aws_command(app)
+def unlock(target: Target) -> None:
+    """Remove the stage lock a crashed deploy (or destroy, keys, secrets) left behind."""
+    from scarab.deploy.lock import lock_parameter
+    from scarab.deploy.lock import unlock as lib_unlock
+    from scarab.stage import open_stage
+
+    st = open_stage(target.config, project_dir=target.project_dir, endpoint_url=target.endpoint_url)
+    held = lib_unlock(st.aws, st.names)
+    if held is None:
+        out.print(f"Stage {st.names.stage} is not locked.", markup=False)
+    else:
+        out.print(f"Removed the lock {lock_parameter(st.names)}: {held}.", markup=False)
 
 
 def _register_serve() -> None:

@@ -28,6 +28,34 @@ DERIVED_ENV = (
     "GOOGLE_API_KEY_PARAM",
     "GOOGLE_API_KEY_BACKEND",
 )
+# Names that look like secrets: [function.environment] is stored in plaintext on the
+# function (and in every `get-function-configuration`), so these belong in `scarab secrets`.
+_SECRET_ENV_RE = re.compile(
+    r"^(GOOGLE_API_KEY|GEMINI_API_KEY|.*API_KEY.*|.*_SECRET|.*_PASSWORD|.*_TOKEN"
+    r"|(.*_)?DATABASE_URL|(.*_)?DB_URL)$",
+    re.IGNORECASE,
+)
+# Where values may be secrets: config errors name the key there but never echo the value.
+_SENSITIVE_LOCS = (("function", "environment"),)
+
+
+def environment_name_problem(name: str) -> str | None:
+    """Why `name` may not be set in [function.environment], or None if it may."""
+    if not _ENV_RE.match(name):
+        return f"{name!r} is not a valid environment variable name"
+    if name in DERIVED_ENV or name.startswith("AWS_"):
+        return (
+            f"{name} is reserved (set by scarab or Lambda); use allowed_origins,"
+            " models, thinking or [secrets] instead"
+        )
+    if _SECRET_ENV_RE.match(name):
+        return (
+            f"{name} looks like a secret, and [function.environment] is stored in plaintext"
+            " on the function; store the Gemini key with 'scarab secrets set gemini-api-key"
+            " --from-env VAR' (the function reads it through GOOGLE_API_KEY_PARAM) and remove"
+            f" {name} from scarab.toml"
+        )
+    return None
 
 
 class _Strict(BaseModel):
@@ -52,13 +80,9 @@ class FunctionConfig(_Strict):
     @classmethod
     def _env_names(cls, value: dict[str, str]) -> dict[str, str]:
         for name in value:
-            if not _ENV_RE.match(name):
-                raise ValueError(f"{name!r} is not a valid environment variable name")
-            if name in DERIVED_ENV or name.startswith("AWS_"):
-                raise ValueError(
-                    f"{name} is reserved (set by scarab or Lambda); use allowed_origins,"
-                    " models, thinking or [secrets] instead"
-                )
+            problem = environment_name_problem(name)
+            if problem:
+                raise ValueError(problem)
         return value
 
     @field_validator("allowed_origins")
@@ -89,6 +113,11 @@ class ImagesConfig(_Strict):
     keep_last: int = Field(10, ge=1, le=1000, description="ECR images kept by the lifecycle rule")
 
 
+class LockConfig(_Strict):
+    # A stage lock older than this is stale (its command crashed) and is taken over.
+    timeout_minutes: int = Field(15, ge=1, le=24 * 60)
+
+
 class ScarabConfig(_Strict):
     app: str = "scarab"
     region: str | None = None
@@ -97,6 +126,7 @@ class ScarabConfig(_Strict):
     api: ApiConfig = Field(default_factory=ApiConfig)  # type: ignore[arg-type]
     secrets: SecretsConfig = Field(default_factory=SecretsConfig)
     images: ImagesConfig = Field(default_factory=ImagesConfig)  # type: ignore[arg-type]
+    lock: LockConfig = Field(default_factory=LockConfig)  # type: ignore[arg-type]
 
     @field_validator("app", "stage")
     @classmethod
@@ -162,7 +192,10 @@ def _explain(exc: ValidationError, source: str) -> ConfigError:
             lines.append(f"{source}: unknown key '{key}'; allowed keys here: {allowed}.")
         else:
             msg = str(err["msg"]).removeprefix("Value error, ")
-            lines.append(f"{source}: '{key}': {msg} (got {err.get('input')!r}).")
+            if any(loc[: len(s)] == s for s in _SENSITIVE_LOCS):
+                lines.append(f"{source}: '{key}': {msg} (value not shown).")
+            else:
+                lines.append(f"{source}: '{key}': {msg} (got {err.get('input')!r}).")
     return ConfigError("\n".join(lines))
 
 

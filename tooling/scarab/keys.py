@@ -115,20 +115,21 @@ def create_key(
 ) -> KeyInfo:
     """A new key in the stage's usage plan; the returned KeyInfo carries its value."""
     st = _stage(config, project_dir, endpoint_url, aws)
-    try:
-        plan_id = st.usage_plan_id()
-        _, keys = read_plan_and_keys(st.aws, st.names, plan_id)
-        if name is None:
-            n = max([_number(k.name) for k in keys] + [0]) + 1
-            name = st.names.key(n)
-        if any(k.name == name for k in keys):
-            raise ScarabError(f"A key named {name} already exists; pick another name.")
-        key_id = _create_and_attach(st.aws, st.names, plan_id, name)
-        got = call(st.aws.client("apigateway").get_api_key, apiKey=key_id, includeValue=True)
-    except ScarabError:
-        raise
-    except Exception as exc:
-        raise explain(exc) from None
+    with st.lock("keys rotate" if name is None else "keys create"):
+        try:
+            plan_id = st.usage_plan_id()
+            _, keys = read_plan_and_keys(st.aws, st.names, plan_id)
+            if name is None:
+                n = max([_number(k.name) for k in keys] + [0]) + 1
+                name = st.names.key(n)
+            if any(k.name == name for k in keys):
+                raise ScarabError(f"A key named {name} already exists; pick another name.")
+            key_id = _create_and_attach(st.aws, st.names, plan_id, name)
+            got = call(st.aws.client("apigateway").get_api_key, apiKey=key_id, includeValue=True)
+        except ScarabError:
+            raise
+        except Exception as exc:
+            raise explain(exc) from None
     return KeyInfo(
         key_id,
         name,
@@ -162,18 +163,19 @@ def revoke_key(
     """Detach the key from the usage plan and delete it; the gateway refuses it at once."""
     st = _stage(config, project_dir, endpoint_url, aws)
     apigw = st.aws.client("apigateway")
-    try:
-        _, keys = read_plan_and_keys(st.aws, st.names, st.state.usage_plan_id)
-        if key_id not in {k.id for k in keys}:
-            raise ScarabError(
-                f"{key_id} is not a key of the stage {st.names.stage}."
-                " 'scarab keys list' shows its keys."
-            )
-        plan = next((k for k in keys if k.id == key_id), None)
-        if plan is not None and plan.in_plan:
-            call(apigw.delete_usage_plan_key, usagePlanId=st.usage_plan_id(), keyId=key_id)
-        call(apigw.delete_api_key, apiKey=key_id)
-    except ScarabError:
-        raise
-    except Exception as exc:
-        raise explain(exc) from None
+    with st.lock("keys revoke"):
+        try:
+            _, keys = read_plan_and_keys(st.aws, st.names, st.state.usage_plan_id)
+            if key_id not in {k.id for k in keys}:
+                raise ScarabError(
+                    f"{key_id} is not a key of the stage {st.names.stage}."
+                    " 'scarab keys list' shows its keys."
+                )
+            plan = next((k for k in keys if k.id == key_id), None)
+            if plan is not None and plan.in_plan:
+                call(apigw.delete_usage_plan_key, usagePlanId=st.usage_plan_id(), keyId=key_id)
+            call(apigw.delete_api_key, apiKey=key_id)
+        except ScarabError:
+            raise
+        except Exception as exc:
+            raise explain(exc) from None

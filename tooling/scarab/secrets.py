@@ -52,43 +52,44 @@ def set_secret(
     value = value.strip()
     target = resolve_secret_name(config, name)
     st = open_stage(config, project_dir=project_dir, endpoint_url=endpoint_url, aws=aws)
-    try:
-        if config.secrets.backend == "ssm":
-            ssm = st.aws.client("ssm")
-            call(
-                ssm.put_parameter,
-                Name=target,
-                Value=value,
-                Type="SecureString",
-                Overwrite=True,
-                Description=f"Gemini API key for {st.names.base} (scarab)",
-            )
-            call(
-                ssm.add_tags_to_resource,
-                ResourceType="Parameter",
-                ResourceId=target,
-                Tags=[{"Key": k, "Value": v} for k, v in st.names.tags.items()],
-            )
-        else:
-            sm = st.aws.client("secretsmanager")
-            try:
-                call(sm.describe_secret, SecretId=target)
-                call(sm.put_secret_value, SecretId=target, SecretString=value)
-            except Exception as exc:
-                if error_code(exc) != "ResourceNotFoundException":
-                    raise
+    with st.lock("secrets set"):
+        try:
+            if config.secrets.backend == "ssm":
+                ssm = st.aws.client("ssm")
                 call(
-                    sm.create_secret,
+                    ssm.put_parameter,
                     Name=target,
-                    SecretString=value,
+                    Value=value,
+                    Type="SecureString",
+                    Overwrite=True,
+                    Description=f"Gemini API key for {st.names.base} (scarab)",
+                )
+                call(
+                    ssm.add_tags_to_resource,
+                    ResourceType="Parameter",
+                    ResourceId=target,
                     Tags=[{"Key": k, "Value": v} for k, v in st.names.tags.items()],
                 )
-        wired = _wire_function(st.aws, st.names.function, secret_environment(config))
-    except ScarabError:
-        raise
-    except Exception as exc:
-        # The message of an AWS error never contains the value we sent.
-        raise explain(exc) from None
+            else:
+                sm = st.aws.client("secretsmanager")
+                try:
+                    call(sm.describe_secret, SecretId=target)
+                    call(sm.put_secret_value, SecretId=target, SecretString=value)
+                except Exception as exc:
+                    if error_code(exc) != "ResourceNotFoundException":
+                        raise
+                    call(
+                        sm.create_secret,
+                        Name=target,
+                        SecretString=value,
+                        Tags=[{"Key": k, "Value": v} for k, v in st.names.tags.items()],
+                    )
+            wired = _wire_function(st.aws, st.names.function, secret_environment(config))
+        except ScarabError:
+            raise
+        except Exception as exc:
+            # The message of an AWS error never contains the value we sent.
+            raise explain(exc) from None
     return SecretResult(target, config.secrets.backend, wired)
 
 

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import contextlib
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -9,6 +11,7 @@ import boto3
 
 from scarab.aws import Aws
 from scarab.config import ScarabConfig
+from scarab.deploy.lock import stage_lock
 from scarab.deploy.reader import find_usage_plan
 from scarab.deploy.state import StageState, load_state
 from scarab.errors import ScarabError
@@ -22,6 +25,26 @@ class Stage:
     names: Names
     state: StageState
     project_dir: Path
+
+    @contextlib.contextmanager
+    def lock(
+        self,
+        command: str,
+        *,
+        force: bool = False,
+        progress: Callable[[str], None] | None = None,
+    ) -> Iterator[None]:
+        """Hold the stage lock while a command changes the stage (see deploy/lock.py)."""
+        with stage_lock(
+            self.aws,
+            self.names,
+            self.project_dir,
+            command=command,
+            timeout_minutes=self.config.lock.timeout_minutes,
+            force=force,
+            progress=progress,
+        ):
+            yield
 
     def usage_plan_id(self) -> str:
         plan = find_usage_plan(self.aws, self.names, self.state.usage_plan_id)
@@ -43,4 +66,5 @@ def open_stage(
 ) -> Stage:
     aws = aws or Aws(config.resolved_region, endpoint_url=endpoint_url, session=session)
     state = load_state(project_dir.resolve(), config.stage, aws.endpoint_url)
+    state.check_region(aws)
     return Stage(config, aws, Names(config.app, config.stage), state, project_dir.resolve())

@@ -17,6 +17,7 @@ from scarab.artifacts import build_zip, image_tag
 from scarab.aws import Aws, explain
 from scarab.config import ScarabConfig
 from scarab.deploy.executor import execute
+from scarab.deploy.lock import stage_lock
 from scarab.deploy.models import Code, Desired, desired_state
 from scarab.deploy.plan import Context, Step
 from scarab.deploy.planner import plan as make_plan
@@ -121,38 +122,68 @@ def deploy(
     progress: Callable[[str], None] | None = None,
     session: boto3.Session | None = None,
     aws: Aws | None = None,
+    force_unlock: bool = False,
 ) -> DeployResult:
     """Make the stage match `config`: build, plan, apply, record; idempotent.
 
     flavor defaults to "local" on an emulator endpoint and "lambda" otherwise.
     A re-run with nothing changed makes only read calls and returns up_to_date=True.
+    Changes are applied under the stage lock (deploy/lock.py); `force_unlock` first
+    removes a lock record left by a run that died.
     """
     project_dir = project_dir.resolve()
     aws = aws or make_aws(config, endpoint_url=endpoint_url, session=session)
     pkg: Package = package or config.function.package
     flv: Flavor = flavor or ("local" if aws.local else "lambda")
     names = Names(config.app, config.stage)
+
+    def survey() -> tuple[StageState, Desired, Observed, list[Step]]:
+        try:
+            state = load_state(project_dir, config.stage, aws.endpoint_url)
+            state.check_region(aws)
+            desired = desired_state(
+                config, account_id=aws.account_id, region=aws.region, partition=aws.partition,
+                code=code,
+            )  # fmt: skip
+            if progress:
+                progress("reading the stage's resources")
+            observed = read_all(
+                aws, names, state, image_tag=code.image_tag, include_ecr=pkg == "image"
+            )
+            steps = make_plan(
+                desired, observed, state_env=state.managed_env, project_dir=project_dir
+            )
+        except ScarabError:
+            raise
+        except Exception as exc:
+            raise explain(exc) from None
+        return state, desired, observed, steps
+
     try:
-        state = load_state(project_dir, config.stage, aws.endpoint_url)
-        _check_region(state, aws, config.stage)
+        load_state(project_dir, config.stage, aws.endpoint_url).check_region(aws)
         code = _code(config, project_dir, pkg, flv, aws, progress)
-        desired = desired_state(
-            config, account_id=aws.account_id, region=aws.region, partition=aws.partition, code=code
-        )
-        if progress:
-            progress("reading the stage's resources")
-        observed = read_all(aws, names, state, image_tag=code.image_tag, include_ecr=pkg == "image")
-        steps = make_plan(desired, observed, state_env=state.managed_env, project_dir=project_dir)
     except ScarabError:
         raise
     except Exception as exc:
         raise explain(exc) from None
+    # Plan without the lock: a run with nothing to do (or a dry run) changes nothing, so
+    # it makes no mutating call at all, the lock's included.
+    state, desired, observed, steps = survey()
     ctx = _context(aws, desired, observed)
-    record = _recorder(project_dir, aws, desired, state, code)
-    if not dry_run and steps:
-        execute(steps, ctx, progress=progress, after_step=record)
-    if not dry_run:
-        record(ctx, done=True)
+    if steps and not dry_run:
+        with stage_lock(
+            aws, names, project_dir, command="deploy", timeout_minutes=config.lock.timeout_minutes,
+            force=force_unlock, progress=progress,
+        ):  # fmt: skip
+            # Read again under the lock: another run may have changed the stage meanwhile.
+            state, desired, observed, steps = survey()
+            ctx = _context(aws, desired, observed)
+            record = _recorder(project_dir, aws, desired, state, code)
+            if steps:
+                execute(steps, ctx, progress=progress, after_step=record)
+            record(ctx, done=True)
+    elif not dry_run:
+        _recorder(project_dir, aws, desired, state, code)(ctx, done=True)
     return DeployResult(
         url=api_url(aws, ctx.rest_api_id, config.stage, project_dir),
         rest_api_id=ctx.rest_api_id,
@@ -171,16 +202,6 @@ def deploy(
         dry_run=dry_run,
         calls=list(aws.log.calls),
     )
-
-
-def _check_region(state: StageState, aws: Aws, stage: str) -> None:
-    """Refuse to silently fork a stage into a second region (a common slip with AWS_REGION)."""
-    if state.region and state.region != aws.region and not aws.local:
-        raise ScarabError(
-            f"Stage {stage} is deployed in {state.region}, but this run targets {aws.region}."
-            f" Pass --region {state.region} (or set region in scarab.toml), or run"
-            f" 'scarab destroy --region {state.region}' first to move the stage."
-        )
 
 
 def _context(aws: Aws, desired: Desired, observed: Observed) -> Context:

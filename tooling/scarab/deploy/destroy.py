@@ -11,6 +11,7 @@ from scarab.aws import Aws, call, error_code, explain
 from scarab.config import ScarabConfig
 from scarab.deploy.reader import find_rest_api, find_usage_plan, read_plan_and_keys
 from scarab.deploy.state import delete_state
+from scarab.errors import ScarabError
 from scarab.stage import open_stage
 
 _GONE = {
@@ -53,50 +54,125 @@ def destroy(
         if progress:
             progress(f"deleted {what}")
 
-    try:
-        plan = find_usage_plan(a, names, st.state.usage_plan_id)
-        _, keys = read_plan_and_keys(a, names, st.state.usage_plan_id)
-        for key in keys:
-            if plan is not None and key.in_plan:
-                _quietly(apigw.delete_usage_plan_key, usagePlanId=plan["id"], keyId=key.id)
-            if _quietly(apigw.delete_api_key, apiKey=key.id):
-                note(f"api key {key.name} ({key.id})")
-        if plan is not None:
-            for stage in plan.get("apiStages") or []:
-                _quietly(
-                    apigw.update_usage_plan,
-                    usagePlanId=plan["id"],
-                    patchOperations=[
-                        {
-                            "op": "remove",
-                            "path": "/apiStages",
-                            "value": f"{stage['apiId']}:{stage['stage']}",
-                        }
-                    ],
-                )
-            if _quietly(apigw.delete_usage_plan, usagePlanId=plan["id"]):
-                note(f"usage plan {names.usage_plan}")
-        while (api_id := find_rest_api(a, names, st.state.rest_api_id)) is not None:
-            if not _quietly(apigw.delete_rest_api, restApiId=api_id):
-                break
-            note(f"rest api {names.rest_api} ({api_id})")
-        if _quietly(
-            lam.remove_permission, FunctionName=names.function, StatementId=names.permission_sid
-        ):
-            note(f"permission {names.permission_sid}")
-        if _quietly(lam.delete_function, FunctionName=names.function):
-            note(f"function {names.function}")
-        if _quietly(logs.delete_log_group, logGroupName=names.log_group):
-            note(f"log group {names.log_group}")
-        _delete_role(iam, names.role, note)
-        if include_images and _quietly(
-            a.client("ecr").delete_repository, repositoryName=names.ecr_repository, force=True
-        ):
-            note(f"ecr repository {names.ecr_repository}")
-    except Exception as exc:
-        raise explain(exc) from None
+    with st.lock("destroy"):
+        try:
+            plan = find_usage_plan(a, names, st.state.usage_plan_id)
+            _, keys = read_plan_and_keys(a, names, st.state.usage_plan_id)
+            for key in keys:
+                if plan is not None and key.in_plan:
+                    _quietly(apigw.delete_usage_plan_key, usagePlanId=plan["id"], keyId=key.id)
+                if _quietly(apigw.delete_api_key, apiKey=key.id):
+                    note(f"api key {key.name} ({key.id})")
+            # Every plan of that name: duplicates (a concurrent deploy's) go too.
+            seen: set[str] = set()
+            while plan is not None and plan["id"] not in seen:
+                seen.add(plan["id"])
+                if _delete_usage_plan(apigw, plan):
+                    note(f"usage plan {names.usage_plan} ({plan['id']})")
+                plan = find_usage_plan(a, names, None)
+            while (api_id := find_rest_api(a, names, st.state.rest_api_id)) is not None:
+                if not _quietly(apigw.delete_rest_api, restApiId=api_id):
+                    break
+                note(f"rest api {names.rest_api} ({api_id})")
+            if _quietly(
+                lam.remove_permission, FunctionName=names.function, StatementId=names.permission_sid
+            ):
+                note(f"permission {names.permission_sid}")
+            if _quietly(lam.delete_function, FunctionName=names.function):
+                note(f"function {names.function}")
+            if _quietly(logs.delete_log_group, logGroupName=names.log_group):
+                note(f"log group {names.log_group}")
+            # IAM is global: the role goes only once no function of this name uses it anywhere.
+            users = _role_users(a, names.function, names.role)
+            if not users:
+                _delete_role(iam, names.role, note)
+            if include_images and _quietly(
+                a.client("ecr").delete_repository, repositoryName=names.ecr_repository, force=True
+            ):
+                note(f"ecr repository {names.ecr_repository}")
+        except Exception as exc:
+            raise explain(exc) from None
     delete_state(st.project_dir, names.stage, a.endpoint_url)
+    if users:
+        done = f"Removed {len(removed)} resources of stage {names.stage} in {a.region}, but"
+        raise ScarabError(
+            f"{done} kept the IAM role {names.role}: {'; '.join(users)}."
+            + _role_advice(a.region, users)
+        )
     return removed
+
+
+# Errors from a region this account has not enabled (opt-in regions): nothing lives there.
+_REGION_DISABLED = {"UnrecognizedClientException", "InvalidClientTokenId", "AuthFailure"}
+
+
+def _regions(aws: Aws) -> list[str]:
+    """The regions to look for users of the role in: the account's enabled regions."""
+    try:
+        got = call(aws.client("ec2").describe_regions)["Regions"]
+        regions = sorted(str(r["RegionName"]) for r in got)
+    except Exception:
+        # No ec2:DescribeRegions: every region Lambda has in this partition.
+        regions = sorted(aws.session.get_available_regions("lambda", aws.partition))
+    # This region first: its function was just deleted and must be gone.
+    return [aws.region, *(r for r in regions if r != aws.region)]
+
+
+def _role_users(aws: Aws, function: str, role: str) -> list[str]:
+    """Why the role must stay: a function named `function` that uses it (in any region),
+    or a region that could not be checked. Empty when it is safe to delete."""
+    try:
+        role_arn = str(call(aws.client("iam").get_role, RoleName=role)["Role"]["Arn"])
+    except Exception as exc:
+        if error_code(exc) in _GONE:
+            return []
+        raise
+    users: list[str] = []
+    for region in _regions(aws):
+        lam = aws.client("lambda", region)
+        try:
+            got = call(lam.get_function_configuration, FunctionName=function)
+        except Exception as exc:
+            code = error_code(exc)
+            if code in _GONE or code in _REGION_DISABLED:
+                continue
+            users.append(f"could not check {region} for a function using it ({explain(exc)})")
+            continue
+        if got.get("Role") == role_arn:
+            users.append(f"the function {function} in {region} still uses it")
+    return users
+
+
+def _role_advice(region: str, users: list[str]) -> str:
+    others = sorted({u.rsplit(" in ", 1)[1].split()[0] for u in users if "still uses" in u})
+    if others and others != [region]:
+        return "".join(
+            f" Run 'scarab destroy --region {r}' to remove that stage (and the role)."
+            for r in others
+            if r != region
+        )
+    return (
+        " Re-run 'scarab destroy' once the function is gone; it then removes the role."
+        " If you are sure nothing uses it: aws iam delete-role --role-name"
+        " (after detaching its policies)."
+    )
+
+
+def _delete_usage_plan(apigw: Any, plan: dict[str, Any]) -> bool:
+    # A usage plan cannot be deleted while it still lists API stages.
+    for stage in plan.get("apiStages") or []:
+        _quietly(
+            apigw.update_usage_plan,
+            usagePlanId=plan["id"],
+            patchOperations=[
+                {
+                    "op": "remove",
+                    "path": "/apiStages",
+                    "value": f"{stage['apiId']}:{stage['stage']}",
+                }
+            ],
+        )
+    return _quietly(apigw.delete_usage_plan, usagePlanId=plan["id"])
 
 
 def _delete_role(iam: Any, role: str, note: Callable[[str], None]) -> None:

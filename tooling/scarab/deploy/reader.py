@@ -14,6 +14,7 @@ from typing import Any
 from scarab.aws import Aws, call, error_code
 from scarab.deploy.routes import GATEWAY_RESPONSE_TYPES
 from scarab.deploy.state import StageState
+from scarab.errors import ScarabError
 from scarab.naming import TAG_STAGE, Names
 
 _NOT_FOUND = {
@@ -306,6 +307,83 @@ def read_ecr(aws: Aws, names: Names, tag: str | None) -> tuple[str | None, bool]
         raise
 
 
+def _pick(items: list[dict[str, Any]], known: str | None) -> dict[str, Any]:
+    """The one of several same-named resources scarab would keep: the state record's,
+    else the oldest."""
+    for item in items:
+        if item["id"] == known:
+            return item
+    return sorted(items, key=lambda i: str(i.get("createdDate", "")))[0]
+
+
+def find_duplicates(aws: Aws, names: Names, state: StageState) -> list[str]:
+    """Advice for each resource the stage has more than one of (two REST APIs named
+    <app>-<stage>, two usage plans, two keys of one name): what a concurrent run or a
+    lost record leaves behind. Adopting one silently would leave the others live."""
+    apigw = aws.client("apigateway")
+    region = f" --region {aws.region}"
+    problems: list[str] = []
+    apis = [
+        api
+        for page in apigw.get_paginator("get_rest_apis").paginate()
+        for api in page.get("items", [])
+        if api.get("name") == names.rest_api
+    ]
+    if len(apis) > 1:
+        keep = _pick(apis, state.rest_api_id)
+        orphans = [a["id"] for a in apis if a["id"] != keep["id"]]
+        problems.append(
+            f"{len(apis)} REST APIs are named {names.rest_api}: {_listing(apis, keep)}."
+            " Delete the orphan: "
+            + "; ".join(
+                f"aws apigateway delete-rest-api --rest-api-id {i}{region}" for i in orphans
+            )
+        )
+    plans = [
+        plan
+        for page in apigw.get_paginator("get_usage_plans").paginate()
+        for plan in page.get("items", [])
+        if plan.get("name") == names.usage_plan
+    ]
+    if len(plans) > 1:
+        attached = [
+            p
+            for p in plans
+            if any(s.get("apiId") == state.rest_api_id for s in p.get("apiStages") or [])
+        ]
+        keep = _pick(plans, state.usage_plan_id or (attached[0]["id"] if attached else None))
+        orphans = [p["id"] for p in plans if p["id"] != keep["id"]]
+        problems.append(
+            f"{len(plans)} usage plans are named {names.usage_plan}: {_listing(plans, keep)}."
+            " Delete the orphan and its keys (API Gateway console, Usage plans; or"
+            " aws apigateway delete-usage-plan --usage-plan-id ID after removing its API"
+            " stages and keys): " + ", ".join(orphans)
+        )
+    by_name: dict[str, list[str]] = {}
+    for page in apigw.get_paginator("get_api_keys").paginate(nameQuery=names.key_prefix):
+        for key in page.get("items", []):
+            if str(key.get("name", "")).startswith(names.key_prefix):
+                by_name.setdefault(str(key["name"]), []).append(str(key["id"]))
+    for key_name, ids in sorted(by_name.items()):
+        if len(ids) > 1:
+            problems.append(
+                f"{len(ids)} API keys are named {key_name}: {', '.join(sorted(ids))}. Keep the"
+                " one in the usage plan ('scarab keys list') and delete the others:"
+                f" aws apigateway delete-api-key --api-key ID{region}"
+            )
+    return problems
+
+
+def _listing(items: list[dict[str, Any]], keep: dict[str, Any]) -> str:
+    def one(item: dict[str, Any]) -> str:
+        created = item.get("createdDate")
+        when = f" created {created}" if created else ""
+        mark = " (scarab keeps this one)" if item["id"] == keep["id"] else ""
+        return f"{item['id']}{when}{mark}"
+
+    return ", ".join(one(i) for i in items)
+
+
 def read_all(
     aws: Aws,
     names: Names,
@@ -313,7 +391,16 @@ def read_all(
     image_tag: str | None = None,
     include_ecr: bool = False,
 ) -> Observed:
-    """Everything the planner needs, read with read-only calls."""
+    """Everything the planner needs, read with read-only calls.
+
+    Duplicates of a resource the stage owns are refused (see find_duplicates)."""
+    problems = find_duplicates(aws, names, state)
+    if problems:
+        raise ScarabError(
+            f"Stage {names.stage} has duplicate resources, so scarab will not pick one:\n  "
+            + "\n  ".join(problems)
+            + "\nThen re-run 'scarab deploy'. ('scarab destroy' removes all of them.)"
+        )
     obs = Observed()
     obs.role = read_role(aws, names)
     obs.function = read_function(aws, names)

@@ -6,14 +6,26 @@ Real AWS: `.scarab/state/<stage>.json`. Emulators (loopback endpoints, --local):
 
 from __future__ import annotations
 
+import contextlib
+import functools
 import json
 import os
 import tempfile
+import typing
 from dataclasses import asdict, dataclass, field, fields
 from pathlib import Path
 from typing import Any
 
-from scarab.aws import is_emulator
+from pydantic import TypeAdapter, ValidationError
+
+from scarab.aws import Aws, is_emulator
+from scarab.errors import EXIT_USAGE, ScarabError
+
+
+class StateError(ScarabError):
+    """The state record exists but cannot be trusted (exit 2): it is never guessed around."""
+
+    exit_code = EXIT_USAGE
 
 
 @dataclass
@@ -38,8 +50,44 @@ class StageState:
 
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> StageState:
-        known = {f.name for f in fields(cls)}
-        return cls(**{k: v for k, v in data.items() if k in known})
+        """Validate each field strictly (wrong type: ValueError naming the fields);
+        fields a newer scarab added are ignored."""
+        values: dict[str, Any] = {}
+        problems: list[str] = []
+        for name, adapter in _field_adapters().items():
+            if name not in data:
+                continue
+            try:
+                values[name] = adapter.validate_python(data[name], strict=True)
+            except ValidationError as exc:
+                problems.append(f"{name}: {exc.errors()[0]['msg']}")
+        if problems:
+            raise ValueError("; ".join(problems))
+        return cls(**values)
+
+    def check_region(self, aws: Aws) -> None:
+        """Refuse to act on the stage from another region than the one it lives in.
+
+        IAM is global and everything else is regional: a command pointed at the wrong
+        region would fork the stage (deploy) or pull its role from under it (destroy).
+        A record from another emulator instance says nothing about this one.
+        """
+        if not self.region or self.region == aws.region:
+            return
+        if aws.local and self.endpoint_url != aws.endpoint_url:
+            return
+        raise ScarabError(
+            f"Stage {self.stage} is deployed in {self.region}, but this run targets"
+            f' {aws.region}. Pass --region {self.region} (or set region = "{self.region}"'
+            f" in scarab.toml) to work on it, or to move it run"
+            f" 'scarab destroy --region {self.region}' first and then deploy in {aws.region}."
+        )
+
+
+@functools.cache
+def _field_adapters() -> dict[str, TypeAdapter[Any]]:
+    hints = typing.get_type_hints(StageState)
+    return {f.name: TypeAdapter(hints[f.name]) for f in fields(StageState)}
 
 
 def state_path(project_dir: Path, stage: str, endpoint_url: str | None) -> Path:
@@ -49,22 +97,64 @@ def state_path(project_dir: Path, stage: str, endpoint_url: str | None) -> Path:
     return base / "state" / f"{stage}.json"
 
 
+def lock_path(project_dir: Path, stage: str, endpoint_url: str | None) -> Path:
+    """The file `scarab` flocks while it changes the stage (next to its state record)."""
+    return state_path(project_dir, stage, endpoint_url).with_suffix(".lock")
+
+
 def load_state(project_dir: Path, stage: str, endpoint_url: str | None) -> StageState:
+    """The stage's record; an empty one if there is none (the reader then finds the
+    resources by name and tags). A record that exists but cannot be read is refused."""
     path = state_path(project_dir, stage, endpoint_url)
     try:
-        return StageState.from_dict(json.loads(path.read_text()))
-    except (OSError, ValueError, TypeError):
+        text = path.read_text(encoding="utf-8")
+    except FileNotFoundError:
         return StageState()
+    except (OSError, UnicodeDecodeError) as exc:
+        raise _unreadable(path, f"it cannot be read ({_reason(exc)})") from None
+    try:
+        data = json.loads(text)
+    except ValueError as exc:
+        raise _unreadable(path, f"it is not valid JSON ({exc})") from None
+    if not isinstance(data, dict):
+        raise _unreadable(path, f"it holds a JSON {type(data).__name__}, not an object")
+    try:
+        state = StageState.from_dict(data)
+    except ValueError as exc:
+        raise _unreadable(path, f"fields have the wrong type ({exc})") from None
+    if state.stage and state.stage != stage:
+        raise _unreadable(path, f"it is the record of stage {state.stage!r}, not {stage!r}")
+    return state
+
+
+def _reason(exc: BaseException) -> str:
+    return getattr(exc, "strerror", None) or type(exc).__name__
+
+
+def _unreadable(path: Path, why: str) -> StateError:
+    return StateError(
+        f"The state record {path} is unusable: {why}. Move it aside"
+        f" (mv {path} {path}.bad) and re-run the command: scarab finds the stage's"
+        " resources by their names and tags and writes a new record."
+    )
 
 
 def save_state(project_dir: Path, state: StageState) -> Path:
+    """Write the record atomically: a crash mid-write leaves the old one, never half."""
     path = state_path(project_dir, state.stage, state.endpoint_url)
     path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, suffix=".tmp")
-    with os.fdopen(fd, "w") as fh:
-        json.dump(asdict(state), fh, indent=2, sort_keys=True)
-        fh.write("\n")
-    os.replace(tmp, path)
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    try:
+        with os.fdopen(fd, "w", encoding="utf-8") as fh:
+            json.dump(asdict(state), fh, indent=2, sort_keys=True)
+            fh.write("\n")
+            fh.flush()
+            os.fsync(fh.fileno())
+        os.replace(tmp, path)
+    except BaseException:
+        with contextlib.suppress(FileNotFoundError):
+            os.unlink(tmp)
+        raise
     return path
 
 
