@@ -68,6 +68,8 @@ def test_a_stage_deployed_the_old_way_is_migrated(run_deploy, aws) -> None:
     second, rec = run_deploy()
     assert sorted(rec.mutating) == sorted(
         [
+            "ssm.PutParameter",  # the stage lock (deploy/lock.py), taken and released
+            "ssm.DeleteParameter",
             "iam.PutRolePolicy",
             "iam.DetachRolePolicy",
             "apigateway.UpdateRestApi",
