@@ -3,12 +3,18 @@
 from __future__ import annotations
 
 import base64
+import json
+import socket
+import time
+from collections.abc import Iterator
 from datetime import UTC, datetime
 from types import MappingProxyType
+from typing import Any
 
 import pytest
 from hypothesis import given
 from hypothesis import strategies as st
+from scarab.serve.guard import ReadLimits
 from scarab.serve.limits import Limiter, TokenBucket, Verdict, period_start
 from scarab.serve.proxy_event import (
     IncomingRequest,
@@ -17,7 +23,7 @@ from scarab.serve.proxy_event import (
     read_proxy_result,
     request_is_binary,
 )
-from scarab.serve.responses import gateway_error
+from scarab.serve.responses import HttpResponse, gateway_error
 from scarab.serve.routing import Router
 from scarab.serve.snapshot import (
     GatewayResponse,
@@ -28,6 +34,7 @@ from scarab.serve.snapshot import (
     UsagePlan,
 )
 from scarab.serve.vtl import render
+from scarab.serve.webproxy import check_origin, passed_on
 
 
 def _resource(path: str, *verbs: str) -> Resource:
@@ -238,3 +245,153 @@ def test_vtl_splits_and_balances_outside_quotes_and_parentheses() -> None:
     assert text[_balanced(text, 4) :] == "rest"
     with pytest.raises(Exception, match="unbalanced"):
         _balanced("#if($a == 1", 4)
+
+
+# --- Read deadlines: the emulator's phases and cuts, serve's pace and proxy rules.
+
+
+@pytest.fixture
+def deadlines() -> Iterator[Any]:
+    from scarab.emulator import _Deadlines
+
+    watcher = _Deadlines(ReadLimits(header_timeout=0.3, body_timeout=0.5, min_body_bytes=1024))
+    try:
+        yield watcher
+    finally:
+        watcher.stop()
+
+
+def _cut_seen(sock: socket.socket, within: float = 30.0) -> bool:
+    sock.settimeout(within)
+    try:
+        return sock.recv(1) == b""
+    except TimeoutError:
+        return False
+    except OSError:
+        return True
+
+
+def test_a_head_cut_for_lateness_is_refused_even_if_it_then_completes(deadlines: Any) -> None:
+    # The race: the handler finishes reading the head just as its deadline passes. The
+    # cut and the "head done" happen under one lock, so the request is either refused
+    # or never cut, never acted on with its connection shut.
+    ours, theirs = socket.socketpair()
+    with ours, theirs:
+        deadlines.await_head(ours)
+        assert _cut_seen(theirs)
+        assert deadlines.head_done(ours, False, None, 40) is False
+        assert deadlines.body_done(ours) is False
+
+
+def test_a_finished_head_is_not_cut_or_evicted(deadlines: Any) -> None:
+    ours, theirs = socket.socketpair()
+    with ours, theirs:
+        deadlines.await_head(ours)
+        assert deadlines.head_done(ours, False, None, 40) is True
+        assert deadlines.evict() is False  # in flight: not a candidate
+        assert deadlines.body_done(ours) is True
+
+
+def test_idle_first_then_slow_bodies_are_evicted_and_a_cut_body_is_not_processed(
+    deadlines: Any,
+) -> None:
+    pairs = [socket.socketpair() for _ in range(2)]
+    try:
+        (body, body_peer), (idle, idle_peer) = pairs
+        deadlines.await_head(body)
+        assert deadlines.head_done(body, True, 1_000_000, 40)  # its body has not started
+        deadlines.await_head(idle)  # waiting for a next request
+        assert deadlines.evict() is True
+        assert _cut_seen(idle_peer)
+        assert deadlines.evict() is True  # then the body below the pace
+        assert _cut_seen(body_peer)
+        assert deadlines.body_done(body) is False
+        assert deadlines.evict() is False
+    finally:
+        for pair in pairs:
+            for sock in pair:
+                sock.close()
+
+
+def test_a_body_below_the_pace_is_cut_and_one_above_it_is_not(deadlines: Any) -> None:
+    pairs = [socket.socketpair() for _ in range(2)]
+    try:
+        (slow, slow_peer), (steady, steady_peer) = pairs
+        for sock in (slow, steady):
+            deadlines.await_head(sock)
+            assert deadlines.head_done(sock, True, 10_000_000, 40)
+        # The steady body brings 4 KB each tenth of a second, the slow one a byte.
+        cut = False
+        deadline = time.monotonic() + 30.0
+        while not cut and time.monotonic() < deadline:
+            deadlines.progress(steady, 4096)
+            deadlines.progress(slow, 1)
+            cut = _cut_seen(slow_peer, 0.1)
+        assert cut, "a body a byte at a time outlived its window"
+        assert deadlines.body_done(slow) is False
+        assert deadlines.body_done(steady) is True
+        steady_peer.setblocking(False)
+        with pytest.raises(BlockingIOError):
+            steady_peer.recv(1)  # still open: no EOF
+    finally:
+        for pair in pairs:
+            for sock in pair:
+                sock.close()
+
+
+def test_body_pace() -> None:
+    limits = ReadLimits(body_timeout=30.0, min_body_bytes=1024)
+    assert limits.body_slow(0, 0.5)  # nothing yet: judged over a whole window
+    assert not limits.body_slow(2 * 1024 * 1024, 17.5)  # 2 MB in 17.5 s
+    assert limits.body_slow(30, 30.0)  # a byte a second
+    assert not limits.body_slow(1024, 30.0)
+    assert limits.body_slow(1024, 60.0)
+
+
+@pytest.mark.parametrize(
+    ("origin", "host", "allowed"),
+    [
+        ("http://127.0.0.1:3000", "127.0.0.1:3000", True),
+        ("http://localhost", "localhost:80", True),  # default port written or not
+        ("http://localhost:80", "localhost", True),
+        ("HTTP://LocalHost:3000", "localhost:3000", True),
+        ("https://localhost:3000", "localhost:3000", False),  # another scheme
+        ("http://localhost:3001", "localhost:3000", False),
+        ("null", "localhost:3000", False),
+        ("http://[::1]:3000", "[::1]:3000", True),
+    ],
+)
+def test_proxy_same_origin_normalises_default_ports(origin: str, host: str, allowed: bool) -> None:
+    assert check_origin(origin, host)[0] is allowed
+
+
+def test_proxy_allowed_origins_match_with_default_ports(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("ALLOWED_ORIGINS", "https://friend.example:443, HTTP://Other.Example:80/")
+    for origin in ("https://friend.example", "http://other.example", "https://friend.example:443"):
+        ok, cors = check_origin(origin, "127.0.0.1:3000")
+        assert ok, origin
+        assert ("access-control-allow-origin", origin) in cors
+    assert not check_origin("https://friend.example:8443", "127.0.0.1:3000")[0]
+
+
+@pytest.mark.parametrize("status", [301, 302, 303, 307, 308])
+def test_proxy_does_not_pass_a_redirect_on(status: int) -> None:
+    upstream = HttpResponse(status, [("location", "https://elsewhere.example/")], b"")
+    answer = passed_on(upstream, "the-key", [])
+    assert answer.status == 502
+    error = json.loads(answer.body)["error"]
+    assert error["code"] == "upstream_unreachable"
+    assert "redirect" in error["message"]
+    assert all(name != "location" for name, _ in answer.headers)
+
+
+def test_proxy_passes_other_answers_with_the_key_redacted() -> None:
+    upstream = HttpResponse(
+        429, [("retry-after", "3"), ("x-secret", "s")], b'{"message": "the-key"}'
+    )
+    answer = passed_on(upstream, "the-key", [("vary", "Origin")])
+    assert answer.status == 429
+    assert answer.body == b'{"message": "[redacted]"}'
+    assert ("retry-after", "3") in answer.headers
+    assert ("vary", "Origin") in answer.headers
+    assert all(name != "x-secret" for name, _ in answer.headers)

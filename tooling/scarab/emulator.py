@@ -9,6 +9,7 @@ starts a private one for the duration of the command when none is running.
 from __future__ import annotations
 
 import contextlib
+import io
 import json
 import logging
 import os
@@ -97,58 +98,197 @@ class _HostCheck:
         return [MISDIRECTED_MESSAGE]
 
 
-class _HeadDeadlines:
-    """Shuts down connections whose request head is late; one thread for all of them.
+class _Watch:
+    """What one connection is waited for: its request head, or the pace of its body."""
 
-    Armed when a connection starts waiting for a request (its first, or the next on a
-    kept-alive connection), disarmed once the head is read; oldest first.
+    __slots__ = ("due", "left", "need", "phase", "received", "started", "window")
+
+    def __init__(self, phase: str, due: float, left: int | None = None, need: int = 0) -> None:
+        self.phase = phase  # "head" (or idle before one) | "body"
+        self.due = due  # head: its deadline; body: the end of the current pace window
+        self.started = time.monotonic()
+        self.left = left  # body bytes still to come (None: chunked)
+        self.need = need  # what the current window must bring
+        self.received = 0  # bytes so far (of the head, then of the body)
+        self.window = 0  # body bytes in the current window
+
+
+class _Deadlines:
+    """Cuts connections whose request head is late or whose body is below the pace of
+    `ReadLimits`; one thread for all of them.
+
+    Every change of a connection's phase and every cut happen under one lock, and a
+    connection once cut stays cut: a head finished or a body read in the same instant
+    as its cut is refused (`head_done`, `body_done` say False), so a request is either
+    processed whole or not at all, never acted on with nobody left to answer (botocore
+    would retry it).
     """
 
-    def __init__(self) -> None:
+    def __init__(self, limits: ReadLimits) -> None:
+        self.limits = limits
         self._lock = threading.Lock()
-        self._due: dict[socket.socket, float] = {}
+        self._watches: dict[socket.socket, _Watch] = {}  # oldest first
+        self._cut: set[socket.socket] = set()
         self._stop = threading.Event()
         self._thread = threading.Thread(target=self._run, name="emulator-deadlines", daemon=True)
         self._thread.start()
 
-    def arm(self, sock: socket.socket, seconds: float) -> None:
+    def await_head(self, sock: socket.socket) -> None:
+        """The connection waits for a request (its first, or the next one kept alive)."""
         with self._lock:
-            self._due.pop(sock, None)
-            self._due[sock] = time.monotonic() + seconds
+            self._watches.pop(sock, None)
+            self._watches[sock] = _Watch("head", time.monotonic() + self.limits.header_timeout)
 
-    def disarm(self, sock: socket.socket) -> None:
+    def head_done(
+        self, sock: socket.socket, body: bool, declared: int | None, head_size: int
+    ) -> bool:
+        """The head (`head_size` bytes) is read; False when the connection was cut
+        meanwhile (refuse it). Bytes beyond the head that came with it are body."""
         with self._lock:
-            self._due.pop(sock, None)
-
-    def evict_oldest(self) -> bool:
-        """Close the connection that has waited longest for its head; False if none."""
-        with self._lock:
-            if not self._due:
+            if sock in self._cut:
                 return False
-            sock = next(iter(self._due))
-            del self._due[sock]
-        _cut(sock)
-        return True
+            watch = self._watches.pop(sock, None)
+            if body:
+                early = max(0, (watch.received if watch else 0) - head_size)
+                left = None if declared is None else max(declared - early, 0)
+                need = self.limits.min_body_bytes
+                due = time.monotonic() + self.limits.body_timeout
+                body_watch = _Watch("body", due, left, need if left is None else min(need, left))
+                body_watch.received = early
+                self._watches[sock] = body_watch
+            return True
+
+    def progress(self, sock: socket.socket, count: int) -> None:
+        """`count` bytes arrived on the connection."""
+        with self._lock:
+            watch = self._watches.get(sock)
+            if watch is not None:
+                watch.received += count
+                if watch.phase == "body":
+                    watch.window += count
+
+    def body_done(self, sock: socket.socket) -> bool:
+        """The body is read (the request goes to moto); False when it was cut meanwhile."""
+        with self._lock:
+            self._watches.pop(sock, None)
+            return sock not in self._cut
+
+    def release(self, sock: socket.socket) -> None:
+        """The request is over (answered, refused or failed): nothing to wait for."""
+        with self._lock:
+            self._watches.pop(sock, None)
+
+    def forget(self, sock: socket.socket) -> None:
+        """The connection is closed."""
+        with self._lock:
+            self._watches.pop(sock, None)
+            self._cut.discard(sock)
+
+    def evict(self) -> bool:
+        """Cut one connection to make room: the one waiting longest for a head (idle
+        ones among them), else the slowest body below the pace. False if none."""
+        with self._lock:
+            now = time.monotonic()
+            victim = next((s for s, w in self._watches.items() if w.phase == "head"), None)
+            if victim is None:
+                slow = [
+                    (w.received / max(now - w.started, 1e-3), s)
+                    for s, w in self._watches.items()
+                    if self.limits.body_slow(w.received, now - w.started)
+                ]
+                victim = min(slow, key=lambda pair: pair[0])[1] if slow else None
+            if victim is None:
+                return False
+            self._cut_locked(victim)
+            return True
 
     def _run(self) -> None:
         while not self._stop.wait(0.1):
             now = time.monotonic()
             with self._lock:
-                late = [sock for sock, due in self._due.items() if due <= now]
-                for sock in late:
-                    del self._due[sock]
-            for sock in late:
-                _cut(sock)
+                for sock, watch in list(self._watches.items()):
+                    if watch.due > now:
+                        continue
+                    if watch.phase == "head" or watch.window < watch.need:
+                        self._cut_locked(sock)  # head late, or the body below the pace
+                        continue
+                    if watch.left is not None:
+                        watch.left -= watch.window
+                    need = self.limits.min_body_bytes
+                    watch.need = need if watch.left is None else min(need, max(watch.left, 0))
+                    watch.window = 0
+                    watch.due = now + self.limits.body_timeout
+
+    def _cut_locked(self, sock: socket.socket) -> None:
+        del self._watches[sock]
+        self._cut.add(sock)
+        # shutdown, not close: the handler thread still owns the socket and sees EOF.
+        with contextlib.suppress(OSError):
+            sock.shutdown(socket.SHUT_RDWR)
 
     def stop(self) -> None:
         self._stop.set()
         self._thread.join(timeout=5)
 
 
-def _cut(sock: socket.socket) -> None:
-    # shutdown, not close: the handler thread still owns the socket and sees EOF.
-    with contextlib.suppress(OSError):
-        sock.shutdown(socket.SHUT_RDWR)
+class _CountedReads(io.RawIOBase):
+    """A socket's reads, reported to the deadlines (the pace of a body is measured as
+    bytes arrive, not as the application asks for them)."""
+
+    def __init__(self, sock: socket.socket, deadlines: _Deadlines) -> None:
+        super().__init__()
+        self._raw = socket.SocketIO(sock, "rb")
+        self._sock = sock
+        self._deadlines = deadlines
+
+    def readable(self) -> bool:
+        return True
+
+    def readinto(self, buffer: Any) -> int | None:
+        count = self._raw.readinto(buffer)
+        if count:
+            self._deadlines.progress(self._sock, count)
+        return count
+
+    def close(self) -> None:
+        self._raw.close()
+        super().close()
+
+
+class _BodyFirst:
+    """WSGI middleware: read the whole body before moto sees the request, so a body cut
+    for its pace is never half-processed, and moto's work is not mistaken for a stall."""
+
+    def __init__(self, app: Any, deadlines: _Deadlines) -> None:
+        self.app = app
+        self.deadlines = deadlines
+
+    def __call__(self, environ: dict[str, Any], start_response: Any) -> Any:
+        from werkzeug.exceptions import ClientDisconnected
+        from werkzeug.wsgi import get_input_stream
+
+        sock = environ.get("werkzeug.socket")
+        try:
+            body = get_input_stream(environ, max_content_length=None).read()
+        except (ClientDisconnected, OSError):
+            body = None
+        if sock is not None and not self.deadlines.body_done(sock):
+            body = None
+        if body is None:  # cut or gone: nobody is left to answer, and nothing is done
+            start_response("400 Bad Request", [("Content-Length", "0"), ("Connection", "close")])
+            return [b""]
+        environ["wsgi.input"] = io.BytesIO(body)
+        if body or "CONTENT_LENGTH" in environ:
+            environ["CONTENT_LENGTH"] = str(len(body))
+        return self.app(environ, start_response)
+
+
+_FULL_TEXT = b"Service Unavailable: every connection is busy with a request; retry shortly.\n"
+_FULL_RESPONSE = (
+    b"HTTP/1.1 503 Service Unavailable\r\nContent-Type: text/plain; charset=utf-8\r\n"
+    b"Retry-After: 1\r\nConnection: close\r\nContent-Length: %d\r\n\r\n%s"
+    % (len(_FULL_TEXT), _FULL_TEXT)
+)
 
 
 def _make_server(port: int, limits: ReadLimits) -> Any:
@@ -161,26 +301,54 @@ def _make_server(port: int, limits: ReadLimits) -> Any:
     )
     from werkzeug.serving import ThreadedWSGIServer
 
-    deadlines = _HeadDeadlines()
+    deadlines = _Deadlines(limits)
 
     class Handler(MotoRequestHandler):
-        timeout = limits.body_timeout  # each read of a body (socket timeout)
+        timeout = limits.body_timeout  # any one read (socket timeout); the pace is watched
+
+        def setup(self) -> None:
+            super().setup()
+            self.rfile.close()
+            self.rfile = io.BufferedReader(_CountedReads(self.connection, deadlines), 65536)
 
         def handle_one_request(self) -> None:
-            deadlines.arm(self.connection, limits.header_timeout)
+            deadlines.await_head(self.connection)
             try:
                 super().handle_one_request()
             finally:
-                deadlines.disarm(self.connection)
+                deadlines.release(self.connection)
 
         def parse_request(self) -> bool:
-            ok = bool(super().parse_request())
-            deadlines.disarm(self.connection)
-            return ok
+            if not super().parse_request():
+                deadlines.release(self.connection)
+                return False  # malformed: answered with an error already
+            chunked = "chunked" in self.headers.get("Transfer-Encoding", "").lower()
+            length = self.headers.get("Content-Length", "").strip()
+            declared = int(length) if length.isdigit() else None
+            body = chunked or bool(declared)
+            head_size = (
+                len(self.raw_requestline)
+                + 2
+                + sum(len(k) + len(v) + 4 for k, v in self.headers.items())
+            )
+            declared = None if chunked else declared
+            if not deadlines.head_done(self.connection, body, declared, head_size):
+                self.close_connection = True
+                return False  # cut while its head arrived: not processed
+            return True
+
+        def finish(self) -> None:
+            try:
+                super().finish()
+            finally:
+                deadlines.forget(self.connection)
 
     class Server(ThreadedWSGIServer):
         def __init__(self) -> None:
-            app = _HostCheck(DomainDispatcherApplication(create_backend_app), host_names())
+            app = _HostCheck(
+                _BodyFirst(DomainDispatcherApplication(create_backend_app), deadlines),
+                host_names(),
+            )
             super().__init__("127.0.0.1", port, app, handler=Handler)
             self._count_lock = threading.Lock()
             self.open_connections = 0
@@ -188,8 +356,11 @@ def _make_server(port: int, limits: ReadLimits) -> Any:
         def process_request(self, request: Any, client_address: Any) -> None:
             with self._count_lock:
                 full = self.open_connections >= limits.max_connections
-                if full and not deadlines.evict_oldest():
-                    self.shutdown_request(request)  # all busy with real requests
+                if full and not deadlines.evict():
+                    # All busy with real requests: say so (boto retries a 503).
+                    with contextlib.suppress(OSError):
+                        request.sendall(_FULL_RESPONSE)
+                    self.shutdown_request(request)
                     return
                 self.open_connections += 1
             super().process_request(request, client_address)

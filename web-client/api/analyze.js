@@ -10,10 +10,14 @@
 //   SCARAB_API_URL     stage base URL, e.g. https://abc123.execute-api.us-east-1.amazonaws.com/default
 //   SCARAB_API_KEY     the API Gateway key
 //   ALLOWED_ORIGINS    optional comma list of extra origins allowed to call cross-origin
-//   SCARAB_PROXY_TIMEOUT_MS  optional upstream timeout (default 30000; API Gateway stops at 29 s)
+//   SCARAB_PROXY_TIMEOUT_MS  optional upstream timeout in whole milliseconds, 1..2^31-1
+//                      (default 30000; API Gateway stops at 29 s)
 
 export const MAX_BODY_BYTES = 4_500_000; // Vercel's request body limit is 4.5 MB
-const DEFAULT_TIMEOUT_MS = 30_000;
+// The API's answers are JSON of a few KB; anything this large is not one of them.
+export const MAX_RESPONSE_BYTES = 10_000_000;
+export const DEFAULT_TIMEOUT_MS = 30_000;
+const MAX_TIMEOUT_MS = 2 ** 31 - 1; // setTimeout's (and AbortSignal.timeout's) limit
 const PASSED_HEADERS = ["content-type", "retry-after", "x-amzn-requestid", "x-amzn-errortype"];
 
 function errorResponse(status, code, message, headers = {}) {
@@ -23,11 +27,30 @@ function errorResponse(status, code, message, headers = {}) {
   });
 }
 
+/** The timeout to use: SCARAB_PROXY_TIMEOUT_MS when it is an integer in 1..2^31-1. */
+export function timeoutMs(value) {
+  const text = String(value ?? "").trim();
+  if (!/^[0-9]+$/.test(text)) return DEFAULT_TIMEOUT_MS;
+  const ms = Number(text);
+  return ms >= 1 && ms <= MAX_TIMEOUT_MS ? ms : DEFAULT_TIMEOUT_MS;
+}
+
+// An origin in its serialized form (scheme://host[:port], lower case, no default port,
+// no path), or null when the text is not a URL with a host.
+function normalOrigin(text) {
+  try {
+    const url = new URL(text);
+    return url.host ? url.origin.toLowerCase() : null;
+  } catch {
+    return null;
+  }
+}
+
 function parseOrigins(value) {
   return new Set(
     (value ?? "")
       .split(",")
-      .map((o) => o.trim().replace(/\/+$/, "").toLowerCase())
+      .map((o) => normalOrigin(o.trim()))
       .filter(Boolean),
   );
 }
@@ -38,19 +61,13 @@ function parseOrigins(value) {
 export function checkOrigin(request, env) {
   const origin = request.headers.get("origin");
   if (!origin) return { ok: true, cors: {} };
-  let originUrl;
-  try {
-    originUrl = new URL(origin);
-  } catch {
-    return { ok: false };
-  }
-  // An origin is scheme + host + port: http://host is not the https://host page.
-  const url = new URL(request.url);
-  const host = (request.headers.get("host") ?? url.host).toLowerCase();
-  if (originUrl.protocol === url.protocol && originUrl.host.toLowerCase() === host) {
-    return { ok: true, cors: {} };
-  }
-  if (parseOrigins(env.ALLOWED_ORIGINS).has(origin.toLowerCase())) {
+  const normal = normalOrigin(origin);
+  if (normal === null) return { ok: false };
+  // An origin is scheme + host + port (http://host is not the https://host page), and
+  // this function's own is the one it was reached at: the request URL, which the
+  // platform builds, not a Host header a non-browser client may set to anything.
+  if (normal === normalOrigin(request.url)) return { ok: true, cors: {} };
+  if (parseOrigins(env.ALLOWED_ORIGINS).has(normal)) {
     return { ok: true, cors: { "access-control-allow-origin": origin, vary: "Origin" } };
   }
   return { ok: false };
@@ -85,6 +102,33 @@ async function readLimited(request) {
     offset += chunk.byteLength;
   }
   return body;
+}
+
+class TooLarge extends Error {}
+
+// The upstream's answer as text, or TooLarge past MAX_RESPONSE_BYTES (read no further).
+async function readResponse(response) {
+  const declared = Number(response.headers.get("content-length"));
+  if (Number.isFinite(declared) && declared > MAX_RESPONSE_BYTES) {
+    await response.body?.cancel().catch(() => {});
+    throw new TooLarge();
+  }
+  if (!response.body) return "";
+  const reader = response.body.getReader();
+  const decoder = new TextDecoder();
+  let total = 0;
+  let text = "";
+  for (;;) {
+    const { done, value } = await reader.read();
+    if (done) break;
+    total += value.byteLength;
+    if (total > MAX_RESPONSE_BYTES) {
+      await reader.cancel().catch(() => {});
+      throw new TooLarge();
+    }
+    text += decoder.decode(value, { stream: true });
+  }
+  return text + decoder.decode();
 }
 
 function log(fields) {
@@ -124,8 +168,7 @@ export async function handleAnalyze(request, env = process.env) {
 
   // One deadline for the whole exchange: a server that sends its headers and then
   // stalls or resets mid-body is as much a failure as one that never answers.
-  const timeoutMs = Number(env.SCARAB_PROXY_TIMEOUT_MS) || DEFAULT_TIMEOUT_MS;
-  const signal = AbortSignal.timeout(timeoutMs);
+  const signal = AbortSignal.timeout(timeoutMs(env.SCARAB_PROXY_TIMEOUT_MS));
   let upstream;
   let text;
   try {
@@ -137,9 +180,30 @@ export async function handleAnalyze(request, env = process.env) {
       },
       body,
       signal,
+      // Never follow: fetch would carry x-api-key to whatever host a Location names.
+      redirect: "manual",
     });
-    text = await upstream.text();
+    if (upstream.type === "opaqueredirect" || (upstream.status >= 300 && upstream.status < 400)) {
+      await upstream.body?.cancel().catch(() => {});
+      log({ status: 502, reason: "redirected", upstream_status: upstream.status, ms: Date.now() - started });
+      return errorResponse(
+        502,
+        "upstream_unreachable",
+        `The analysis API answered with a redirect (${upstream.status}), which the proxy does not follow; check SCARAB_API_URL.`,
+        origin.cors,
+      );
+    }
+    text = await readResponse(upstream);
   } catch (err) {
+    if (err instanceof TooLarge) {
+      log({ status: 502, reason: "answer_too_large", ms: Date.now() - started });
+      return errorResponse(
+        502,
+        "upstream_unreachable",
+        `The analysis API's answer is larger than ${MAX_RESPONSE_BYTES} bytes; the proxy did not pass it on.`,
+        origin.cors,
+      );
+    }
     const timedOut = err?.name === "TimeoutError" || signal.aborted;
     const reason = timedOut ? "timeout" : upstream ? "answer_cut_off" : "unreachable";
     log({ status: timedOut ? 504 : 502, reason, ms: Date.now() - started });

@@ -20,6 +20,11 @@ export async function startUpstream() {
     replyCutOff(status = 200) {
       upstream.replies.push({ status, body: "", headers: {}, broken: "reset" });
     },
+    // A JSON-looking body of `size` bytes, sent in 64 KB pieces; with `declared` false
+    // it is chunked (no Content-Length), so only counting what arrives can bound it.
+    replyLarge(size, { declared = true } = {}) {
+      upstream.replies.push({ status: 200, body: "", headers: {}, large: { size, declared } });
+    },
   };
   const server = http.createServer((req, res) => {
     const chunks = [];
@@ -33,6 +38,25 @@ export async function startUpstream() {
         res.writeHead(next.status, { "content-type": "application/json", "content-length": "4096" });
         res.write(part);
         if (next.broken === "reset") setTimeout(() => res.socket?.destroy(), 50).unref();
+        return;
+      }
+      if (next.large) {
+        const { size, declared } = next.large;
+        const head = { "content-type": "application/json" };
+        if (declared) head["content-length"] = String(size);
+        res.writeHead(next.status, head);
+        const piece = Buffer.alloc(64 * 1024, 0x20);
+        let left = size;
+        const pump = () => {
+          while (left > 0) {
+            const n = Math.min(left, piece.length);
+            left -= n;
+            if (!res.write(piece.subarray(0, n))) return res.once("drain", pump);
+          }
+          res.end();
+        };
+        res.on("error", () => {});
+        pump();
         return;
       }
       const send = () => {

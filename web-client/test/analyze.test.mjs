@@ -3,7 +3,16 @@
 import assert from "node:assert/strict";
 import { after, before, beforeEach, describe, test } from "node:test";
 
-import { handleAnalyze, handleOptions, MAX_BODY_BYTES, OPTIONS, POST } from "../api/analyze.js";
+import {
+  DEFAULT_TIMEOUT_MS,
+  handleAnalyze,
+  handleOptions,
+  MAX_BODY_BYTES,
+  MAX_RESPONSE_BYTES,
+  OPTIONS,
+  POST,
+  timeoutMs,
+} from "../api/analyze.js";
 import { startUpstream } from "../test-support/upstream.mjs";
 
 const KEY = "test-scarab-key-DO-NOT-LEAK-9f8e7d";
@@ -194,6 +203,51 @@ describe("origins", () => {
     assert.equal(response.headers.get("vary"), "Origin");
   });
 
+  test("default ports are the same origin: :443 on https, :80 on http", async () => {
+    upstream.reply(200, { analysis: { characters: [] } });
+    const explicit = new Request(`https://${SITE}:443/api/analyze`, {
+      method: "POST",
+      headers: { host: `${SITE}:443`, origin: `https://${SITE}`, "content-type": "application/json" },
+      body: "{}",
+    });
+    assert.equal((await handleAnalyze(explicit, env)).status, 200, "Host with :443");
+    upstream.reply(200, { analysis: { characters: [] } });
+    const plain = new Request(`http://${SITE}/api/analyze`, {
+      method: "POST",
+      headers: { host: SITE, origin: `http://${SITE}:80`, "content-type": "application/json" },
+      body: "{}",
+    });
+    assert.equal((await handleAnalyze(plain, env)).status, 200, "Origin with :80");
+    const otherPort = await handleAnalyze(post("{}", { origin: `https://${SITE}:8443` }), env);
+    assert.equal(otherPort.status, 403, "another port is another origin");
+  });
+
+  test("allowed origins listed with their default port match the browser's Origin", async () => {
+    env.ALLOWED_ORIGINS = "https://friend.example:443, HTTP://Other.Example:80/";
+    for (const origin of ["https://friend.example", "http://other.example"]) {
+      upstream.reply(200, { analysis: { characters: [] } });
+      const response = await handleAnalyze(post("{}", { origin }), env);
+      assert.equal(response.status, 200, origin);
+      assert.equal(response.headers.get("access-control-allow-origin"), origin);
+    }
+    const refused = await handleAnalyze(post("{}", { origin: "https://friend.example:8443" }), env);
+    assert.equal(refused.status, 403);
+  });
+
+  test("a Host header naming the caller's own page does not make it same-origin", async () => {
+    // The function was reached at https://SITE; a client claiming Host: evil.example
+    // and Origin https://evil.example is still a foreign origin.
+    const request = new Request(`https://${SITE}/api/analyze`, {
+      method: "POST",
+      headers: { host: "evil.example", origin: "https://evil.example", "content-type": "application/json" },
+      body: "{}",
+    });
+    const response = await handleAnalyze(request, env);
+    assert.equal(response.status, 403);
+    assert.equal((await response.json()).error.code, "origin_not_allowed");
+    assert.equal(upstream.requests.length, 0);
+  });
+
   test("a look-alike of an allowed origin is refused", async () => {
     env.ALLOWED_ORIGINS = "https://friend.example";
     for (const origin of ["http://friend.example", "https://friend.example.evil", "null"]) {
@@ -271,6 +325,69 @@ describe("failures of its own", () => {
     const response = await handleAnalyze(post("{}"), env);
     assert.equal(response.status, 504);
     assert.equal((await response.json()).error.code, "upstream_timeout");
+  });
+});
+
+describe("redirects are not followed", () => {
+  for (const status of [301, 302, 303, 307, 308]) {
+    test(`a ${status} from the API is a 502 and the key goes nowhere else`, async () => {
+      const other = await startUpstream();
+      try {
+        upstream.reply(status, "", { location: `${other.url}/elsewhere` });
+        const response = await handleAnalyze(post("{}"), env);
+        assert.notEqual(response.status, 200, `a ${status} from the API was answered as 200`);
+        assert.equal(response.status, 502);
+        const json = await response.json();
+        assert.equal(json.error.code, "upstream_unreachable");
+        assert.match(json.error.message, /redirect/);
+        assert.deepEqual(other.requests, [], "the key went to the redirect target");
+        assert.equal(upstream.requests.length, 1);
+        assert.ok(logs.some((line) => JSON.parse(line).reason === "redirected"), logs.join("\n"));
+      } finally {
+        await other.close();
+      }
+    });
+  }
+});
+
+describe("SCARAB_PROXY_TIMEOUT_MS", () => {
+  test("only an integer in 1..2^31-1 is used; anything else means the default", () => {
+    for (const bad of ["-1", "1e20", "abc", "0", "1.5", "2147483648", "", " ", undefined, "0x10"]) {
+      assert.equal(timeoutMs(bad), DEFAULT_TIMEOUT_MS, JSON.stringify(bad));
+    }
+    assert.equal(timeoutMs("300"), 300);
+    assert.equal(timeoutMs(" 2147483647 "), 2 ** 31 - 1);
+  });
+
+  test("a bad value does not break the function: the request is answered", async () => {
+    for (const bad of ["-1", "1e20", "abc"]) {
+      env.SCARAB_PROXY_TIMEOUT_MS = bad;
+      upstream.reply(200, { analysis: { characters: [] } });
+      const response = await handleAnalyze(post("{}"), env);
+      assert.equal(response.status, 200, bad);
+    }
+    assert.equal(upstream.requests.length, 3);
+  });
+});
+
+describe("the API's answer is bounded", () => {
+  for (const declared of [true, false]) {
+    test(`an answer over ${MAX_RESPONSE_BYTES} bytes (${declared ? "Content-Length" : "chunked"}) is a 502`, async () => {
+      upstream.replyLarge(MAX_RESPONSE_BYTES + 1, { declared });
+      const response = await handleAnalyze(post("{}"), env);
+      assert.equal(response.status, 502);
+      const json = await response.json();
+      assert.equal(json.error.code, "upstream_unreachable");
+      assert.match(json.error.message, /larger than/);
+      assert.ok(logs.some((line) => JSON.parse(line).reason === "answer_too_large"), logs.join("\n"));
+    });
+  }
+
+  test("an answer of exactly the limit passes", async () => {
+    upstream.replyLarge(MAX_RESPONSE_BYTES, { declared: false });
+    const response = await handleAnalyze(post("{}"), env);
+    assert.equal(response.status, 200);
+    assert.equal((await response.text()).length, MAX_RESPONSE_BYTES);
   });
 });
 

@@ -66,14 +66,24 @@ class ReadLimits:
 
     `header_timeout` bounds the whole request head (from the connection, or the first
     byte of a keep-alive request), so one byte every few seconds does not hold a
-    connection; `body_timeout` bounds the wait for each piece of a body (progress, not
-    total, so a slow upload still gets through); past `max_connections` the oldest
-    connection still sending its head is closed to make room.
+    connection. A body must keep a pace: every `body_timeout` window it must bring
+    `min_body_bytes` (or all that is left of it, if less), so a slow but steady upload
+    gets through and one byte per window does not. Past `max_connections` a connection
+    is closed to make room: an idle kept-alive one first, else the oldest still sending
+    its head, else the slowest body below the pace; when all are busy with real
+    requests the newcomer is answered 503.
     """
 
     header_timeout: float = 10.0
     body_timeout: float = 30.0
     max_connections: int = 500
+    min_body_bytes: int = 1024
+
+    def body_slow(self, received: int, elapsed: float) -> bool:
+        """True when `received` body bytes in `elapsed` seconds are below the pace
+        (judged over at least one window, so a body that just started is slow)."""
+        window = max(elapsed, self.body_timeout)
+        return received * self.body_timeout < self.min_body_bytes * window
 
     @classmethod
     def from_environment(cls) -> ReadLimits:

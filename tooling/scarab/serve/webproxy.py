@@ -52,28 +52,74 @@ def _error(
     )
 
 
+_DEFAULT_PORTS = {"http": 80, "https": 443}
+
+
+def normal_origin(text: str) -> str | None:
+    """`scheme://host[:port]` in lower case without a default port (how browsers send
+    Origin), or None when `text` is not a URL with a host."""
+    try:
+        parts = urlsplit(text.strip())
+        port = parts.port
+    except ValueError:
+        return None
+    scheme = parts.scheme.lower()
+    host = (parts.hostname or "").lower()
+    if not scheme or not host:
+        return None
+    if ":" in host:
+        host = f"[{host}]"  # an IPv6 literal
+    if port is None or port == _DEFAULT_PORTS.get(scheme):
+        return f"{scheme}://{host}"
+    return f"{scheme}://{host}:{port}"
+
+
 def _allowed_origins() -> set[str]:
     raw = os.environ.get("ALLOWED_ORIGINS", "")
-    return {o.strip().rstrip("/").lower() for o in raw.split(",") if o.strip()}
+    return {o for o in (normal_origin(item) for item in raw.split(",")) if o}
 
 
 def check_origin(
     origin: str | None, host: str | None, scheme: str = "http"
 ) -> tuple[bool, list[tuple[str, str]]]:
     """Same rule as the Vercel proxy: no Origin, or the same origin (scheme, host and
-    port: serve speaks plain `scheme`), passes; else only ALLOWED_ORIGINS."""
+    port, default ports left out: serve speaks plain `scheme`), passes; else only
+    ALLOWED_ORIGINS."""
     if not origin:
         return True, []
-    try:
-        parts = urlsplit(origin)
-    except ValueError:
+    normal = normal_origin(origin)
+    if normal is None:
         return False, []
-    origin_host = (parts.netloc or "").lower()
-    if parts.scheme.lower() == scheme and origin_host and origin_host == (host or "").lower():
+    if host and normal == normal_origin(f"{scheme}://{host}"):
         return True, []
-    if origin.rstrip("/").lower() in _allowed_origins():
+    if normal in _allowed_origins():
         return True, [("access-control-allow-origin", origin), ("vary", "Origin")]
     return False, []
+
+
+def passed_on(
+    upstream: HttpResponse, key: str | None, cors: Sequence[tuple[str, str]]
+) -> HttpResponse:
+    """What the page gets for the stage's answer: its status, body and a few headers,
+    the key redacted; a redirect is not passed on (the Vercel proxy does not follow
+    one either, so as not to carry the key elsewhere): 502 upstream_unreachable."""
+    if 300 <= upstream.status < 400:
+        return _error(
+            502,
+            "upstream_unreachable",
+            f"The analysis API answered with a redirect ({upstream.status}), "
+            "which the proxy does not follow.",
+            cors,
+        )
+    body = upstream.body
+    if key and key.encode() in body:  # whatever the upstream says, the key stays here
+        body = body.replace(key.encode(), b"[redacted]")
+    out = [("cache-control", "no-store"), *cors]
+    for name in PASSED_HEADERS:
+        value = upstream.header(name)
+        if value:
+            out.append((name, value))
+    return HttpResponse(upstream.status, out, body)
 
 
 class WebProxy:
@@ -137,12 +183,4 @@ class WebProxy:
             ),
             snapshot,
         )
-        body = upstream.body
-        if key and key.encode() in body:  # whatever the upstream says, the key stays here
-            body = body.replace(key.encode(), b"[redacted]")
-        out = [("cache-control", "no-store"), *cors]
-        for name in PASSED_HEADERS:
-            value = upstream.header(name)
-            if value:
-                out.append((name, value))
-        return HttpResponse(upstream.status, out, body)
+        return passed_on(upstream, key, cors)
