@@ -600,6 +600,47 @@ def unlock(target: Target) -> None:
         out.print(f"Removed the lock {lock_parameter(st.names)}: {held}.", markup=False)
 
 
+OutputOpt = typer.Option(None, "--output", "-o", help="Write here (default: stdout).")
+
+
+@app.command()
+def export(
+    fmt: str = typer.Option(..., "--format", help="cloudformation or sam."),
+    output: Path | None = OutputOpt,
+    code_uri: str = typer.Option(
+        None,
+        "--code-uri",
+        help="s3://BUCKET/KEY of the uploaded zip (default: the CodeBucket/CodeKey parameters).",
+    ),
+    stage: str | None = StageOpt,
+) -> None:
+    """Write a CloudFormation or SAM template of everything deploy creates for the stage.
+
+    Needs no AWS credentials: account, region and partition are pseudo-parameters.
+    """
+
+    def body() -> None:
+        from scarab.config import find_project_dir, load_config
+        from scarab.deploy.export import render, to_json
+
+        project_dir = find_project_dir()
+        config = load_config(project_dir, {"stage": stage})
+        template = render(
+            config,
+            project_dir=project_dir,
+            fmt=fmt,  # type: ignore[arg-type]
+            code_uri=code_uri,
+        )
+        if output is None:
+            sys.stdout.write(to_json(template))
+            return
+        output.write_text(to_json(template))
+        count = len(template["Resources"])
+        err.print(f"wrote {output} ({fmt} template, {count} resources)", markup=False)
+
+    _run(body)
+
+
 def _register_serve() -> None:
     try:
         from scarab.serve.command import serve_command

@@ -1,0 +1,513 @@
+"""`scarab export`: the template is valid CloudFormation and SAM (cfn-lint, the SAM
+translator), holds no secret, is rendered from the deploy's models, and describes exactly
+what `deploy` creates on the moto server."""
+
+from __future__ import annotations
+
+import copy
+import json
+import os
+import re
+import shlex
+import shutil
+import subprocess
+import sys
+from collections import Counter
+from pathlib import Path
+from typing import Any
+
+import pytest
+from cfnlint.api import ManualArgs, lint
+from samtranslator.translator.transform import transform
+from scarab.cli import app
+from scarab.config import load_config
+from scarab.deploy.export import FORMATS, render
+from scarab.deploy.models import Code as ModelCode
+from scarab.deploy.models import desired_state
+from typer.testing import CliRunner
+
+from tests.deploy.conftest import REPO, client, inline_policies, permission
+
+ACCOUNT, REGION = "123456789012", "us-east-1"  # the moto server's
+SECRET = "AIzaSy-export-test-secret-0123456789"
+
+
+def export(project: Path, monkeypatch: pytest.MonkeyPatch, *args: str) -> str:
+    """Run `scarab export ARGS -o FILE` in the project; return the file's text."""
+    monkeypatch.chdir(project)
+    out = project / "exported.json"
+    result = CliRunner().invoke(app, ["export", *args, "-o", str(out)])
+    assert result.exit_code == 0, result.output
+    return out.read_text()
+
+
+def lint_matches(template: dict[str, Any]) -> dict[str, list[str]]:
+    """cfn-lint's findings by severity (E errors, W warnings, I informational)."""
+    found: dict[str, list[str]] = {"E": [], "W": [], "I": []}
+    for match in lint(json.dumps(template), config=ManualArgs(regions=[REGION])):
+        found[match.rule.id[0]].append(f"{match.rule.id} {match.path}: {match.message}")
+    return found
+
+
+class _NoManagedPolicies:
+    """The translator's managed-policy lookup; the template names no managed policy."""
+
+    def load(self) -> dict[str, str]:
+        return {}
+
+
+def sam_translate(template: dict[str, Any], monkeypatch: pytest.MonkeyPatch) -> dict[str, Any]:
+    monkeypatch.setenv("AWS_DEFAULT_REGION", REGION)  # the translator's pseudo-parameters
+    return transform(copy.deepcopy(template), {}, _NoManagedPolicies())  # type: ignore[arg-type]
+
+
+def of_type(template: dict[str, Any], kind: str) -> dict[str, dict[str, Any]]:
+    return {k: r["Properties"] for k, r in template["Resources"].items() if r["Type"] == kind}
+
+
+def one(template: dict[str, Any], kind: str) -> dict[str, Any]:
+    [props] = of_type(template, kind).values()
+    return props
+
+
+def resolve(value: Any, refs: dict[str, str]) -> Any:
+    """Evaluate the template's Fn::Sub / Ref / GetAtt with the values of a real stack."""
+    if isinstance(value, dict) and len(value) == 1:
+        ((fn, arg),) = value.items()
+        if fn == "Fn::Sub":
+            text = re.sub(r"\$\{([^!}][^}]*)\}", lambda m: refs[m.group(1)], arg)
+            return text.replace("${!", "${")
+        if fn == "Ref":
+            return refs[arg]
+        if fn == "Fn::GetAtt":
+            return refs[".".join(arg)]
+    if isinstance(value, dict):
+        return {k: resolve(v, refs) for k, v in value.items()}
+    if isinstance(value, list):
+        return [resolve(v, refs) for v in value]
+    return value
+
+
+def resource_paths(template: dict[str, Any]) -> dict[str, str]:
+    """logical id -> path of every AWS::ApiGateway::Resource (through the ParentId chain)."""
+    resources = of_type(template, "AWS::ApiGateway::Resource")
+    paths: dict[str, str] = {}
+
+    def path_of(logical: str) -> str:
+        props = resources[logical]
+        parent = props["ParentId"]
+        base = "" if "Fn::GetAtt" in parent else path_of(parent["Ref"])
+        paths[logical] = f"{base}/{props['PathPart']}"
+        return paths[logical]
+
+    for logical in resources:
+        path_of(logical)
+    return paths
+
+
+# What the template says the stage is, and what the moto server has after a deploy, in one
+# shape: resource type -> sorted names. Equal inventories mean the same kinds, counts, names.
+
+
+def template_inventory(template: dict[str, Any], refs: dict[str, str]) -> dict[str, list[str]]:
+    paths = resource_paths(template)
+    get = {
+        "AWS::IAM::Role": lambda p: p["RoleName"],
+        "AWS::IAM::RolePolicy": lambda p: p["PolicyName"],
+        "AWS::Lambda::Function": lambda p: p["FunctionName"],
+        "AWS::Logs::LogGroup": lambda p: f"{p['LogGroupName']} {p['RetentionInDays']}d",
+        "AWS::ApiGateway::RestApi": lambda p: p["Name"],
+        "AWS::ApiGateway::Resource": lambda p: paths[_logical(template, p)],
+        "AWS::ApiGateway::Method": lambda p: (
+            f"{p['HttpMethod']} {paths[p['ResourceId']['Ref']]} key={p['ApiKeyRequired']}"
+            f" {p['Integration']['Type']}"
+        ),
+        "AWS::ApiGateway::GatewayResponse": lambda p: p["ResponseType"],
+        # A fingerprint of the API definition, taken over the template's placeholders.
+        "AWS::ApiGateway::Deployment": lambda p: p["Description"].split(":")[0],
+        "AWS::ApiGateway::Stage": lambda p: p["StageName"],
+        "AWS::Lambda::Permission": lambda p: resolve(p["SourceArn"], refs),
+        "AWS::ApiGateway::UsagePlan": lambda p: p["UsagePlanName"],
+        "AWS::ApiGateway::ApiKey": lambda p: p["Name"],
+        "AWS::ApiGateway::UsagePlanKey": lambda p: p["KeyType"],
+    }
+    out: dict[str, list[str]] = {}
+    for res in template["Resources"].values():
+        out.setdefault(res["Type"], []).append(str(get[res["Type"]](res["Properties"])))
+    return {k: sorted(v) for k, v in out.items()}
+
+
+def _logical(template: dict[str, Any], props: dict[str, Any]) -> str:
+    return next(k for k, r in template["Resources"].items() if r["Properties"] is props)
+
+
+def live_inventory(aws: Any, api_id: str, function: str) -> dict[str, list[str]]:
+    iam, lam, logs = client("iam", aws), client("lambda", aws), client("logs", aws)
+    apigw = client("apigateway", aws)
+    roles = [r["RoleName"] for r in iam.list_roles()["Roles"]]
+    policies = [p for r in roles for p in iam.list_role_policies(RoleName=r)["PolicyNames"]]
+    groups = logs.describe_log_groups()["logGroups"]
+    resources = apigw.get_resources(restApiId=api_id, embed=["methods"])["items"]
+    methods = []
+    for res in resources:
+        for verb in res.get("resourceMethods") or {}:
+            m = apigw.get_method(restApiId=api_id, resourceId=res["id"], httpMethod=verb)
+            integ = m["methodIntegration"]["type"]
+            methods.append(f"{verb} {res['path']} key={m['apiKeyRequired']} {integ}")
+    responses = [
+        r["responseType"]
+        for r in apigw.get_gateway_responses(restApiId=api_id)["items"]
+        if "gatewayresponse.header.Access-Control-Allow-Origin" in r.get("responseParameters", {})
+    ]
+    plans = apigw.get_usage_plans()["items"]
+    return {
+        k: sorted(v)
+        for k, v in {
+            "AWS::IAM::Role": roles,
+            "AWS::IAM::RolePolicy": policies,
+            "AWS::Lambda::Function": [f["FunctionName"] for f in lam.list_functions()["Functions"]],
+            "AWS::Logs::LogGroup": [f"{g['logGroupName']} {g['retentionInDays']}d" for g in groups],
+            "AWS::ApiGateway::RestApi": [a["name"] for a in apigw.get_rest_apis()["items"]],
+            "AWS::ApiGateway::Resource": [r["path"] for r in resources if r["path"] != "/"],
+            "AWS::ApiGateway::Method": methods,
+            "AWS::ApiGateway::GatewayResponse": responses,
+            "AWS::ApiGateway::Deployment": [
+                d["description"].split(":")[0]
+                for d in apigw.get_deployments(restApiId=api_id)["items"]
+            ],
+            "AWS::ApiGateway::Stage": [
+                s["stageName"] for s in apigw.get_stages(restApiId=api_id)["item"]
+            ],
+            "AWS::Lambda::Permission": [
+                s["Condition"]["ArnLike"]["AWS:SourceArn"] for s in permission(lam, function)
+            ],
+            "AWS::ApiGateway::UsagePlan": [p["name"] for p in plans],
+            "AWS::ApiGateway::ApiKey": [k["name"] for k in apigw.get_api_keys()["items"]],
+            "AWS::ApiGateway::UsagePlanKey": [
+                k["type"]
+                for p in plans
+                for k in apigw.get_usage_plan_keys(usagePlanId=p["id"])["items"]
+            ],
+        }.items()
+    }
+
+
+# cfn-lint and the SAM translator ------------------------------------------------------
+
+
+@pytest.mark.parametrize("package", ["zip", "image"])
+@pytest.mark.parametrize("fmt", FORMATS)
+def test_the_template_lints_clean(project: Path, fmt: str, package: str) -> None:
+    config = load_config(project, {"function.package": package})
+    template = render(config, project_dir=project, fmt=fmt)  # type: ignore[arg-type]
+    found = lint_matches(template)
+    assert found["E"] == [], found["E"]
+    assert found["W"] == [], found["W"]
+    kinds = Counter(r["Type"] for r in template["Resources"].values())
+    assert kinds["AWS::ECR::Repository"] == (1 if package == "image" else 0)
+
+
+def test_the_sam_template_translates_to_the_cloudformation_one(
+    project: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    config = load_config(project)
+    sam = render(config, project_dir=project, fmt="sam")
+    cfn = render(config, project_dir=project, fmt="cloudformation")
+    assert sam["Transform"] == "AWS::Serverless-2016-10-31"
+    translated = sam_translate(sam, monkeypatch)
+    assert "Transform" not in translated
+    assert lint_matches(translated)["E"] == []
+    # Same resources, same logical ids; the function's properties agree but for the tag
+    # SAM adds and the order of the tags.
+    assert {k: r["Type"] for k, r in translated["Resources"].items()} == {
+        k: r["Type"] for k, r in cfn["Resources"].items()
+    }
+    fn, want = translated["Resources"]["Function"], cfn["Resources"]["Function"]
+    tags = {t["Key"]: t["Value"] for t in fn["Properties"].pop("Tags")}
+    assert tags.pop("lambda:createdBy") == "SAM"
+    assert tags == {t["Key"]: t["Value"] for t in want["Properties"].pop("Tags")}
+    assert fn["Properties"] == want["Properties"]
+    assert fn["Properties"]["Code"] == {
+        "S3Bucket": {"Ref": "CodeBucket"},
+        "S3Key": {"Ref": "CodeKey"},
+    }
+    assert sorted(fn["DependsOn"]) == sorted(want["DependsOn"])
+    for logical, res in cfn["Resources"].items():
+        if logical != "Function":
+            assert translated["Resources"][logical] == res, logical
+
+
+def test_code_uri_sets_the_code_parameters(project: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    text = export(project, monkeypatch, "--format", "sam", "--code-uri", "s3://my-bucket/a/b.zip")
+    template = json.loads(text)
+    assert template["Parameters"]["CodeBucket"]["Default"] == "my-bucket"
+    assert template["Parameters"]["CodeKey"]["Default"] == "a/b.zip"
+    translated = sam_translate(template, monkeypatch)
+    assert translated["Resources"]["Function"]["Properties"]["Code"] == {
+        "S3Bucket": {"Ref": "CodeBucket"},
+        "S3Key": {"Ref": "CodeKey"},
+    }
+    # Without --code-uri the parameters have no default: the stack asks for them.
+    bare = json.loads(export(project, monkeypatch, "--format", "cloudformation"))
+    assert "Default" not in bare["Parameters"]["CodeBucket"]
+
+
+@pytest.mark.parametrize(
+    ("args", "message"),
+    [
+        (["--format", "yaml"], "--format 'yaml': use cloudformation or sam."),
+        (["--format", "sam", "--code-uri", "https://x/y.zip"], "is not an S3 URI"),
+        (["--format", "sam", "--code-uri", "s3://bucket-only"], "is not an S3 URI"),
+    ],
+)
+def test_bad_options_are_usage_errors(
+    project: Path, monkeypatch: pytest.MonkeyPatch, args: list[str], message: str
+) -> None:
+    monkeypatch.chdir(project)
+    result = CliRunner().invoke(app, ["export", *args])
+    assert result.exit_code == 2, result.output
+    assert message in result.output
+    assert "Traceback" not in result.output
+
+
+# Rendered from the models -------------------------------------------------------------
+
+
+def test_the_template_follows_the_config(project: Path) -> None:
+    base = load_config(project)
+    changed = load_config(
+        project,
+        {
+            "api.throttle_rate": 7.5,
+            "api.quota_period": "WEEK",
+            "function.memory": 1024,
+            "function.allowed_origins": ["https://a.example", "https://b.example"],
+        },
+    )
+    before = render(base, project_dir=project, fmt="cloudformation")
+    after = render(changed, project_dir=project, fmt="cloudformation")
+    plan = one(after, "AWS::ApiGateway::UsagePlan")
+    assert plan["Throttle"] == {"RateLimit": 7.5, "BurstLimit": 10}
+    assert plan["Quota"] == {"Limit": 500, "Period": "WEEK"}
+    assert one(before, "AWS::ApiGateway::UsagePlan")["Throttle"]["RateLimit"] == 5
+    assert one(after, "AWS::Lambda::Function")["MemorySize"] == 1024
+    # One origin: a static Allow-Origin header. Two: the preflight template picks the
+    # request's Origin when it is one of them, and the static header goes.
+    header = "method.response.header.Access-Control-Allow-Origin"
+    pre_before = before["Resources"]["AnalyzeOptions"]["Properties"]["Integration"]
+    pre_after = after["Resources"]["AnalyzeOptions"]["Properties"]["Integration"]
+    assert pre_before["IntegrationResponses"][0]["ResponseParameters"][header] == (
+        "'http://localhost:3000'"
+    )
+    assert pre_before["IntegrationResponses"][0]["ResponseTemplates"] == {"application/json": ""}
+    assert header not in pre_after["IntegrationResponses"][0]["ResponseParameters"]
+    vtl = pre_after["IntegrationResponses"][0]["ResponseTemplates"]["application/json"]
+    assert '$origin == "https://a.example" || $origin == "https://b.example"' in vtl
+    env = one(after, "AWS::Lambda::Function")["Environment"]["Variables"]
+    assert env["ALLOWED_ORIGINS"] == "https://a.example,https://b.example"
+    # A changed API is a new deployment (its logical id is the API's fingerprint).
+    deployments = [set(of_type(t, "AWS::ApiGateway::Deployment")) for t in (before, after)]
+    assert deployments[0] != deployments[1]
+    # And every preflight is the model's, path by path.
+    d = desired_state(
+        changed, account_id="1", region=REGION, partition="aws", code=ModelCode("zip")
+    )
+    paths = {v: k for k, v in resource_paths(after).items()}
+    for spec in d.api.methods:
+        if spec.kind != "preflight":
+            continue
+        method = next(
+            p
+            for p in of_type(after, "AWS::ApiGateway::Method").values()
+            if p["ResourceId"] == {"Ref": paths[spec.path]} and p["HttpMethod"] == "OPTIONS"
+        )
+        got = method["Integration"]["IntegrationResponses"][0]["ResponseParameters"]
+        assert got == d.api.preflight_parameters(spec.path)
+
+
+def test_the_secrets_manager_backend_is_exported(project: Path) -> None:
+    config = load_config(project, {"secrets.backend": "secretsmanager"})
+    template = render(config, project_dir=project, fmt="cloudformation")
+    policy = of_type(template, "AWS::IAM::RolePolicy")["RolePolicyScarabReadSecret"]
+    [statement] = policy["PolicyDocument"]["Statement"]
+    assert statement["Action"] == "secretsmanager:GetSecretValue"
+    assert statement["Resource"] == {
+        "Fn::Sub": (
+            "arn:${AWS::Partition}:secretsmanager:${AWS::Region}:${AWS::AccountId}:"
+            "secret:/scarab/scarab/test/gemini-api-key-??????"
+        )
+    }
+    env = one(template, "AWS::Lambda::Function")["Environment"]["Variables"]
+    assert env["GOOGLE_API_KEY_BACKEND"] == "secretsmanager"
+
+
+def test_a_dollar_brace_in_the_environment_stays_literal(project: Path) -> None:
+    config = load_config(project, {"function.environment": {"GREETING": "${not-a-ref}"}})
+    template = render(config, project_dir=project, fmt="cloudformation")
+    assert one(template, "AWS::Lambda::Function")["Environment"]["Variables"]["GREETING"] == (
+        "${not-a-ref}"
+    )
+    assert lint_matches(template)["E"] == []
+
+
+# Against what deploy created -----------------------------------------------------------
+
+
+@pytest.mark.emulator
+def test_the_template_is_what_deploy_created(
+    run_deploy, aws, project: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    result, _ = run_deploy()
+    api_id = str(result.rest_api_id)
+    template = json.loads(export(project, monkeypatch, "--format", "cloudformation"))
+    refs = {
+        "AWS::AccountId": ACCOUNT,
+        "AWS::Region": REGION,
+        "AWS::Partition": "aws",
+        "Api": api_id,
+        "Function.Arn": result.function_arn,
+    }
+    live = live_inventory(aws, api_id, result.function_name)
+    assert template_inventory(template, refs) == live
+    counts = {k: len(v) for k, v in live.items()}
+    assert counts["AWS::ApiGateway::Method"] == 11 and counts["AWS::IAM::RolePolicy"] == 2
+
+    # The properties deploy set are the template's, once its references are resolved.
+    iam, lam, apigw = client("iam", aws), client("lambda", aws), client("apigateway", aws)
+    role = one(template, "AWS::IAM::Role")
+    assert (
+        iam.get_role(RoleName=role["RoleName"])["Role"]["AssumeRolePolicyDocument"]
+        == (role["AssumeRolePolicyDocument"])
+    )
+    assert iam.list_attached_role_policies(RoleName=role["RoleName"])["AttachedPolicies"] == []
+    assert "ManagedPolicyArns" not in role
+    assert inline_policies(iam, role["RoleName"]) == {
+        p["PolicyName"]: resolve(p["PolicyDocument"], refs)
+        for p in of_type(template, "AWS::IAM::RolePolicy").values()
+    }
+    fn = one(template, "AWS::Lambda::Function")
+    cfg = lam.get_function_configuration(FunctionName=fn["FunctionName"])
+    assert cfg["Environment"]["Variables"] == fn["Environment"]["Variables"]
+    for key in ("Runtime", "Handler", "MemorySize", "Timeout", "Architectures"):
+        assert cfg[key] == fn[key], key
+    live_tags = lam.list_tags(Resource=result.function_arn)["Tags"]
+    assert {t["Key"]: t["Value"] for t in fn["Tags"]}.items() <= live_tags.items()
+    rest = one(template, "AWS::ApiGateway::RestApi")
+    got = apigw.get_rest_api(restApiId=api_id)
+    assert sorted(got["binaryMediaTypes"]) == sorted(rest["BinaryMediaTypes"])
+    assert got["endpointConfiguration"]["types"] == rest["EndpointConfiguration"]["Types"]
+    ids = {r["path"]: r["id"] for r in apigw.get_resources(restApiId=api_id)["items"]}
+    paths = resource_paths(template)
+    for method in of_type(template, "AWS::ApiGateway::Method").values():
+        path = paths[method["ResourceId"]["Ref"]]
+        live_m = apigw.get_method(
+            restApiId=api_id, resourceId=ids[path], httpMethod=method["HttpMethod"]
+        )
+        integ, want = live_m["methodIntegration"], method["Integration"]
+        if want["Type"] == "AWS_PROXY":
+            assert integ["uri"] == resolve(want["Uri"], refs)
+            continue
+        [response] = want["IntegrationResponses"]
+        live_resp = integ["integrationResponses"]["200"]
+        assert live_resp["responseParameters"] == response["ResponseParameters"]
+        # moto answers an empty template as null
+        live_template = (live_resp.get("responseTemplates") or {}).get("application/json")
+        assert (live_template or "") == response["ResponseTemplates"]["application/json"]
+    for gw in of_type(template, "AWS::ApiGateway::GatewayResponse").values():
+        live_gw = apigw.get_gateway_response(restApiId=api_id, responseType=gw["ResponseType"])
+        assert live_gw["responseParameters"] == gw["ResponseParameters"]
+    plan = one(template, "AWS::ApiGateway::UsagePlan")
+    [live_plan] = apigw.get_usage_plans()["items"]
+    assert live_plan["throttle"] == {
+        "rateLimit": plan["Throttle"]["RateLimit"],
+        "burstLimit": plan["Throttle"]["BurstLimit"],
+    }
+    assert live_plan["quota"]["limit"] == plan["Quota"]["Limit"]
+    assert live_plan["quota"]["period"] == plan["Quota"]["Period"]
+    assert [(s["apiId"], s["stage"]) for s in live_plan["apiStages"]] == [
+        (api_id, one(template, "AWS::ApiGateway::Stage")["StageName"])
+    ]
+
+
+@pytest.mark.emulator
+def test_no_secret_and_no_key_value_in_the_template(
+    run_deploy, aws, project: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.chdir(project)
+    monkeypatch.setenv("EXPORT_TEST_SECRET", SECRET)
+    stored = CliRunner().invoke(
+        app,
+        [
+            "secrets",
+            "set",
+            "gemini-api-key",
+            "--from-env",
+            "EXPORT_TEST_SECRET",
+            "--endpoint-url",
+            aws.url,
+        ],
+    )
+    assert stored.exit_code == 0, stored.output
+    result, _ = run_deploy()
+    name = "/scarab/scarab/test/gemini-api-key"
+    stored_value = client("ssm", aws).get_parameter(Name=name, WithDecryption=True)
+    assert stored_value["Parameter"]["Value"] == SECRET
+    key = client("apigateway", aws).get_api_key(apiKey=str(result.api_key_id), includeValue=True)
+    for fmt in FORMATS:
+        text = export(project, monkeypatch, "--format", fmt)
+        assert SECRET not in text
+        assert key["value"] not in text
+        template = json.loads(text)
+        env = one(
+            template,
+            "AWS::Lambda::Function" if fmt == "cloudformation" else "AWS::Serverless::Function",
+        )["Environment"]["Variables"]
+        assert env["GOOGLE_API_KEY_PARAM"] == name  # the name, read at run time
+        assert "Value" not in one(template, "AWS::ApiGateway::ApiKey")
+
+
+# The README's example, offline ---------------------------------------------------------
+
+
+def readme_export_commands() -> list[str]:
+    """Every `scarab export ...` line in the README's code blocks."""
+    text = (REPO / "README.md").read_text()
+    blocks = re.findall(r"^```\w*\n(.*?)^```", text, flags=re.S | re.M)
+    return [
+        line.split("#", 1)[0].strip()
+        for block in blocks
+        for line in block.splitlines()
+        if line.strip().startswith("scarab export ")
+    ]
+
+
+def test_the_readme_examples_run_offline(project: Path, tmp_path: Path) -> None:
+    commands = readme_export_commands()
+    assert any("--format sam -o template.json" in c for c in commands), commands
+    scarab = shutil.which("scarab", path=str(Path(sys.executable).parent))
+    assert scarab is not None
+    # No credentials anywhere, and any AWS call would go to a closed port.
+    env = {k: v for k, v in os.environ.items() if not k.startswith("AWS_")}
+    env.update(
+        AWS_CONFIG_FILE=str(tmp_path / "none"),
+        AWS_SHARED_CREDENTIALS_FILE=str(tmp_path / "none"),
+        AWS_EC2_METADATA_DISABLED="true",
+        AWS_ENDPOINT_URL="http://127.0.0.1:9",
+    )
+    for command in commands:
+        argv = shlex.split(command)
+        assert argv[0] == "scarab"
+        proc = subprocess.run(
+            [scarab, *argv[1:]],
+            cwd=project,
+            env=env,
+            capture_output=True,
+            text=True,
+            timeout=120,
+            check=False,
+        )
+        assert proc.returncode == 0, (command, proc.stderr)
+        out = argv[argv.index("-o") + 1] if "-o" in argv else None
+        text = (project / out).read_text() if out else proc.stdout
+        template = json.loads(text)
+        assert lint_matches(template)["E"] == [], command

@@ -1,0 +1,453 @@
+"""`scarab export`: the stage as a CloudFormation or SAM template.
+
+The template is rendered from the same `Desired` the planner compares against AWS
+(`models.desired_state`), computed with CloudFormation pseudo-parameters in place of the
+account, region and partition. Every string that then holds one becomes an `Fn::Sub`, so
+the template is portable and rendering needs no AWS call and no credentials.
+
+What the template cannot carry: secret values (the function gets the parameter or secret
+*name* and reads the value at run time), the code (the zip is a template parameter the user
+uploads), API key values (CloudFormation generates the key) and the ids of an existing
+deploy (nothing is imported).
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from pathlib import Path
+from typing import Any, Literal
+
+from scarab.artifacts.image import image_tag
+from scarab.config import ScarabConfig
+from scarab.deploy import routes as routes_mod
+from scarab.deploy.models import Code, Desired, MethodSpec, desired_state
+from scarab.errors import ConfigError, ScarabError
+
+Format = Literal["cloudformation", "sam"]
+FORMATS: tuple[Format, ...] = ("cloudformation", "sam")
+SAM_TRANSFORM = "AWS::Serverless-2016-10-31"
+
+# Rendered into the desired state where deploy has the caller's account, region and
+# partition; `Fn::Sub` resolves them when the stack is created.
+ACCOUNT = "${AWS::AccountId}"
+REGION = "${AWS::Region}"
+PARTITION = "${AWS::Partition}"
+URL_SUFFIX = "${AWS::URLSuffix}"
+
+# Logical ids of the resources other resources refer to.
+ROLE, LOG_GROUP, FUNCTION, API, STAGE = "Role", "LogGroup", "Function", "Api", "Stage"
+PERMISSION, USAGE_PLAN, API_KEY, USAGE_PLAN_KEY = (
+    "Permission",
+    "UsagePlan",
+    "ApiKey",
+    "UsagePlanKey",
+)
+REPOSITORY = "Repository"
+# What `_sub` resolves: the pseudo-parameters and the references this module writes.
+_TOKENS = (ACCOUNT, REGION, PARTITION, URL_SUFFIX, f"${{{API}}}", f"${{{FUNCTION}.Arn}}")
+_OTHER_SUB = re.compile(r"\$\{(?!(?:" + "|".join(re.escape(t[2:]) for t in _TOKENS) + "))")
+# A MOCK integration answers with the status code its request template names.
+_MOCK_REQUEST = {"application/json": '{"statusCode": 200}'}
+
+
+def parse_code_uri(uri: str) -> tuple[str, str]:
+    """`s3://bucket/key` -> (bucket, key), or a ConfigError saying what is wrong."""
+    match = re.fullmatch(r"s3://([a-z0-9][a-z0-9.-]{1,61}[a-z0-9])/(.+)", uri)
+    if match is None:
+        raise ConfigError(
+            f"--code-uri {uri!r} is not an S3 URI: use s3://BUCKET/KEY, the zip you uploaded"
+            " (build it with 'scarab build')."
+        )
+    return match.group(1), match.group(2)
+
+
+def export_desired(config: ScarabConfig, project_dir: Path) -> Desired:
+    """The stage's desired state with pseudo-parameters for account, region, partition."""
+    fn = config.function
+    if fn.package == "image":
+        from scarab.naming import Names
+
+        repo = f"{ACCOUNT}.dkr.ecr.{REGION}.{URL_SUFFIX}/"
+        repo += Names(config.app, config.stage).ecr_repository
+        code = Code(
+            package="image",
+            image_tag=image_tag(project_dir, fn.architecture),
+            image_repository=repo,
+        )
+    else:
+        code = Code(package="zip")
+    return desired_state(config, account_id=ACCOUNT, region=REGION, partition=PARTITION, code=code)
+
+
+def render(
+    config: ScarabConfig,
+    *,
+    project_dir: Path,
+    fmt: Format,
+    code_uri: str | None = None,
+) -> dict[str, Any]:
+    """The template (a JSON-ready dict) of everything `deploy` creates for the stage."""
+    if fmt not in FORMATS:
+        raise ConfigError(f"--format {fmt!r}: use cloudformation or sam.")
+    bucket, key = parse_code_uri(code_uri) if code_uri else (None, None)
+    d = export_desired(config, project_dir)
+    return _Template(d, fmt, bucket, key).render()
+
+
+def to_json(template: dict[str, Any]) -> str:
+    return json.dumps(template, indent=2) + "\n"
+
+
+def _sub(value: Any) -> Any:
+    """Strings holding a pseudo-parameter or a reference become Fn::Sub, deeply.
+
+    Any other `${` in such a string is escaped (`${!`), so Sub leaves it as written.
+    """
+    if isinstance(value, str):
+        if not any(token in value for token in _TOKENS):
+            return value
+        return {"Fn::Sub": _OTHER_SUB.sub("${!", value)}
+    if isinstance(value, dict):
+        return {k: _sub(v) for k, v in value.items()}
+    if isinstance(value, list | tuple):
+        return [_sub(v) for v in value]
+    return value
+
+
+def _tag_list(tags: dict[str, str]) -> list[dict[str, str]]:
+    return [{"Key": k, "Value": v} for k, v in tags.items()]
+
+
+def logical_id(*parts: str) -> str:
+    """An alphanumeric CloudFormation id: ('/predict/{model_id}', 'POST') -> PredictModelIdPost."""
+    words = re.split(r"[^A-Za-z0-9]+", " ".join(parts))
+    return "".join(w[:1].upper() + w[1:].lower() for w in words if w)
+
+
+class _Template:
+    def __init__(self, d: Desired, fmt: Format, bucket: str | None, key: str | None) -> None:
+        self.d, self.fmt, self.bucket, self.key = d, fmt, bucket, key
+        self.resources: dict[str, Any] = {}
+        self.parameters: dict[str, Any] = {}
+
+    def render(self) -> dict[str, Any]:
+        d = self.d
+        template: dict[str, Any] = {"AWSTemplateFormatVersion": "2010-09-09"}
+        if self.fmt == "sam":
+            template["Transform"] = SAM_TRANSFORM
+        template["Description"] = (
+            f"Scarab stage {d.names.stage} of app {d.names.app}, exported by 'scarab export'"
+            " from the models 'scarab deploy' uses. Named IAM resources: create the stack"
+            " with CAPABILITY_NAMED_IAM."
+        )
+        self._role()
+        self._logs()
+        self._repository()
+        self._function()
+        self._api()
+        self._permission()
+        self._usage_plan()
+        template["Parameters"] = self.parameters
+        template["Resources"] = self.resources
+        template["Outputs"] = self._outputs()
+        return template
+
+    def add(self, logical: str, kind: str, props: dict[str, Any], **extra: Any) -> None:
+        if logical in self.resources:
+            raise ScarabError(f"Two exported resources share the logical id {logical}.")
+        self.resources[logical] = {"Type": kind, "Properties": props, **extra}
+
+    # IAM, logs, ECR ------------------------------------------------------------------
+
+    def _role(self) -> None:
+        d = self.d
+        props: dict[str, Any] = {
+            "RoleName": d.names.role,
+            "AssumeRolePolicyDocument": d.role_trust,
+            "Tags": _tag_list(d.tags),
+        }
+        if d.managed_policy_arns:
+            props["ManagedPolicyArns"] = _sub(list(d.managed_policy_arns))
+        self.add(ROLE, "AWS::IAM::Role", props)
+        # One resource per inline policy, as deploy puts each with PutRolePolicy.
+        for name, doc in d.inline_policies.items():
+            self.add(
+                logical_id("Role", "policy", name),
+                "AWS::IAM::RolePolicy",
+                {"RoleName": {"Ref": ROLE}, "PolicyName": name, "PolicyDocument": _sub(doc)},
+            )
+
+    def _logs(self) -> None:
+        d = self.d
+        self.add(
+            LOG_GROUP,
+            "AWS::Logs::LogGroup",
+            {
+                "LogGroupName": d.names.log_group,
+                "RetentionInDays": d.log_retention_days,
+                "Tags": _tag_list(d.tags),
+            },
+            DeletionPolicy="Delete",
+            UpdateReplacePolicy="Delete",
+        )
+
+    def _repository(self) -> None:
+        d = self.d
+        if d.function.code.package != "image":
+            return
+        # The same lifecycle rule deploy puts on the repository.
+        lifecycle = {
+            "rules": [
+                {
+                    "rulePriority": 1,
+                    "description": f"keep the last {d.images_keep_last} images",
+                    "selection": {
+                        "tagStatus": "any",
+                        "countType": "imageCountMoreThan",
+                        "countNumber": d.images_keep_last,
+                    },
+                    "action": {"type": "expire"},
+                }
+            ]
+        }
+        self.add(
+            REPOSITORY,
+            "AWS::ECR::Repository",
+            {
+                "RepositoryName": d.names.ecr_repository,
+                "ImageScanningConfiguration": {"ScanOnPush": True},
+                "ImageTagMutability": "MUTABLE",
+                "LifecyclePolicy": {"LifecyclePolicyText": json.dumps(lifecycle)},
+                "Tags": _tag_list(d.tags),
+            },
+            DeletionPolicy="Retain",
+            UpdateReplacePolicy="Retain",
+        )
+
+    # Lambda ----------------------------------------------------------------------------
+
+    def _code_parameters(self) -> None:
+        code = self.d.function.code
+        if code.package == "image":
+            self.parameters["ImageTag"] = {
+                "Type": "String",
+                "Default": str(code.image_tag),
+                "Description": (
+                    "Tag of the function's image in the stack's ECR repository (push it first;"
+                    " the default is the tag 'scarab deploy' would push for this source)."
+                ),
+            }
+            return
+        for name, default, what in (
+            ("CodeBucket", self.bucket, "S3 bucket holding the function's zip"),
+            ("CodeKey", self.key, "S3 key of the function's zip ('scarab build' makes it)"),
+        ):
+            param: dict[str, Any] = {"Type": "String", "Description": what, "MinLength": 1}
+            if default is not None:
+                param["Default"] = default
+            self.parameters[name] = param
+
+    def _function(self) -> None:
+        fn = self.d.function
+        self._code_parameters()
+        props: dict[str, Any] = {
+            "FunctionName": fn.name,
+            "Role": {"Fn::GetAtt": [ROLE, "Arn"]},
+            "MemorySize": fn.memory,
+            "Timeout": fn.timeout,
+            "Architectures": [fn.architecture],
+            "Environment": {"Variables": dict(fn.environment)},
+        }
+        image = fn.code.package == "image"
+        image_uri = {"Fn::Sub": f"{fn.code.image_repository}:${{ImageTag}}"}
+        s3 = {"Bucket": {"Ref": "CodeBucket"}, "Key": {"Ref": "CodeKey"}}
+        if self.fmt == "sam":
+            kind = "AWS::Serverless::Function"
+            props["Tags"] = dict(fn.tags)  # SAM takes a map and adds its own tag
+            if image:
+                props.update(PackageType="Image", ImageUri=image_uri)
+            else:
+                props.update(Runtime=fn.runtime, Handler=fn.handler, CodeUri=s3)
+        else:
+            kind = "AWS::Lambda::Function"
+            props["Tags"] = _tag_list(fn.tags)
+            if image:
+                props.update(PackageType="Image", Code={"ImageUri": image_uri})
+            else:
+                code = {"S3Bucket": s3["Bucket"], "S3Key": s3["Key"]}
+                props.update(Runtime=fn.runtime, Handler=fn.handler, Code=code)  # Zip: default
+        # The log group first, as deploy does: Lambda would otherwise create it on the first
+        # invocation, with no retention, and the stack's own group would then collide.
+        depends = [LOG_GROUP, *self._policy_ids()]
+        if image:
+            depends.append(REPOSITORY)
+        self.add(FUNCTION, kind, props, DependsOn=depends)
+
+    def _policy_ids(self) -> list[str]:
+        return [logical_id("Role", "policy", n) for n in self.d.inline_policies]
+
+    def _permission(self) -> None:
+        d = self.d
+        self.add(
+            PERMISSION,
+            "AWS::Lambda::Permission",
+            {
+                "FunctionName": {"Ref": FUNCTION},
+                "Action": "lambda:InvokeFunction",
+                "Principal": "apigateway.amazonaws.com",
+                # The model's own scope (this API's stage, any method, any path).
+                "SourceArn": _sub(d.source_arn(f"${{{API}}}")),
+            },
+        )
+
+    # API Gateway -----------------------------------------------------------------------
+
+    def _integration_uri(self) -> Any:
+        # The model's URI, with the function's ARN as a reference so the stack orders them.
+        uri = self.d.api.integration_uri.replace(self.d.function.arn, f"${{{FUNCTION}.Arn}}")
+        return _sub(uri)
+
+    def _api(self) -> None:
+        d, api = self.d, self.d.api
+        self.add(
+            API,
+            "AWS::ApiGateway::RestApi",
+            {
+                "Name": api.name,
+                "Description": f"Scarab API, stage {d.names.stage} (exported by scarab)",
+                "EndpointConfiguration": {"Types": ["REGIONAL"]},
+                "ApiKeySourceType": "HEADER",
+                "BinaryMediaTypes": list(api.binary_media_types),
+                "Tags": _tag_list(api.tags),
+            },
+        )
+        resource_ids: dict[str, Any] = {"/": {"Fn::GetAtt": [API, "RootResourceId"]}}
+        for path in api.resource_paths:
+            logical = logical_id("Resource", path)
+            parent = path.rsplit("/", 1)[0] or "/"
+            self.add(
+                logical,
+                "AWS::ApiGateway::Resource",
+                {
+                    "RestApiId": {"Ref": API},
+                    "ParentId": resource_ids[parent],
+                    "PathPart": path.rsplit("/", 1)[1],
+                },
+            )
+            resource_ids[path] = {"Ref": logical}
+        methods = [self._method(spec, resource_ids[spec.path]) for spec in api.methods]
+        for rtype in routes_mod.GATEWAY_RESPONSE_TYPES:
+            self.add(
+                logical_id("Gateway", "response", rtype),
+                "AWS::ApiGateway::GatewayResponse",
+                {
+                    "RestApiId": {"Ref": API},
+                    "ResponseType": rtype,
+                    "ResponseParameters": api.gateway_parameters(),
+                },
+            )
+        # The API's fingerprint names the deployment: any change to the API definition is a
+        # new logical id, so CloudFormation makes a new deployment, as deploy does.
+        deployment = logical_id("Deployment", api.fingerprint.rsplit(":", 1)[1])
+        self.add(
+            deployment,
+            "AWS::ApiGateway::Deployment",
+            {"RestApiId": {"Ref": API}, "Description": api.fingerprint},
+            DependsOn=methods,
+        )
+        self.add(
+            STAGE,
+            "AWS::ApiGateway::Stage",
+            {
+                "RestApiId": {"Ref": API},
+                "StageName": d.names.stage,
+                "DeploymentId": {"Ref": deployment},
+                "Tags": _tag_list(api.tags),
+            },
+        )
+
+    def _method(self, spec: MethodSpec, resource_id: Any) -> str:
+        api = self.d.api
+        logical = logical_id(spec.path, spec.http_method)
+        props: dict[str, Any] = {
+            "RestApiId": {"Ref": API},
+            "ResourceId": resource_id,
+            "HttpMethod": spec.http_method,
+            "AuthorizationType": "NONE",
+            "ApiKeyRequired": spec.api_key_required,
+        }
+        if spec.kind == "proxy":
+            props["Integration"] = {
+                "Type": "AWS_PROXY",
+                "IntegrationHttpMethod": "POST",
+                "Uri": self._integration_uri(),
+            }
+        else:
+            params = api.preflight_parameters(spec.path)
+            allowed = {
+                **dict.fromkeys(params, False),
+                "method.response.header.Access-Control-Allow-Origin": False,
+            }
+            response = {
+                "StatusCode": "200",
+                "ResponseParameters": params,
+                "ResponseTemplates": {"application/json": api.preflight_template},
+            }
+            props["MethodResponses"] = [{"StatusCode": "200", "ResponseParameters": allowed}]
+            props["Integration"] = {
+                "Type": "MOCK",
+                "RequestTemplates": _MOCK_REQUEST,
+                "IntegrationResponses": [response],
+            }
+        self.add(logical, "AWS::ApiGateway::Method", props)
+        return logical
+
+    def _usage_plan(self) -> None:
+        d, p = self.d, self.d.usage_plan
+        self.add(
+            USAGE_PLAN,
+            "AWS::ApiGateway::UsagePlan",
+            {
+                "UsagePlanName": p.name,
+                "Description": f"Throttle and quota for {d.names.base} (exported by scarab)",
+                "ApiStages": [{"ApiId": {"Ref": API}, "Stage": {"Ref": STAGE}}],
+                "Throttle": {"RateLimit": p.rate, "BurstLimit": p.burst},
+                "Quota": {"Limit": p.quota_limit, "Period": p.quota_period},
+                "Tags": _tag_list(p.tags),
+            },
+        )
+        # No Value: CloudFormation generates the key, so none is written here.
+        self.add(
+            API_KEY,
+            "AWS::ApiGateway::ApiKey",
+            {
+                "Name": p.first_key_name,
+                "Description": f"API key for {d.names.base} (exported by scarab)",
+                "Enabled": True,
+                "Tags": _tag_list(d.tags),
+            },
+        )
+        self.add(
+            USAGE_PLAN_KEY,
+            "AWS::ApiGateway::UsagePlanKey",
+            {"KeyId": {"Ref": API_KEY}, "KeyType": "API_KEY", "UsagePlanId": {"Ref": USAGE_PLAN}},
+        )
+
+    def _outputs(self) -> dict[str, Any]:
+        stage = self.d.names.stage
+        return {
+            "ApiUrl": {
+                "Description": "The stage's invoke URL",
+                "Value": {
+                    "Fn::Sub": f"https://${{{API}}}.execute-api.{REGION}.{URL_SUFFIX}/{stage}"
+                },
+            },
+            "FunctionArn": {"Value": {"Fn::GetAtt": [FUNCTION, "Arn"]}},
+            "RestApiId": {"Value": {"Ref": API}},
+            "UsagePlanId": {"Value": {"Ref": USAGE_PLAN}},
+            "ApiKeyId": {
+                "Description": "aws apigateway get-api-key --include-value --api-key <id>",
+                "Value": {"Ref": API_KEY},
+            },
+        }
