@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import math
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -25,8 +26,9 @@ def test_features_that_overflow_the_model_are_refused_not_answered_with_nan(
     # Python's json reads these as finite floats, so allow_inf_nan=False lets them through.
     features = ", ".join(f'"{name}": {value}' for name in entry.features)
     body = '{"features": {' + features + "}}"
+    build: Callable[..., dict[str, Any]] = EVENT_BUILDERS[kind]
     response: dict[str, Any] = lambda_handler(
-        EVENT_BUILDERS[kind](path="/predict/tabular", body=body), FakeContext()
+        build(path="/predict/tabular", body=body), FakeContext()
     )
     answer = response_json(response)
     if response["statusCode"] == 200:
