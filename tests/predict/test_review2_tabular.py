@@ -7,7 +7,7 @@ import json
 import math
 from collections.abc import Callable
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
 
 import pytest
 from lens.handler import lambda_handler
@@ -26,7 +26,7 @@ def test_features_that_overflow_the_model_are_refused_not_answered_with_nan(
     # Python's json reads these as finite floats, so allow_inf_nan=False lets them through.
     features = ", ".join(f'"{name}": {value}' for name in entry.features)
     body = '{"features": {' + features + "}}"
-    build: Callable[..., dict[str, Any]] = EVENT_BUILDERS[kind]
+    build = cast(Callable[..., dict[str, Any]], EVENT_BUILDERS[kind])
     response: dict[str, Any] = lambda_handler(
         build(path="/predict/tabular", body=body), FakeContext()
     )
