@@ -4,8 +4,9 @@ Powertools answers "*" when any origin is allowed and adds no Vary header; brows
 caches are better served by echoing the request's Origin and marking every response as
 varying by Origin (a cached answer for one origin must not be served to another).
 
-Only a well-formed origin is ever echoed (`echoable_origin`), even when any is allowed:
-the header value goes back verbatim, so CR/LF, paths or userinfo must never reach it.
+Only a well-formed origin is ever echoed (`canonical_origin`), even when any is allowed,
+and in its canonical form (scheme and host lowercase, as browsers send it): CR/LF, paths,
+userinfo or a leading-zero port never reach the header, and a cache sees one spelling.
 """
 
 from __future__ import annotations
@@ -50,33 +51,50 @@ def _valid_host(host: str) -> bool:
 
 
 def _valid_port(port: str) -> bool:
-    return port.isascii() and port.isdigit() and len(port) <= 5 and 1 <= int(port) <= 65535
+    # No leading zeros: "080" is not how a browser writes port 80 (nor is 443 "0443").
+    return (
+        port.isascii()
+        and port.isdigit()
+        and len(port) <= 5
+        and not port.startswith("0")
+        and 1 <= int(port) <= 65535
+    )
 
 
-def echoable_origin(origin: str, *, credentials: bool = False) -> bool:
-    """Whether `origin` may be echoed in Access-Control-Allow-Origin: scheme://host[:port]
+def canonical_origin(origin: str, *, credentials: bool = False) -> str | None:
+    """`origin` as a browser serialises it (scheme and host lowercase), when it may be
+    echoed in Access-Control-Allow-Origin; None otherwise. Echoable: scheme://host[:port]
     with scheme http or https, host a hostname, an IPv4 address or a [IPv6] address, port
-    1-65535; no path, query, userinfo, whitespace or control characters. The opaque
-    origin "null" passes only without credentials (any sandboxed page sends it)."""
+    1-65535 without leading zeros; no path, query, userinfo, whitespace or control
+    characters. The opaque origin "null" passes only without credentials (any sandboxed
+    page sends it)."""
     if origin == "null":
-        return not credentials
+        return None if credentials else origin
     if not origin.isascii() or not origin.isprintable() or " " in origin:
-        return False
+        return None
     scheme, separator, authority = origin.partition("://")
-    if not separator or scheme.lower() not in _SCHEMES or not authority:
-        return False
+    scheme = scheme.lower()
+    if not separator or scheme not in _SCHEMES or not authority:
+        return None
     if any(c in authority for c in "/?#@\\"):
-        return False
+        return None
     host, port = authority, None
     if authority.startswith("["):
         end = authority.find("]") + 1
         host, rest = authority[:end], authority[end:]
         if end == 0 or (rest and not rest.startswith(":")):
-            return False
+            return None
         port = rest[1:] if rest else None
     elif ":" in authority:
         host, _, port = authority.partition(":")
-    return _valid_host(host) and (port is None or _valid_port(port))
+    if not _valid_host(host) or (port is not None and not _valid_port(port)):
+        return None
+    return f"{scheme}://{host.lower()}" + (f":{port}" if port is not None else "")
+
+
+def echoable_origin(origin: str, *, credentials: bool = False) -> bool:
+    """Whether `origin` may be echoed (see canonical_origin)."""
+    return canonical_origin(origin, credentials=credentials) is not None
 
 
 class EchoCORSConfig(CORSConfig):
@@ -92,20 +110,29 @@ class EchoCORSConfig(CORSConfig):
             max_age=PREFLIGHT_MAX_AGE,
         )
         self._any = "*" in allowed
+        self._canonical = {canonical_origin(o) or o for o in allowed}
+
+    def _echo(self, origin: str | None) -> str | None:
+        """The canonical form of an allowed `origin`, what is echoed; None if refused."""
+        if not origin:
+            return None
+        canonical = canonical_origin(origin, credentials=self.allow_credentials)
+        if canonical is None or not (self._any or canonical in self._canonical):
+            return None
+        return canonical
 
     def is_allowed(self, origin: str | None) -> bool:
-        if not origin or not echoable_origin(origin, credentials=self.allow_credentials):
-            return False
-        return self._any or origin in self._allowed_origins
+        return self._echo(origin) is not None
 
     def allowed_origin(self, extracted_origin: str) -> str | None:
-        return extracted_origin if self.is_allowed(extracted_origin) else None
+        return self._echo(extracted_origin)
 
     def to_dict(self, origin: str | None) -> dict[str, str]:
-        if origin is None or not self.is_allowed(origin):
+        echoed = self._echo(origin)
+        if echoed is None:
             return {"Vary": "Origin"}
         headers = {
-            "Access-Control-Allow-Origin": origin,
+            "Access-Control-Allow-Origin": echoed,
             "Access-Control-Allow-Headers": ",".join(sorted(self.allow_headers)),
             "Access-Control-Expose-Headers": ",".join(self.expose_headers),
             "Vary": "Origin",

@@ -20,11 +20,12 @@
 from __future__ import annotations
 
 import io
+import re
 import struct
 from collections.abc import Iterator
 from dataclasses import dataclass
 
-from PIL import Image
+from PIL import Image, PngImagePlugin
 
 from lens.errors import ApiError
 from lens.settings import DEFAULT_FUNCTION_MEMORY_MB, DEFAULT_IMAGE_MEMORY_PERCENT, MIB
@@ -32,6 +33,11 @@ from lens.settings import memory_budget as _budget
 
 # Pillow refuses images over 2x this while opening; our own limit is checked first.
 Image.MAX_IMAGE_PIXELS = None
+# Pillow inflates PNG text chunks while opening, before any budget can be consulted, and
+# counts characters (up to 4 bytes each) against 64 MiB by default. open_image removes
+# text chunks before Pillow sees them; this cap is the second line (decompressed
+# characters of all text chunks of one image, so at most ~4 MiB of memory).
+PngImagePlugin.MAX_TEXT_MEMORY = MIB
 
 SUPPORTED = ("jpeg", "png", "webp", "gif")
 MIME = {"jpeg": "image/jpeg", "png": "image/png", "webp": "image/webp", "gif": "image/gif"}
@@ -136,6 +142,10 @@ def open_image(
     fmt = sniff_format(data)
     if fmt is None:
         raise _unsupported()
+    if fmt == "jpeg":
+        _check_jpeg_scans(data)
+    elif fmt == "png":
+        data = png_for_decoding(data)
     try:
         img = Image.open(io.BytesIO(data), formats=[_PIL_FORMAT[fmt]])
     except Exception:
@@ -491,11 +501,20 @@ def _encode(img: Image.Image, fmt: str, bytes_in: int, jpeg_quality: int) -> Pre
 
 # --- lossless metadata removal ------------------------------------------------------
 
-_JPEG_KEEP_APP = {0xE0, 0xEE}  # APP0 JFIF, APP14 Adobe (colour transform)
 _RST = range(0xD0, 0xD8)
 
 
 _SCAN_DATA = -1  # the "marker" of entropy-coded data in _jpeg_parts
+# The 0xFF that starts a marker ending entropy-coded data: not stuffing (FF00), not a
+# restart marker (FFD0-FFD7), not a fill byte (FFFF, the next FF is the one).
+_SCAN_END = re.compile(rb"\xff[^\x00\xd0-\xd7\xff]")
+
+# Progressive JPEGs from libjpeg have 10 scans (mozjpeg's optimised ones a few more), but
+# nothing stops a file from repeating scans, and libjpeg walks every block of the image
+# for each: 10,000 repeated 14-byte scans of a 2000x2000 photo decode for ~20 s. Past
+# this many the image is refused before decoding, the cap libjpeg-turbo's djpeg and
+# jpegtran apply with `-maxscans` (and TurboJPEG's TJPARAM_SCANLIMIT) for the same reason.
+MAX_JPEG_SCANS = 100
 
 
 def _jpeg_parts(data: bytes) -> Iterator[tuple[int, bytes]]:
@@ -507,15 +526,12 @@ def _jpeg_parts(data: bytes) -> Iterator[tuple[int, bytes]]:
     in_scan = False
     while pos < n:
         if in_scan:
-            # Entropy-coded data: skip to the next marker that is not stuffing or RSTn.
-            marker_at = data.find(b"\xff", pos)
-            while marker_at != -1 and marker_at + 1 < n:
-                nxt = data[marker_at + 1]
-                if nxt != 0x00 and nxt not in _RST and nxt != 0xFF:
-                    break
-                marker_at = data.find(b"\xff", marker_at + 1)
-            if marker_at == -1 or marker_at + 1 >= n:
+            # Entropy-coded data: skip to the next marker that is not stuffing or RSTn
+            # (one C-speed search, however much FF00 stuffing the data holds).
+            found = _SCAN_END.search(data, pos)
+            if found is None:
                 raise ValueError("JPEG scan data has no end marker")
+            marker_at = found.start()
             yield _SCAN_DATA, data[pos:marker_at]
             pos = marker_at
             in_scan = False
@@ -547,6 +563,25 @@ def _jpeg_parts(data: bytes) -> Iterator[tuple[int, bytes]]:
     raise ValueError("JPEG has no end marker")
 
 
+def _check_jpeg_scans(data: bytes) -> None:
+    """415 unsupported_image when the JPEG has more than MAX_JPEG_SCANS scans (counting
+    stops there); a broken structure is left for the decoder to judge."""
+    scans = 0
+    try:
+        for marker, _ in _jpeg_parts(data):
+            if marker == 0xDA:
+                scans += 1
+                if scans > MAX_JPEG_SCANS:
+                    raise ApiError(
+                        415,
+                        "unsupported_image",
+                        f"The JPEG has more than {MAX_JPEG_SCANS} scans (progressive JPEGs "
+                        "normally have about 10); re-save it as a standard JPEG.",
+                    )
+    except ValueError:
+        pass
+
+
 def _jpeg_first_scan_components(data: bytes) -> int:
     """How many components the first scan codes (0 when it cannot be told): fewer than
     the frame has means several scans, which libjpeg buffers for the whole image."""
@@ -562,28 +597,76 @@ def _jpeg_first_scan_components(data: bytes) -> int:
 def strip_jpeg_metadata(data: bytes) -> bytes:
     """The JPEG without EXIF/XMP/IPTC/comments and without anything after the main image.
 
-    Keeps APP0, APP14 and the APP2 ICC profile; drops other APPn and COM segments, and
-    truncates at the main image's EOI (phones append MPF depth/gain-map JPEGs there).
+    Keeps the APP0 JFIF header (without thumbnail), APP14 Adobe and the APP2 ICC profile;
+    drops other APPn and COM segments, and truncates at the main image's EOI (phones
+    append MPF depth/gain-map JPEGs there).
     """
     out = bytearray(b"\xff\xd8")
     for marker, segment in _jpeg_parts(data):
         if marker == _SCAN_DATA:
             out += segment
             continue
-        drop = marker == 0xFE or (
-            0xE0 <= marker <= 0xEF
-            and marker not in _JPEG_KEEP_APP
-            and not (marker == 0xE2 and segment[2:14] == b"ICC_PROFILE\x00")
-        )
-        if not drop:
+        if 0xE0 <= marker <= 0xEF:
+            kept = _kept_app_segment(marker, segment)
+            if kept is not None:
+                out += bytes((0xFF, marker)) + kept
+        elif marker != 0xFE:  # COM: a comment
             out += bytes((0xFF, marker)) + segment
     return bytes(out)
+
+
+# APP0 JFIF header: length (2), "JFIF\0" (5), version (2), units (1), densities (4),
+# thumbnail width and height (1 + 1); the thumbnail's RGB pixels follow.
+_JFIF_HEADER = 2 + 5 + 2 + 1 + 4 + 2
+# APP14 Adobe: length (2), "Adobe" (5), version (2), flags (2 + 2), colour transform (1).
+_ADOBE_SEGMENT = 2 + 5 + 2 + 4 + 1
+
+
+def _kept_app_segment(marker: int, segment: bytes) -> bytes | None:
+    """What of an APPn segment (length-prefixed) stays: the JFIF header without its
+    thumbnail, the Adobe colour transform, an ICC profile chunk; None for the rest (EXIF,
+    XMP, IPTC, MPF, JFXX thumbnails: an editor's crop can leave the original in them)."""
+    if marker == 0xE0 and segment[2:7] == b"JFIF\x00" and len(segment) >= _JFIF_HEADER:
+        header = segment[2 : _JFIF_HEADER - 2] + b"\x00\x00"  # no thumbnail
+        return struct.pack(">H", _JFIF_HEADER) + header
+    if marker == 0xEE and segment[2:7] == b"Adobe" and len(segment) >= _ADOBE_SEGMENT:
+        return struct.pack(">H", _ADOBE_SEGMENT) + segment[2:_ADOBE_SEGMENT]
+    if marker == 0xE2 and segment[2:14] == b"ICC_PROFILE\x00":
+        return segment
+    return None
 
 
 # Critical chunks, transparency and colour; everything else (tEXt, iTXt, zTXt, eXIf,
 # tIME, pHYs, APNG frames...) is metadata or not needed for one still image.
 _PNG_KEEP = {b"IHDR", b"PLTE", b"tRNS", b"IDAT", b"IEND", b"gAMA", b"cHRM", b"sRGB", b"iCCP"}
 _PNG_KEEP |= {b"sBIT"}
+
+
+# Text chunks Pillow inflates (zTXt, iTXt) or copies (tEXt) into img.info while opening.
+_PNG_TEXT = {b"tEXt", b"zTXt", b"iTXt"}
+
+
+def png_for_decoding(data: bytes) -> bytes:
+    """The PNG as Pillow may open it: without text chunks, whose decompressed values no
+    budget sees (64 1 MB iTXt values ~ 256 MB from ~70 KB), and with only the first iCCP
+    (the one the spec allows; each one is inflated up to 1 MB). Everything else, eXIf
+    (orientation) included, is kept; a broken tail is passed on for Pillow to judge."""
+    out = bytearray(data[:8])
+    pos = 8
+    seen_icc = False
+    while pos + 12 <= len(data):
+        (length,) = struct.unpack(">I", data[pos : pos + 4])
+        kind = data[pos + 4 : pos + 8]
+        end = pos + 12 + length
+        if end > len(data):
+            break
+        if kind not in _PNG_TEXT and not (kind == b"iCCP" and seen_icc):
+            out += data[pos:end]
+        seen_icc = seen_icc or kind == b"iCCP"
+        pos = end
+        if kind == b"IEND":
+            return bytes(out)
+    return bytes(out + data[pos:])
 
 
 def strip_png_metadata(data: bytes) -> bytes:
@@ -605,10 +688,13 @@ def strip_png_metadata(data: bytes) -> bytes:
 
 
 _VP8X_EXIF, _VP8X_XMP = 0x08, 0x04
+# A still image's chunks: the header, colour profile, alpha plane and bitstream. EXIF,
+# XMP and anything unknown (which could carry any data, an uncropped original too) go.
+_WEBP_KEEP = {b"VP8X", b"ICCP", b"ALPH", b"VP8 ", b"VP8L"}
 
 
 def strip_webp_metadata(data: bytes) -> bytes:
-    """The still WebP without EXIF and XMP chunks (flags in VP8X updated to match)."""
+    """The still WebP with only _WEBP_KEEP chunks (EXIF/XMP flags in VP8X cleared)."""
     chunks: list[bytes] = []
     pos = 12
     end_of_riff = min(len(data), 8 + struct.unpack("<I", data[4:8])[0])
@@ -622,7 +708,7 @@ def strip_webp_metadata(data: bytes) -> bytes:
         if kind == b"VP8X":
             flags = chunk[8] & ~(_VP8X_EXIF | _VP8X_XMP)
             chunk = chunk[:8] + bytes((flags,)) + chunk[9:]
-        if kind not in (b"EXIF", b"XMP "):
+        if kind in _WEBP_KEEP:
             chunks.append(chunk)
         pos = end
     body = b"WEBP" + b"".join(chunks)

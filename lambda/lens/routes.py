@@ -25,7 +25,7 @@ from lens.schema import (
     ImageInfo,
     Timings,
 )
-from lens.secrets import key_source
+from lens.secrets import key_status
 from lens.settings import get_settings
 
 router = Router()
@@ -118,14 +118,12 @@ def analyze(body: AnalyzeRequest) -> AnalyzeResponse:
 @router.get("/health", summary="Status, version and configured models", tags=["service"])
 def health() -> HealthResponse:
     settings = get_settings()
-    source = key_source()
+    key = key_status()
     return HealthResponse(
         status="ok",
         version=lens.__version__,
         models=dict(settings.models),
-        gemini=GeminiHealth(
-            configured=source is not None, key_source=source.kind if source else None
-        ),
+        gemini=GeminiHealth(configured=key.configured, key_source=key.kind, reason=key.reason),
         offline_models=list(predict.loaded_models()),
     )
 

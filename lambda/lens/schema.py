@@ -11,6 +11,8 @@ from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
+from lens.secrets import FAILED_READ_MAX_AGE, KeyKind, KeyProblem
+
 Speed = Literal["regular", "fast", "super-fast"]
 ImageType = Literal["tomb", "temple", "other", "unknown"]
 
@@ -124,8 +126,20 @@ class ErrorResponse(BaseModel):
 
 
 class GeminiHealth(BaseModel):
-    configured: bool = Field(description="Whether an API key source is configured.")
-    key_source: Literal["env", "ssm", "secretsmanager"] | None
+    """Whether /analyze has a Gemini key to call with (never its name or value)."""
+
+    configured: bool = Field(
+        description="Whether the API key can be read now: set in the environment, or read "
+        f"from its store (a failed read is retried after {FAILED_READ_MAX_AGE} seconds)."
+    )
+    key_source: KeyKind | None = Field(
+        description="Where the key is read from; null when no source is set."
+    )
+    reason: KeyProblem | None = Field(
+        default=None,
+        description="Why the key cannot be used (null when configured): no source set, an "
+        "unknown GOOGLE_API_KEY_BACKEND, the store could not be read, or it holds no key.",
+    )
 
 
 class HealthResponse(BaseModel):

@@ -6,7 +6,7 @@ from collections.abc import Callable
 from typing import Any
 
 import pytest
-from lens.cors import EchoCORSConfig, echoable_origin
+from lens.cors import EchoCORSConfig, canonical_origin, echoable_origin
 
 from tests.function.events import EVENT_BUILDERS, response_headers
 
@@ -55,6 +55,9 @@ BAD = [
     "https://lens.example:65536",
     "https://lens.example:99999999999",
     "https://lens.example:+80",
+    "https://lens.example:080",
+    "https://lens.example:0443",
+    "http://[::1]:03000",
     "https://lens.example:8a",
     "https://lens.example:80:80",
     "https://-lens.example",
@@ -108,6 +111,41 @@ def test_an_allowed_list_needs_the_exact_origin() -> None:
     )
     for origin in ("https://lens.example/", "https://lens.example\r\n", "null"):
         assert "Access-Control-Allow-Origin" not in config.to_dict(origin)
+
+
+@pytest.mark.parametrize(
+    ("origin", "canonical"),
+    [
+        ("HTTPS://LENS.Example", "https://lens.example"),
+        ("Http://LocalHost:3000", "http://localhost:3000"),
+        ("http://[2001:DB8::1]:8080", "http://[2001:db8::1]:8080"),
+        ("https://lens.example", "https://lens.example"),
+        ("null", "null"),
+    ],
+)
+def test_origins_are_echoed_as_browsers_write_them(origin: str, canonical: str) -> None:
+    # An echo in another spelling is a second cache entry for one origin, and one that
+    # no browser compares equal to its own.
+    assert canonical_origin(origin) == canonical
+    headers = EchoCORSConfig(["*"]).to_dict(origin)
+    assert headers["Access-Control-Allow-Origin"] == canonical
+    listed = EchoCORSConfig(["https://LENS.example", "http://localhost:3000"])
+    assert listed.to_dict("HTTPS://lens.EXAMPLE")["Access-Control-Allow-Origin"] == (
+        "https://lens.example"
+    )
+    assert "Access-Control-Allow-Origin" not in listed.to_dict("http://localhost:03000")
+
+
+@pytest.mark.parametrize("kind", sorted(EVENT_BUILDERS))
+def test_a_mixed_case_origin_is_echoed_lowercase_through_the_handler(
+    kind: str, invoke: Invoke, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("ALLOWED_ORIGINS", "https://lens.example")
+    for method, path in (("GET", "/health"), ("OPTIONS", "/analyze")):
+        headers = {"Origin": "HTTPS://Lens.Example", "Access-Control-Request-Method": "POST"}
+        response = invoke(EVENT_BUILDERS[kind](method=method, path=path, headers=headers))
+        out = response_headers(response)
+        assert out["access-control-allow-origin"] == "https://lens.example", (method, out)
 
 
 CRLF_ORIGIN = "https://lens.example\r\nSet-Cookie: session=stolen"

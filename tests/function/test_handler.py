@@ -46,7 +46,7 @@ def test_health_lists_models_and_no_secrets(
     body = response_json(response)
     assert body["status"] == "ok" and body["version"]
     assert body["models"]["fast"] == "gemini-3.5-flash"
-    assert body["gemini"] == {"configured": True, "key_source": "env"}
+    assert body["gemini"] == {"configured": True, "key_source": "env", "reason": None}
     assert isinstance(body["offline_models"], list)
     assert "AIza-very-secret-value" not in json.dumps(response)
 

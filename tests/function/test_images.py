@@ -3,19 +3,26 @@
 from __future__ import annotations
 
 import io
+import struct
+import zlib
 
 import pytest
 from lens.errors import ApiError
 from lens.images import (
+    _SCAN_DATA,
+    MAX_JPEG_SCANS,
+    _jpeg_parts,
+    decode_fitted,
+    png_for_decoding,
     prepare_image,
     sniff_format,
     strip_jpeg_metadata,
     strip_png_metadata,
     strip_webp_metadata,
 )
-from PIL import Image
+from PIL import Image, ImageCms
 
-from tests.function.events import gps_exif, jpeg, png
+from tests.function.events import _png_chunk, gps_exif, jpeg, png
 
 GPS_TAG = 0x8825
 
@@ -216,3 +223,127 @@ def test_strippers_reject_garbage() -> None:
         strip_png_metadata(b"\x89PNG\r\n\x1a\n\x00\x00\x00\x0dIHDR")
     with pytest.raises(ValueError):
         strip_webp_metadata(b"RIFF\x20\x00\x00\x00WEBPVP8X\xff\x00\x00\x00")
+
+
+def _many_scans(repeats: int, size: int = 1000) -> bytes:
+    """A progressive JPEG with its smallest AC scan repeated `repeats` more times."""
+    buffer = io.BytesIO()
+    Image.new("RGB", (size, size), (120, 80, 40)).save(buffer, "JPEG", progressive=True)
+    data = buffer.getvalue()
+    parts = list(_jpeg_parts(data))
+    scans = [
+        b"\xff\xda" + segment + parts[i + 1][1]
+        for i, (marker, segment) in enumerate(parts)
+        if marker == 0xDA and parts[i + 1][0] == _SCAN_DATA and segment[-3] > 0  # AC: Ss > 0
+    ]
+    return data[:-2] + min(scans, key=len) * repeats + b"\xff\xd9"
+
+
+@pytest.mark.parametrize("decode", ["prepare_image", "decode_fitted"])
+def test_a_jpeg_with_thousands_of_scans_is_refused_before_decoding(decode: str) -> None:
+    # libjpeg walks every block for each scan: 10,000 repeated 14-byte scans of a
+    # 2000x2000 photo (187 KB) decoded for 5-20 s, most of the function's timeout.
+    data = _many_scans(2000)
+    assert len(data) < 100_000
+    with pytest.raises(ApiError) as info:
+        if decode == "prepare_image":
+            prepare_image(data)
+        else:
+            decode_fitted(data, max_side=512)
+    assert (info.value.status, info.value.code) == (415, "unsupported_image")
+    assert f"more than {MAX_JPEG_SCANS} scans" in info.value.message
+
+
+def test_a_jpeg_with_a_few_repeated_scans_is_still_decoded() -> None:
+    # At the cap (the 10 scans libjpeg writes plus repeats): accepted and decoded.
+    data = _many_scans(MAX_JPEG_SCANS - 10, size=64)
+    assert sum(marker == 0xDA for marker, _ in _jpeg_parts(data)) == MAX_JPEG_SCANS
+    out = prepare_image(data)
+    assert (out.width, out.height) == (64, 64)
+
+
+def _png_segments(data: bytes) -> list[bytes]:
+    kinds, pos = [], 8
+    while pos < len(data):
+        (length,) = struct.unpack(">I", data[pos : pos + 4])
+        kinds.append(data[pos + 4 : pos + 8])
+        pos += 12 + length
+    return kinds
+
+
+def test_png_text_and_extra_profiles_never_reach_the_decoder() -> None:
+    base = png((40, 30))
+    icc = _png_chunk(b"iCCP", b"p\x00\x00" + zlib.compress(b"\x00" * 1000))
+    text = _png_chunk(b"zTXt", b"k\x00\x00" + zlib.compress(b"A" * (1 << 20)))
+    itxt = _png_chunk(b"iTXt", b"k\x00\x00\x00\x00\x00GPS 25.7N")
+    after_ihdr = 8 + 25
+    data = base[:after_ihdr] + icc + icc + text + itxt + base[after_ihdr:-12] + text + base[-12:]
+    cleaned = png_for_decoding(data)
+    assert _png_segments(cleaned).count(b"iCCP") == 1
+    assert not {b"tEXt", b"zTXt", b"iTXt"} & set(_png_segments(cleaned))
+    assert _open(cleaned).tobytes() == _open(base).tobytes()
+    # A broken tail is left for the decoder to judge (and prepare_image answers 415).
+    assert png_for_decoding(base[:-6]) == base[:-6]
+    with pytest.raises(ApiError) as info:
+        prepare_image(data[:-20])
+    assert info.value.status == 415
+
+
+def test_png_orientation_survives_text_removal() -> None:
+    # eXIf is kept for decoding: its orientation is applied (then stripped).
+    exif = Image.Exif()
+    exif[0x0112] = 6  # rotate 90 degrees clockwise to display
+    buffer = io.BytesIO()
+    Image.new("RGB", (40, 20), (5, 6, 7)).save(buffer, "PNG", exif=exif.tobytes())
+    out = prepare_image(buffer.getvalue())
+    assert out.reencoded and (out.width, out.height) == (20, 40)
+
+
+def _jfif_with_thumbnails(data: bytes) -> bytes:
+    """`data` (a JPEG starting with SOI + APP0 JFIF) with a 2x2 JFIF thumbnail and a
+    JFXX APP0 extension holding another JPEG: where a crop can leave the original."""
+    (length,) = struct.unpack(">H", data[4:6])
+    assert data[6:11] == b"JFIF\x00"
+    header = data[6:18] + b"\x02\x02" + b"\xff\x00\x00" * 4  # 2x2 RGB thumbnail
+    jfif = b"\xff\xe0" + struct.pack(">H", len(header) + 2) + header
+    original = jpeg((16, 16), color=(250, 0, 0))
+    jfxx_body = b"JFXX\x00\x10" + original
+    jfxx = b"\xff\xe0" + struct.pack(">H", len(jfxx_body) + 2) + jfxx_body
+    return data[:2] + jfif + jfxx + data[4 + length :]
+
+
+def test_jpeg_thumbnails_are_dropped_and_jfif_kept() -> None:
+    base = jpeg((32, 32))
+    data = _jfif_with_thumbnails(base)
+    stripped = strip_jpeg_metadata(data)
+    app0 = [segment for marker, segment in _jpeg_parts(stripped) if marker == 0xE0]
+    assert app0 == [struct.pack(">H", 16) + base[6:18] + b"\x00\x00"]
+    assert b"JFXX" not in stripped and stripped.count(b"\xff\xd8") == 1
+    assert _open(stripped).tobytes() == _open(base).tobytes()
+    out = prepare_image(data)
+    assert not out.reencoded and out.data == stripped
+
+
+def test_jpeg_with_restart_markers_strips_to_the_same_pixels() -> None:
+    buffer = io.BytesIO()
+    Image.effect_noise((96, 64), 60).convert("RGB").save(
+        buffer, "JPEG", restart_marker_blocks=1, exif=gps_exif()
+    )
+    original = buffer.getvalue()
+    assert b"\xff\xd0" in original
+    stripped = strip_jpeg_metadata(original)
+    assert b"PhoneModel" not in stripped
+    assert _open(stripped).tobytes() == _open(original).tobytes()
+
+
+def test_webp_unknown_chunks_are_dropped_and_the_profile_kept() -> None:
+    icc = ImageCms.ImageCmsProfile(ImageCms.createProfile("sRGB")).tobytes()
+    buffer = io.BytesIO()
+    Image.new("RGB", (50, 40), (1, 2, 3)).save(buffer, "WEBP", icc_profile=icc, lossless=True)
+    data = buffer.getvalue()
+    extra = b"ORIG" + struct.pack("<I", 12) + b"uncropped!!!"
+    body = data[8:] + extra
+    data = b"RIFF" + struct.pack("<I", len(body)) + body
+    out = prepare_image(data)
+    assert not out.reencoded and b"uncropped" not in out.data and b"ORIG" not in out.data
+    assert _open(out.data).info.get("icc_profile") == icc

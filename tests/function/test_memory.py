@@ -4,6 +4,7 @@ and peak RSS of a fresh interpreter on an image that declares huge dimensions.""
 from __future__ import annotations
 
 import io
+import zlib
 from collections.abc import Callable
 from typing import Any
 
@@ -22,7 +23,7 @@ from lens.images import (
 from lens.settings import MIB, load_settings, memory_budget
 from PIL import Image
 
-from tests.function.events import EVENT_BUILDERS, b64, declared_png, response_json
+from tests.function.events import EVENT_BUILDERS, _png_chunk, b64, declared_png, response_json
 from tests.function.memory import HANDLER_CHILD, peak_of
 
 Invoke = Callable[..., dict[str, Any]]
@@ -209,3 +210,38 @@ def test_a_png_declaring_7200x6800_rgba_stays_within_the_function(
             (422, "no_digit_found"),
             (200, None),
         )
+
+
+def _with_astral_itxt(png: bytes, chunks: int = 64) -> bytes:
+    """`png` with `chunks` zlib-compressed iTXt chunks of ~1 MB that each start with an
+    emoji, inserted after IHDR (so Pillow reads them while opening). iTXt values are
+    UTF-8: one astral character makes Python store the value in 4 bytes per character,
+    and Pillow's MAX_TEXT_MEMORY counts characters: ~69 KB on the wire held ~256 MB."""
+    text = "\U0001f600".encode() + b"A" * ((1 << 20) - 20)
+    payload = zlib.compress(text, 9)
+    itxt = b"".join(
+        _png_chunk(b"iTXt", b"k%d\x00\x01\x00\x00\x00" % n + payload) for n in range(chunks)
+    )
+    after_ihdr = 8 + 25
+    return png[:after_ihdr] + itxt + png[after_ihdr:]
+
+
+@pytest.mark.parametrize(
+    ("path", "size"), [("/predict/digits", (64, 64)), ("/analyze", (4000, 4000))]
+)
+def test_png_text_chunks_do_not_blow_the_memory_budget(
+    path: str, size: tuple[int, int], tmp_path: Any
+) -> None:
+    # Pillow inflated them inside Image.open, before the budget was consulted: the
+    # 4000x4000 one took a 512 MB function to ~445 MB, the 64x64 one to ~350 MB.
+    memory_mb = 512
+    file = tmp_path / "text-bomb.png"
+    data = _with_astral_itxt(declared_png(*size))
+    assert len(data) < 400_000  # well within every upload limit
+    file.write_bytes(data)
+    env = {"AWS_LAMBDA_FUNCTION_MEMORY_SIZE": str(memory_mb)}
+    peak, (status, code) = peak_of(HANDLER_CHILD, argv=[path, str(file)], env=env)
+    # Refusing it (413/415) is fine; what is not is the peak, whatever the answer.
+    assert peak < GOAL * memory_mb * MIB, (
+        f"peak {peak / MIB:.0f} MB of {memory_mb} MB, answered {status} {code}"
+    )

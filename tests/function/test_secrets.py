@@ -93,7 +93,11 @@ def test_an_unknown_backend_is_503_naming_the_variable(
     assert "GOOGLE_API_KEY_BACKEND" in error["message"] and "secretsmanager" in error["message"]
     health = invoke(http_event("GET", "/health"))
     assert health["statusCode"] == 200
-    assert response_json(health)["gemini"] == {"configured": False, "key_source": None}
+    assert response_json(health)["gemini"] == {
+        "configured": False,
+        "key_source": None,
+        "reason": "invalid_backend",
+    }
     assert keyless_gemini.requests == []
 
 
@@ -133,3 +137,78 @@ def test_no_source_at_all_is_503() -> None:
     with pytest.raises(ApiError) as info:
         secrets.get_api_key()
     assert info.value.status == 503 and info.value.code == "gemini_not_configured"
+
+
+# --- /health says whether the key can be read, not whether a name is set -----------
+
+
+def _health_and_analyze(invoke: Invoke) -> tuple[dict[str, Any], dict[str, Any]]:
+    analyze = invoke(http_event(body={"image": b64(jpeg())}))
+    health = invoke(http_event("GET", "/health"))
+    assert health["statusCode"] == 200
+    return response_json(health)["gemini"], analyze
+
+
+def test_health_is_not_configured_when_the_parameter_is_missing(
+    keyless_gemini: GeminiServer, invoke: Invoke, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # It said {"configured": true, "key_source": "ssm"} while /analyze answered 503.
+    monkeypatch.setenv("GOOGLE_API_KEY_PARAM", PARAM)
+    gemini, analyze = _health_and_analyze(invoke)
+    assert analyze["statusCode"] == 503
+    assert response_json(analyze)["error"]["code"] == "gemini_not_configured"
+    assert keyless_gemini.requests == []
+    assert gemini == {"configured": False, "key_source": "ssm", "reason": "unreadable"}
+    assert PARAM not in json.dumps(gemini)
+
+
+def test_health_is_not_configured_when_the_stored_key_is_blank(
+    keyless_gemini: GeminiServer, invoke: Invoke, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("GOOGLE_API_KEY_PARAM", PARAM)
+    boto3.client("ssm").put_parameter(Name=PARAM, Value="   ", Type="SecureString")
+    gemini, analyze = _health_and_analyze(invoke)
+    assert analyze["statusCode"] == 503
+    assert response_json(analyze)["error"]["code"] == "gemini_not_configured"
+    assert gemini == {"configured": False, "key_source": "ssm", "reason": "empty"}
+
+
+def test_health_is_configured_when_the_stored_key_reads(
+    keyless_gemini: GeminiServer, invoke: Invoke, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("GOOGLE_API_KEY_PARAM", PARAM)
+    boto3.client("ssm").put_parameter(Name=PARAM, Value="ssm-key-123", Type="SecureString")
+    health = response_json(invoke(http_event("GET", "/health")))
+    assert health["gemini"] == {"configured": True, "key_source": "ssm", "reason": None}
+    assert "ssm-key-123" not in json.dumps(health)
+
+
+def test_health_remembers_a_failed_read_and_analyze_does_not(
+    keyless_gemini: GeminiServer, invoke: Invoke, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # /health is unauthenticated: a failed read is not retried on every hit. The clock is
+    # ours (lens.secrets._now), so nothing here depends on how long the test takes.
+    clock = [1000.0]
+    monkeypatch.setattr(secrets, "_now", lambda: clock[0])
+    monkeypatch.setenv("GOOGLE_API_KEY_PARAM", PARAM)
+
+    def health() -> dict[str, Any]:
+        gemini: dict[str, Any] = response_json(invoke(http_event("GET", "/health")))["gemini"]
+        return gemini
+
+    assert health()["configured"] is False
+    boto3.client("ssm").put_parameter(Name=PARAM, Value="late-key", Type="SecureString")
+    clock[0] += secrets.FAILED_READ_MAX_AGE - 1
+    assert health() == {"configured": False, "key_source": "ssm", "reason": "unreadable"}
+    clock[0] += 2
+    assert health()["configured"] is True
+
+    # /analyze reads again at once (a key stored with `scarab secrets set` works now),
+    # and its successful read clears what /health remembered.
+    secrets.reset_key_cache()
+    boto3.client("ssm").delete_parameter(Name=PARAM)
+    assert health()["configured"] is False
+    boto3.client("ssm").put_parameter(Name=PARAM, Value="late-key", Type="SecureString")
+    assert invoke(http_event(body={"image": b64(jpeg())}))["statusCode"] == 200
+    assert health() == {"configured": True, "key_source": "ssm", "reason": None}
+    assert keyless_gemini.requests[-1].api_key == "late-key"

@@ -3,13 +3,24 @@
 from __future__ import annotations
 
 import json
-from typing import Any
+import math
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any, cast
 
+import numpy as np
+import onnx
+import onnxruntime
 import pytest
-from lens.predict import loaded_models
+from lens.errors import ApiError
+from lens.handler import lambda_handler
+from lens.predict import digits, loaded_models, tabular
+from lens.predict.loader import LoadedModel
 from lens.predict.registry import registry
+from onnx import TensorProto, helper
 from sklearn.datasets import load_breast_cancer
 
+from tests.function.events import EVENT_BUILDERS, FakeContext, response_json
 from tests.predict.conftest import ORIGIN, Call
 from tests.predict.drawing import b64, draw_digit
 
@@ -178,3 +189,70 @@ def test_logs_and_metrics_name_the_model_and_never_the_image(
     assert records and records[0].__dict__.get("model") == "digits"
     assert records[0].__dict__.get("label") == 5
     assert all(image[:40] not in str(r.__dict__) for r in caplog.records)
+
+
+@pytest.mark.parametrize("kind", sorted(EVENT_BUILDERS))
+@pytest.mark.parametrize("value", ["1e39", "1e300", "3e38"])
+def test_features_that_overflow_the_model_are_refused_not_answered_with_nan(
+    kind: str, value: str, cache_dir: Path
+) -> None:
+    # Python's json reads these as finite floats, so allow_inf_nan=False let them through
+    # and the answer was 200 with "probability": null. Past float32 the field is named;
+    # 3e38 fits float32 but overflows inside the model (NaN), which is refused too.
+    entry = registry().get("tabular")
+    assert entry is not None
+    features = ", ".join(f'"{name}": {value}' for name in entry.features)
+    body = '{"features": {' + features + "}}"
+    build = cast(Callable[..., dict[str, Any]], EVENT_BUILDERS[kind])
+    response: dict[str, Any] = lambda_handler(
+        build(path="/predict/tabular", body=body), FakeContext()
+    )
+    answer = response_json(response)
+    if response["statusCode"] == 200:
+        probability = answer["probability"]
+        assert isinstance(probability, float) and math.isfinite(probability), json.dumps(answer)
+    else:
+        assert response["statusCode"] == 422, answer
+        assert answer["error"]["code"] == "invalid_field"
+        if float(value) > tabular.FLOAT32_MAX:
+            assert f"'features.{entry.features[0]}'" in answer["error"]["message"]
+
+
+def _nan_model(name: str, inputs: int) -> LoadedModel:
+    """A real ONNX session for registry entry `name` whose probabilities are all NaN."""
+    entry = registry().get(name)
+    assert entry is not None
+    classes = len(entry.labels)
+    nan = helper.make_tensor("nan", TensorProto.FLOAT, [1, classes], [math.nan] * classes)
+    graph = helper.make_graph(
+        [
+            helper.make_node("ReduceSum", ["x"], ["s"], keepdims=1),
+            helper.make_node("Mul", ["s", "nan"], ["probabilities"]),
+        ],
+        "nan",
+        [helper.make_tensor_value_info("x", TensorProto.FLOAT, [None, inputs])],
+        [helper.make_tensor_value_info("probabilities", TensorProto.FLOAT, [None, classes])],
+        [nan],
+    )
+    model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 13)])
+    session = onnxruntime.InferenceSession(
+        onnx.shape_inference.infer_shapes(model).SerializeToString(),
+        providers=["CPUExecutionProvider"],
+    )
+    return LoadedModel(entry, session, "x", "probabilities", "test", 0.0)
+
+
+def test_a_model_that_answers_nan_never_gives_a_null_probability() -> None:
+    features = _features()
+    model = _nan_model("tabular", len(features))
+    request = tabular.request_model(tuple(model.entry.features)).model_validate(
+        {"features": features}
+    )
+    assert np.isnan(model.probabilities(np.ones((1, len(features)), np.float32))).all()
+    with pytest.raises(ApiError) as tabular_error:
+        tabular.predict(model, request)
+    assert (tabular_error.value.status, tabular_error.value.code) == (422, "invalid_field")
+    # Digits' features are counts 0..16 whatever the image: NaN there is the model's fault.
+    with pytest.raises(ApiError) as digits_error:
+        digits.predict(_nan_model("digits", 64), digits.DigitsRequest(image=b64(draw_digit(3))))
+    assert (digits_error.value.status, digits_error.value.code) == (500, "model_misconfigured")

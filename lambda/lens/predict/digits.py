@@ -138,6 +138,11 @@ def predict(model: LoadedModel, request: DigitsRequest) -> dict[str, Any]:
     """The digit in the request's image, with every class probability."""
     features = preprocess(decode_image(request.image, WORKING_SIZE))
     probabilities = model.probabilities(features.reshape(1, 64))[0]
+    if not np.isfinite(probabilities).all():
+        # The features are counts 0..16 whatever the image: this is the model's fault.
+        raise ApiError(
+            500, "model_misconfigured", f"Model '{model.entry.name}' gave no probabilities."
+        )
     labels = model.entry.labels
     best = int(np.argmax(probabilities))
     return {
