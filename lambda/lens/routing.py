@@ -2,10 +2,10 @@
 
 Powertools answers 404 for a known path requested with another method; lens answers 405
 with an Allow header instead, which needs "which methods does this path take". The
-resolver keeps that in private lists (`_static_routes`, `_dynamic_routes`), so each lens
+resolver keeps that in private lists, so each lens
 Router records its own (rule, method) pairs as routes are declared through the public
 `Router.route` (which `get`, `post`, ... call), and `allowed_methods` matches a path
-against them the way Powertools matches a rule (tests/function/test_routing.py checks
+against them the way Powertools matches a rule (tests/function/test_functions.py checks
 the two agree, and fails if Powertools changes how a `<name>` segment matches).
 """
 
