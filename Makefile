@@ -8,8 +8,9 @@ STAMP := $(VENV)/.installed
 
 venv: $(STAMP)
 
-# Reinstall only when the pinned requirements or the project metadata change.
-$(STAMP): requirements.txt lambda/requirements.txt pyproject.toml
+# Reinstall only when the pinned requirements (lambda/requirements.txt includes each
+# function's lambda/requirements/*.txt) or the project metadata change.
+$(STAMP): requirements.txt lambda/requirements.txt $(wildcard lambda/requirements/*.txt) pyproject.toml
 	test -x $(BIN)/python || $(PY) -m venv $(VENV)
 	$(BIN)/python -m pip install --quiet --upgrade pip
 	$(BIN)/python -m pip install --quiet -r requirements.txt

@@ -1,8 +1,10 @@
-"""Resolvers for the three event shapes, sharing one set of routes and error handling.
+"""Resolvers for the three event shapes over a given set of routers, with one error handling.
 
 REST (payload 1.0), HTTP API (2.0) and Function URL (2.0) events each get their own
 Powertools resolver, built on first use, with validation, echoing CORS and the same
 exception handlers: ApiError, validation errors (400/422), 404/405, anything else -> 500.
+Which routers a resolver serves is the caller's choice (lens.function: one set per
+Lambda function), so this module imports no routes.
 """
 
 from __future__ import annotations
@@ -26,10 +28,11 @@ from lens.errors import ApiError
 from lens.intake import EventKind, parse_json
 from lens.invocation import current
 from lens.observability import logger
-from lens.predict.routes import router as predict_router
 from lens.responses import error_response, from_validation_errors, internal_error
-from lens.routes import router
+from lens.routing import LensRouter, allowed_methods
 from lens.settings import get_settings
+
+Routers = tuple[LensRouter, ...]
 
 _RESOLVERS: dict[str, type[ApiGatewayResolver]] = {
     "rest": APIGatewayRestResolver,
@@ -38,14 +41,14 @@ _RESOLVERS: dict[str, type[ApiGatewayResolver]] = {
 }
 
 
-def build_resolver(kind: EventKind) -> ApiGatewayResolver:
-    """A resolver for `kind` events with every route, CORS and the error handlers."""
+def build_resolver(kind: EventKind, routers: Routers) -> ApiGatewayResolver:
+    """A resolver for `kind` events with these routers' routes, CORS and the error handlers."""
     cors = EchoCORSConfig(get_settings().allowed_origins)
     # parse_json: a body too deep or with a too-long number is 400 malformed_json, not 500.
     app = _RESOLVERS[kind](cors=cors, enable_validation=True, json_body_deserializer=parse_json)
-    app.include_router(router)
-    app.include_router(predict_router)
-    _install_error_handlers(app, cors)
+    for router in routers:
+        app.include_router(router)
+    _install_error_handlers(app, cors, routers)
 
     def common_headers(app: ApiGatewayResolver, next_middleware: NextMiddleware) -> Response[str]:
         response = next_middleware(app)
@@ -63,14 +66,9 @@ def _decorate(response: Response[str], cors: EchoCORSConfig) -> None:
     response.headers.setdefault("X-Request-Id", current().request_id)
 
 
-def _allowed_methods(app: ApiGatewayResolver, path: str) -> list[str]:
-    # Powertools answers 404 for a known path with another method; find the methods that
-    # path does accept so the answer can be 405 with an Allow header.
-    routes = app._static_routes + app._dynamic_routes
-    return sorted({r.method for r in routes if r.rule.match(path)})
-
-
-def _install_error_handlers(app: ApiGatewayResolver, cors: EchoCORSConfig) -> None:
+def _install_error_handlers(
+    app: ApiGatewayResolver, cors: EchoCORSConfig, routers: Routers
+) -> None:
     def answer(error: ApiError, headers: dict[str, str] | None = None) -> Response[str]:
         response = error_response(error, headers)
         _decorate(response, cors)
@@ -86,9 +84,12 @@ def _install_error_handlers(app: ApiGatewayResolver, cors: EchoCORSConfig) -> No
         return answer(ApiError(415, "unsupported_media_type", "Send JSON or the raw image bytes."))
 
     def on_not_found(exc: NotFoundError) -> Response[str]:
-        path = str(app.context.get("_path") or "")
-        methods = _allowed_methods(app, path)
-        if methods:
+        # Powertools answers 404 for a known path with another method; the methods that
+        # path does accept make it a 405 with an Allow header. No strip_prefixes is
+        # configured, so the event's path is the path Powertools matched against.
+        path = app.current_event.path
+        methods = allowed_methods(routers, path)
+        if methods and app.current_event.http_method.upper() not in methods:
             allow = ", ".join([*methods, "OPTIONS"])
             return answer(
                 ApiError(
@@ -111,14 +112,15 @@ def _install_error_handlers(app: ApiGatewayResolver, cors: EchoCORSConfig) -> No
     app.exception_handler(Exception)(on_unexpected)
 
 
-_cache: dict[str, ApiGatewayResolver] = {}
+_cache: dict[tuple[EventKind, Routers], ApiGatewayResolver] = {}
 
 
-def get_resolver(kind: EventKind) -> ApiGatewayResolver:
-    """The process's resolver for `kind` (built on first use)."""
-    if kind not in _cache:
-        _cache[kind] = build_resolver(kind)
-    return _cache[kind]
+def get_resolver(kind: EventKind, routers: Routers) -> ApiGatewayResolver:
+    """The process's resolver for `kind` events over `routers` (built on first use)."""
+    key = (kind, routers)
+    if key not in _cache:
+        _cache[key] = build_resolver(kind, routers)
+    return _cache[key]
 
 
 def reset_resolvers() -> None:

@@ -1,12 +1,9 @@
-"""The analysis routes: POST /analyze, GET /health, GET /openapi.json (one shared Router)."""
+"""The analysis routes: POST /analyze, GET /health (GET /openapi.json is lens.openapi)."""
 
 from __future__ import annotations
 
 import time
-from functools import lru_cache
 
-from aws_lambda_powertools.event_handler import Response, content_types
-from aws_lambda_powertools.event_handler.api_gateway import Router
 from aws_lambda_powertools.metrics import MetricUnit
 
 import lens
@@ -16,6 +13,7 @@ from lens.images import prepare_image
 from lens.intake import decode_image_field
 from lens.invocation import current
 from lens.observability import logger, metrics
+from lens.routing import LensRouter
 from lens.schema import (
     AnalyzeRequest,
     AnalyzeResponse,
@@ -28,7 +26,7 @@ from lens.schema import (
 from lens.secrets import key_status
 from lens.settings import get_settings
 
-router = Router()
+router = LensRouter()
 
 
 def _errors(*statuses: int) -> dict[int, dict[str, object]]:
@@ -125,33 +123,4 @@ def health() -> HealthResponse:
         models=dict(settings.models),
         gemini=GeminiHealth(configured=key.configured, key_source=key.kind, reason=key.reason),
         offline_models=list(predict.loaded_models()),
-    )
-
-
-@router.get("/openapi.json", include_in_schema=False)
-def openapi_document() -> Response[str]:
-    return Response(
-        status_code=200,
-        content_type=content_types.APPLICATION_JSON,
-        body=openapi_json(),
-    )
-
-
-@lru_cache(maxsize=1)
-def openapi_json() -> str:
-    """The OpenAPI document (built once per container from a resolver with every route)."""
-    from aws_lambda_powertools.event_handler.openapi.models import APIKey, APIKeyIn
-
-    from lens.app import build_resolver
-
-    app = build_resolver("rest")
-    return app.get_openapi_json_schema(
-        title="Scarab",
-        version=lens.__version__,
-        description="Analyze photos of ancient Egyptian art with Gemini, and run small "
-        "offline models.",
-        security_schemes={
-            "apiKey": APIKey.model_validate({"name": "X-Api-Key", "in": APIKeyIn.header})
-        },
-        security=[{"apiKey": []}],
     )

@@ -41,9 +41,12 @@ def test_dependencies_are_installed_before_the_code_is_copied() -> None:
     code = next(i for i, s in enumerate(steps) if s.startswith("COPY lens/"))
     assert deps < code
     assert "--no-cache-dir" in steps[deps]
+    # requirements.txt includes requirements/*.txt: both are in the image before pip runs.
+    copied = [s for s in steps[:deps] if s.startswith("COPY requirements")]
+    assert [s.split()[1] for s in copied] == ["requirements.txt", "requirements/"]
 
 
 def test_build_context_ships_only_code_and_requirements() -> None:
     ignore = (LAMBDA / ".dockerignore").read_text().split()
-    assert ignore[ignore.index("*") + 1 :][:2] == ["!requirements.txt", "!lens/"]
+    assert ignore[ignore.index("*") + 1 :][:3] == ["!requirements.txt", "!requirements/", "!lens/"]
     assert "**/__pycache__" in ignore

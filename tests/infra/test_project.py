@@ -38,10 +38,32 @@ def test_ci_script_runs_make_test_and_installs_chromium() -> None:
     assert "chromium" in ci
 
 
-def test_requirements_are_pinned() -> None:
-    for name in ("requirements.txt", "lambda/requirements.txt"):
-        for line in (ROOT / name).read_text().splitlines():
-            line = line.split("#", 1)[0].strip()
-            if not line or line.startswith("-r"):
-                continue
-            assert "==" in line, f"{name}: {line} is not pinned"
+def _requirement_lines(path: Path, seen: set[Path]) -> list[tuple[Path, str]]:
+    """(file, requirement) for every line of `path` and the files it includes with -r."""
+    path = path.resolve()
+    assert path.is_file(), f"{path} is included but missing"
+    if path in seen:
+        return []
+    seen.add(path)
+    lines: list[tuple[Path, str]] = []
+    for raw in path.read_text().splitlines():
+        line = raw.split("#", 1)[0].strip()
+        if line.startswith("-r"):
+            lines += _requirement_lines(path.parent / line[2:].strip(), seen)
+        elif line:
+            lines.append((path, line))
+    return lines
+
+
+def test_requirements_are_pinned_and_agree() -> None:
+    seen: set[Path] = set()
+    lines = _requirement_lines(ROOT / "requirements.txt", seen)
+    pins: dict[str, str] = {}
+    for path, line in lines:
+        assert "==" in line, f"{path.relative_to(ROOT)}: {line} is not pinned"
+        name, _, version = line.partition("==")
+        key = name.split("[")[0].strip().lower().replace("_", "-")
+        assert pins.setdefault(key, version) == version, f"{key} is pinned twice, differently"
+    # Every function's list is reached from the dev requirements (so .venv has it).
+    for path in (ROOT / "lambda" / "requirements").glob("*.txt"):
+        assert path.resolve() in seen, f"{path.relative_to(ROOT)} is not included"

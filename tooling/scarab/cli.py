@@ -205,10 +205,15 @@ def build(
     ),
     as_json: bool = JsonOpt,
 ) -> None:
-    """Build the function's artifact: a reproducible zip, or an image with docker."""
+    """Build the artifacts: a reproducible zip per function, or an image with docker.
+
+    With zip packaging, one zip per function of the catalog (analyze, models) and the
+    all-routes zip today's single-function deploy uploads; --json prints the all-routes
+    zip's fields at the top level and each function's under "functions".
+    """
 
     def body() -> None:
-        from scarab.artifacts import build_image, build_zip
+        from scarab.artifacts import build_function_zips, build_image, build_zip
         from scarab.config import find_project_dir, load_config
 
         project_dir = find_project_dir()
@@ -226,37 +231,51 @@ def build(
                     "platform": img.platform,
                 }
             else:
-                z = build_zip(
-                    project_dir,
-                    flavor=flavor,  # type: ignore[arg-type]
-                    runtime=fn.runtime,
-                    architecture=fn.architecture,
-                    progress=progress,
-                )
+                options: dict[str, Any] = {
+                    "flavor": flavor,
+                    "runtime": fn.runtime,
+                    "architecture": fn.architecture,
+                    "progress": progress,
+                }
+                functions = build_function_zips(project_dir, **options)
                 data = {
                     "package": "zip",
-                    "flavor": z.flavor,
-                    "path": str(z.path),
-                    "sha256": z.sha256,
-                    "code_sha256": z.code_sha256,
-                    "size": z.size,
-                    "unzipped_size": z.unzipped_size,
-                    "upload_via_s3": z.needs_s3,
-                    "reused": z.reused,
+                    **_zip_fields(build_zip(project_dir, **options)),
+                    "functions": {name: _zip_fields(z) for name, z in functions.items()},
                 }
         if as_json:
             _print_json(data)
         elif data["package"] == "zip":
-            via = " (over 50 MB: deploy uploads it through S3)" if data["upload_via_s3"] else ""
-            out.print(
-                f"{data['path']}\n  {data['size'] / 2**20:.1f} MB zipped,"
-                f" {data['unzipped_size'] / 2**20:.1f} MB unzipped{via}\n"
-                f"  sha256 {data['sha256']}"
-            )
+            rows = [*data["functions"].values(), data]
+            for row in rows:
+                via = " (over 50 MB: deploy uploads it through S3)" if row["upload_via_s3"] else ""
+                out.print(
+                    f"{row['function']} ({row['handler']})\n  {row['path']}\n"
+                    f"  {row['size'] / 2**20:.1f} MB zipped,"
+                    f" {row['unzipped_size'] / 2**20:.1f} MB unzipped{via}\n"
+                    f"  sha256 {row['sha256']}"
+                )
+            out.print("today's deploy creates one function from the all-routes zip")
         else:
             out.print(f"built {data['image']} for {data['platform']}")
 
     _run(body)
+
+
+def _zip_fields(z: Any) -> dict[str, Any]:
+    """What `build --json` reports for one zip (a scarab.artifacts.ZipBuild)."""
+    return {
+        "function": z.function,
+        "handler": z.handler,
+        "flavor": z.flavor,
+        "path": str(z.path),
+        "sha256": z.sha256,
+        "code_sha256": z.code_sha256,
+        "size": z.size,
+        "unzipped_size": z.unzipped_size,
+        "upload_via_s3": z.needs_s3,
+        "reused": z.reused,
+    }
 
 
 def _usage(message: str) -> ScarabError:

@@ -5,7 +5,6 @@ from __future__ import annotations
 import time
 from typing import Any, cast
 
-from aws_lambda_powertools.event_handler.api_gateway import Router
 from aws_lambda_powertools.metrics import MetricUnit, single_metric
 from pydantic import BaseModel, ValidationError
 
@@ -14,8 +13,9 @@ from lens.intake import parse_json
 from lens.observability import NAMESPACE, logger
 from lens.predict.loader import LoadedModel, ModelLoadError, store
 from lens.predict.registry import ModelEntry, registry
+from lens.routing import LensRouter
 
-router = Router()
+router = LensRouter()
 
 
 @router.get("/models")

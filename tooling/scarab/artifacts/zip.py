@@ -1,11 +1,18 @@
-"""Reproducible, content-addressed zip artifacts of the function.
+"""Reproducible, content-addressed zip artifacts, one per function of the catalog.
 
+Each function (scarab.functions: `analyze`, `models`, and the all-routes function a
+stage deployed as one function runs) gets a zip of its own sources and requirements.
 Two flavors:
 - `lambda`: manylinux wheels for the configured runtime and architecture, installed
-  with pip (no Docker), plus the function source. This is what AWS runs.
-- `local`: the function source only; the local interpreter's venv supplies the
+  with pip (no Docker) from the function's requirements, plus its source. This is what
+  AWS runs. What a runtime never reads is left out of the wheels' files (see
+  `runtime_needs`): tests, caches, type stubs, docs and examples, install records.
+- `local`: the function's source only; the local interpreter's venv supplies the
   dependencies. `--local` deploys and `scarab serve` use it.
 
+Dependencies are installed once per (requirements, runtime, architecture), into
+`.scarab/cache/deps/<key>` (or SCARAB_CACHE_DIR), and reused by every build; the key
+follows `-r` includes, so editing an included file reinstalls.
 Every zip lands at `.scarab/build/zip/<sha256hex>.zip`; Lambda's CodeSha256 is the
 base64 of the same digest, which is how `scarab serve` finds the code it deployed.
 Same inputs give the same bytes: sorted entries, fixed timestamps and permissions,
@@ -28,6 +35,7 @@ from pathlib import Path
 from typing import Literal
 
 from scarab.errors import ScarabError
+from scarab.functions import ALL_ROUTES, FUNCTIONS, TASK_ROOT, FunctionDef
 
 Flavor = Literal["lambda", "local"]
 
@@ -37,7 +45,12 @@ _FIXED_TIME = (1980, 1, 1, 0, 0, 0)
 _SKIP_DIRS = {"__pycache__", "tests", "test", ".pytest_cache", ".mypy_cache"}
 _SKIP_SUFFIXES = (".pyc", ".pyo")
 # Files pip writes that differ between installs or machines and Lambda never reads.
-_SKIP_DIST_INFO = {"RECORD", "INSTALLER", "REQUESTED", "direct_url.json"}
+# METADATA, entry_points.txt and top_level.txt stay: importlib.metadata reads them.
+_SKIP_DIST_INFO = {"RECORD", "INSTALLER", "REQUESTED", "direct_url.json", "WHEEL"}
+# Inside installed wheels only: directories no import reaches.
+_SKIP_DEP_DIRS = {"docs", "doc", "examples", "example", "benchmarks"}
+# Type stubs and C sources/headers: read by type checkers and compilers, not at run time.
+_SKIP_DEP_SUFFIXES = (".pyi", ".c", ".h", ".hpp", ".pxd", ".pyx")
 
 
 @dataclass(frozen=True)
@@ -48,6 +61,8 @@ class ZipBuild:
     unzipped_size: int
     flavor: Flavor
     reused: bool
+    function: str = ALL_ROUTES.name  # the catalog function it is for
+    handler: str = ALL_ROUTES.handler
 
     @property
     def code_sha256(self) -> str:
@@ -79,27 +94,46 @@ def _walk(root: Path) -> Iterator[Path]:
             yield Path(dirpath) / name
 
 
-def source_entries(project_dir: Path) -> dict[str, Path]:
-    """The function source (lambda/lens/**, model artifacts included), by archive name."""
-    task_root = project_dir / "lambda"
+def source_entries(project_dir: Path, function: FunctionDef = ALL_ROUTES) -> dict[str, Path]:
+    """The function's source under lambda/lens (model artifacts included where it
+    ships them), by archive name."""
+    task_root = project_dir / TASK_ROOT
     package = task_root / "lens"
     if not package.is_dir():
         raise ScarabError(
             f"No function source at {package}. Run scarab from the project root"
             " (the directory holding scarab.toml and lambda/)."
         )
-    return {p.relative_to(task_root).as_posix(): p for p in _walk(package)}
+    entries = {p.relative_to(task_root).as_posix(): p for p in _walk(package)}
+    return {name: path for name, path in entries.items() if function.ships(name)}
+
+
+def runtime_needs(relative: str) -> bool:
+    """Whether a file of the installed dependencies (path relative to the install, posix)
+    is one a running function may read.
+
+    Left out: console scripts (bin/), pip's install records, type stubs, C sources and
+    headers, and docs/examples directories. Tests and caches are skipped while walking.
+    Kept: every module and extension, package data, and the METADATA, entry points and
+    licences of each .dist-info (importlib.metadata reads them; pydantic and
+    google-genai ask for versions at import).
+    """
+    parts = relative.split("/")
+    if parts[0] == "bin":
+        return False
+    if parts[0].endswith(".dist-info"):
+        return parts[-1] not in _SKIP_DIST_INFO
+    if any(part in _SKIP_DEP_DIRS for part in parts[1:-1]):
+        return False
+    return not relative.endswith(_SKIP_DEP_SUFFIXES)
 
 
 def _dep_entries(deps: Path) -> dict[str, Path]:
     entries: dict[str, Path] = {}
     for path in _walk(deps):
-        rel = path.relative_to(deps)
-        if rel.parts[0] == "bin":
-            continue
-        if rel.parts[0].endswith(".dist-info") and rel.name in _SKIP_DIST_INFO:
-            continue
-        entries[rel.as_posix()] = path
+        rel = path.relative_to(deps).as_posix()
+        if rel != ".complete" and runtime_needs(rel):
+            entries[rel] = path
     return entries
 
 
@@ -113,10 +147,30 @@ def pip_platforms(architecture: str) -> list[str]:
     return [f"manylinux2014_{arch}", f"manylinux_2_28_{arch}"]
 
 
-def _deps_key(requirements: bytes, runtime: str, architecture: str) -> str:
+def read_requirements(path: Path, _seen: frozenset[Path] = frozenset()) -> list[str]:
+    """The requirement lines of `path`, following `-r` includes (relative to the file
+    that names them), without comments or blanks, in order, each once."""
+    path = path.resolve()
+    if path in _seen:
+        return []
+    if not path.is_file():
+        raise ScarabError(f"{path} is missing; it lists a function's dependencies.")
+    lines: list[str] = []
+    for raw in path.read_text(encoding="utf-8").splitlines():
+        line = raw.split("#", 1)[0].strip()
+        if line.startswith(("-r", "--requirement")):
+            include = line.split(maxsplit=1)[1] if " " in line else line[2:]
+            lines += read_requirements(path.parent / include.strip(), _seen | {path})
+        elif line:
+            lines.append(line)
+    return list(dict.fromkeys(lines))
+
+
+def _deps_key(requirements: list[str], runtime: str, architecture: str) -> str:
+    # The requirement set, not the file's bytes: comments and include layout don't count.
     h = hashlib.sha256()
-    for part in (requirements, runtime.encode(), architecture.encode(), b"v1"):
-        h.update(hashlib.sha256(part).digest())
+    for part in ("\n".join(sorted(requirements)), runtime, architecture, "v2"):
+        h.update(hashlib.sha256(part.encode()).digest())
     return h.hexdigest()[:32]
 
 
@@ -125,12 +179,12 @@ def install_deps(
     runtime: str,
     architecture: str,
     progress: Callable[[str], None] | None = None,
+    requirements_file: Path = ALL_ROUTES.requirements,
 ) -> Path:
-    """pip-install lambda/requirements.txt for Lambda into a cache keyed by its inputs."""
-    requirements = project_dir / "lambda" / "requirements.txt"
-    if not requirements.is_file():
-        raise ScarabError(f"{requirements} is missing; it lists the function's dependencies.")
-    key = _deps_key(requirements.read_bytes(), runtime, architecture)
+    """pip-install a requirements file (relative to the project) for Lambda into a cache
+    keyed by its requirement set, runtime and architecture."""
+    requirements = project_dir / requirements_file
+    key = _deps_key(read_requirements(requirements), runtime, architecture)
     # SCARAB_CACHE_DIR lets several checkouts (or test projects) share one cache.
     root = os.environ.get("SCARAB_CACHE_DIR") or project_dir / ".scarab" / "cache"
     cache = Path(root) / "deps" / key
@@ -163,7 +217,7 @@ def install_deps(
         raise ScarabError(
             f"Installing the function's dependencies for {runtime}/{architecture} failed."
             f" Check your network access to PyPI and that every package in"
-            f" lambda/requirements.txt has a manylinux wheel.\n{tail}"
+            f" {requirements_file} has a manylinux wheel.\n{tail}"
         )
     (tmp / ".complete").write_text(key)
     if (cache / ".complete").is_file():  # a concurrent build finished first: keep its copy
@@ -208,13 +262,17 @@ def build_zip(
     runtime: str = "python3.12",
     architecture: str = "x86_64",
     progress: Callable[[str], None] | None = None,
+    function: FunctionDef = ALL_ROUTES,
 ) -> ZipBuild:
-    """Build (or reuse) the zip for these inputs and return where it is."""
-    entries = source_entries(project_dir)
+    """Build (or reuse) `function`'s zip for these inputs and return where it is.
+
+    The default is the all-routes function (lens.handler, every dependency): what a stage
+    deployed as one function runs.
+    """
+    entries = source_entries(project_dir, function)
     if flavor == "lambda":
-        deps = install_deps(project_dir, runtime, architecture, progress)
-        dep_entries = _dep_entries(deps)
-        dep_entries.pop(".complete", None)
+        deps = install_deps(project_dir, runtime, architecture, progress, function.requirements)
+        dep_entries = {n: p for n, p in _dep_entries(deps).items() if not function.prunes(n)}
         clash = sorted(set(dep_entries) & set(entries))
         if clash:
             raise ScarabError(f"The function source and its dependencies both ship {clash[0]}.")
@@ -227,10 +285,17 @@ def build_zip(
         existing = zip_path(project_dir, sha)
         if existing.is_file() and unzipped_s.isdigit():
             return ZipBuild(
-                existing, sha, existing.stat().st_size, int(unzipped_s), flavor, reused=True
+                existing,
+                sha,
+                existing.stat().st_size,
+                int(unzipped_s),
+                flavor,
+                reused=True,
+                function=function.name,
+                handler=function.handler,
             )
     if progress:
-        progress(f"zipping {len(entries)} files ({flavor} flavor)")
+        progress(f"zipping {len(entries)} files ({function.name}, {flavor} flavor)")
     fd, tmp_name = tempfile.mkstemp(suffix=".zip.tmp", dir=out_dir)
     os.close(fd)
     tmp = Path(tmp_name)
@@ -247,10 +312,43 @@ def build_zip(
         tmp.unlink(missing_ok=True)
     if unzipped > LAMBDA_UNZIPPED_LIMIT:
         raise ScarabError(
-            f"The {flavor} package is {unzipped / 2**20:.0f} MB unzipped, over Lambda's"
-            f" 250 MB limit. Drop dependencies from lambda/requirements.txt or deploy"
-            f" with --package image (container images may be up to 10 GB)."
+            f"The {function.name} function's {flavor} package is {unzipped / 2**20:.0f} MB"
+            f" unzipped, over Lambda's 250 MB limit. Drop dependencies from"
+            f" {function.requirements} or deploy with --package image (container images"
+            f" may be up to 10 GB)."
         )
     index.parent.mkdir(parents=True, exist_ok=True)
     index.write_text(f"{sha} {unzipped}")
-    return ZipBuild(final, sha, final.stat().st_size, unzipped, flavor, reused=False)
+    return ZipBuild(
+        final,
+        sha,
+        final.stat().st_size,
+        unzipped,
+        flavor,
+        reused=False,
+        function=function.name,
+        handler=function.handler,
+    )
+
+
+def build_function_zips(
+    project_dir: Path,
+    *,
+    flavor: Flavor = "lambda",
+    runtime: str = "python3.12",
+    architecture: str = "x86_64",
+    progress: Callable[[str], None] | None = None,
+    functions: tuple[FunctionDef, ...] = FUNCTIONS,
+) -> dict[str, ZipBuild]:
+    """One zip per catalog function, by function name (each reused when unchanged)."""
+    return {
+        fn.name: build_zip(
+            project_dir,
+            flavor=flavor,
+            runtime=runtime,
+            architecture=architecture,
+            progress=progress,
+            function=fn,
+        )
+        for fn in functions
+    }

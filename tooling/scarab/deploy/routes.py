@@ -1,7 +1,11 @@
 """The API's routes, defined once (contract shared with `scarab serve` and the function).
 
-Every route is an AWS_PROXY integration to the one function; every resource also gets
-an OPTIONS MOCK preflight that needs no key and answers with the CORS headers.
+Every route is an AWS_PROXY integration to a function: `function` names the entry of
+scarab's function catalog (scarab.functions) that serves it, and the all-routes function
+of a stage deployed as one function serves every route. Every resource also gets an
+OPTIONS MOCK preflight that needs no key and answers with the CORS headers.
+tests/function/test_functions.py checks each function's handler registers exactly
+the routes this table gives it.
 """
 
 from __future__ import annotations
@@ -14,14 +18,17 @@ class Route:
     path: str
     method: str
     api_key_required: bool
+    # The catalog function that serves it (scarab.functions); defaulted only so a
+    # Route built with the three fields above still constructs.
+    function: str = "analyze"
 
 
 ROUTES: tuple[Route, ...] = (
-    Route("/analyze", "POST", True),
-    Route("/health", "GET", False),
-    Route("/openapi.json", "GET", False),
-    Route("/models", "GET", True),
-    Route("/predict/{model_id}", "POST", True),
+    Route("/analyze", "POST", True, function="analyze"),
+    Route("/health", "GET", False, function="analyze"),
+    Route("/openapi.json", "GET", False, function="analyze"),
+    Route("/models", "GET", True, function="models"),
+    Route("/predict/{model_id}", "POST", True, function="models"),
 )
 
 CORS_ALLOW_HEADERS = "Content-Type,X-Api-Key,Authorization"
@@ -37,6 +44,16 @@ def resource_paths(routes: tuple[Route, ...] = ROUTES) -> list[str]:
         for i in range(1, len(parts) + 1):
             paths.add("/" + "/".join(parts[:i]))
     return sorted(paths, key=lambda p: (p.count("/"), p))
+
+
+def routes_for(function: str, routes: tuple[Route, ...] = ROUTES) -> tuple[Route, ...]:
+    """The routes `function` serves, in table order (empty for a name the table lacks)."""
+    return tuple(r for r in routes if r.function == function)
+
+
+def route_functions(routes: tuple[Route, ...] = ROUTES) -> list[str]:
+    """The functions the routes name, in first-appearance order."""
+    return list(dict.fromkeys(r.function for r in routes))
 
 
 def methods_for(path: str, routes: tuple[Route, ...] = ROUTES) -> list[Route]:

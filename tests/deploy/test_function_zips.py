@@ -1,0 +1,299 @@
+"""One zip per function: each carries its own sources and requirements, stripped of what
+a runtime never reads, and runs from the extracted zip alone.
+
+The lambda-flavor zips here are built for this interpreter's Python version (so their
+compiled wheels load in the child interpreters) and cached like every zip build.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import subprocess
+import sys
+import zipfile
+from pathlib import Path
+from typing import Any
+
+import pytest
+from lens.predict.registry import registry
+from scarab.artifacts import build_function_zips, build_zip
+from scarab.artifacts import zip as zipmod
+from scarab.cli import app
+from scarab.functions import ALL_ROUTES, ANALYZE, FUNCTIONS, MODELS
+from typer.testing import CliRunner
+
+from tests.deploy.conftest import REPO
+from tests.support.gemini_server import GeminiServer
+
+# Every feature of the packaged tabular model (the values only need to be valid).
+_TABULAR = {name: 1.0 for name in getattr(registry().get("tabular"), "features", [])}
+RUNTIME = f"python{sys.version_info.major}.{sys.version_info.minor}"
+MB = 1024 * 1024
+ANALYZE_GOAL = 45 * MB
+
+
+def _names(path: Path) -> list[str]:
+    with zipfile.ZipFile(path) as zf:
+        return zf.namelist()
+
+
+# -- fast: sources per function (local flavor), the catalog's requirement files ---------
+
+
+def test_each_function_zips_only_its_sources(project: Path) -> None:
+    zips = build_function_zips(project, flavor="local")
+    assert set(zips) == {fn.name for fn in FUNCTIONS}
+    analyze, models = _names(zips["analyze"].path), _names(zips["models"].path)
+    everything = _names(build_zip(project, flavor="local").path)
+    assert "lens/entry/analyze.py" in analyze and "lens/routes.py" in analyze
+    assert not any(n.startswith("lens/predict/artifacts/") for n in analyze)
+    assert not {"lens/predict/digits.py", "lens/predict/tabular.py"} & set(analyze)
+    assert "lens/entry/models.py" in models and "lens/predict/digits.py" in models
+    assert any(n.endswith(".onnx") for n in models)
+    assert not {"lens/gemini.py", "lens/routes.py"} & set(models)
+    # The all-routes zip is what today's deploy ships: the whole source, as before.
+    assert set(analyze) | set(models) <= set(everything)
+    assert "lens/handler.py" in everything and any(n.endswith(".onnx") for n in everything)
+    assert zips["analyze"].handler == ANALYZE.handler
+    assert build_zip(project, flavor="local").function == ALL_ROUTES.name
+
+
+def test_function_zips_are_content_addressed_and_reused(project: Path) -> None:
+    first = build_function_zips(project, flavor="local")
+    again = build_function_zips(project, flavor="local")
+    assert all(z.reused for z in again.values())
+    assert {n: z.sha256 for n, z in first.items()} == {n: z.sha256 for n, z in again.items()}
+    # A models-only file changes the models zip, not the analyze zip.
+    (project / "lambda" / "lens" / "predict" / "tabular.py").write_text("# changed\n")
+    changed = build_function_zips(project, flavor="local")
+    assert changed["analyze"].sha256 == first["analyze"].sha256
+    assert changed["models"].sha256 != first["models"].sha256
+
+
+def test_requirements_follow_includes_and_pins_agree() -> None:
+    analyze = zipmod.read_requirements(REPO / ANALYZE.requirements)
+    models = zipmod.read_requirements(REPO / MODELS.requirements)
+    everything = zipmod.read_requirements(REPO / ALL_ROUTES.requirements)
+    assert "google-genai==3.4.0" in analyze and not any(r.startswith("numpy") for r in analyze)
+    assert {"onnxruntime==1.32.0", "numpy==2.4.6"} <= set(models)
+    assert not any(r.startswith("google-genai") for r in models)
+    assert set(everything) == set(analyze) | set(models)
+    # The install cache is keyed by the requirement set: one install per set.
+    key = zipmod._deps_key
+    assert key(analyze, RUNTIME, "x86_64") != key(models, RUNTIME, "x86_64")
+    assert key(everything, RUNTIME, "x86_64") == key(list(reversed(everything)), RUNTIME, "x86_64")
+
+
+@pytest.mark.parametrize(
+    ("path", "kept"),
+    [
+        ("numpy/core/tests/test_x.py", True),  # tests are skipped while walking, not here
+        ("pydantic/main.py", True),
+        ("pydantic/main.pyi", False),
+        ("numpy/_core/include/numpy/ndarraytypes.h", False),
+        ("google/genai/docs/index.html", False),
+        ("foo/examples/demo.py", False),
+        ("bin/normalizer", False),
+        ("pydantic-2.14.3.dist-info/METADATA", True),
+        ("pydantic-2.14.3.dist-info/entry_points.txt", True),
+        ("pydantic-2.14.3.dist-info/RECORD", False),
+        ("pydantic-2.14.3.dist-info/INSTALLER", False),
+        ("docs/__init__.py", True),  # a top-level package that happens to be called docs
+    ],
+)
+def test_runtime_needs(path: str, kept: bool) -> None:
+    assert zipmod.runtime_needs(path) is kept
+
+
+def test_cli_build_reports_every_function(project: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.chdir(project)
+    result = CliRunner().invoke(app, ["build", "--package", "zip", "--flavor", "local", "--json"])
+    assert result.exit_code == 0, result.output
+    data = json.loads(result.output)
+    assert set(data["functions"]) == {"analyze", "models"}
+    for name, row in data["functions"].items():
+        assert {"path", "sha256", "size", "unzipped_size"} <= set(row)
+        assert row["function"] == name and Path(row["path"]).is_file()
+    assert data["functions"]["analyze"]["handler"] == "lens.entry.analyze.lambda_handler"
+    assert data["function"] == "all" and data["handler"] == "lens.handler.lambda_handler"
+    text = CliRunner().invoke(app, ["build", "--package", "zip", "--flavor", "local"])
+    assert text.exit_code == 0, text.output
+    assert "analyze (lens.entry.analyze.lambda_handler)" in text.output
+    assert "models (lens.entry.models.lambda_handler)" in text.output
+
+
+# -- slow: the real lambda-flavor zips, extracted and run ------------------------------
+
+
+@pytest.fixture(scope="session")
+def function_zips(tmp_path_factory: pytest.TempPathFactory) -> dict[str, zipmod.ZipBuild]:
+    root = tmp_path_factory.mktemp("function-zips")
+    shutil.copytree(
+        REPO / "lambda", root / "lambda", ignore=shutil.ignore_patterns("__pycache__", "*.pyc")
+    )
+    mp = pytest.MonkeyPatch()
+    mp.setenv("SCARAB_CACHE_DIR", str(REPO / ".scarab" / "cache"))
+    try:
+        zips = build_function_zips(root, flavor="lambda", runtime=RUNTIME)
+        zips["all"] = build_zip(root, flavor="lambda", runtime=RUNTIME)
+        return zips
+    finally:
+        mp.undo()
+
+
+@pytest.fixture(scope="session")
+def extracted(
+    function_zips: dict[str, zipmod.ZipBuild], tmp_path_factory: pytest.TempPathFactory
+) -> dict[str, Path]:
+    out = {}
+    for name, built in function_zips.items():
+        target = tmp_path_factory.mktemp(f"task-root-{name}")
+        with zipfile.ZipFile(built.path) as zf:
+            zf.extractall(target)
+        out[name] = target
+    return out
+
+
+@pytest.mark.slow
+def test_analyze_zip_is_slim(function_zips: dict[str, zipmod.ZipBuild]) -> None:
+    analyze, models, everything = (function_zips[n] for n in ("analyze", "models", "all"))
+    assert analyze.unzipped_size <= ANALYZE_GOAL, analyze.unzipped_size / MB
+    assert analyze.unzipped_size * 3 < everything.unzipped_size
+    assert models.unzipped_size < everything.unzipped_size
+    names = _names(analyze.path)
+    tops = {n.split("/")[0] for n in names}
+    assert {"google", "pydantic", "pydantic_core", "PIL", "aws_lambda_powertools"} <= tops
+    assert not {"numpy", "onnxruntime", "numpy.libs", "cryptography"} & tops
+    assert not any(n.endswith(".onnx") for n in names)
+    for junk in ("/tests/", "/__pycache__/", "bin/"):
+        assert not any(junk in f"/{n}" for n in names), junk
+    assert not any(n.endswith((".pyi", ".pyc", "/RECORD")) for n in names)
+    assert "pydantic-2.14.3.dist-info/METADATA" in names  # importlib.metadata reads it
+    models_names = _names(models.path)
+    models_tops = {n.split("/")[0] for n in models_names}
+    assert {"numpy", "onnxruntime", "PIL", "pydantic"} <= models_tops
+    # onnxruntime's protobuf installs google/protobuf; google-genai must not be there.
+    assert not any(n.startswith("google/genai/") for n in models_names)
+
+
+_CHILD = r"""
+import base64, importlib.metadata, io, json, sys
+from PIL import Image
+from {module} import lambda_handler
+
+class Context:  # what Powertools and lens read from Lambda's context object
+    function_name = "scarab-dev"
+    memory_limit_in_mb = 512
+    invoked_function_arn = "arn:aws:lambda:us-east-1:123456789012:function:scarab-dev"
+    aws_request_id = "r-1"
+    function_version = "$LATEST"
+    def get_remaining_time_in_millis(self):
+        return 30000
+
+def event(method, path, body=None):
+    return {{"resource": path, "path": path, "httpMethod": method,
+            "headers": {{"content-type": "application/json"}}, "multiValueHeaders": {{}},
+            "queryStringParameters": None, "multiValueQueryStringParameters": None,
+            "pathParameters": None, "stageVariables": None, "isBase64Encoded": False,
+            "requestContext": {{"requestId": "r-1", "stage": "dev", "httpMethod": method,
+                                "path": "/dev" + path, "resourcePath": path,
+                                "identity": {{"sourceIp": "127.0.0.1"}}}},
+            "body": None if body is None else json.dumps(body)}}
+
+buffer = io.BytesIO()
+Image.new("RGB", (64, 48), (200, 40, 40)).save(buffer, "JPEG")
+image = base64.b64encode(buffer.getvalue()).decode()
+answers = []
+for method, path, body in json.loads(sys.argv[1]):
+    if body == "IMAGE":
+        body = {{"image": image, "speed": "fast"}}
+    response = lambda_handler(event(method, path, body), Context())
+    answers.append([response["statusCode"], json.loads(response["body"])])
+versions = {{d: importlib.metadata.version(d) for d in json.loads(sys.argv[2])}}
+print(json.dumps({{"answers": answers, "versions": versions, "modules": sorted(sys.modules),
+                  "lens": sys.modules["lens"].__file__}}))
+"""
+
+
+def _run_extracted(
+    task_root: Path, module: str, requests: list[Any], dists: list[str], env: dict[str, str]
+) -> dict[str, Any]:
+    args = (requests, dists)
+    """A fresh interpreter with only the extracted zip and the standard library (-S: no
+    site-packages, so nothing can come from this venv)."""
+    result = subprocess.run(
+        [sys.executable, "-S", "-c", _CHILD.format(module=module), *map(json.dumps, args)],
+        env={**env, "PYTHONPATH": str(task_root), "PYTHONDONTWRITEBYTECODE": "1"},
+        capture_output=True,
+        text=True,
+        timeout=180,
+        check=False,
+    )
+    assert result.returncode == 0, result.stderr[-4000:]
+    out: dict[str, Any] = json.loads(result.stdout.splitlines()[-1])
+    assert out["lens"].startswith(str(task_root))
+    return out
+
+
+@pytest.mark.slow
+def test_extracted_analyze_zip_answers_alone(
+    extracted: dict[str, Path], gemini: GeminiServer
+) -> None:
+    env = {k: v for k, v in os.environ.items() if k != "PYTHONPATH"}
+    out = _run_extracted(
+        extracted["analyze"],
+        "lens.entry.analyze",
+        [["GET", "/health", None], ["POST", "/analyze", "IMAGE"], ["GET", "/openapi.json", None]],
+        ["google-genai", "pydantic", "pydantic-core", "pillow", "aws-lambda-powertools"],
+        env,
+    )
+    assert [a[0] for a in out["answers"]] == [200, 200, 200], out["answers"]
+    assert out["answers"][1][1]["analysis"]["picture_location"]
+    assert len(gemini.requests) == 1
+    assert out["versions"]["google-genai"] == "3.4.0"
+    modules = set(out["modules"])
+    assert "google.genai" in modules
+    assert not {"numpy", "onnxruntime", "cryptography", "boto3"} & modules
+
+
+@pytest.mark.slow
+def test_extracted_models_zip_answers_alone(extracted: dict[str, Path]) -> None:
+    env = {k: v for k, v in os.environ.items() if k != "PYTHONPATH" and "API_KEY" not in k}
+    out = _run_extracted(
+        extracted["models"],
+        "lens.entry.models",
+        [
+            ["GET", "/models", None],
+            ["POST", "/predict/tabular", {"features": _TABULAR}],
+            ["POST", "/predict/digits", "IMAGE"],
+        ],
+        ["numpy", "onnxruntime", "pillow", "pydantic"],
+        env,
+    )
+    statuses = [a[0] for a in out["answers"]]
+    assert statuses[:2] == [200, 200], out["answers"]
+    assert out["answers"][1][1]["label"] in ("benign", "malignant")
+    assert statuses[2] in (200, 422), out["answers"][2]  # a digit, or no_digit_found
+    assert {"numpy", "onnxruntime"} <= set(out["modules"])
+    assert "google.genai" not in out["modules"]
+
+
+@pytest.mark.slow
+def test_extracted_all_routes_zip_still_answers_every_route(
+    extracted: dict[str, Path], gemini: GeminiServer
+) -> None:
+    env = {k: v for k, v in os.environ.items() if k != "PYTHONPATH"}
+    out = _run_extracted(
+        extracted["all"],
+        "lens.handler",
+        [
+            ["GET", "/health", None],
+            ["POST", "/analyze", "IMAGE"],
+            ["POST", "/predict/tabular", {"features": _TABULAR}],
+        ],
+        ["google-genai", "numpy", "onnxruntime"],
+        env,
+    )
+    assert [a[0] for a in out["answers"]] == [200, 200, 200], out["answers"]
