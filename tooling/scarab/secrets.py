@@ -12,8 +12,8 @@ from pathlib import Path
 
 from scarab.aws import Aws, call, error_code, explain
 from scarab.config import ScarabConfig
-from scarab.deploy.actions import wait_for_function
 from scarab.deploy.models import secret_environment
+from scarab.deploy.waiters import wait_for_function
 from scarab.errors import ConfigError, ScarabError
 from scarab.stage import open_stage
 
