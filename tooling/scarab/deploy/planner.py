@@ -11,6 +11,7 @@ create them keep theirs under the same names.
 
 from __future__ import annotations
 
+import base64
 import json
 from pathlib import Path
 from typing import Any
@@ -260,8 +261,6 @@ def _code(d: Desired) -> tuple[list[Instruction], dict[str, Any]]:
 
 
 def _hex(b64: str) -> str:
-    import base64
-
     return base64.b64decode(b64).hex()
 
 
