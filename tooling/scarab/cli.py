@@ -90,9 +90,12 @@ def _target(
 
 
 def _local_credentials() -> None:
-    """The emulator accepts any credentials; make sure some exist."""
-    for key, value in (("AWS_ACCESS_KEY_ID", "scarab-local"), ("AWS_SECRET_ACCESS_KEY", "x")):
-        os.environ.setdefault(key, value)
+    """The emulator accepts any credentials; make sure some exist (the fake ones, unless
+    the environment has its own)."""
+    from scarab.emulator import FAKE_CREDENTIALS
+
+    if not os.environ.get("AWS_ACCESS_KEY_ID"):
+        os.environ.update(FAKE_CREDENTIALS)
 
 
 def _run(fn: Callable[[], T]) -> T:

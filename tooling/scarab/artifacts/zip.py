@@ -27,6 +27,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Literal
 
+from scarab import layout
 from scarab.errors import ScarabError
 
 Flavor = Literal["lambda", "local"]
@@ -60,7 +61,7 @@ class ZipBuild:
 
 
 def zip_dir(project_dir: Path) -> Path:
-    return project_dir / ".scarab" / "build" / "zip"
+    return project_dir / layout.ZIP_DIR
 
 
 def zip_path(project_dir: Path, sha256_hex: str) -> Path:
@@ -132,7 +133,7 @@ def install_deps(
         raise ScarabError(f"{requirements} is missing; it lists the function's dependencies.")
     key = _deps_key(requirements.read_bytes(), runtime, architecture)
     # SCARAB_CACHE_DIR lets several checkouts (or test projects) share one cache.
-    root = os.environ.get("SCARAB_CACHE_DIR") or project_dir / ".scarab" / "cache"
+    root = os.environ.get("SCARAB_CACHE_DIR") or project_dir / layout.CACHE_DIR
     cache = Path(root) / "deps" / key
     if (cache / ".complete").is_file():
         return cache

@@ -30,7 +30,7 @@ from scarab.deploy.instructions import (
 from scarab.deploy.models import ApiSpec, Desired, MethodSpec
 from scarab.deploy.reader import Observed, ObservedFunction
 from scarab.errors import ScarabError
-from scarab.naming import TAG_MANAGED_ENV
+from scarab.naming import TAG_MANAGED_ENV, Names
 
 REST_API_ID = "rest_api_id"
 USAGE_PLAN_ID = "usage_plan_id"
@@ -711,7 +711,7 @@ def _num(value: Any) -> float | None:
         return None
 
 
-def key_instructions(d: Desired, name: str) -> tuple[ApiCall, ApiCall]:
+def key_instructions(names: Names, name: str) -> tuple[ApiCall, ApiCall]:
     """Create a key tagged for the stage and put it in the usage plan (its id is kept
     as `api_key_id`; the key's value is never kept)."""
     create = ApiCall(
@@ -719,9 +719,9 @@ def key_instructions(d: Desired, name: str) -> tuple[ApiCall, ApiCall]:
         "CreateApiKey",
         {
             "name": name,
-            "description": f"API key for {d.names.base} (managed by scarab)",
+            "description": f"API key for {names.base} (managed by scarab)",
             "enabled": True,
-            "tags": d.names.tags,
+            "tags": names.tags,
         },
         output_var=API_KEY_ID,
         output_path="id",
@@ -747,7 +747,7 @@ def plan_keys(d: Desired, obs: Observed) -> list[Step]:
     existing = [k for k in obs.keys if k.name == first]
     if existing:
         return [Step(res, "update", "not in the usage plan", (attach_key(existing[0].id),))]
-    return [Step(res, "create", "the usage plan has no key", key_instructions(d, first))]
+    return [Step(res, "create", "the usage plan has no key", key_instructions(d.names, first))]
 
 
 def plan(
