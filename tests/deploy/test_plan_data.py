@@ -195,3 +195,34 @@ def test_only_the_executor_calls_mutating_aws_operations() -> None:
             if attr and path.name not in ALLOWED:
                 offenders.append(f"{path.name}:{node.lineno} .{node.attr}")
     assert offenders == []
+
+
+def test_the_display_redacts_secret_parameters_and_describes_blobs() -> None:
+    from scarab.deploy.display import render
+    from scarab.deploy.instructions import ApiCall, FileBytes, Ref, Step
+
+    steps = [
+        Step(
+            "ssm.parameter /scarab/x",
+            "update",
+            "test",
+            (
+                ApiCall("ssm", "PutParameter", {"Name": "/scarab/x", "Value": "sk-secret"}),
+                ApiCall("apigateway", "CreateApiKey", {"name": "k", "value": "key-value-1"}),
+                ApiCall(
+                    "lambda",
+                    "UpdateFunctionCode",
+                    {"FunctionName": Ref("fn"), "ZipFile": FileBytes("/z", "ab" * 32, 3 * 2**20)},
+                ),
+            ),
+        )
+    ]
+    text = json.dumps(render(steps))
+    assert "sk-secret" not in text and "key-value-1" not in text
+    calls = render(steps)[0]["calls"]
+    assert calls[0]["params"] == {"Name": "/scarab/x", "Value": "<redacted>"}
+    assert calls[1]["params"] == {"name": "k", "value": "<redacted>"}
+    assert calls[2]["params"] == {
+        "FunctionName": "${fn}",
+        "ZipFile": "<zip 3.0 MB sha256 abababababab>",
+    }

@@ -40,7 +40,7 @@ def show(value: Any) -> Any:
     if isinstance(value, Sub):
         return value.template
     if isinstance(value, FileBytes):
-        return f"<zip {value.size / 1e6:.1f} MB sha256 {value.sha256[:12]}>"
+        return f"<zip {value.size / 2**20:.1f} MB sha256 {value.sha256[:12]}>"
     if isinstance(value, bytes):
         return f"<{len(value)} bytes>"
     if isinstance(value, dict):
