@@ -13,9 +13,11 @@ import pytest
 from scarab.artifacts.zip import LAMBDA_ZIP_LIMIT
 from scarab.aws import Aws
 from scarab.config import load_config
-from scarab.deploy import actions as act
+from scarab.deploy.executor import Executor
 from scarab.deploy.models import desired_state
-from scarab.deploy.plan import Context
+from scarab.deploy.planner import plan, seed_vars
+from scarab.deploy.reader import read_all
+from scarab.deploy.state import StageState
 
 from tests.deploy.conftest import (
     EXPECTED_LOGS_POLICY,
@@ -145,9 +147,14 @@ def test_every_artifact_bucket_call_names_the_expected_owner(run_deploy, aws, pr
             _deployed_code(project, config, aws_), zip_size=LAMBDA_ZIP_LIMIT + 1
         ),
     )
-    ctx = Context(aws=aws_, desired=desired)
-    act.update_code(ctx)  # first upload: the bucket is created
-    act.update_code(ctx)  # second: the bucket exists
+    bucket = "scarab-artifacts-123456789012-us-east-1"
+    for _ in range(2):  # first upload: the bucket is created; second: it exists
+        obs = read_all(aws_, desired.names, StageState(), artifact_bucket=(bucket, "123456789012"))
+        assert obs.function is not None
+        obs.function.config["CodeSha256"] = "stale"  # so the plan uploads the code
+        steps = plan(desired, obs)
+        assert [s.resource for s in steps][-1] == "lambda.function scarab-test code"
+        Executor(aws_, seed_vars(obs)).execute(steps)
     ops = [op for op, _ in seen]
     assert ops.count("CreateBucket") == 1 and ops.count("PutObject") == 2
     assert "HeadBucket" in ops and "PutPublicAccessBlock" in ops
@@ -155,7 +162,6 @@ def test_every_artifact_bucket_call_names_the_expected_owner(run_deploy, aws, pr
     assert [(op, owner) for op, owner in seen if op != "CreateBucket"] == [
         (op, "123456789012") for op in ops if op != "CreateBucket"
     ]
-    bucket = "scarab-artifacts-123456789012-us-east-1"
     keys = [o["Key"] for o in client("s3", aws).list_objects_v2(Bucket=bucket)["Contents"]]
     assert keys == [f"scarab-test/{_hex(desired.function.code.zip_sha256_b64)}.zip"]
 

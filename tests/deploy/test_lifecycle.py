@@ -209,8 +209,18 @@ def test_secrets_set_stores_securestring_and_wires_the_function(
 def test_destroy_leaves_nothing(run_deploy, aws, project: Path) -> None:
     run_deploy()
     rotate_key(load_config(project), project_dir=project, endpoint_url=aws.url)
-    removed = destroy(load_config(project), project_dir=project, endpoint_url=aws.url)
-    assert any(r.startswith("rest api") for r in removed)
+    removed = destroy(load_config(project), project_dir=project, endpoint_url=aws.url).removed
+    # Keys before their plan, the API before the permission, the function before its role.
+    assert removed == [
+        "apigateway.api_key scarab-test-key-1",
+        "apigateway.api_key scarab-test-key-2",
+        "apigateway.usage_plan scarab-test-plan",
+        "apigateway.rest_api scarab-test",
+        "lambda.permission scarab-apigateway-invoke",
+        "lambda.function scarab-test",
+        "logs.group /aws/lambda/scarab-test",
+        "iam.role scarab-test-role",
+    ]
     apigw = client("apigateway", aws)
     assert apigw.get_rest_apis()["items"] == []
     assert apigw.get_usage_plans()["items"] == []
@@ -222,7 +232,8 @@ def test_destroy_leaves_nothing(run_deploy, aws, project: Path) -> None:
     assert groups["logGroups"] == []
     assert not state_path(project, "test", aws.url).exists()
     # Already gone: tolerated.
-    assert destroy(load_config(project), project_dir=project, endpoint_url=aws.url) == []
+    again = destroy(load_config(project), project_dir=project, endpoint_url=aws.url)
+    assert again.steps == [] and again.removed == []
 
 
 def test_status_reports_the_contract_fields(run_deploy, aws, project: Path, monkeypatch) -> None:

@@ -6,10 +6,21 @@ import dataclasses
 import json
 from pathlib import Path
 
+from scarab.artifacts.zip import LAMBDA_ZIP_LIMIT
 from scarab.config import load_config
+from scarab.deploy.instructions import (
+    ApiCall,
+    FileBytes,
+    Ref,
+    Step,
+    Sub,
+    UploadArtifact,
+    WaitForFunction,
+)
 from scarab.deploy.models import Code, Desired, desired_state
 from scarab.deploy.planner import merged_environment, method_drift, plan
 from scarab.deploy.reader import (
+    Doomed,
     Observed,
     ObservedApi,
     ObservedFunction,
@@ -17,6 +28,7 @@ from scarab.deploy.reader import (
     ObservedPlan,
     ObservedRole,
 )
+from scarab.deploy.teardown import plan_destroy
 from scarab.naming import TAG_MANAGED_ENV
 
 CODE = Code(package="zip", zip_path="/x.zip", zip_sha256_b64="c2hh", zip_size=10)
@@ -355,3 +367,193 @@ def test_readme_shows_the_policies_the_deploy_writes(tmp_path: Path) -> None:
         "Resource": d.function.arn,
         "Condition": {"ArnLike": {"AWS:SourceArn": d.source_arn("<api-id>")}},
     }
+
+
+# Plans as values ---------------------------------------------------------------------
+
+
+def refs_in(value: object) -> list[str]:
+    if isinstance(value, Ref):
+        return [value.name]
+    if isinstance(value, Sub):
+        return [part.split("}", 1)[0] for part in value.template.split("${")[1:]]
+    if isinstance(value, dict):
+        return [r for v in value.values() for r in refs_in(v)]
+    if isinstance(value, list | tuple):
+        return [r for v in value for r in refs_in(v)]
+    return []
+
+
+def step(steps: list[Step], resource: str) -> Step:
+    (found,) = [s for s in steps if s.resource == resource]
+    return found
+
+
+def test_every_ref_of_a_first_deploy_is_produced_before_it_is_used(tmp_path: Path) -> None:
+    produced: set[str] = set()
+    for s in plan(desired(tmp_path), Observed.empty()):
+        for ins in s.instructions:
+            if isinstance(ins, ApiCall):
+                missing = set(refs_in(ins.params)) - produced
+                assert not missing, f"{s.resource} {ins.operation} uses {missing}"
+                if ins.output_var:
+                    produced.add(ins.output_var)
+    assert {"rest_api_id", "resource:/", "resource:/predict/{model_id}"} <= produced
+    assert {"usage_plan_id", "api_key_id"} <= produced
+
+
+def test_first_deploy_calls_as_values(tmp_path: Path) -> None:
+    d = desired(tmp_path)
+    steps = plan(d, Observed.empty())
+    assert step(steps, "apigateway.rest_api scarab-dev resource /predict/{model_id}").calls == [
+        ApiCall(
+            "apigateway",
+            "CreateResource",
+            {
+                "restApiId": Ref("rest_api_id"),
+                "parentId": Ref("resource:/predict"),
+                "pathPart": "{model_id}",
+            },
+            output_var="resource:/predict/{model_id}",
+            output_path="id",
+        )
+    ]
+    create, attach = step(steps, "apigateway.api_key scarab-dev-key-1").calls
+    assert (create.operation, create.output_var, create.output_path) == (
+        "CreateApiKey",
+        "api_key_id",
+        "id",
+    )
+    assert "value" not in create.params  # API Gateway generates the value; it is never kept
+    assert attach.params == {
+        "usagePlanId": Ref("usage_plan_id"),
+        "keyId": Ref("api_key_id"),
+        "keyType": "API_KEY",
+    }
+    (permission,) = step(steps, "lambda.permission scarab-apigateway-invoke").calls
+    assert permission.params["SourceArn"] == Sub(
+        "arn:aws:execute-api:us-east-1:123456789012:${rest_api_id}/dev/*/*"
+    )
+    function = step(steps, "lambda.function scarab-dev")
+    create_fn, wait = function.instructions
+    assert isinstance(create_fn, ApiCall) and create_fn.retry_while_role_not_ready
+    assert create_fn.params["Code"] == {"ZipFile": FileBytes("/x.zip", "736861", 10)}
+    assert wait == WaitForFunction("scarab-dev")
+
+
+def test_memory_change_is_one_call_and_a_wait(tmp_path: Path) -> None:
+    d = desired(tmp_path)
+    d2 = desired(tmp_path, **{"function.memory": 1024})
+    (s,) = plan(d2, converged(d))
+    assert s.instructions == (
+        ApiCall(
+            "lambda",
+            "UpdateFunctionConfiguration",
+            {
+                "FunctionName": "scarab-dev",
+                "Role": d.role_arn,
+                "MemorySize": 1024,
+                "Timeout": d.function.timeout,
+                "Environment": {"Variables": d.function.environment},
+                "Runtime": d.function.runtime,
+                "Handler": d.function.handler,
+            },
+            retry_while_role_not_ready=True,
+        ),
+        WaitForFunction("scarab-dev"),
+    )
+
+
+def test_usage_plan_bound_to_an_old_api_is_rebound(tmp_path: Path) -> None:
+    d = desired(tmp_path)
+    obs = converged(d)
+    assert obs.plan is not None
+    obs.plan.api_stages = [{"apiId": "old", "stage": "dev"}, {"apiId": "x", "stage": "prod"}]
+    (s,) = plan(d, obs)
+    assert s.calls == [
+        ApiCall(
+            "apigateway",
+            "UpdateUsagePlan",
+            {
+                "usagePlanId": Ref("usage_plan_id"),
+                "patchOperations": [
+                    {"op": "remove", "path": "/apiStages", "value": "old:dev"},
+                    {"op": "add", "path": "/apiStages", "value": Sub("${rest_api_id}:dev")},
+                ],
+            },
+        )
+    ]
+
+
+def test_a_zip_over_the_limit_goes_through_the_artifact_bucket(tmp_path: Path) -> None:
+    d = desired(tmp_path)
+    big = dataclasses.replace(CODE, zip_size=LAMBDA_ZIP_LIMIT + 1)
+    d = dataclasses.replace(d, function=dataclasses.replace(d.function, code=big))
+    steps = plan(d, Observed.empty())
+    bucket = "scarab-artifacts-123456789012-us-east-1"
+    assert [c.operation for c in step(steps, f"s3.bucket {bucket}").calls] == [
+        "CreateBucket",
+        "PutPublicAccessBlock",
+    ]
+    upload, create, _ = step(steps, "lambda.function scarab-dev").instructions
+    body = FileBytes("/x.zip", "736861", LAMBDA_ZIP_LIMIT + 1)
+    assert upload == UploadArtifact(bucket, "scarab-dev/736861.zip", body, "123456789012")
+    assert isinstance(create, ApiCall)
+    assert create.params["Code"] == {"S3Bucket": bucket, "S3Key": "scarab-dev/736861.zip"}
+    # The bucket exists: no step for it.
+    obs = Observed.empty()
+    obs.artifact_bucket_exists = True
+    assert not any(s.resource.startswith("s3.") for s in plan(d, obs))
+
+
+def test_every_delete_step_says_so(tmp_path: Path) -> None:
+    d = desired(tmp_path)
+    obs = converged(d)
+    assert obs.api is not None and obs.function is not None and obs.role is not None
+    obs.api.resources["/stray"] = {"id": "rs", "methods": {}}
+    obs.api.resources["/health"]["methods"]["DELETE"] = {}
+    obs.function.policy[0]["Condition"]["ArnLike"]["AWS:SourceArn"] = "other"
+    obs.role.attached = {"arn:aws:iam::aws:policy/service-role/AWSLambdaBasicExecutionRole"}
+    deletes = [s for s in plan(d, obs) if s.action == "delete"]
+    assert len(deletes) == 4
+    assert all(s.reason.startswith("deletes it: ") for s in deletes)
+
+
+def test_destroy_keeps_a_role_another_region_uses(tmp_path: Path) -> None:
+    d = desired(tmp_path)
+    obs = converged(d)
+    doomed = Doomed(function=True, permission=True, role=obs.role, rest_api_ids=["a1", "a2"])
+    steps = plan_destroy(d.names, doomed)
+    assert [s.resource for s in steps] == [
+        "apigateway.rest_api scarab-dev",
+        "apigateway.rest_api scarab-dev",
+        "lambda.permission scarab-apigateway-invoke",
+        "lambda.function scarab-dev",
+        "iam.role scarab-dev-role",
+    ]
+    role = steps[-1].calls
+    assert [c.operation for c in role] == ["DeleteRolePolicy", "DeleteRolePolicy", "DeleteRole"]
+    assert all(c.missing_ok for s in steps for c in s.calls)
+    doomed.role_users = ["the function scarab-dev in eu-west-1 still uses it"]
+    assert "iam.role scarab-dev-role" not in [s.resource for s in plan_destroy(d.names, doomed)]
+
+
+def test_the_planners_are_pure() -> None:
+    """The planners import models, observations and instructions; never boto3 or aws."""
+    import ast
+
+    deploy = Path(__file__).resolve().parents[2] / "tooling" / "scarab" / "deploy"
+    allowed = {
+        "__future__", "base64", "json", "pathlib", "typing", "scarab.deploy.instructions",
+        "scarab.deploy.models", "scarab.deploy.planner_api", "scarab.deploy.reader",
+        "scarab.errors", "scarab.naming",
+    }  # fmt: skip
+    for name in ("planner.py", "planner_api.py", "teardown.py"):
+        tree = ast.parse((deploy / name).read_text())
+        imported = {
+            n.module if isinstance(n, ast.ImportFrom) else a.name
+            for n in ast.walk(tree)
+            if isinstance(n, ast.Import | ast.ImportFrom)
+            for a in n.names
+        }
+        assert imported <= allowed, (name, imported - allowed)

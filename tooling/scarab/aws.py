@@ -5,9 +5,10 @@ into advice.
 
 from __future__ import annotations
 
+import contextlib
 import os
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from typing import Any, TypeVar
 from urllib.parse import urlparse
@@ -151,6 +152,17 @@ def explain(exc: BaseException) -> ScarabError:
     if isinstance(exc, botocore.exceptions.BotoCoreError):
         return ScarabError(f"AWS call failed: {exc}")
     return ScarabError(str(exc))
+
+
+@contextlib.contextmanager
+def aws_errors() -> Iterator[None]:
+    """Turn any AWS failure inside the block into advice (a ScarabError passes as is)."""
+    try:
+        yield
+    except ScarabError:
+        raise
+    except Exception as exc:
+        raise explain(exc) from None
 
 
 # First wait of the retry backoff, in seconds (doubles each attempt, capped at 10 s).

@@ -90,9 +90,12 @@ def _target(
 
 
 def _local_credentials() -> None:
-    """The emulator accepts any credentials; make sure some exist."""
-    for key, value in (("AWS_ACCESS_KEY_ID", "scarab-local"), ("AWS_SECRET_ACCESS_KEY", "x")):
-        os.environ.setdefault(key, value)
+    """The emulator accepts any credentials; make sure some exist (the fake ones, unless
+    the environment has its own)."""
+    from scarab.emulator import FAKE_CREDENTIALS
+
+    if not os.environ.get("AWS_ACCESS_KEY_ID"):
+        os.environ.update(FAKE_CREDENTIALS)
 
 
 def _run(fn: Callable[[], T]) -> T:
@@ -284,14 +287,69 @@ def _usage(message: str) -> ScarabError:
     return e
 
 
+def _print_plan(stage: str, region: str, steps: list[Any], as_json: bool, verb: str) -> None:
+    """A plan as `scarab plan` shows it: every step, and with --json its exact calls."""
+    from scarab.deploy.display import plan_document, render
+
+    if as_json:
+        _print_json(plan_document(stage, region, steps))
+        return
+    if not steps:
+        out.print(f"Stage {stage} is up to date; nothing to do.")
+        return
+    out.print(f"Plan for stage {stage} in {region} ({len(steps)} changes, {verb}):")
+    for step, shown in zip(steps, render(steps), strict=True):
+        out.print(f"  {step.describe()}", markup=False)
+        for c in shown["calls"]:
+            out.print(f"      {c['service']}.{c['operation']}", markup=False)
+
+
+def _flavor(flavor: str | None) -> None:
+    if flavor not in (None, "lambda", "local"):
+        raise _usage(f"--flavor {flavor!r}: use lambda or local.")
+
+
+PackageOpt = typer.Option(None, "--package", help="image or zip (default: scarab.toml).")
+FlavorOpt = typer.Option(
+    None, "--flavor", help="zip flavor: lambda or local (default: local with --local)."
+)
+
+
+@aws_command(app, "plan", overrides=lambda o: {"function.package": o["package"]})
+def plan_command(
+    target: Target,
+    package: str = PackageOpt,
+    flavor: str = FlavorOpt,
+    as_json: bool = JsonOpt,
+) -> None:
+    """Show the exact calls 'scarab deploy' would make, without making them."""
+    _plan(target, flavor, as_json)
+
+
+def _plan(target: Target, flavor: str | None, as_json: bool) -> None:
+    from scarab import deploy as lib
+
+    _flavor(flavor)
+    with _Progress(as_json) as progress:
+        result = lib.deploy(
+            target.config,
+            project_dir=target.project_dir,
+            endpoint_url=target.endpoint_url,
+            flavor=flavor,  # type: ignore[arg-type]
+            dry_run=True,
+            progress=progress,
+        )
+    _print_plan(result.stage, result.region, result.plan, as_json, "dry run")
+
+
 @aws_command(app, overrides=lambda o: {"function.package": o["package"]})
 def deploy(
     target: Target,
-    package: str = typer.Option(None, "--package", help="image or zip (default: scarab.toml)."),
-    flavor: str = typer.Option(
-        None, "--flavor", help="zip flavor: lambda or local (default: local with --local)."
+    package: str = PackageOpt,
+    flavor: str = FlavorOpt,
+    dry_run: bool = typer.Option(
+        False, "--dry-run", help="Print the plan ('scarab plan'); change nothing."
     ),
-    dry_run: bool = typer.Option(False, "--dry-run", help="Print the plan; change nothing."),
     show_key: bool = typer.Option(False, "--show-key", help="Also print the API key's value."),
     force_unlock: bool = typer.Option(
         False, "--force-unlock", help="First remove the stage lock a dead run left behind."
@@ -302,20 +360,21 @@ def deploy(
     from scarab import deploy as lib
     from scarab.keys import get_key_value
 
-    if flavor not in (None, "lambda", "local"):
-        raise _usage(f"--flavor {flavor!r}: use lambda or local.")
+    if dry_run:
+        _plan(target, flavor, as_json)
+        return
+    _flavor(flavor)
     with _Progress(as_json) as progress:
         result = lib.deploy(
             target.config,
             project_dir=target.project_dir,
             endpoint_url=target.endpoint_url,
             flavor=flavor,  # type: ignore[arg-type]
-            dry_run=dry_run,
             progress=progress,
             force_unlock=force_unlock,
         )
         key_value = None
-        if show_key and result.api_key_id and not dry_run:
+        if show_key and result.api_key_id:
             key_value = get_key_value(
                 target.config,
                 result.api_key_id,
@@ -330,7 +389,7 @@ def deploy(
         "usage_plan_id": result.usage_plan_id,
         "api_key_id": result.api_key_id,
         "up_to_date": result.up_to_date,
-        "dry_run": dry_run,
+        "dry_run": False,
         "plan": [s.as_dict() for s in result.plan],
         "aws_calls": result.aws_calls,
         "mutating_calls": result.mutating_calls,
@@ -339,14 +398,6 @@ def deploy(
         data["api_key"] = key_value
     if as_json:
         _print_json(data)
-        return
-    if dry_run:
-        if not result.plan:
-            out.print(f"Stage {result.stage} is up to date; nothing to do.")
-            return
-        out.print(f"Plan for stage {result.stage} ({len(result.plan)} changes, dry run):")
-        for step in result.plan:
-            out.print(f"  {step.describe()}", markup=False)
         return
     if result.up_to_date:
         out.print(
@@ -581,26 +632,43 @@ def destroy(
     include_images: bool = typer.Option(
         False, "--include-images", help="Also delete the ECR repository and its images."
     ),
+    dry_run: bool = typer.Option(
+        False, "--dry-run", help="Print the deletion plan; delete nothing."
+    ),
+    as_json: bool = JsonOpt,
 ) -> None:
     """Remove everything the stage created (the ECR repository only if asked)."""
     from scarab.deploy.destroy import destroy as lib_destroy
 
+    if dry_run:
+        planned = lib_destroy(
+            target.config,
+            project_dir=target.project_dir,
+            endpoint_url=target.endpoint_url,
+            include_images=include_images,
+            dry_run=True,
+        )
+        _print_plan(planned.stage, planned.region, planned.steps, as_json, "dry run of destroy")
+        return
     if not yes:
         if not sys.stdin.isatty():
             raise _usage("Refusing to destroy without --yes when not interactive.")
         typer.confirm(f"Delete every resource of stage {target.config.stage}?", abort=True)
-    with _Progress(False) as progress:
-        removed = lib_destroy(
+    with _Progress(as_json) as progress:
+        result = lib_destroy(
             target.config,
             project_dir=target.project_dir,
             endpoint_url=target.endpoint_url,
             include_images=include_images,
             progress=progress,
         )
+    if as_json:
+        _print_plan(result.stage, result.region, result.steps, True, "destroy")
+        return
     out.print(
-        f"Destroyed stage {target.config.stage}: {len(removed)} resources removed."
-        if removed
-        else f"Nothing left to remove for stage {target.config.stage}."
+        f"Destroyed stage {result.stage}: {len(result.removed)} resources removed."
+        if result.removed
+        else f"Nothing left to remove for stage {result.stage}."
     )
 
 

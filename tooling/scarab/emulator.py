@@ -23,6 +23,9 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+import boto3
+
+from scarab import layout
 from scarab.serve.guard import (
     MISDIRECTED_MESSAGE,
     MISDIRECTED_STATUS,
@@ -31,9 +34,28 @@ from scarab.serve.guard import (
     host_names,
 )
 
-RECORD_NAME = Path(".scarab") / "local" / "emulator.json"
+RECORD_NAME = layout.EMULATOR_RECORD
 # Written by a running `scarab serve`: {"url", "api_url", "pid"}.
-SERVE_RECORD_NAME = Path(".scarab") / "local" / "serve.json"
+SERVE_RECORD_NAME = layout.SERVE_RECORD
+
+# The emulator accepts any credentials; these are the ones scarab gives it (a session,
+# and the environment of a function running locally).
+FAKE_CREDENTIALS = {
+    "AWS_ACCESS_KEY_ID": "testing",
+    "AWS_SECRET_ACCESS_KEY": "testing",
+    "AWS_SESSION_TOKEN": "testing",
+}
+
+
+def emulator_session(region: str) -> boto3.Session:
+    """A session with the fake credentials the emulator accepts (no AWS account needed)."""
+    return boto3.Session(
+        aws_access_key_id=FAKE_CREDENTIALS["AWS_ACCESS_KEY_ID"],
+        aws_secret_access_key=FAKE_CREDENTIALS["AWS_SECRET_ACCESS_KEY"],
+        aws_session_token=FAKE_CREDENTIALS["AWS_SESSION_TOKEN"],
+        region_name=region,
+    )
+
 
 # moto reads these at call time; they make the emulator behave like an account:
 # AWS-managed IAM policies exist, and image URIs are checked against ECR.

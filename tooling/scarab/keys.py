@@ -11,11 +11,13 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
 
-from scarab.aws import Aws, call, error_code, explain
+from scarab.aws import Aws, aws_errors, call, error_code, explain
 from scarab.config import ScarabConfig
+from scarab.deploy.executor import Executor
+from scarab.deploy.instructions import Step
+from scarab.deploy.planner import API_KEY_ID, USAGE_PLAN_ID, key_instructions
 from scarab.deploy.reader import read_plan_and_keys
 from scarab.errors import ScarabError
-from scarab.naming import Names
 from scarab.stage import Stage, open_stage
 
 
@@ -35,18 +37,15 @@ class KeyInfo:
         return data
 
 
-def _create_and_attach(aws: Aws, names: Names, plan_id: str, name: str) -> str:
-    """Create a key tagged for the stage and put it in the usage plan; returns its id."""
-    apigw = aws.client("apigateway")
-    key = call(
-        apigw.create_api_key,
-        name=name,
-        description=f"API key for {names.base} (managed by scarab)",
-        enabled=True,
-        tags=names.tags,
+def _create_and_attach(st: Stage, plan_id: str, name: str) -> str:
+    """Create a key tagged for the stage and put it in the usage plan (the instructions
+    a first deploy runs for its key); returns its id."""
+    step = Step(
+        f"apigateway.api_key {name}", "create", "asked for", key_instructions(st.names, name)
     )
-    call(apigw.create_usage_plan_key, usagePlanId=plan_id, keyId=key["id"], keyType="API_KEY")
-    return str(key["id"])
+    executor = Executor(st.aws, {USAGE_PLAN_ID: plan_id})
+    executor.execute([step])
+    return str(executor.values[API_KEY_ID])
 
 
 def _stage(
@@ -65,16 +64,12 @@ def list_keys(
 ) -> list[KeyInfo]:
     """The stage's keys (named <app>-<stage>-key-N, or attached to its usage plan)."""
     st = _stage(config, project_dir, endpoint_url, aws)
-    try:
+    with aws_errors():
         _, keys = read_plan_and_keys(st.aws, st.names, st.state.usage_plan_id)
         out = [KeyInfo(k.id, k.name, k.enabled, k.created, k.in_plan) for k in keys]
         if include_values:
             for info in out:
                 info.value = _value(st.aws, info.id)
-    except ScarabError:
-        raise
-    except Exception as exc:
-        raise explain(exc) from None
     return sorted(out, key=lambda k: (_number(k.name), k.created, k.id))
 
 
@@ -115,21 +110,16 @@ def create_key(
 ) -> KeyInfo:
     """A new key in the stage's usage plan; the returned KeyInfo carries its value."""
     st = _stage(config, project_dir, endpoint_url, aws)
-    with st.lock("keys rotate" if name is None else "keys create"):
-        try:
-            plan_id = st.usage_plan_id()
-            _, keys = read_plan_and_keys(st.aws, st.names, plan_id)
-            if name is None:
-                n = max([_number(k.name) for k in keys] + [0]) + 1
-                name = st.names.key(n)
-            if any(k.name == name for k in keys):
-                raise ScarabError(f"A key named {name} already exists; pick another name.")
-            key_id = _create_and_attach(st.aws, st.names, plan_id, name)
-            got = call(st.aws.client("apigateway").get_api_key, apiKey=key_id, includeValue=True)
-        except ScarabError:
-            raise
-        except Exception as exc:
-            raise explain(exc) from None
+    with st.lock("keys rotate" if name is None else "keys create"), aws_errors():
+        plan_id = st.usage_plan_id()
+        _, keys = read_plan_and_keys(st.aws, st.names, plan_id)
+        if name is None:
+            n = max([_number(k.name) for k in keys] + [0]) + 1
+            name = st.names.key(n)
+        if any(k.name == name for k in keys):
+            raise ScarabError(f"A key named {name} already exists; pick another name.")
+        key_id = _create_and_attach(st, plan_id, name)
+        got = call(st.aws.client("apigateway").get_api_key, apiKey=key_id, includeValue=True)
     return KeyInfo(
         key_id,
         name,
@@ -163,19 +153,14 @@ def revoke_key(
     """Detach the key from the usage plan and delete it; the gateway refuses it at once."""
     st = _stage(config, project_dir, endpoint_url, aws)
     apigw = st.aws.client("apigateway")
-    with st.lock("keys revoke"):
-        try:
-            _, keys = read_plan_and_keys(st.aws, st.names, st.state.usage_plan_id)
-            if key_id not in {k.id for k in keys}:
-                raise ScarabError(
-                    f"{key_id} is not a key of the stage {st.names.stage}."
-                    " 'scarab keys list' shows its keys."
-                )
-            plan = next((k for k in keys if k.id == key_id), None)
-            if plan is not None and plan.in_plan:
-                call(apigw.delete_usage_plan_key, usagePlanId=st.usage_plan_id(), keyId=key_id)
-            call(apigw.delete_api_key, apiKey=key_id)
-        except ScarabError:
-            raise
-        except Exception as exc:
-            raise explain(exc) from None
+    with st.lock("keys revoke"), aws_errors():
+        _, keys = read_plan_and_keys(st.aws, st.names, st.state.usage_plan_id)
+        if key_id not in {k.id for k in keys}:
+            raise ScarabError(
+                f"{key_id} is not a key of the stage {st.names.stage}."
+                " 'scarab keys list' shows its keys."
+            )
+        plan = next((k for k in keys if k.id == key_id), None)
+        if plan is not None and plan.in_plan:
+            call(apigw.delete_usage_plan_key, usagePlanId=st.usage_plan_id(), keyId=key_id)
+        call(apigw.delete_api_key, apiKey=key_id)

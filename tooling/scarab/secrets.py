@@ -10,10 +10,10 @@ from __future__ import annotations
 from dataclasses import dataclass
 from pathlib import Path
 
-from scarab.aws import Aws, call, error_code, explain
+from scarab.aws import Aws, aws_errors, call, error_code
 from scarab.config import ScarabConfig
-from scarab.deploy.actions import wait_for_function
 from scarab.deploy.models import secret_environment
+from scarab.deploy.waiters import wait_for_function
 from scarab.errors import ConfigError, ScarabError
 from scarab.stage import open_stage
 
@@ -52,44 +52,39 @@ def set_secret(
     value = value.strip()
     target = resolve_secret_name(config, name)
     st = open_stage(config, project_dir=project_dir, endpoint_url=endpoint_url, aws=aws)
-    with st.lock("secrets set"):
-        try:
-            if config.secrets.backend == "ssm":
-                ssm = st.aws.client("ssm")
+    # The message of an AWS error never contains the value we sent.
+    with st.lock("secrets set"), aws_errors():
+        if config.secrets.backend == "ssm":
+            ssm = st.aws.client("ssm")
+            call(
+                ssm.put_parameter,
+                Name=target,
+                Value=value,
+                Type="SecureString",
+                Overwrite=True,
+                Description=f"Gemini API key for {st.names.base} (scarab)",
+            )
+            call(
+                ssm.add_tags_to_resource,
+                ResourceType="Parameter",
+                ResourceId=target,
+                Tags=[{"Key": k, "Value": v} for k, v in st.names.tags.items()],
+            )
+        else:
+            sm = st.aws.client("secretsmanager")
+            try:
+                call(sm.describe_secret, SecretId=target)
+                call(sm.put_secret_value, SecretId=target, SecretString=value)
+            except Exception as exc:
+                if error_code(exc) != "ResourceNotFoundException":
+                    raise
                 call(
-                    ssm.put_parameter,
+                    sm.create_secret,
                     Name=target,
-                    Value=value,
-                    Type="SecureString",
-                    Overwrite=True,
-                    Description=f"Gemini API key for {st.names.base} (scarab)",
-                )
-                call(
-                    ssm.add_tags_to_resource,
-                    ResourceType="Parameter",
-                    ResourceId=target,
+                    SecretString=value,
                     Tags=[{"Key": k, "Value": v} for k, v in st.names.tags.items()],
                 )
-            else:
-                sm = st.aws.client("secretsmanager")
-                try:
-                    call(sm.describe_secret, SecretId=target)
-                    call(sm.put_secret_value, SecretId=target, SecretString=value)
-                except Exception as exc:
-                    if error_code(exc) != "ResourceNotFoundException":
-                        raise
-                    call(
-                        sm.create_secret,
-                        Name=target,
-                        SecretString=value,
-                        Tags=[{"Key": k, "Value": v} for k, v in st.names.tags.items()],
-                    )
-            wired = _wire_function(st.aws, st.names.function, secret_environment(config))
-        except ScarabError:
-            raise
-        except Exception as exc:
-            # The message of an AWS error never contains the value we sent.
-            raise explain(exc) from None
+        wired = _wire_function(st.aws, st.names.function, secret_environment(config))
     return SecretResult(target, config.secrets.backend, wired)
 
 

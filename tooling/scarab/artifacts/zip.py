@@ -34,6 +34,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Literal
 
+from scarab import layout
 from scarab.errors import ScarabError
 from scarab.functions import ALL_ROUTES, FUNCTIONS, TASK_ROOT, FunctionDef
 
@@ -75,7 +76,7 @@ class ZipBuild:
 
 
 def zip_dir(project_dir: Path) -> Path:
-    return project_dir / ".scarab" / "build" / "zip"
+    return project_dir / layout.ZIP_DIR
 
 
 def zip_path(project_dir: Path, sha256_hex: str) -> Path:
@@ -186,7 +187,7 @@ def install_deps(
     requirements = project_dir / requirements_file
     key = _deps_key(read_requirements(requirements), runtime, architecture)
     # SCARAB_CACHE_DIR lets several checkouts (or test projects) share one cache.
-    root = os.environ.get("SCARAB_CACHE_DIR") or project_dir / ".scarab" / "cache"
+    root = os.environ.get("SCARAB_CACHE_DIR") or project_dir / layout.CACHE_DIR
     cache = Path(root) / "deps" / key
     if (cache / ".complete").is_file():
         return cache

@@ -9,26 +9,26 @@ import datetime
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Literal
+from typing import Any, Literal
 
 import boto3
 
 from scarab.artifacts import build_zip, image_tag
-from scarab.aws import Aws, explain
+from scarab.artifacts.zip import Flavor
+from scarab.aws import Aws, aws_errors
 from scarab.config import ScarabConfig
-from scarab.deploy.executor import execute
+from scarab.deploy.executor import Executor
+from scarab.deploy.instructions import Step
 from scarab.deploy.lock import stage_lock
 from scarab.deploy.models import Code, Desired, desired_state
-from scarab.deploy.plan import Context, Step
+from scarab.deploy.planner import API_KEY_ID, REST_API_ID, USAGE_PLAN_ID, seed_vars
 from scarab.deploy.planner import plan as make_plan
 from scarab.deploy.reader import Observed, read_all
 from scarab.deploy.state import StageState, load_state, save_state, state_path
 from scarab.emulator import served_api_url
-from scarab.errors import ScarabError
 from scarab.naming import Names
 
 Package = Literal["zip", "image"]
-Flavor = Literal["lambda", "local"]
 
 __all__ = ["DeployResult", "Flavor", "Package", "Step", "api_url", "deploy", "make_aws"]
 
@@ -51,6 +51,7 @@ class DeployResult:
     state_path: Path | None = None
     dry_run: bool = False
     calls: list[str] = field(default_factory=list)
+    region: str = ""
 
 
 def make_aws(
@@ -128,6 +129,7 @@ def deploy(
 
     flavor defaults to "local" on an emulator endpoint and "lambda" otherwise.
     A re-run with nothing changed makes only read calls and returns up_to_date=True.
+    A dry run plans the same way and applies nothing (`scarab plan` shows its calls).
     Changes are applied under the stage lock (deploy/lock.py); `force_unlock` first
     removes a lock record left by a run that died.
     """
@@ -138,7 +140,7 @@ def deploy(
     names = Names(config.app, config.stage)
 
     def survey() -> tuple[StageState, Desired, Observed, list[Step]]:
-        try:
+        with aws_errors():
             state = load_state(project_dir, config.stage, aws.endpoint_url)
             state.check_region(aws)
             desired = desired_state(
@@ -147,29 +149,25 @@ def deploy(
             )  # fmt: skip
             if progress:
                 progress("reading the stage's resources")
+            bucket = None
+            if code.via_s3:
+                bucket = (names.artifact_bucket(aws.account_id, aws.region), aws.account_id)
             observed = read_all(
-                aws, names, state, image_tag=code.image_tag, include_ecr=pkg == "image"
-            )
+                aws, names, state, image_tag=code.image_tag, include_ecr=pkg == "image",
+                artifact_bucket=bucket,
+            )  # fmt: skip
             steps = make_plan(
                 desired, observed, state_env=state.managed_env, project_dir=project_dir
             )
-        except ScarabError:
-            raise
-        except Exception as exc:
-            raise explain(exc) from None
         return state, desired, observed, steps
 
-    try:
+    with aws_errors():
         load_state(project_dir, config.stage, aws.endpoint_url).check_region(aws)
         code = _code(config, project_dir, pkg, flv, aws, progress)
-    except ScarabError:
-        raise
-    except Exception as exc:
-        raise explain(exc) from None
     # Plan without the lock: a run with nothing to do (or a dry run) changes nothing, so
     # it makes no mutating call at all, the lock's included.
     state, desired, observed, steps = survey()
-    ctx = _context(aws, desired, observed)
+    values = seed_vars(observed)
     if steps and not dry_run:
         with stage_lock(
             aws, names, project_dir, command="deploy", timeout_minutes=config.lock.timeout_minutes,
@@ -177,21 +175,23 @@ def deploy(
         ):  # fmt: skip
             # Read again under the lock: another run may have changed the stage meanwhile.
             state, desired, observed, steps = survey()
-            ctx = _context(aws, desired, observed)
-            record = _recorder(project_dir, aws, desired, state, code)
+            executor = Executor(aws, seed_vars(observed))
+            record = _recorder(project_dir, aws, desired, state, code, observed)
             if steps:
-                execute(steps, ctx, progress=progress, after_step=record)
-            record(ctx, done=True)
+                executor.execute(steps, progress=progress, after_step=record)
+            values = executor.values
+            record(values, done=True)
     elif not dry_run:
-        _recorder(project_dir, aws, desired, state, code)(ctx, done=True)
+        _recorder(project_dir, aws, desired, state, code, observed)(values, done=True)
+    key_ids = _key_ids(observed, values)
     return DeployResult(
-        url=api_url(aws, ctx.rest_api_id, config.stage, project_dir),
-        rest_api_id=ctx.rest_api_id,
+        url=api_url(aws, values.get(REST_API_ID), config.stage, project_dir),
+        rest_api_id=values.get(REST_API_ID),
         stage=config.stage,
         function_name=names.function,
         function_arn=desired.function.arn,
-        usage_plan_id=ctx.usage_plan_id,
-        api_key_id=ctx.key_ids[0] if ctx.key_ids else None,
+        usage_plan_id=values.get(USAGE_PLAN_ID),
+        api_key_id=key_ids[0] if key_ids else None,
         up_to_date=not steps,
         plan=steps,
         aws_calls=len(aws.log.calls),
@@ -201,27 +201,30 @@ def deploy(
         state_path=None if dry_run else state_path(project_dir, config.stage, aws.endpoint_url),
         dry_run=dry_run,
         calls=list(aws.log.calls),
+        region=aws.region,
     )
 
 
-def _context(aws: Aws, desired: Desired, observed: Observed) -> Context:
-    ctx = Context(aws=aws, desired=desired)
-    if observed.api is not None:
-        ctx.rest_api_id = observed.api.id
-        ctx.resource_ids = {p: r["id"] for p, r in observed.api.resources.items()}
-    if observed.plan is not None:
-        ctx.usage_plan_id = observed.plan.id
-    ctx.key_ids = [k.id for k in observed.keys if k.in_plan]
-    ctx.function_exists = observed.function is not None
-    return ctx
+def _key_ids(observed: Observed, values: dict[str, Any]) -> list[str]:
+    """The keys in the usage plan: those the reader found, then one the plan attached."""
+    ids = [k.id for k in observed.keys if k.in_plan]
+    if values.get(API_KEY_ID):
+        ids.append(str(values[API_KEY_ID]))
+    return list(dict.fromkeys(ids))
 
 
 def _recorder(
-    project_dir: Path, aws: Aws, desired: Desired, previous: StageState, code: Code
+    project_dir: Path,
+    aws: Aws,
+    desired: Desired,
+    previous: StageState,
+    code: Code,
+    observed: Observed,
 ) -> Callable[..., None]:
-    def record(ctx: Context, done: bool = False) -> None:
+    def record(values: dict[str, Any], done: bool = False) -> None:
         names = desired.names
         managed = sorted(set(desired.function.environment))
+        rest_api_id = values.get(REST_API_ID)
         state = StageState(
             app=names.app,
             stage=names.stage,
@@ -231,11 +234,11 @@ def _recorder(
             function_name=names.function,
             function_arn=desired.function.arn,
             role_arn=desired.role_arn,
-            rest_api_id=ctx.rest_api_id,
-            usage_plan_id=ctx.usage_plan_id,
-            api_key_ids=list(dict.fromkeys(ctx.key_ids)),
+            rest_api_id=rest_api_id,
+            usage_plan_id=values.get(USAGE_PLAN_ID),
+            api_key_ids=_key_ids(observed, values),
             log_group=names.log_group,
-            url=api_url(aws, ctx.rest_api_id, names.stage, project_dir),
+            url=api_url(aws, rest_api_id, names.stage, project_dir),
             code_sha256=code.zip_sha256_b64,
             image_uri=f"{code.image_repository}:{code.image_tag}" if code.image_tag else None,
             # Until a run completes (and the function carries the new tag), remember

@@ -1,37 +1,36 @@
-"""`scarab destroy`: remove everything a stage created, in dependency order,
-tolerating pieces that are already gone."""
+"""`scarab destroy`: read what the stage has, plan its deletion, run the plan.
+
+The same pipeline as deploy: reader -> pure planner (deploy/teardown.py) -> the one
+executor, under the stage lock; `dry_run` shows the plan through the display instead.
+Pieces already gone are tolerated. The role is deleted only after the function, and
+only when no function of that name uses it in any region.
+"""
 
 from __future__ import annotations
 
 from collections.abc import Callable
+from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
 
-from scarab.aws import Aws, call, error_code, explain
+from scarab.aws import Aws, aws_errors
 from scarab.config import ScarabConfig
-from scarab.deploy.reader import find_rest_api, find_usage_plan, read_plan_and_keys
-from scarab.deploy.state import delete_state
+from scarab.deploy.executor import Executor
+from scarab.deploy.instructions import Step
+from scarab.deploy.lock import stage_lock
+from scarab.deploy.reader import Doomed, read_doomed
+from scarab.deploy.state import delete_state, load_state
+from scarab.deploy.teardown import plan_destroy
 from scarab.errors import ScarabError
-from scarab.stage import open_stage
-
-_GONE = {
-    "NotFoundException",
-    "ResourceNotFoundException",
-    "NoSuchEntity",
-    "NoSuchEntityException",
-    "RepositoryNotFoundException",
-}
+from scarab.naming import Names
 
 
-def _quietly(fn: Callable[..., Any], **params: Any) -> bool:
-    """Call; True if it did something, False if the target was already gone."""
-    try:
-        call(fn, **params)
-        return True
-    except Exception as exc:
-        if error_code(exc) in _GONE:
-            return False
-        raise
+@dataclass
+class DestroyResult:
+    stage: str
+    region: str
+    steps: list[Step]
+    dry_run: bool = False
+    removed: list[str] = field(default_factory=list)  # "<kind> <name>" of each step run
 
 
 def destroy(
@@ -42,105 +41,42 @@ def destroy(
     include_images: bool = False,
     aws: Aws | None = None,
     progress: Callable[[str], None] | None = None,
-) -> list[str]:
-    """Delete the stage's resources; returns what was removed (one line each)."""
-    st = open_stage(config, project_dir=project_dir, endpoint_url=endpoint_url, aws=aws)
-    names, a = st.names, st.aws
-    apigw, lam, iam, logs = (a.client(s) for s in ("apigateway", "lambda", "iam", "logs"))
-    removed: list[str] = []
+    dry_run: bool = False,
+) -> DestroyResult:
+    """Delete the stage's resources (or, with `dry_run`, only plan it)."""
+    project_dir = project_dir.resolve()
+    aws = aws or Aws(config.resolved_region, endpoint_url=endpoint_url)
+    names = Names(config.app, config.stage)
+    state = load_state(project_dir, config.stage, aws.endpoint_url)
+    state.check_region(aws)
 
-    def note(what: str) -> None:
-        removed.append(what)
-        if progress:
-            progress(f"deleted {what}")
+    def survey() -> tuple[Doomed, list[Step]]:
+        with aws_errors():
+            doomed = read_doomed(aws, names, state, include_images)
+        return doomed, plan_destroy(names, doomed)
 
-    with st.lock("destroy"):
-        try:
-            plan = find_usage_plan(a, names, st.state.usage_plan_id)
-            _, keys = read_plan_and_keys(a, names, st.state.usage_plan_id)
-            for key in keys:
-                if plan is not None and key.in_plan:
-                    _quietly(apigw.delete_usage_plan_key, usagePlanId=plan["id"], keyId=key.id)
-                if _quietly(apigw.delete_api_key, apiKey=key.id):
-                    note(f"api key {key.name} ({key.id})")
-            # Every plan of that name: duplicates (a concurrent deploy's) go too.
-            seen: set[str] = set()
-            while plan is not None and plan["id"] not in seen:
-                seen.add(plan["id"])
-                if _delete_usage_plan(apigw, plan):
-                    note(f"usage plan {names.usage_plan} ({plan['id']})")
-                plan = find_usage_plan(a, names, None)
-            while (api_id := find_rest_api(a, names, st.state.rest_api_id)) is not None:
-                if not _quietly(apigw.delete_rest_api, restApiId=api_id):
-                    break
-                note(f"rest api {names.rest_api} ({api_id})")
-            if _quietly(
-                lam.remove_permission, FunctionName=names.function, StatementId=names.permission_sid
-            ):
-                note(f"permission {names.permission_sid}")
-            if _quietly(lam.delete_function, FunctionName=names.function):
-                note(f"function {names.function}")
-            if _quietly(logs.delete_log_group, logGroupName=names.log_group):
-                note(f"log group {names.log_group}")
-            # IAM is global: the role goes only once no function of this name uses it anywhere.
-            users = _role_users(a, names.function, names.role)
-            if not users:
-                _delete_role(iam, names.role, note)
-            if include_images and _quietly(
-                a.client("ecr").delete_repository, repositoryName=names.ecr_repository, force=True
-            ):
-                note(f"ecr repository {names.ecr_repository}")
-        except Exception as exc:
-            raise explain(exc) from None
-    delete_state(st.project_dir, names.stage, a.endpoint_url)
-    if users:
-        done = f"Removed {len(removed)} resources of stage {names.stage} in {a.region}, but"
+    doomed, steps = survey()
+    result = DestroyResult(names.stage, aws.region, steps, dry_run=dry_run)
+    if dry_run:
+        return result
+    with stage_lock(
+        aws, names, project_dir, command="destroy", timeout_minutes=config.lock.timeout_minutes,
+        progress=progress,
+    ):  # fmt: skip
+        # Read again under the lock: another run may have changed the stage meanwhile.
+        doomed, steps = survey()
+        result.steps = steps
+        executor = Executor(aws)
+        executor.execute(steps, progress=progress)
+        result.removed = [s.resource for s in steps]
+    delete_state(project_dir, names.stage, aws.endpoint_url)
+    if doomed.role_users:
+        done = f"Removed {len(steps)} resources of stage {names.stage} in {aws.region}, but"
         raise ScarabError(
-            f"{done} kept the IAM role {names.role}: {'; '.join(users)}."
-            + _role_advice(a.region, users)
+            f"{done} kept the IAM role {names.role}: {'; '.join(doomed.role_users)}."
+            + _role_advice(aws.region, doomed.role_users)
         )
-    return removed
-
-
-# Errors from a region this account has not enabled (opt-in regions): nothing lives there.
-_REGION_DISABLED = {"UnrecognizedClientException", "InvalidClientTokenId", "AuthFailure"}
-
-
-def _regions(aws: Aws) -> list[str]:
-    """The regions to look for users of the role in: the account's enabled regions."""
-    try:
-        got = call(aws.client("ec2").describe_regions)["Regions"]
-        regions = sorted(str(r["RegionName"]) for r in got)
-    except Exception:
-        # No ec2:DescribeRegions: every region Lambda has in this partition.
-        regions = sorted(aws.session.get_available_regions("lambda", aws.partition))
-    # This region first: its function was just deleted and must be gone.
-    return [aws.region, *(r for r in regions if r != aws.region)]
-
-
-def _role_users(aws: Aws, function: str, role: str) -> list[str]:
-    """Why the role must stay: a function named `function` that uses it (in any region),
-    or a region that could not be checked. Empty when it is safe to delete."""
-    try:
-        role_arn = str(call(aws.client("iam").get_role, RoleName=role)["Role"]["Arn"])
-    except Exception as exc:
-        if error_code(exc) in _GONE:
-            return []
-        raise
-    users: list[str] = []
-    for region in _regions(aws):
-        lam = aws.client("lambda", region)
-        try:
-            got = call(lam.get_function_configuration, FunctionName=function)
-        except Exception as exc:
-            code = error_code(exc)
-            if code in _GONE or code in _REGION_DISABLED:
-                continue
-            users.append(f"could not check {region} for a function using it ({explain(exc)})")
-            continue
-        if got.get("Role") == role_arn:
-            users.append(f"the function {function} in {region} still uses it")
-    return users
+    return result
 
 
 def _role_advice(region: str, users: list[str]) -> str:
@@ -156,36 +92,3 @@ def _role_advice(region: str, users: list[str]) -> str:
         " If you are sure nothing uses it: aws iam delete-role --role-name"
         " (after detaching its policies)."
     )
-
-
-def _delete_usage_plan(apigw: Any, plan: dict[str, Any]) -> bool:
-    # A usage plan cannot be deleted while it still lists API stages.
-    for stage in plan.get("apiStages") or []:
-        _quietly(
-            apigw.update_usage_plan,
-            usagePlanId=plan["id"],
-            patchOperations=[
-                {
-                    "op": "remove",
-                    "path": "/apiStages",
-                    "value": f"{stage['apiId']}:{stage['stage']}",
-                }
-            ],
-        )
-    return _quietly(apigw.delete_usage_plan, usagePlanId=plan["id"])
-
-
-def _delete_role(iam: Any, role: str, note: Callable[[str], None]) -> None:
-    try:
-        attached = call(iam.list_attached_role_policies, RoleName=role)["AttachedPolicies"]
-        inline = call(iam.list_role_policies, RoleName=role)["PolicyNames"]
-    except Exception as exc:
-        if error_code(exc) in _GONE:
-            return
-        raise
-    for pol in attached:
-        _quietly(iam.detach_role_policy, RoleName=role, PolicyArn=pol["PolicyArn"])
-    for name in inline:
-        _quietly(iam.delete_role_policy, RoleName=role, PolicyName=name)
-    if _quietly(iam.delete_role, RoleName=role):
-        note(f"role {role}")

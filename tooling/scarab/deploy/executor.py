@@ -1,34 +1,144 @@
-"""Run a plan's steps in order, keeping the state record current as ids appear."""
+"""Run a plan: the one module of the deploy core that changes anything in AWS.
+
+It decides nothing. Each instruction goes to `_do_<type>`: resolve its refs, make the
+call, keep the output it names. Retries of transient conflicts live in `scarab.aws.call`.
+"""
 
 from __future__ import annotations
 
+import base64
+import re
 from collections.abc import Callable
+from pathlib import Path
+from typing import Any
 
-from scarab.aws import explain
-from scarab.deploy.plan import Context, Step
+from botocore import xform_name
+
+from scarab.aws import Aws, call, error_code, explain
+from scarab.deploy.instructions import (
+    ApiCall,
+    FileBytes,
+    Instruction,
+    PushImage,
+    Ref,
+    Step,
+    Sub,
+    UploadArtifact,
+    WaitForFunction,
+)
+from scarab.deploy.waiters import wait_for_function
 from scarab.errors import ScarabError
 
+# Lambda cannot assume a role for a few seconds after IAM creates it.
+ROLE_NOT_READY = "cannot be assumed by Lambda"
+# A deletion whose target is already gone has nothing left to do.
+GONE = frozenset(
+    {
+        "NotFoundException",
+        "ResourceNotFoundException",
+        "NoSuchEntity",
+        "NoSuchEntityException",
+        "RepositoryNotFoundException",
+    }
+)
+_SUB = re.compile(r"\$\{([^}]+)\}")
 
-def execute(
-    steps: list[Step],
-    ctx: Context,
-    *,
-    progress: Callable[[str], None] | None = None,
-    after_step: Callable[[Context], None] | None = None,
-) -> None:
-    """Run every step; on failure, say which step failed and that a re-run resumes."""
-    for i, step in enumerate(steps, 1):
-        if progress:
-            progress(f"[{i}/{len(steps)}] {step.describe()}")
+
+def resolve(value: Any, values: dict[str, Any]) -> Any:
+    """`value` with every Ref, Sub and FileBytes replaced by what it stands for."""
+    if isinstance(value, Ref):
+        return _lookup(values, value.name)
+    if isinstance(value, Sub):
+        return _SUB.sub(lambda m: str(_lookup(values, m.group(1))), value.template)
+    if isinstance(value, FileBytes):
+        return Path(value.path).read_bytes()
+    if isinstance(value, dict):
+        return {k: resolve(v, values) for k, v in value.items()}
+    if isinstance(value, list | tuple):
+        return [resolve(v, values) for v in value]
+    return value
+
+
+def _lookup(values: dict[str, Any], name: str) -> Any:
+    if name not in values:
+        raise ScarabError(f"The plan uses {name} before any step produced it (a scarab bug).")
+    return values[name]
+
+
+def dig(data: Any, path: str) -> Any:
+    """The value at a dotted key path ("id", "Role.Arn")."""
+    for part in path.split("."):
+        data = data[part]
+    return data
+
+
+class Executor:
+    """Runs steps against AWS; `values` starts with the ids the reader found."""
+
+    def __init__(self, aws: Aws, values: dict[str, Any] | None = None) -> None:
+        self.aws = aws
+        self.values: dict[str, Any] = dict(values or {})
+
+    def execute(
+        self,
+        steps: list[Step],
+        *,
+        progress: Callable[[str], None] | None = None,
+        after_step: Callable[[dict[str, Any]], None] | None = None,
+    ) -> None:
+        """Run every step; on failure, say which step failed and that a re-run resumes."""
+        for i, step in enumerate(steps, 1):
+            if progress:
+                progress(f"[{i}/{len(steps)}] {step.describe()}")
+            try:
+                for instruction in step.instructions:
+                    self.run(instruction)
+            except Exception as exc:
+                failed = ScarabError(
+                    f"{step.action} {step.resource} failed: {explain(exc)}\nNothing is left"
+                    " half-done that a re-run cannot finish: run the same command again."
+                )
+                raise failed from None
+            finally:
+                if after_step:
+                    after_step(self.values)
+
+    def run(self, instruction: Instruction) -> None:
+        getattr(self, f"_do_{xform_name(type(instruction).__name__)}")(instruction)
+
+    def _do_api_call(self, ins: ApiCall) -> None:
+        method = getattr(self.aws.client(ins.service), xform_name(ins.operation))
+        params = resolve(ins.params, self.values)
+        retry: dict[str, Any] = {}
+        if ins.retry_while_role_not_ready:
+            retry = {"retry_message": ROLE_NOT_READY, "attempts": 12}
         try:
-            step.run(ctx)
+            out = call(method, **retry, **params)
         except Exception as exc:
-            err = explain(exc)
-            failed = ScarabError(
-                f"{step.action} {step.resource} failed: {err}\nNothing is left half-done"
-                " that a re-run cannot finish: run the same command again."
-            )
-            raise failed from None
-        finally:
-            if after_step:
-                after_step(ctx)
+            if ins.missing_ok and error_code(exc) in GONE:
+                return
+            raise
+        if ins.output_var is not None:
+            self.values[ins.output_var] = dig(out, ins.output_path or "")
+
+    def _do_wait_for_function(self, ins: WaitForFunction) -> None:
+        wait_for_function(self.aws, ins.function_name)
+
+    def _do_push_image(self, ins: PushImage) -> None:
+        from scarab.artifacts.image import build_image, push_image
+
+        build = build_image(Path(ins.project_dir), ins.architecture)
+        ecr = self.aws.client("ecr")
+        token = call(ecr.get_authorization_token)["authorizationData"][0]
+        password = base64.b64decode(token["authorizationToken"]).decode().partition(":")[2]
+        registry = token["proxyEndpoint"].removeprefix("https://")
+        push_image(build, ins.repository, registry, password)
+
+    def _do_upload_artifact(self, ins: UploadArtifact) -> None:
+        call(
+            self.aws.client("s3").upload_file,
+            Filename=ins.body.path,
+            Bucket=ins.bucket,
+            Key=ins.key,
+            ExtraArgs={"ExpectedBucketOwner": ins.expected_owner},
+        )

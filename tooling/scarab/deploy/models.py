@@ -10,6 +10,7 @@ import json
 from dataclasses import dataclass, field
 from typing import Any
 
+from scarab.artifacts.zip import LAMBDA_ZIP_LIMIT
 from scarab.config import ScarabConfig
 from scarab.deploy import routes as routes_mod
 from scarab.naming import TAG_MANAGED_ENV, Names
@@ -43,6 +44,11 @@ KEY_PARAM_ENV = "GOOGLE_API_KEY_PARAM"
 KEY_BACKEND_ENV = "GOOGLE_API_KEY_BACKEND"
 
 
+def api_methods() -> str:
+    """Every method the API answers (the gateway responses' CORS header), from the routes."""
+    return ",".join([*sorted({r.method for r in routes_mod.ROUTES}), "OPTIONS"])
+
+
 @dataclass(frozen=True)
 class Code:
     """The function's code: a zip (by digest) or an image (by content tag)."""
@@ -54,6 +60,11 @@ class Code:
     image_tag: str | None = None
     image_repository: str | None = None
     local_image_ref: str | None = None
+
+    @property
+    def via_s3(self) -> bool:
+        """A zip over Lambda's direct-upload limit goes through the artifact bucket."""
+        return self.package == "zip" and self.zip_size > LAMBDA_ZIP_LIMIT
 
 
 @dataclass(frozen=True)
@@ -89,6 +100,7 @@ class ApiSpec:
     allow_methods: dict[str, str]
     tags: dict[str, str]
     binary_media_types: tuple[str, ...] = BINARY_MEDIA_TYPES
+    gateway_response_types: tuple[str, ...] = routes_mod.GATEWAY_RESPONSE_TYPES
 
     def preflight_parameters(self, path: str) -> dict[str, str]:
         params = {
@@ -109,7 +121,7 @@ class ApiSpec:
             "gatewayresponse.header.Access-Control-Allow-Headers": (
                 f"'{routes_mod.CORS_ALLOW_HEADERS}'"
             ),
-            "gatewayresponse.header.Access-Control-Allow-Methods": "'GET,POST,OPTIONS'",
+            "gatewayresponse.header.Access-Control-Allow-Methods": (f"'{api_methods()}'"),
         }
 
     @property

@@ -11,7 +11,7 @@ import urllib.parse
 from dataclasses import dataclass, field
 from typing import Any
 
-from scarab.aws import Aws, call, error_code
+from scarab.aws import Aws, call, error_code, explain
 from scarab.deploy.routes import GATEWAY_RESPONSE_TYPES
 from scarab.deploy.state import StageState
 from scarab.errors import ScarabError
@@ -92,6 +92,7 @@ class Observed:
     keys: list[ObservedKey] = field(default_factory=list)
     ecr_repository_uri: str | None = None
     ecr_has_tag: bool = False
+    artifact_bucket_exists: bool = False
 
     @classmethod
     def empty(cls) -> Observed:
@@ -307,6 +308,28 @@ def read_ecr(aws: Aws, names: Names, tag: str | None) -> tuple[str | None, bool]
         raise
 
 
+def read_artifact_bucket(aws: Aws, bucket: str, owner: str) -> bool:
+    """Whether the artifact bucket exists and is this account's.
+
+    The check names the expected owner, so a bucket of that name in another account is
+    refused (403) rather than trusted with the function's code.
+    """
+    try:
+        call(aws.client("s3").head_bucket, Bucket=bucket, ExpectedBucketOwner=owner)
+        return True
+    except Exception as exc:
+        code = error_code(exc)
+        if code in {"404", "NoSuchBucket", "NotFound"}:
+            return False
+        if code in {"403", "AccessDenied", "Forbidden"}:
+            raise ScarabError(
+                f"The artifact bucket {bucket} exists but is not this account's ({owner}),"
+                " or this identity may not read it; scarab will not upload the function's"
+                " code there."
+            ) from None
+        raise
+
+
 def _pick(items: list[dict[str, Any]], known: str | None) -> dict[str, Any]:
     """The one of several same-named resources scarab would keep: the state record's,
     else the oldest."""
@@ -390,6 +413,7 @@ def read_all(
     state: StageState,
     image_tag: str | None = None,
     include_ecr: bool = False,
+    artifact_bucket: tuple[str, str] | None = None,
 ) -> Observed:
     """Everything the planner needs, read with read-only calls.
 
@@ -409,4 +433,98 @@ def read_all(
     obs.plan, obs.keys = read_plan_and_keys(aws, names, state.usage_plan_id)
     if include_ecr:
         obs.ecr_repository_uri, obs.ecr_has_tag = read_ecr(aws, names, image_tag)
+    if artifact_bucket is not None:  # (bucket, expected owner): only for a zip over 50 MB
+        obs.artifact_bucket_exists = read_artifact_bucket(aws, *artifact_bucket)
     return obs
+
+
+# What `scarab destroy` removes -------------------------------------------------------
+
+# Errors from a region this account has not enabled (opt-in regions): nothing lives there.
+_REGION_DISABLED = {"UnrecognizedClientException", "InvalidClientTokenId", "AuthFailure"}
+
+
+@dataclass
+class Doomed:
+    """Everything of a stage that `scarab destroy` would delete, as the account has it.
+
+    Every same-named copy is listed (a concurrent deploy's duplicate goes too).
+    """
+
+    usage_plans: list[dict[str, Any]] = field(default_factory=list)
+    keys: list[ObservedKey] = field(default_factory=list)
+    primary_plan_id: str | None = None  # the plan whose key associations are listed
+    rest_api_ids: list[str] = field(default_factory=list)
+    permission: bool = False
+    function: bool = False
+    log_group: bool = False
+    role: ObservedRole | None = None
+    # Why the role must stay (a function elsewhere uses it, a region could not be checked).
+    role_users: list[str] = field(default_factory=list)
+    ecr_repository: bool = False
+
+
+def _regions(aws: Aws) -> list[str]:
+    """The regions to look for users of the role in: the account's enabled regions."""
+    try:
+        got = call(aws.client("ec2").describe_regions)["Regions"]
+        return sorted(str(r["RegionName"]) for r in got)
+    except Exception:
+        # No ec2:DescribeRegions: every region Lambda has in this partition.
+        return sorted(aws.session.get_available_regions("lambda", aws.partition))
+
+
+def role_users(aws: Aws, function: str, role_arn: str) -> list[str]:
+    """Why the role must stay: a function named `function` that uses it in another region
+    (this region's is deleted by the plan first), or a region that could not be checked."""
+    users: list[str] = []
+    for region in _regions(aws):
+        if region == aws.region:
+            continue
+        lam = aws.client("lambda", region)
+        try:
+            got = call(lam.get_function_configuration, FunctionName=function)
+        except Exception as exc:
+            code = error_code(exc)
+            if _missing(exc) or code in _REGION_DISABLED:
+                continue
+            users.append(f"could not check {region} for a function using it ({explain(exc)})")
+            continue
+        if got.get("Role") == role_arn:
+            users.append(f"the function {function} in {region} still uses it")
+    return users
+
+
+def read_doomed(aws: Aws, names: Names, state: StageState, include_images: bool) -> Doomed:
+    """What destroy would delete, read with read-only calls."""
+    apigw = aws.client("apigateway")
+    doomed = Doomed()
+    primary = find_usage_plan(aws, names, state.usage_plan_id)
+    doomed.primary_plan_id = primary["id"] if primary else None
+    plans = [
+        plan
+        for page in apigw.get_paginator("get_usage_plans").paginate()
+        for plan in page.get("items", [])
+        if plan.get("name") == names.usage_plan
+    ]
+    doomed.usage_plans = sorted(plans, key=lambda p: p["id"] != doomed.primary_plan_id)
+    _, doomed.keys = read_plan_and_keys(aws, names, doomed.primary_plan_id)
+    known = find_rest_api(aws, names, state.rest_api_id)
+    ids = [
+        str(api["id"])
+        for page in apigw.get_paginator("get_rest_apis").paginate()
+        for api in page.get("items", [])
+        if api.get("name") == names.rest_api
+    ]
+    doomed.rest_api_ids = sorted(ids, key=lambda i: i != known)
+    function = read_function(aws, names)
+    if function is not None:
+        doomed.function = True
+        doomed.permission = any(s.get("Sid") == names.permission_sid for s in function.policy)
+    doomed.log_group, _ = read_log_group(aws, names)
+    doomed.role = read_role(aws, names)
+    if doomed.role is not None:
+        doomed.role_users = role_users(aws, names.function, doomed.role.arn)
+    if include_images:
+        doomed.ecr_repository = read_ecr(aws, names, None)[0] is not None
+    return doomed

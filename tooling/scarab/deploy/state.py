@@ -18,6 +18,7 @@ from typing import Any
 
 from pydantic import TypeAdapter, ValidationError
 
+from scarab import layout
 from scarab.aws import Aws, is_emulator
 from scarab.errors import EXIT_USAGE, ScarabError
 
@@ -91,10 +92,7 @@ def _field_adapters() -> dict[str, TypeAdapter[Any]]:
 
 
 def state_path(project_dir: Path, stage: str, endpoint_url: str | None) -> Path:
-    base = project_dir / ".scarab"
-    if is_emulator(endpoint_url):
-        base = base / "local"
-    return base / "state" / f"{stage}.json"
+    return project_dir / layout.state_dir(local=is_emulator(endpoint_url)) / f"{stage}.json"
 
 
 def lock_path(project_dir: Path, stage: str, endpoint_url: str | None) -> Path:

@@ -31,12 +31,14 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import IO, Any
 
+from scarab import layout
+from scarab.emulator import FAKE_CREDENTIALS
 from scarab.serve.snapshot import FunctionConfig
 
 log = logging.getLogger("scarab.serve")
 
-ZIP_DIR = Path(".scarab") / "build" / "zip"
-FUNCTIONS_DIR = Path(".scarab") / "local" / "functions"
+ZIP_DIR = layout.ZIP_DIR
+FUNCTIONS_DIR = layout.FUNCTIONS_DIR
 PASSTHROUGH_ENV = ("GOOGLE_GEMINI_BASE_URL",)
 _PIPE_LIMIT = 64 * 1024 * 1024  # one protocol line holds a whole event or result
 _RETRY_INIT_AFTER_S = 2.0
@@ -105,9 +107,7 @@ def worker_environment(
         "AWS_LAMBDA_LOG_STREAM_NAME": "local",
         "AWS_REGION": region,
         "AWS_DEFAULT_REGION": region,
-        "AWS_ACCESS_KEY_ID": "testing",
-        "AWS_SECRET_ACCESS_KEY": "testing",
-        "AWS_SESSION_TOKEN": "testing",
+        **FAKE_CREDENTIALS,
         "AWS_ENDPOINT_URL": emulator_url,
         "SCARAB_LOCAL_FUNCTION_ARN": fn.arn,
     }

@@ -12,6 +12,7 @@ from typing import Any
 
 import uvicorn
 
+from scarab import layout
 from scarab.serve.app import ServeApp
 from scarab.serve.gateway import Gateway, GatewayOptions
 from scarab.serve.guard import ReadLimits, host_names
@@ -23,7 +24,7 @@ from scarab.serve.watcher import SnapshotWatcher
 
 log = logging.getLogger("scarab.serve")
 
-LOG_DIR = Path(".scarab") / "local" / "logs"
+LOG_DIR = layout.LOG_DIR
 
 
 @dataclass(frozen=True)

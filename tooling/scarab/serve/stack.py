@@ -42,12 +42,9 @@ class LocalStack:
 
 def emulator_session(config: ScarabConfig) -> boto3.Session:
     """A session with the fake credentials the emulator accepts (no AWS account needed)."""
-    return boto3.Session(
-        aws_access_key_id="testing",
-        aws_secret_access_key="testing",  # noqa: S106 - the emulator's fake credentials
-        aws_session_token="testing",  # noqa: S106
-        region_name=config.resolved_region,
-    )
+    from scarab.emulator import emulator_session as session
+
+    return session(config.resolved_region)
 
 
 def open_emulator(project_dir: Path) -> tuple[str, Emulator | None]:

@@ -15,7 +15,6 @@ from collections.abc import Callable
 from types import MappingProxyType
 from typing import Any
 
-import boto3
 from botocore.config import Config
 from botocore.exceptions import BotoCoreError, ClientError
 
@@ -45,12 +44,9 @@ class SnapshotError(ScarabError):
 
 def emulator_clients(endpoint_url: str, region: str) -> tuple[Any, Any]:
     """apigateway and lambda clients for the emulator (fake credentials, short timeouts)."""
-    session = boto3.session.Session(
-        aws_access_key_id="testing",
-        aws_secret_access_key="testing",  # noqa: S106 - the emulator's fake credentials
-        aws_session_token="testing",  # noqa: S106
-        region_name=region,
-    )
+    from scarab.emulator import emulator_session
+
+    session = emulator_session(region)
     config = Config(
         connect_timeout=3, read_timeout=15, retries={"max_attempts": 2, "mode": "standard"}
     )

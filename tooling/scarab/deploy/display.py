@@ -1,0 +1,103 @@
+"""The display-only executor: renders a plan's exact calls and makes none of them.
+
+`scarab plan --json`, `deploy --dry-run` and `destroy --dry-run` print what this
+returns. Refs show as "${name}", a zip as "<zip 12.3 MB sha256 ...>", and secret
+values (a stored secret, an API key's value) as "<redacted>".
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from scarab.deploy.instructions import (
+    ApiCall,
+    FileBytes,
+    Instruction,
+    PushImage,
+    Ref,
+    Step,
+    Sub,
+    UploadArtifact,
+    WaitForFunction,
+)
+
+REDACTED = "<redacted>"
+# The parameters that carry a secret in the APIs scarab may call: a stored secret's
+# value, an API key's value.
+SECRET_PARAMS: dict[tuple[str, str], frozenset[str]] = {
+    ("ssm", "PutParameter"): frozenset({"Value"}),
+    ("secretsmanager", "CreateSecret"): frozenset({"SecretString", "SecretBinary"}),
+    ("secretsmanager", "PutSecretValue"): frozenset({"SecretString", "SecretBinary"}),
+    ("apigateway", "CreateApiKey"): frozenset({"value"}),
+    ("apigateway", "ImportApiKeys"): frozenset({"body"}),
+}
+
+
+def show(value: Any) -> Any:
+    """A plan value as JSON-ready data, with refs and blobs described."""
+    if isinstance(value, Ref):
+        return "${" + value.name + "}"
+    if isinstance(value, Sub):
+        return value.template
+    if isinstance(value, FileBytes):
+        return f"<zip {value.size / 2**20:.1f} MB sha256 {value.sha256[:12]}>"
+    if isinstance(value, bytes):
+        return f"<{len(value)} bytes>"
+    if isinstance(value, dict):
+        return {k: show(v) for k, v in value.items()}
+    if isinstance(value, list | tuple):
+        return [show(v) for v in value]
+    return value
+
+
+def shown_params(service: str, operation: str, params: dict[str, Any]) -> dict[str, Any]:
+    """An API call's parameters for display, secret values redacted."""
+    secret = SECRET_PARAMS.get((service, operation), frozenset())
+    return {k: REDACTED if k in secret else show(v) for k, v in params.items()}
+
+
+def _call(service: str, operation: str, params: dict[str, Any]) -> dict[str, Any]:
+    return {"service": service, "operation": operation, "params": params}
+
+
+def render_instruction(ins: Instruction) -> list[dict[str, Any]]:
+    """The AWS calls one instruction makes, as {"service", "operation", "params"}."""
+    if isinstance(ins, ApiCall):
+        return [
+            _call(ins.service, ins.operation, shown_params(ins.service, ins.operation, ins.params))
+        ]
+    if isinstance(ins, WaitForFunction):
+        # Polled (read-only) until the function is Active with no update in progress.
+        return [_call("lambda", "GetFunctionConfiguration", {"FunctionName": ins.function_name})]
+    if isinstance(ins, PushImage):
+        return [
+            _call("ecr", "GetAuthorizationToken", {}),
+            _call("docker", "Push", {"image": f"{ins.repository}:{ins.tag}"}),
+        ]
+    if isinstance(ins, UploadArtifact):
+        params = {
+            "Bucket": ins.bucket,
+            "Key": ins.key,
+            "Body": show(ins.body),
+            "ExpectedBucketOwner": ins.expected_owner,
+        }
+        return [_call("s3", "PutObject", params)]
+    raise TypeError(f"no display for {type(ins).__name__}")
+
+
+def render(steps: list[Step]) -> list[dict[str, Any]]:
+    """Every step with its calls: the `steps` of `scarab plan --json`."""
+    return [
+        {
+            "action": step.action,
+            "resource": step.resource,
+            "reason": step.reason,
+            "calls": [c for ins in step.instructions for c in render_instruction(ins)],
+        }
+        for step in steps
+    ]
+
+
+def plan_document(stage: str, region: str, steps: list[Step]) -> dict[str, Any]:
+    """The JSON `scarab plan --json` prints."""
+    return {"stage": stage, "region": region, "steps": render(steps)}

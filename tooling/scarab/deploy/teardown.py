@@ -1,0 +1,91 @@
+"""The deletion plan of `scarab destroy`: what the reader found, in dependency order.
+
+Pure, like the deploy planner: the same `Doomed` gives the same steps, run by the same
+executor (or shown by the same display). Keys before their usage plan, the API before
+the function's permission, the function before its role; the role only when no function
+elsewhere uses it. The Gemini secret and the artifact bucket are kept (other stages and
+a redeploy use them); the ECR repository goes only when asked.
+"""
+
+from __future__ import annotations
+
+from scarab.deploy.instructions import ApiCall, Step
+from scarab.deploy.reader import Doomed
+from scarab.naming import Names
+
+
+def _why(detail: str = "") -> str:
+    return "destroy deletes it" + (f" ({detail})" if detail else "")
+
+
+def _delete(service: str, operation: str, **params: object) -> ApiCall:
+    # Already gone (a re-run, another destroy) is fine: the target is what we wanted.
+    return ApiCall(service, operation, dict(params), missing_ok=True)
+
+
+def plan_destroy(names: Names, doomed: Doomed) -> list[Step]:
+    steps: list[Step] = []
+    for key in doomed.keys:
+        calls = []
+        if key.in_plan and doomed.primary_plan_id is not None:
+            calls.append(
+                _delete(
+                    "apigateway",
+                    "DeleteUsagePlanKey",
+                    usagePlanId=doomed.primary_plan_id,
+                    keyId=key.id,
+                )
+            )
+        calls.append(_delete("apigateway", "DeleteApiKey", apiKey=key.id))
+        steps.append(Step(f"apigateway.api_key {key.name}", "delete", _why(key.id), tuple(calls)))
+    for plan in doomed.usage_plans:
+        # A usage plan cannot be deleted while it still lists API stages.
+        calls = [
+            _delete(
+                "apigateway",
+                "UpdateUsagePlan",
+                usagePlanId=plan["id"],
+                patchOperations=[
+                    {"op": "remove", "path": "/apiStages", "value": f"{s['apiId']}:{s['stage']}"}
+                ],
+            )
+            for s in plan.get("apiStages") or []
+        ]
+        calls.append(_delete("apigateway", "DeleteUsagePlan", usagePlanId=plan["id"]))
+        res = f"apigateway.usage_plan {names.usage_plan}"
+        steps.append(Step(res, "delete", _why(plan["id"]), tuple(calls)))
+    for api_id in doomed.rest_api_ids:
+        call = _delete("apigateway", "DeleteRestApi", restApiId=api_id)
+        steps.append(Step(f"apigateway.rest_api {names.rest_api}", "delete", _why(api_id), (call,)))
+    if doomed.permission:
+        call = _delete(
+            "lambda",
+            "RemovePermission",
+            FunctionName=names.function,
+            StatementId=names.permission_sid,
+        )
+        steps.append(Step(f"lambda.permission {names.permission_sid}", "delete", _why(), (call,)))
+    if doomed.function:
+        call = _delete("lambda", "DeleteFunction", FunctionName=names.function)
+        steps.append(Step(f"lambda.function {names.function}", "delete", _why(), (call,)))
+    if doomed.log_group:
+        call = _delete("logs", "DeleteLogGroup", logGroupName=names.log_group)
+        steps.append(Step(f"logs.group {names.log_group}", "delete", _why(), (call,)))
+    role = doomed.role
+    if role is not None and not doomed.role_users:
+        calls = [
+            _delete("iam", "DetachRolePolicy", RoleName=names.role, PolicyArn=arn)
+            for arn in sorted(role.attached)
+        ]
+        calls += [
+            _delete("iam", "DeleteRolePolicy", RoleName=names.role, PolicyName=name)
+            for name in sorted(role.inline)
+        ]
+        calls.append(_delete("iam", "DeleteRole", RoleName=names.role))
+        why = _why("no function uses it any more")
+        steps.append(Step(f"iam.role {names.role}", "delete", why, tuple(calls)))
+    if doomed.ecr_repository:
+        call = _delete("ecr", "DeleteRepository", repositoryName=names.ecr_repository, force=True)
+        why = _why("--include-images: its images go too")
+        steps.append(Step(f"ecr.repository {names.ecr_repository}", "delete", why, (call,)))
+    return steps
