@@ -16,6 +16,7 @@ import boto3
 from scarab.artifacts import build_zip, image_tag
 from scarab.aws import Aws, explain
 from scarab.config import ScarabConfig
+from scarab.deploy import guards
 from scarab.deploy.executor import execute
 from scarab.deploy.lock import stage_lock
 from scarab.deploy.models import Code, Desired, desired_state
@@ -51,6 +52,8 @@ class DeployResult:
     state_path: Path | None = None
     dry_run: bool = False
     calls: list[str] = field(default_factory=list)
+    # Things to act on that did not stop the deploy (see deploy/guards.py).
+    warnings: list[str] = field(default_factory=list)
 
 
 def make_aws(
@@ -62,7 +65,9 @@ def make_aws(
 ) -> Aws:
     """A session + clients for this config's region, pointed at `endpoint_url`
     (or AWS_ENDPOINT_URL) when given."""
-    return Aws(config.resolved_region, endpoint_url=endpoint_url, session=session, profile=profile)
+    return Aws(
+        config.configured_region, endpoint_url=endpoint_url, session=session, profile=profile
+    )
 
 
 def api_url(aws: Aws, rest_api_id: str | None, stage: str, project_dir: Path | None = None) -> str:
@@ -126,7 +131,7 @@ def deploy(
 ) -> DeployResult:
     """Make the stage match `config`: build, plan, apply, record; idempotent.
 
-    flavor defaults to "local" on an emulator endpoint and "lambda" otherwise.
+    flavor defaults to "local" on a loopback emulator endpoint and "lambda" otherwise.
     A re-run with nothing changed makes only read calls and returns up_to_date=True.
     Changes are applied under the stage lock (deploy/lock.py); `force_unlock` first
     removes a lock record left by a run that died.
@@ -134,7 +139,9 @@ def deploy(
     project_dir = project_dir.resolve()
     aws = aws or make_aws(config, endpoint_url=endpoint_url, session=session)
     pkg: Package = package or config.function.package
-    flv: Flavor = flavor or ("local" if aws.local else "lambda")
+    # The source-only zip fits an emulator on this machine (it runs the function in-process);
+    # a remote one (LocalStack in a container) runs Lambda's real runtime: the lambda zip.
+    flv: Flavor = flavor or ("local" if aws.loopback else "lambda")
     names = Names(config.app, config.stage)
 
     def survey() -> tuple[StageState, Desired, Observed, list[Step]]:
@@ -160,7 +167,7 @@ def deploy(
         return state, desired, observed, steps
 
     try:
-        load_state(project_dir, config.stage, aws.endpoint_url).check_region(aws)
+        guards.preflight(aws, names, load_state(project_dir, config.stage, aws.endpoint_url))
         code = _code(config, project_dir, pkg, flv, aws, progress)
     except ScarabError:
         raise
@@ -183,7 +190,13 @@ def deploy(
                 execute(steps, ctx, progress=progress, after_step=record)
             record(ctx, done=True)
     elif not dry_run:
+        if force_unlock:
+            guards.forced_unlock(aws, names, progress)
         _recorder(project_dir, aws, desired, state, code)(ctx, done=True)
+    try:
+        warnings = guards.deploy_warnings(aws, config, names, observed.role, observed.function)
+    except Exception as exc:
+        raise explain(exc) from None
     return DeployResult(
         url=api_url(aws, ctx.rest_api_id, config.stage, project_dir),
         rest_api_id=ctx.rest_api_id,
@@ -201,6 +214,7 @@ def deploy(
         state_path=None if dry_run else state_path(project_dir, config.stage, aws.endpoint_url),
         dry_run=dry_run,
         calls=list(aws.log.calls),
+        warnings=warnings,
     )
 
 

@@ -9,6 +9,7 @@ from typing import Any
 
 from scarab.aws import Aws, call, error_code, explain
 from scarab.config import ScarabConfig
+from scarab.deploy.guards import role_users
 from scarab.deploy.reader import find_rest_api, find_usage_plan, read_plan_and_keys
 from scarab.deploy.state import delete_state
 from scarab.errors import ScarabError
@@ -83,7 +84,7 @@ def destroy(
             if _quietly(logs.delete_log_group, logGroupName=names.log_group):
                 note(f"log group {names.log_group}")
             # IAM is global: the role goes only once no function of this name uses it anywhere.
-            users = _role_users(a, names.function, names.role)
+            users = role_users(a, names.function, names.role)
             if not users:
                 _delete_role(iam, names.role, note)
             if include_images and _quietly(
@@ -100,47 +101,6 @@ def destroy(
             + _role_advice(a.region, users)
         )
     return removed
-
-
-# Errors from a region this account has not enabled (opt-in regions): nothing lives there.
-_REGION_DISABLED = {"UnrecognizedClientException", "InvalidClientTokenId", "AuthFailure"}
-
-
-def _regions(aws: Aws) -> list[str]:
-    """The regions to look for users of the role in: the account's enabled regions."""
-    try:
-        got = call(aws.client("ec2").describe_regions)["Regions"]
-        regions = sorted(str(r["RegionName"]) for r in got)
-    except Exception:
-        # No ec2:DescribeRegions: every region Lambda has in this partition.
-        regions = sorted(aws.session.get_available_regions("lambda", aws.partition))
-    # This region first: its function was just deleted and must be gone.
-    return [aws.region, *(r for r in regions if r != aws.region)]
-
-
-def _role_users(aws: Aws, function: str, role: str) -> list[str]:
-    """Why the role must stay: a function named `function` that uses it (in any region),
-    or a region that could not be checked. Empty when it is safe to delete."""
-    try:
-        role_arn = str(call(aws.client("iam").get_role, RoleName=role)["Role"]["Arn"])
-    except Exception as exc:
-        if error_code(exc) in _GONE:
-            return []
-        raise
-    users: list[str] = []
-    for region in _regions(aws):
-        lam = aws.client("lambda", region)
-        try:
-            got = call(lam.get_function_configuration, FunctionName=function)
-        except Exception as exc:
-            code = error_code(exc)
-            if code in _GONE or code in _REGION_DISABLED:
-                continue
-            users.append(f"could not check {region} for a function using it ({explain(exc)})")
-            continue
-        if got.get("Role") == role_arn:
-            users.append(f"the function {function} in {region} still uses it")
-    return users
 
 
 def _role_advice(region: str, users: list[str]) -> str:
