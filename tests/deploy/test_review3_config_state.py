@@ -83,10 +83,13 @@ def test_a_directory_in_place_of_the_lock_file_is_refused_with_advice(
     run_deploy()
     toml = project / "scarab.toml"
     toml.write_text(toml.read_text().replace("memory = 512", "memory = 640"))
-    lock_path(project.resolve(), "test", aws.url).mkdir()
+    lock = lock_path(project.resolve(), "test", aws.url)
+    lock.unlink(missing_ok=True)  # the first deploy left the (unlocked) lock file
+    lock.mkdir()
     result = scarab_cli(project, "deploy")
     assert "Traceback" not in result.stderr, result.stderr[-600:]
     assert result.returncode != 0
+    assert "lock file" in result.stderr and "rm -r" in result.stderr, result.stderr
 
 
 # -- switching [secrets] backend ----------------------------------------------------------
