@@ -143,10 +143,13 @@ def test_no_credentials_reads_as_advice(project: Path, monkeypatch) -> None:
         deploy(load_config(project), project_dir=project, endpoint_url="http://127.0.0.1:9")
 
 
-def test_wrong_region_reads_as_advice(project: Path) -> None:
+def test_wrong_region_reads_as_advice(project: Path, monkeypatch) -> None:
     from scarab.deploy.state import StageState, save_state
 
+    # The real-AWS record (no endpoint: any explicit endpoint is an emulator's, kept apart);
+    # refused before any AWS call.
+    monkeypatch.delenv("AWS_ENDPOINT_URL", raising=False)
     save_state(project, StageState(app="scarab", stage="test", region="eu-west-1"))
     config = load_config(project, {"region": "us-west-2"})
     with pytest.raises(ScarabError, match=r"deployed in eu-west-1.*--region eu-west-1"):
-        deploy(config, project_dir=project, endpoint_url="https://example.invalid")
+        deploy(config, project_dir=project)

@@ -6,7 +6,9 @@ into advice.
 from __future__ import annotations
 
 import contextlib
+import ipaddress
 import os
+import socket
 import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
@@ -31,8 +33,31 @@ def is_mutating(operation: str) -> bool:
 
 
 def is_emulator(endpoint_url: str | None) -> bool:
-    """True when the endpoint is a loopback emulator (its state is kept apart)."""
-    return bool(endpoint_url) and urlparse(endpoint_url).hostname in _LOOPBACK
+    """True for any explicit endpoint: it is not AWS (moto, LocalStack, scarab serve's), so
+    its state record is kept apart from the real stage's (see deploy/state.py)."""
+    return bool(endpoint_url)
+
+
+def is_loopback(endpoint_url: str | None) -> bool:
+    """True when the endpoint is on this machine (127.0.0.1, 127.1, localhost, ::1): an
+    emulator that runs the function in-process, so the `local` zip flavour fits it."""
+    host = urlparse(endpoint_url).hostname if endpoint_url else None
+    if not host:
+        return False
+    if host in _LOOPBACK:
+        return True
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        pass
+    try:  # short forms inet_aton accepts: 127.1, 2130706433
+        return ipaddress.ip_address(socket.inet_aton(host)).is_loopback
+    except OSError:
+        return False
+
+
+# The region of a run against an emulator that names none (any region will do there).
+EMULATOR_REGION = "us-east-1"
 
 
 @dataclass
@@ -54,12 +79,13 @@ class Aws:
 
     def __init__(
         self,
-        region: str,
+        region: str | None,
         endpoint_url: str | None = None,
         session: boto3.Session | None = None,
         profile: str | None = None,
     ) -> None:
-        self.region = region
+        """`region` None: the session's (the AWS profile's) region; on an emulator endpoint
+        us-east-1 if that is unset too; against AWS, refused with advice (never a guess)."""
         self.endpoint_url = endpoint_url or os.environ.get("AWS_ENDPOINT_URL") or None
         if session is None:
             try:
@@ -71,6 +97,16 @@ class Aws:
                 raise ScarabError(
                     f"{exc}. Check AWS_PROFILE or run 'aws configure --profile NAME'."
                 ) from None
+        region = region or session.region_name
+        if not region:
+            if not self.endpoint_url:
+                raise ScarabError(
+                    'No AWS region set. Pass --region, add region = "..." to scarab.toml,'
+                    " set AWS_REGION, or set the profile's region ('aws configure set region"
+                    " REGION'); scarab does not guess one."
+                )
+            region = EMULATOR_REGION
+        self.region: str = region
         self.session = session
         self.log = CallLog()
         session.events.register("before-call", self.log._record)
@@ -84,7 +120,13 @@ class Aws:
 
     @property
     def local(self) -> bool:
+        """Not AWS: an explicit endpoint (see is_emulator)."""
         return is_emulator(self.endpoint_url)
+
+    @property
+    def loopback(self) -> bool:
+        """An emulator on this machine (see is_loopback)."""
+        return is_loopback(self.endpoint_url)
 
     def client(self, service: str, region: str | None = None) -> Any:
         """A client of `service` in this Aws's region (or `region`: IAM is global, so

@@ -9,7 +9,9 @@ import contextlib
 import inspect
 import json
 import os
+import signal
 import sys
+import threading
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -38,7 +40,9 @@ err = Console(stderr=True, highlight=False, soft_wrap=True)
 
 # Options shared by the commands that talk to AWS.
 StageOpt = typer.Option(None, "--stage", "-s", help="Stage name (default: scarab.toml's).")
-RegionOpt = typer.Option(None, "--region", help="AWS region (default: scarab.toml, AWS_REGION).")
+RegionOpt = typer.Option(
+    None, "--region", help="AWS region (default: scarab.toml, AWS_REGION, the profile's)."
+)
 ProfileOpt = typer.Option(None, "--profile", help="AWS profile (default: AWS_PROFILE).")
 EndpointOpt = typer.Option(
     None,
@@ -83,6 +87,8 @@ def _target(
         from scarab.emulator import local_endpoint
 
         _local_credentials()
+        # The region `scarab serve` uses for this project, whatever the profile says.
+        config = config.model_copy(update={"region": config.resolved_region})
         with local_endpoint(project_dir) as url:
             yield Target(config, project_dir, url, True)
         return
@@ -98,13 +104,38 @@ def _local_credentials() -> None:
         os.environ.update(FAKE_CREDENTIALS)
 
 
+class Terminated(KeyboardInterrupt):
+    """SIGTERM or SIGHUP (a cancelled CI job, `timeout`, `docker stop`, a closed terminal),
+    raised like Ctrl-C so that every `finally` runs: the stage lock is released."""
+
+    def __init__(self, signum: int) -> None:
+        super().__init__(signal.Signals(signum).name)
+        self.signum = signum
+
+
+def _terminate(signum: int, _frame: object) -> None:
+    raise Terminated(signum)
+
+
+def _install_signal_handlers() -> None:
+    if threading.current_thread() is not threading.main_thread():
+        return  # signal handlers can only be set from the main thread
+    for sig in (signal.SIGTERM, signal.SIGHUP):
+        if signal.getsignal(sig) in (signal.SIG_DFL, None):
+            signal.signal(sig, _terminate)
+
+
 def _run(fn: Callable[[], T]) -> T:
     """Run a command body; print ScarabErrors as advice and exit with their code."""
+    _install_signal_handlers()
     try:
         return fn()
     except ScarabError as exc:
         err.print(f"[red]error:[/red] {escape(str(exc))}", markup=True)
         raise typer.Exit(exc.exit_code) from None
+    except Terminated as exc:
+        err.print(f"{signal.Signals(exc.signum).name}: stopped; re-run the same command to finish.")
+        raise typer.Exit(128 + exc.signum) from None
     except KeyboardInterrupt:
         err.print("interrupted; re-run the same command to finish.")
         raise typer.Exit(130) from None
@@ -393,12 +424,15 @@ def deploy(
         "plan": [s.as_dict() for s in result.plan],
         "aws_calls": result.aws_calls,
         "mutating_calls": result.mutating_calls,
+        "warnings": result.warnings,
     }
     if key_value is not None:
         data["api_key"] = key_value
     if as_json:
-        _print_json(data)
+        _print_json(data)  # the warnings are in it
         return
+    for warning in result.warnings:
+        err.print(f"warning: {warning}.", markup=False)
     if result.up_to_date:
         out.print(
             f"Stage {result.stage} is up to date ({result.aws_calls} read calls, no changes)."
@@ -453,6 +487,12 @@ def status(
             out.print(f"  {d['field']}: {d['live']!r} -> {d['config']!r}", markup=False)
     else:
         out.print("no drift from scarab.toml")
+    if data["unmanaged_access"]:
+        out.print(
+            "access scarab did not grant ('scarab deploy' leaves it; remove it if unintended):"
+        )
+        for item in data["unmanaged_access"]:
+            out.print(f"  {item['kind']} {item['name']}: {item['remove']}", markup=False)
 
 
 @aws_command(keys_app, "list")
@@ -565,7 +605,13 @@ def secrets_set(
     )
     where = "SSM SecureString" if result.backend == "ssm" else "Secrets Manager secret"
     out.print(f"Stored {name} as {where} {result.name}.", markup=False)
-    if result.function_wired:
+    if result.role_cannot_read:
+        out.print(
+            "The function still reads its previous key: its role may not read this one yet."
+            " Run 'scarab deploy' to grant it and switch the function over.",
+            markup=False,
+        )
+    elif result.function_wired:
         out.print("The function reads it through GOOGLE_API_KEY_PARAM and GOOGLE_API_KEY_BACKEND.")
     else:
         out.print("The function is not deployed yet; 'scarab deploy' wires it.")

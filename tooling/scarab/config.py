@@ -1,18 +1,27 @@
 """scarab.toml: the project's deploy configuration, validated with pydantic.
 
 Precedence: CLI flags (passed as `overrides`) > scarab.toml > environment
-(AWS_REGION / AWS_DEFAULT_REGION for the region) > defaults.
+(AWS_REGION / AWS_DEFAULT_REGION for the region) > defaults. The region then falls back
+to the AWS profile's (see scarab.aws.Aws); a real-AWS run with none of these is refused.
 """
 
 from __future__ import annotations
 
 import os
 import re
+import string
 import tomllib
 from pathlib import Path
 from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    ValidationError,
+    field_validator,
+    model_validator,
+)
 
 from scarab.errors import ConfigError
 
@@ -30,13 +39,45 @@ DERIVED_ENV = (
 )
 # Names that look like secrets: [function.environment] is stored in plaintext on the
 # function (and in every `get-function-configuration`), so these belong in `scarab secrets`.
+# Matched on the name's '_'-separated words, trailing digits dropped (DB_PASSWORD2, TOKEN_1).
 _SECRET_ENV_RE = re.compile(
-    r"^(GOOGLE_API_KEY|GEMINI_API_KEY|.*API_KEY.*|.*_SECRET|.*_PASSWORD|.*_TOKEN"
-    r"|(.*_)?DATABASE_URL|(.*_)?DB_URL)$",
+    r"^(GOOGLE_API_KEY|GEMINI_API_KEY|.*API_?KEY.*|(.*_)?DATABASE_URL|(.*_)?DB_URL)$",
     re.IGNORECASE,
 )
-# Where values may be secrets: config errors name the key there but never echo the value.
-_SENSITIVE_LOCS = (("function", "environment"),)
+# A word anywhere in the name (CLIENT_SECRET_VALUE, PASSWORD_HASH) ...
+_SECRET_WORDS = {"SECRET", "SECRETS", "PASSWORD", "PASSWD", "PRIVATE", "CREDENTIAL", "CREDENTIALS"}
+# ... or the last word (GITHUB_TOKEN, SENTRY_DSN; MAX_TOKENS and TOKEN_LIMIT are fine) ...
+_SECRET_LAST_WORDS = {"TOKEN", "PASS", "PWD", "DSN", "APIKEY"}
+# ... or KEY after one of these (GEMINI_KEY, ACCESS_KEY; SORT_KEY and CACHE_KEY are fine).
+_SECRET_KEY_QUALIFIERS = {
+    "API", "GEMINI", "GOOGLE", "ACCESS", "SIGNING", "ENCRYPTION", "MASTER", "AUTH", "SESSION",
+    "STRIPE", "OPENAI", "ANTHROPIC", "LICENSE",
+}  # fmt: skip
+# A value that carries credentials in a URL: scheme://user:password@host.
+_URL_CREDENTIALS_RE = re.compile(r"[A-Za-z][A-Za-z0-9+.-]*://[^/\s:@]*:[^/\s@]*@")
+# Where values may be secrets: config errors name the key there but never echo the value
+# (nor the value of any table or array that contains one of these).
+_SENSITIVE_LOCS: tuple[tuple[str | int, ...], ...] = (
+    ("function", "environment"),
+    ("secrets", "gemini_api_key"),
+)
+# AWS's name limits, checked at config time so a deploy never fails half-way through.
+_LAMBDA_NAME_MAX = 64  # function (and the REST API, named alike)
+_IAM_ROLE_MAX = 64
+_S3_BUCKET_MAX = 63
+_ACCOUNT_ID_LEN = 12
+
+
+def _looks_secret(name: str) -> bool:
+    if _SECRET_ENV_RE.match(name):
+        return True
+    words = [w.rstrip("0123456789") for w in name.upper().split("_")]
+    words = [w for w in words if w]
+    if not words:
+        return False
+    if _SECRET_WORDS.intersection(words) or words[-1] in _SECRET_LAST_WORDS:
+        return True
+    return words[-1] == "KEY" and (len(words) == 1 or words[-2] in _SECRET_KEY_QUALIFIERS)
 
 
 def environment_name_problem(name: str) -> str | None:
@@ -48,7 +89,7 @@ def environment_name_problem(name: str) -> str | None:
             f"{name} is reserved (set by scarab or Lambda); use allowed_origins,"
             " models, thinking or [secrets] instead"
         )
-    if _SECRET_ENV_RE.match(name):
+    if _looks_secret(name):
         return (
             f"{name} looks like a secret, and [function.environment] is stored in plaintext"
             " on the function; store the Gemini key with 'scarab secrets set gemini-api-key"
@@ -79,10 +120,17 @@ class FunctionConfig(_Strict):
     @field_validator("environment")
     @classmethod
     def _env_names(cls, value: dict[str, str]) -> dict[str, str]:
-        for name in value:
+        for name, item in value.items():
             problem = environment_name_problem(name)
             if problem:
                 raise ValueError(problem)
+            if _URL_CREDENTIALS_RE.search(item):
+                raise ValueError(
+                    f"the value of {name} embeds credentials in a URL (scheme://user:password@"
+                    "host), and [function.environment] is stored in plaintext on the function;"
+                    f" remove the credentials from {name} (the function reads its Gemini key"
+                    " through 'scarab secrets set')"
+                )
         return value
 
     @field_validator("allowed_origins")
@@ -107,6 +155,58 @@ class SecretsConfig(_Strict):
     backend: Literal["ssm", "secretsmanager"] = "ssm"
     # {app} and {stage} are filled in; an SSM name must start with '/'.
     gemini_api_key: str = "/scarab/{app}/{stage}/gemini-api-key"
+
+    @model_validator(mode="after")
+    def _secret_name(self) -> SecretsConfig:
+        problem = secret_name_problem(self.gemini_api_key, self.backend)
+        if problem:
+            raise ValueError(problem)
+        return self
+
+
+# Characters each store allows in a name (placeholders filled in first).
+_SSM_NAME_RE = re.compile(r"^/[A-Za-z0-9_.\-/]{1,1000}$")
+_SM_NAME_RE = re.compile(r"^[A-Za-z0-9/_+=.@-]{1,500}$")
+# Prefixes of well-known API keys and tokens: a key pasted where its *name* belongs.
+_KEY_PREFIXES = ("AIza", "sk-", "ghp_", "github_pat_", "xox", "AKIA", "ASIA")
+
+
+def secret_name_problem(template: str, backend: str) -> str | None:
+    """Why `template` cannot name the Gemini key in `backend`, or None. Never quotes the
+    value: a pasted key must not end up in the error."""
+    fields = set()
+    try:
+        for _, field_name, spec, conv in string.Formatter().parse(template):
+            if field_name is not None:
+                fields.add(field_name)
+                if spec or conv:
+                    return "placeholders take no format spec or conversion: use {app} or {stage}"
+    except ValueError:
+        return "it has an unbalanced '{' or '}'; the only placeholders are {app} and {stage}"
+    if fields - {"app", "stage"}:
+        return "the only placeholders are {app} and {stage}"
+    name = template.format(app="app", stage="stage")
+    if name.startswith("arn:"):
+        return (
+            "give the parameter or secret's name (e.g. /scarab/{app}/{stage}/gemini-api-key),"
+            " not its ARN"
+        )
+    if name.lstrip("/").startswith(_KEY_PREFIXES) or (len(name) >= 30 and "/" not in name):
+        return (
+            "this looks like an API key, not the name of the place to store it; put the"
+            " key in with 'scarab secrets set gemini-api-key --from-env VAR' and keep the"
+            " name (default /scarab/{app}/{stage}/gemini-api-key) here"
+        )
+    if backend == "ssm":
+        if not _SSM_NAME_RE.match(name):
+            return "an SSM parameter name starts with '/' and uses only letters, digits and _ . - /"
+        if name.lstrip("/").lower().startswith(("aws", "ssm")):
+            return "an SSM parameter name may not start with 'aws' or 'ssm'"
+        if name.count("/") > 15:
+            return "an SSM parameter name has at most 15 levels"
+    elif not _SM_NAME_RE.match(name):
+        return "a Secrets Manager name uses only letters, digits and / _ + = . @ -"
+    return None
 
 
 class ImagesConfig(_Strict):
@@ -144,18 +244,60 @@ class ScarabConfig(_Strict):
             raise ValueError(f"{value!r} is not an AWS region name such as us-east-1")
         return value
 
+    @model_validator(mode="after")
+    def _name_lengths(self) -> ScarabConfig:
+        problem = name_length_problem(self.app, self.stage, self.region)
+        if problem:
+            raise ValueError(problem)
+        return self
+
     @property
-    def resolved_region(self) -> str:
+    def configured_region(self) -> str | None:
+        """The region from --region, scarab.toml or AWS_REGION / AWS_DEFAULT_REGION; None
+        when none of them sets it (then the profile's region, see scarab.aws.Aws)."""
         return (
             self.region
             or os.environ.get("AWS_REGION")
             or os.environ.get("AWS_DEFAULT_REGION")
-            or "us-east-1"
+            or None
         )
+
+    @property
+    def resolved_region(self) -> str:
+        """The region on an emulator (scarab serve, --local), where any region will do."""
+        return self.configured_region or "us-east-1"
 
     @property
     def secret_name(self) -> str:
         return self.secrets.gemini_api_key.format(app=self.app, stage=self.stage)
+
+
+def name_length_problem(app: str, stage: str, region: str | None) -> str | None:
+    """Why AWS would refuse the names built from `app` and `stage` (see scarab.naming),
+    or None. `region` None: the bucket name is not checked (the deploy does)."""
+    base = f"{app}-{stage}"
+    over: list[str] = []
+    if len(base) > _LAMBDA_NAME_MAX:
+        over.append(f"the function and API name {base!r} ({len(base)} characters; Lambda allows"
+                    f" {_LAMBDA_NAME_MAX})")  # fmt: skip
+    role = f"{base}-role"
+    if len(role) > _IAM_ROLE_MAX:
+        over.append(f"the IAM role name {role!r} ({len(role)} characters; IAM allows"
+                    f" {_IAM_ROLE_MAX})")  # fmt: skip
+    # <app>-artifacts-<account>-<region>: the S3 bucket a zip over 50 MB is uploaded through.
+    # Not known until the run when no region is configured: the deploy checks it then.
+    app_max = _S3_BUCKET_MAX - len("-artifacts-") - _ACCOUNT_ID_LEN - 1 - len(region or "")
+    if region and len(app) > app_max:
+        over.append(
+            f"the artifact bucket name {app}-artifacts-<account id>-{region}"
+            f" ({len(app) + _S3_BUCKET_MAX - app_max} characters; S3 allows {_S3_BUCKET_MAX})"
+        )
+    if not over:
+        return None
+    return (
+        f"app {app!r} and stage {stage!r} are too long for AWS: {'; '.join(over)}."
+        " Shorten app or stage"
+    )
 
 
 def find_project_dir(start: Path | None = None) -> Path:
@@ -192,11 +334,19 @@ def _explain(exc: ValidationError, source: str) -> ConfigError:
             lines.append(f"{source}: unknown key '{key}'; allowed keys here: {allowed}.")
         else:
             msg = str(err["msg"]).removeprefix("Value error, ")
-            if any(loc[: len(s)] == s for s in _SENSITIVE_LOCS):
+            if not loc:  # a check across keys (name lengths): the message names them
+                lines.append(f"{source}: {msg}.")
+            elif _sensitive(loc):
                 lines.append(f"{source}: '{key}': {msg} (value not shown).")
             else:
                 lines.append(f"{source}: '{key}': {msg} (got {err.get('input')!r}).")
     return ConfigError("\n".join(lines))
+
+
+def _sensitive(loc: tuple[str | int, ...]) -> bool:
+    """True when the input at `loc` is or contains a value that may be a secret: `loc` is
+    inside a sensitive location, or a table/array above one ([[function]] for [function])."""
+    return any(loc[: len(s)] == s or s[: len(loc)] == loc for s in _SENSITIVE_LOCS)
 
 
 def _set_dotted(data: dict[str, Any], dotted: str, value: Any) -> None:

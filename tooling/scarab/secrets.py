@@ -12,9 +12,11 @@ from pathlib import Path
 
 from scarab.aws import Aws, aws_errors, call, error_code
 from scarab.config import ScarabConfig
-from scarab.deploy.models import secret_environment
+from scarab.deploy.models import secret_environment, secret_policy
+from scarab.deploy.reader import read_role
 from scarab.deploy.waiters import wait_for_function
 from scarab.errors import ConfigError, ScarabError
+from scarab.naming import Names
 from scarab.stage import open_stage
 
 # Logical secret names accepted by `scarab secrets set NAME`.
@@ -26,6 +28,9 @@ class SecretResult:
     name: str  # the SSM parameter name or Secrets Manager secret name
     backend: str
     function_wired: bool
+    # The function's role may not read this secret (e.g. after [secrets] backend changed):
+    # the function was left reading its previous key, and 'scarab deploy' switches it over.
+    role_cannot_read: bool = False
 
 
 def resolve_secret_name(config: ScarabConfig, logical: str) -> str:
@@ -52,6 +57,7 @@ def set_secret(
     value = value.strip()
     target = resolve_secret_name(config, name)
     st = open_stage(config, project_dir=project_dir, endpoint_url=endpoint_url, aws=aws)
+    blocked = False
     # The message of an AWS error never contains the value we sent.
     with st.lock("secrets set"), aws_errors():
         if config.secrets.backend == "ssm":
@@ -84,8 +90,44 @@ def set_secret(
                     SecretString=value,
                     Tags=[{"Key": k, "Value": v} for k, v in st.names.tags.items()],
                 )
-        wired = _wire_function(st.aws, st.names.function, secret_environment(config))
-    return SecretResult(target, config.secrets.backend, wired)
+        if _role_can_read(st.aws, config, st.names):
+            wired = _wire_function(st.aws, st.names.function, secret_environment(config))
+        else:
+            blocked = _function_exists(st.aws, st.names.function)
+            wired = False
+    return SecretResult(target, config.secrets.backend, wired, role_cannot_read=blocked)
+
+
+def _role_can_read(aws: Aws, config: ScarabConfig, names: Names) -> bool:
+    """True when the role's inline secret policy grants reading the configured secret
+    (read only: `secrets set` never changes IAM; `scarab deploy` does)."""
+    role = read_role(aws, names)
+    if role is None:
+        return False
+    want = secret_policy(config, aws.region, aws.account_id, aws.partition)["Statement"][0]
+    doc = role.inline.get(names.inline_policy) or {}
+    for stmt in doc.get("Statement") or []:
+        actions = stmt.get("Action")
+        actions = [actions] if isinstance(actions, str) else list(actions or [])
+        resources = stmt.get("Resource")
+        resources = [resources] if isinstance(resources, str) else list(resources or [])
+        if (
+            stmt.get("Effect") == "Allow"
+            and want["Action"] in actions
+            and want["Resource"] in resources
+        ):
+            return True
+    return False
+
+
+def _function_exists(aws: Aws, function: str) -> bool:
+    try:
+        call(aws.client("lambda").get_function_configuration, FunctionName=function)
+    except Exception as exc:
+        if error_code(exc) == "ResourceNotFoundException":
+            return False
+        raise
+    return True
 
 
 def _wire_function(aws: Aws, function: str, reference: dict[str, str]) -> bool:

@@ -9,8 +9,9 @@ from pathlib import Path
 
 import boto3
 
-from scarab.aws import Aws
+from scarab.aws import Aws, explain
 from scarab.config import ScarabConfig
+from scarab.deploy.guards import check_record
 from scarab.deploy.lock import stage_lock
 from scarab.deploy.reader import find_usage_plan
 from scarab.deploy.state import StageState, load_state
@@ -64,7 +65,13 @@ def open_stage(
     aws: Aws | None = None,
     session: boto3.Session | None = None,
 ) -> Stage:
-    aws = aws or Aws(config.resolved_region, endpoint_url=endpoint_url, session=session)
+    aws = aws or Aws(config.configured_region, endpoint_url=endpoint_url, session=session)
     state = load_state(project_dir.resolve(), config.stage, aws.endpoint_url)
-    state.check_region(aws)
-    return Stage(config, aws, Names(config.app, config.stage), state, project_dir.resolve())
+    names = Names(config.app, config.stage)
+    try:
+        check_record(aws, names, state)
+    except ScarabError:
+        raise
+    except Exception as exc:
+        raise explain(exc) from None
+    return Stage(config, aws, names, state, project_dir.resolve())

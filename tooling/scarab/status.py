@@ -1,4 +1,5 @@
-"""`scarab status`: what is deployed for a stage, and where it drifts from scarab.toml."""
+"""`scarab status`: what is deployed for a stage, where it drifts from scarab.toml, and
+grants on its role and function that scarab did not make (unmanaged_access)."""
 
 from __future__ import annotations
 
@@ -8,8 +9,9 @@ from typing import Any
 from scarab.aws import Aws, explain
 from scarab.config import ScarabConfig
 from scarab.deploy import api_url
+from scarab.deploy.guards import extra_access
 from scarab.deploy.models import function_environment
-from scarab.deploy.reader import find_rest_api, read_function, read_plan_and_keys
+from scarab.deploy.reader import find_rest_api, read_function, read_plan_and_keys, read_role
 from scarab.errors import ScarabError
 from scarab.stage import open_stage
 
@@ -62,6 +64,7 @@ def status(
         fn = read_function(st.aws, names)
         api_id = find_rest_api(st.aws, names, st.state.rest_api_id)
         plan, keys = read_plan_and_keys(st.aws, names, st.state.usage_plan_id)
+        role = read_role(st.aws, names)
     except Exception as exc:
         raise explain(exc) from None
     if fn is None and api_id is None and plan is None:
@@ -89,4 +92,6 @@ def status(
         "code_sha256": cfg.get("CodeSha256"),
         "image_digest": (fn.code.get("ResolvedImageUri") if fn else None),
         "drift": _drift(config, cfg, plan) if fn else [],
+        # Grants scarab did not make: a redeploy leaves them, so they are listed apart.
+        "unmanaged_access": extra_access(names, role, fn, st.aws.region),
     }

@@ -17,6 +17,7 @@ from scarab.artifacts import build_zip, image_tag
 from scarab.artifacts.zip import Flavor
 from scarab.aws import Aws, aws_errors
 from scarab.config import ScarabConfig
+from scarab.deploy import guards
 from scarab.deploy.executor import Executor
 from scarab.deploy.instructions import Step
 from scarab.deploy.lock import stage_lock
@@ -52,6 +53,8 @@ class DeployResult:
     dry_run: bool = False
     calls: list[str] = field(default_factory=list)
     region: str = ""
+    # Things to act on that did not stop the deploy (see deploy/guards.py).
+    warnings: list[str] = field(default_factory=list)
 
 
 def make_aws(
@@ -63,7 +66,9 @@ def make_aws(
 ) -> Aws:
     """A session + clients for this config's region, pointed at `endpoint_url`
     (or AWS_ENDPOINT_URL) when given."""
-    return Aws(config.resolved_region, endpoint_url=endpoint_url, session=session, profile=profile)
+    return Aws(
+        config.configured_region, endpoint_url=endpoint_url, session=session, profile=profile
+    )
 
 
 def api_url(aws: Aws, rest_api_id: str | None, stage: str, project_dir: Path | None = None) -> str:
@@ -127,7 +132,7 @@ def deploy(
 ) -> DeployResult:
     """Make the stage match `config`: build, plan, apply, record; idempotent.
 
-    flavor defaults to "local" on an emulator endpoint and "lambda" otherwise.
+    flavor defaults to "local" on a loopback emulator endpoint and "lambda" otherwise.
     A re-run with nothing changed makes only read calls and returns up_to_date=True.
     A dry run plans the same way and applies nothing (`scarab plan` shows its calls).
     Changes are applied under the stage lock (deploy/lock.py); `force_unlock` first
@@ -136,7 +141,9 @@ def deploy(
     project_dir = project_dir.resolve()
     aws = aws or make_aws(config, endpoint_url=endpoint_url, session=session)
     pkg: Package = package or config.function.package
-    flv: Flavor = flavor or ("local" if aws.local else "lambda")
+    # The source-only zip fits an emulator on this machine (it runs the function in-process);
+    # a remote one (LocalStack in a container) runs Lambda's real runtime: the lambda zip.
+    flv: Flavor = flavor or ("local" if aws.loopback else "lambda")
     names = Names(config.app, config.stage)
 
     def survey() -> tuple[StageState, Desired, Observed, list[Step]]:
@@ -162,7 +169,7 @@ def deploy(
         return state, desired, observed, steps
 
     with aws_errors():
-        load_state(project_dir, config.stage, aws.endpoint_url).check_region(aws)
+        guards.preflight(aws, names, load_state(project_dir, config.stage, aws.endpoint_url))
         code = _code(config, project_dir, pkg, flv, aws, progress)
     # Plan without the lock: a run with nothing to do (or a dry run) changes nothing, so
     # it makes no mutating call at all, the lock's included.
@@ -182,8 +189,12 @@ def deploy(
             values = executor.values
             record(values, done=True)
     elif not dry_run:
+        if force_unlock:
+            guards.forced_unlock(aws, names, progress)
         _recorder(project_dir, aws, desired, state, code, observed)(values, done=True)
     key_ids = _key_ids(observed, values)
+    with aws_errors():
+        warnings = guards.deploy_warnings(aws, config, names, observed.role, observed.function)
     return DeployResult(
         url=api_url(aws, values.get(REST_API_ID), config.stage, project_dir),
         rest_api_id=values.get(REST_API_ID),
@@ -202,6 +213,7 @@ def deploy(
         dry_run=dry_run,
         calls=list(aws.log.calls),
         region=aws.region,
+        warnings=warnings,
     )
 
 

@@ -15,6 +15,7 @@ from pathlib import Path
 from scarab.aws import Aws, aws_errors
 from scarab.config import ScarabConfig
 from scarab.deploy.executor import Executor
+from scarab.deploy.guards import check_record
 from scarab.deploy.instructions import Step
 from scarab.deploy.lock import stage_lock
 from scarab.deploy.reader import Doomed, read_doomed
@@ -45,10 +46,10 @@ def destroy(
 ) -> DestroyResult:
     """Delete the stage's resources (or, with `dry_run`, only plan it)."""
     project_dir = project_dir.resolve()
-    aws = aws or Aws(config.resolved_region, endpoint_url=endpoint_url)
+    aws = aws or Aws(config.configured_region, endpoint_url=endpoint_url)
     names = Names(config.app, config.stage)
     state = load_state(project_dir, config.stage, aws.endpoint_url)
-    state.check_region(aws)
+    check_record(aws, names, state)
 
     def survey() -> tuple[Doomed, list[Step]]:
         with aws_errors():

@@ -7,7 +7,17 @@ Two locks, taken in this order and released in reverse:
 - a lock record in the account, the SSM parameter `/scarab/<app>/<stage>/lock`, created
   with Overwrite=False (ParameterAlreadyExists: held), holding owner, host, pid, command
   and start time as JSON: a laptop and CI deploying the same stage. A record older than
-  `[lock] timeout_minutes` is stale (its run crashed) and is taken over.
+  `[lock] timeout_minutes` is stale (its run crashed) and is taken over, and so is one
+  written on this machine by a process that is gone (we hold the file lock, so no live
+  scarab in this checkout can own it). The age is the holder's start time, or SSM's
+  LastModifiedDate when the record cannot be read.
+
+Taking over is delete-then-create, and SSM has no conditional delete: two runs that judged
+the same record stale could each delete the other's fresh record. So a takeover first
+claims the stale record with a marker, `/scarab/<app>/<stage>/lock-takeover/<digest of
+the stale record>`, created with Overwrite=False after its delete: only one run's create
+succeeds; the other learns it lost, puts the winner's record back (it may just have
+deleted it) and reports the stage locked.
 
 Read-only commands and dry runs never lock.
 """
@@ -18,6 +28,7 @@ import contextlib
 import datetime
 import fcntl
 import getpass
+import hashlib
 import json
 import os
 import socket
@@ -84,6 +95,18 @@ class Holder:
             started = started.replace(tzinfo=datetime.UTC)
         return datetime.datetime.now(datetime.UTC) - started
 
+    def dead_here(self) -> bool:
+        """True when this holder ran on this machine and its process is gone."""
+        if self.host != socket.gethostname() or self.pid <= 0:
+            return False
+        try:
+            os.kill(self.pid, 0)
+        except ProcessLookupError:
+            return True
+        except OSError:  # EPERM: alive, someone else's
+            return False
+        return False
+
     def describe(self) -> str:
         age = self.age()
         ago = f" ({_minutes(age)} ago)" if age is not None else ""
@@ -101,6 +124,12 @@ def _minutes(delta: datetime.timedelta) -> str:
 def lock_parameter(names: Names) -> str:
     """The SSM parameter that holds the stage's lock record."""
     return f"/scarab/{names.app}/{names.stage}/lock"
+
+
+def takeover_parameter(names: Names, stale: str) -> str:
+    """The marker a run creates to claim the takeover of the stale record `stale`."""
+    digest = hashlib.sha256(stale.encode()).hexdigest()[:16]
+    return f"/scarab/{names.app}/{names.stage}/lock-takeover/{digest}"
 
 
 def _advice(names: Names, timeout_minutes: int) -> str:
@@ -126,20 +155,28 @@ def stage_lock(
     me = Holder.me(command)
     path = lock_path(project_dir, names.stage, aws.endpoint_url)
     with _file_lock(path, me, names):
-        _acquire(aws, names, me, timeout_minutes, force, progress)
+        marker = _acquire(aws, names, me, timeout_minutes, force, progress)
         try:
             yield
         except BaseException:
             with contextlib.suppress(Exception):  # the block's error is the one to report
-                _release(aws, names, me)
+                _release(aws, names, me, marker)
             raise
-        _release(aws, names, me)
+        _release(aws, names, me, marker)
 
 
 @contextlib.contextmanager
 def _file_lock(path: Path, me: Holder, names: Names) -> Iterator[None]:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o644)
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o644)
+    except OSError as exc:
+        why = "it is a directory" if path.is_dir() else (exc.strerror or type(exc).__name__)
+        raise ScarabError(
+            f"Cannot open the stage's lock file {path} ({why}). It must be a writable"
+            f" file: remove whatever is there (rm -r {path}) or make {path.parent}"
+            " writable, and re-run. Nothing was changed."
+        ) from None
     try:
         try:
             fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
@@ -161,14 +198,26 @@ def _file_lock(path: Path, me: Holder, names: Names) -> Iterator[None]:
         os.close(fd)
 
 
-def _read(aws: Aws, name: str) -> str | None:
+def _read_record(aws: Aws, name: str) -> tuple[str, datetime.datetime | None] | None:
+    """The parameter's value and SSM's LastModifiedDate, or None if there is none."""
     try:
         got = call(aws.client("ssm").get_parameter, Name=name)
     except Exception as exc:
         if error_code(exc) == "ParameterNotFound":
             return None
         raise
-    return str(got["Parameter"]["Value"])
+    value = str(got["Parameter"]["Value"])
+    modified = got["Parameter"].get("LastModifiedDate")
+    if not isinstance(modified, datetime.datetime):
+        return value, None
+    if modified.tzinfo is None:
+        modified = modified.replace(tzinfo=datetime.UTC)
+    return value, modified
+
+
+def _read(aws: Aws, name: str) -> str | None:
+    got = _read_record(aws, name)
+    return got[0] if got else None
 
 
 def _delete(aws: Aws, name: str) -> None:
@@ -179,6 +228,16 @@ def _delete(aws: Aws, name: str) -> None:
             raise
 
 
+def _stale(raw: str, modified: datetime.datetime | None, timeout_minutes: int) -> bool:
+    holder = Holder.parse(raw)
+    if holder is not None and holder.dead_here():
+        return True
+    age = holder.age() if holder else None
+    if age is None and modified is not None:  # unreadable record: SSM's clock says how old
+        age = datetime.datetime.now(datetime.UTC) - modified
+    return age is not None and age > datetime.timedelta(minutes=timeout_minutes)
+
+
 def _acquire(
     aws: Aws,
     names: Names,
@@ -186,7 +245,8 @@ def _acquire(
     timeout_minutes: int,
     force: bool,
     progress: Callable[[str], None] | None,
-) -> None:
+) -> str | None:
+    """Take the lock record; returns the takeover marker to remove on release, if any."""
     name = lock_parameter(names)
     try:
         if force:
@@ -196,24 +256,33 @@ def _acquire(
                 if progress:
                     progress(f"removed the lock {name} ({_who(held)}): --force-unlock")
         for _ in range(3):
-            if _create(aws, names, name, me):
-                return
-            held = _read(aws, name)
-            if held is None:
+            if _create(aws, names, name, me.dump()):
+                return None
+            got = _read_record(aws, name)
+            if got is None:
                 continue  # released between our create and our read: try again
-            holder = Holder.parse(held)
-            age = holder.age() if holder else None
-            stale = age is not None and age > datetime.timedelta(minutes=timeout_minutes)
-            if not stale:
+            held, modified = got
+            if not _stale(held, modified, timeout_minutes):
                 raise StageLocked(
                     f"Stage {names.stage} is locked by {_who(held)}."
                     + _advice(names, timeout_minutes)
                 )
             # Take over only the record we judged stale, not one a third run just wrote.
-            if _read(aws, name) == held:
-                _delete(aws, name)
-                if progress:
-                    progress(f"took over a stale lock: {_who(held)}")
+            if _read(aws, name) != held:
+                continue
+            _delete(aws, name)
+            marker = takeover_parameter(names, held)
+            if not _create(aws, names, marker, me.dump()):
+                _lost_takeover(aws, names, name, marker)
+                raise StageLocked(
+                    f"Stage {names.stage} is locked: another run took over the stale lock"
+                    f" {name} at the same time." + _advice(names, timeout_minutes)
+                )
+            if progress:
+                progress(f"took over a stale lock: {_who(held)}")
+            if _create(aws, names, name, me.dump()):
+                return marker
+            _delete(aws, marker)
     except ScarabError:
         raise
     except Exception as exc:
@@ -227,16 +296,25 @@ def _acquire(
     )
 
 
+def _lost_takeover(aws: Aws, names: Names, name: str, marker: str) -> None:
+    """Another run claimed the takeover first, and our delete may have removed the record
+    it had just written: put it back (unless someone holds the lock by now)."""
+    winner = _read(aws, marker)
+    if winner is not None:
+        _create(aws, names, name, winner)
+
+
 def _who(raw: str) -> str:
     holder = Holder.parse(raw)
     return holder.describe() if holder else "a record scarab cannot read"
 
 
-def _create(aws: Aws, names: Names, name: str, me: Holder) -> bool:
-    """Create the lock record; False if one exists (someone holds the lock)."""
+def _create(aws: Aws, names: Names, name: str, value: str) -> bool:
+    """Create the parameter `name` (the lock record or a takeover marker); False if it
+    exists (someone holds the lock, or claimed the takeover)."""
     params: dict[str, Any] = {
         "Name": name,
-        "Value": me.dump(),
+        "Value": value,
         "Type": "String",
         "Overwrite": False,
         "Description": f"Held while a scarab command changes {names.base}; see 'scarab unlock'",
@@ -251,12 +329,16 @@ def _create(aws: Aws, names: Names, name: str, me: Holder) -> bool:
     return True
 
 
-def _release(aws: Aws, names: Names, me: Holder) -> None:
-    """Delete the lock record if it is still ours (a stale takeover made it someone else's)."""
+def _release(aws: Aws, names: Names, me: Holder, marker: str | None = None) -> None:
+    """Delete the lock record if it is still ours (a stale takeover made it someone else's),
+    and the takeover marker this run created, if any."""
     name = lock_parameter(names)
     last: Exception | None = None
     for _ in range(2):  # one retry: a lock left behind blocks the stage for the timeout
         try:
+            if marker is not None:
+                _delete(aws, marker)
+                marker = None
             held = _read(aws, name)
             holder = Holder.parse(held) if held is not None else None
             if holder is None or holder.token != me.token:

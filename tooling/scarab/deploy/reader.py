@@ -160,10 +160,13 @@ def read_function(aws: Aws, names: Names) -> ObservedFunction | None:
 
 def read_log_group(aws: Aws, names: Names) -> tuple[bool, int | None]:
     logs = aws.client("logs")
-    groups = call(logs.describe_log_groups, logGroupNamePrefix=names.log_group)["logGroups"]
-    for group in groups:
-        if group["logGroupName"] == names.log_group:
-            return True, group.get("retentionInDays")
+    # By prefix, so every page: /aws/lambda/app-dev-* groups may come before app-dev's.
+    for page in logs.get_paginator("describe_log_groups").paginate(
+        logGroupNamePrefix=names.log_group
+    ):
+        for group in page.get("logGroups", []):
+            if group["logGroupName"] == names.log_group:
+                return True, group.get("retentionInDays")
     return False, None
 
 
@@ -261,7 +264,7 @@ def read_plan_and_keys(
         nameQuery=names.key_prefix, includeValues=False
     ):
         for key in page.get("items", []):
-            if not str(key.get("name", "")).startswith(names.key_prefix):
+            if not is_stage_key_name(names, str(key.get("name", ""))):
                 continue
             seen.add(key["id"])
             keys.append(_key(key, key["id"] in in_plan))
@@ -272,6 +275,14 @@ def read_plan_and_keys(
             if not _missing(exc):
                 raise
     return plan, keys
+
+
+def is_stage_key_name(names: Names, name: str) -> bool:
+    """True for <app>-<stage>-key-<N> exactly: stage `dev`'s prefix must not match the keys
+    of stage `dev-key-x` (scarab-dev-key-x-key-1). Keys under other names (`keys create
+    NAME`) belong to the stage through its usage plan."""
+    rest = name.removeprefix(names.key_prefix)
+    return rest != name and rest.isdigit()
 
 
 def _key(raw: dict[str, Any], in_plan: bool) -> ObservedKey:
@@ -385,7 +396,7 @@ def find_duplicates(aws: Aws, names: Names, state: StageState) -> list[str]:
     by_name: dict[str, list[str]] = {}
     for page in apigw.get_paginator("get_api_keys").paginate(nameQuery=names.key_prefix):
         for key in page.get("items", []):
-            if str(key.get("name", "")).startswith(names.key_prefix):
+            if is_stage_key_name(names, str(key.get("name", ""))):
                 by_name.setdefault(str(key["name"]), []).append(str(key["id"]))
     for key_name, ids in sorted(by_name.items()):
         if len(ids) > 1:

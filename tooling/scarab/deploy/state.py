@@ -1,7 +1,9 @@
 """The state record of a stage: ids and ARNs, never secrets.
 
-Real AWS: `.scarab/state/<stage>.json`. Emulators (loopback endpoints, --local):
-`.scarab/local/state/<stage>.json`, so local ids never overwrite real ones.
+Real AWS: `.scarab/state/<stage>.json`. Any explicit endpoint (--local, --endpoint-url,
+AWS_ENDPOINT_URL: moto, LocalStack, however it is spelled) is not AWS:
+`.scarab/local/state/<stage>.json`, with the endpoint recorded in the record, so emulator
+ids never overwrite real ones.
 """
 
 from __future__ import annotations
@@ -66,15 +68,31 @@ class StageState:
             raise ValueError("; ".join(problems))
         return cls(**values)
 
+    def check_owner(self, app: str, account_id: str) -> None:
+        """Refuse a record written for another app or AWS account (copied from another
+        project, or the credentials point elsewhere): its ids are not this stage's."""
+        for what, mine, theirs in (
+            ("app", app, self.app),
+            ("account", account_id, self.account_id),
+        ):
+            if theirs and theirs != mine:
+                raise StateError(
+                    f"The state record of stage {self.stage} belongs to {what} {theirs}, but"
+                    f" this run is for {what} {mine}. Check the credentials (AWS_PROFILE) and"
+                    " scarab.toml's app; if the record is simply wrong, move it aside"
+                    " (.scarab/state/<stage>.json) and re-run: scarab finds the stage by"
+                    " its names and tags."
+                )
+
     def check_region(self, aws: Aws) -> None:
         """Refuse to act on the stage from another region than the one it lives in.
 
         IAM is global and everything else is regional: a command pointed at the wrong
         region would fork the stage (deploy) or pull its role from under it (destroy).
-        A record from another emulator instance says nothing about this one.
         """
         if not self.region or self.region == aws.region:
             return
+        # A record from another emulator instance says nothing about this one.
         if aws.local and self.endpoint_url != aws.endpoint_url:
             return
         raise ScarabError(
@@ -114,6 +132,8 @@ def load_state(project_dir: Path, stage: str, endpoint_url: str | None) -> Stage
         data = json.loads(text)
     except ValueError as exc:
         raise _unreadable(path, f"it is not valid JSON ({exc})") from None
+    except RecursionError:
+        raise _unreadable(path, "it is nested too deeply to be a state record") from None
     if not isinstance(data, dict):
         raise _unreadable(path, f"it holds a JSON {type(data).__name__}, not an object")
     try:
@@ -140,8 +160,14 @@ def _unreadable(path: Path, why: str) -> StateError:
 def save_state(project_dir: Path, state: StageState) -> Path:
     """Write the record atomically: a crash mid-write leaves the old one, never half."""
     path = state_path(project_dir, state.stage, state.endpoint_url)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    except OSError as exc:
+        raise ScarabError(
+            f"Cannot write the state record {path} ({_reason(exc)}). Make {path.parent} a"
+            " writable directory and re-run the command: it finds what it created by name."
+        ) from None
     try:
         with os.fdopen(fd, "w", encoding="utf-8") as fh:
             json.dump(asdict(state), fh, indent=2, sort_keys=True)

@@ -1,0 +1,187 @@
+"""Pre-flight checks that read AWS and refuse with advice before anything is changed,
+and the warnings a deploy prints after it (read-only calls only).
+
+- the state record is this app's and account's, in this region (state.py);
+- AWS's name limits hold in this region (the artifact bucket's name includes it);
+- the stage's IAM role (global) is not used by the stage's function in another region:
+  a deploy here would re-scope the role's inline policies to this region and cut that
+  function off from its logs and its Gemini key (a lost record plus the wrong region);
+- afterwards: the Gemini key the function now reads exists, and the role or function
+  grants nothing scarab did not (an extra inline policy, an attached managed policy, an
+  invoke permission for someone else). Those are the user's: reported, never deleted.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any
+
+from scarab.aws import Aws, call, error_code, explain
+from scarab.config import ScarabConfig, name_length_problem
+from scarab.deploy.lock import lock_parameter, unlock
+from scarab.deploy.reader import ObservedFunction, ObservedRole, role_users
+from scarab.deploy.state import StageState
+from scarab.errors import ConfigError, ScarabError
+from scarab.naming import Names
+
+_GONE = {
+    "NotFoundException",
+    "ResourceNotFoundException",
+    "NoSuchEntity",
+    "NoSuchEntityException",
+    "ParameterNotFound",
+}
+
+
+def check_record(aws: Aws, names: Names, state: StageState) -> None:
+    """The record is for this app, account and region (StateError / ScarabError if not)."""
+    state.check_region(aws)
+    state.check_owner(names.app, aws.account_id if state.account_id else "")
+
+
+def preflight(aws: Aws, names: Names, state: StageState) -> None:
+    """Everything `scarab deploy` checks before it plans (see the module docstring)."""
+    check_record(aws, names, state)
+    problem = name_length_problem(names.app, names.stage, aws.region)
+    if problem:
+        raise ConfigError(f"scarab.toml: {problem}.")
+    role_arn = _role_used_elsewhere(aws, names)
+    if role_arn is None:
+        return
+    users = role_users(aws, names.function, role_arn)
+    elsewhere = [u for u in users if _region_of(u) not in ("", aws.region)]
+    if elsewhere:
+        regions = sorted({_region_of(u) for u in elsewhere})
+        raise ScarabError(
+            f"Stage {names.stage} is already deployed in {', '.join(regions)}: "
+            + "; ".join(elsewhere)
+            + f", and its IAM role {names.role} is global. Deploying in {aws.region} would"
+            " re-scope that role to this region and cut the live function off from its logs"
+            f" and its Gemini key. Pass --region {regions[0]} (or set region ="
+            f' "{regions[0]}" in scarab.toml) to work on that stage, or to move it run'
+            f" 'scarab destroy --region {regions[0]}' first and then deploy in {aws.region}."
+        )
+
+
+def _role_used_elsewhere(aws: Aws, names: Names) -> str | None:
+    """The role's ARN when it exists and this region's function does not use it (so
+    another region's might); None in the common case, answered with two reads instead
+    of one per region."""
+    try:
+        role_arn = str(call(aws.client("iam").get_role, RoleName=names.role)["Role"]["Arn"])
+    except Exception as exc:
+        if error_code(exc) in _GONE:
+            return None
+        raise
+    try:
+        got = call(aws.client("lambda").get_function_configuration, FunctionName=names.function)
+    except Exception as exc:
+        if error_code(exc) in _GONE:
+            return role_arn
+        raise
+    return None if got.get("Role") == role_arn else role_arn
+
+
+def _region_of(user: str) -> str:
+    """The region of a 'the function F in REGION still uses it' line ('' for others)."""
+    if not user.endswith("still uses it"):
+        return ""
+    return user.rsplit(" in ", 1)[1].split()[0]
+
+
+def missing_secret(aws: Aws, config: ScarabConfig) -> str | None:
+    """A warning when the Gemini key the function reads does not exist in its store
+    (never set, or [secrets] backend switched): /analyze fails until it is set."""
+    name, backend = config.secret_name, config.secrets.backend
+    try:
+        if backend == "ssm":
+            got = call(
+                aws.client("ssm").describe_parameters,
+                ParameterFilters=[{"Key": "Name", "Option": "Equals", "Values": [name]}],
+            )
+            exists = bool(got.get("Parameters"))
+        else:
+            call(aws.client("secretsmanager").describe_secret, SecretId=name)
+            exists = True
+    except Exception as exc:
+        if error_code(exc) not in _GONE:
+            return f"could not check that the Gemini key {name} exists ({explain(exc)})"
+        exists = False
+    if exists:
+        return None
+    store = "SSM parameter" if backend == "ssm" else "Secrets Manager secret"
+    return (
+        f"the function reads its Gemini key from the {store} {name}, which does not exist,"
+        " so /analyze fails until it does: run 'scarab secrets set gemini-api-key"
+        " --from-env VAR' (or --stdin)"
+    )
+
+
+def extra_access(
+    names: Names, role: ObservedRole | None, function: ObservedFunction | None, region: str
+) -> list[dict[str, Any]]:
+    """Grants on the stage's role and function that scarab did not make. Each: kind, name,
+    and the command that removes it (the user decides: scarab never deletes them)."""
+    out: list[dict[str, Any]] = []
+    ours = {names.logs_policy, names.inline_policy}
+    if role is not None:
+        for policy in sorted(set(role.inline) - ours):
+            out.append({
+                "kind": "inline role policy",
+                "name": policy,
+                "remove": f"aws iam delete-role-policy --role-name {names.role}"
+                f" --policy-name {policy}",
+            })  # fmt: skip
+        for arn in sorted(role.attached):
+            out.append({
+                "kind": "attached role policy",
+                "name": arn.rsplit("/", 1)[-1],
+                "arn": arn,
+                "remove": f"aws iam detach-role-policy --role-name {names.role}"
+                f" --policy-arn {arn}",
+            })  # fmt: skip
+    if function is not None:
+        for stmt in function.policy:
+            sid = str(stmt.get("Sid", ""))
+            if sid == names.permission_sid:
+                continue
+            principal = stmt.get("Principal")
+            public = principal == "*" or (
+                isinstance(principal, dict) and "*" in {str(v) for v in principal.values()}
+            )
+            out.append({
+                "kind": "public invoke permission" if public else "invoke permission",
+                "name": sid,
+                "principal": principal,
+                "remove": f"aws lambda remove-permission --function-name {names.function}"
+                f" --statement-id {sid} --region {region}",
+            })  # fmt: skip
+    return out
+
+
+def extra_access_warnings(items: list[dict[str, Any]]) -> list[str]:
+    """One warning line per grant scarab did not make."""
+    return [
+        f"the stage has a {i['kind']} scarab did not create: {i['name']}; scarab leaves"
+        f" it in place. If it is not intended, remove it: {i['remove']}"
+        for i in items
+    ]
+
+
+def deploy_warnings(
+    aws: Aws, config: ScarabConfig, names: Names, role: ObservedRole | None,
+    function: ObservedFunction | None,
+) -> list[str]:  # fmt: skip
+    """What a deploy says after it is done (stderr and DeployResult.warnings): a missing
+    Gemini key, and grants on the stage that scarab did not make."""
+    found = missing_secret(aws, config)
+    extra = extra_access_warnings(extra_access(names, role, function, aws.region))
+    return ([found] if found else []) + extra
+
+
+def forced_unlock(aws: Aws, names: Names, progress: Callable[[str], None] | None) -> None:
+    """`deploy --force-unlock` with nothing to deploy: remove the lock all the same."""
+    held = unlock(aws, names)
+    if progress:
+        what = f"removed the lock {lock_parameter(names)} ({held})" if held else "no lock held"
+        progress(f"{what}: --force-unlock (nothing to deploy)")
