@@ -21,7 +21,13 @@ from typing import Any, Literal
 from scarab.artifacts.image import image_tag
 from scarab.config import ScarabConfig
 from scarab.deploy import routes as routes_mod
-from scarab.deploy.models import Code, Desired, MethodSpec, desired_state
+from scarab.deploy.models import (
+    PREFLIGHT_REQUEST_TEMPLATES,
+    Code,
+    Desired,
+    MethodSpec,
+    desired_state,
+)
 from scarab.errors import ConfigError, ScarabError
 
 Format = Literal["cloudformation", "sam"]
@@ -48,7 +54,6 @@ REPOSITORY = "Repository"
 _TOKENS = (ACCOUNT, REGION, PARTITION, URL_SUFFIX, f"${{{API}}}", f"${{{FUNCTION}.Arn}}")
 _OTHER_SUB = re.compile(r"\$\{(?!(?:" + "|".join(re.escape(t[2:]) for t in _TOKENS) + "))")
 # A MOCK integration answers with the status code its request template names.
-_MOCK_REQUEST = {"application/json": '{"statusCode": 200}'}
 
 
 def parse_code_uri(uri: str) -> tuple[str, str]:
@@ -196,21 +201,7 @@ class _Template:
         d = self.d
         if d.function.code.package != "image":
             return
-        # The same lifecycle rule deploy puts on the repository.
-        lifecycle = {
-            "rules": [
-                {
-                    "rulePriority": 1,
-                    "description": f"keep the last {d.images_keep_last} images",
-                    "selection": {
-                        "tagStatus": "any",
-                        "countType": "imageCountMoreThan",
-                        "countNumber": d.images_keep_last,
-                    },
-                    "action": {"type": "expire"},
-                }
-            ]
-        }
+        lifecycle = d.ecr_lifecycle_policy
         self.add(
             REPOSITORY,
             "AWS::ECR::Repository",
@@ -397,7 +388,7 @@ class _Template:
             props["MethodResponses"] = [{"StatusCode": "200", "ResponseParameters": allowed}]
             props["Integration"] = {
                 "Type": "MOCK",
-                "RequestTemplates": _MOCK_REQUEST,
+                "RequestTemplates": PREFLIGHT_REQUEST_TEMPLATES,
                 "IntegrationResponses": [response],
             }
         self.add(logical, "AWS::ApiGateway::Method", props)

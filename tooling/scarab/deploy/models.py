@@ -40,6 +40,8 @@ BINARY_MEDIA_TYPES = (
     "application/octet-stream",
 )
 # The environment variables that tell the function where its Gemini key is stored.
+# The OPTIONS preflight is a MOCK integration: this request template makes it answer 200.
+PREFLIGHT_REQUEST_TEMPLATES = {"application/json": '{"statusCode": 200}'}
 KEY_PARAM_ENV = "GOOGLE_API_KEY_PARAM"
 KEY_BACKEND_ENV = "GOOGLE_API_KEY_BACKEND"
 
@@ -170,6 +172,26 @@ class Desired:
     usage_plan: UsagePlanSpec
     images_keep_last: int
     tags: dict[str, str] = field(default_factory=dict)
+
+    @property
+    def ecr_lifecycle_policy(self) -> dict[str, Any]:
+        """The image repository's lifecycle rule: keep the last `images_keep_last` images
+        (deploy and export both put exactly this on the repository)."""
+        keep = self.images_keep_last
+        return {
+            "rules": [
+                {
+                    "rulePriority": 1,
+                    "description": f"keep the last {keep} images",
+                    "selection": {
+                        "tagStatus": "any",
+                        "countType": "imageCountMoreThan",
+                        "countNumber": keep,
+                    },
+                    "action": {"type": "expire"},
+                }
+            ]
+        }
 
     def source_arn(self, rest_api_id: str) -> str:
         """What may invoke the function: this API's stage, any method, any path."""

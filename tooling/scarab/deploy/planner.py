@@ -204,20 +204,7 @@ def plan_image(d: Desired, obs: Observed, project_dir: Path) -> list[Step]:
     repo = d.names.ecr_repository
     steps = []
     if obs.ecr_repository_uri is None:
-        lifecycle = {
-            "rules": [
-                {
-                    "rulePriority": 1,
-                    "description": f"keep the last {d.images_keep_last} images",
-                    "selection": {
-                        "tagStatus": "any",
-                        "countType": "imageCountMoreThan",
-                        "countNumber": d.images_keep_last,
-                    },
-                    "action": {"type": "expire"},
-                }
-            ]
-        }
+        lifecycle = d.ecr_lifecycle_policy
         create = ApiCall(
             "ecr",
             "CreateRepository",

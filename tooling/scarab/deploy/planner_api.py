@@ -6,7 +6,7 @@ from __future__ import annotations
 from typing import Any
 
 from scarab.deploy.instructions import ApiCall, Ref, Step, Sub
-from scarab.deploy.models import ApiSpec, Desired, MethodSpec
+from scarab.deploy.models import PREFLIGHT_REQUEST_TEMPLATES, ApiSpec, Desired, MethodSpec
 from scarab.deploy.reader import Observed
 from scarab.naming import Names
 
@@ -95,7 +95,7 @@ def method_calls(spec: MethodSpec, api: ApiSpec, replace: bool) -> tuple[ApiCall
             {
                 **ids,
                 "type": "MOCK",
-                "requestTemplates": {"application/json": '{"statusCode": 200}'},
+                "requestTemplates": PREFLIGHT_REQUEST_TEMPLATES,
             },
         ),
         _apigw(
