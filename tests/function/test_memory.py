@@ -20,7 +20,7 @@ from lens.images import (
     pixel_bytes,
     prepare_image,
 )
-from lens.settings import MIB, load_settings, memory_budget
+from lens.settings import MIB, load_settings, memory_budget, reset_settings
 from PIL import Image
 
 from tests.function.events import EVENT_BUILDERS, _png_chunk, b64, declared_png, response_json
@@ -185,6 +185,24 @@ def test_an_image_over_the_budget_is_413_with_the_limit(
         f"the limit for one image is {memory_budget(128, 40) / 1e6:.1f} MB"
         in body["error"]["message"]
     )
+
+
+@pytest.mark.parametrize("path", ["/analyze", "/predict/digits"])
+def test_the_image_memory_percent_setting_reaches_the_handler(
+    path: str, invoke: Invoke, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # 3000x3000 RGBA decodes to 36 MB: within the default 40% of 512 MB, over 5% of it.
+    body = {"image": b64(declared_png(3000, 3000))}
+    monkeypatch.setenv("AWS_LAMBDA_FUNCTION_MEMORY_SIZE", "512")
+    admitted = response_json(invoke(EVENT_BUILDERS["rest"](path=path, body=body)))
+    assert admitted.get("error", {}).get("code") != "image_too_large"
+    monkeypatch.setenv("SCARAB_IMAGE_MEMORY_PERCENT", "5")
+    reset_settings()  # a container reads its environment once; this is a new container
+    response = invoke(EVENT_BUILDERS["rest"](path=path, body=body))
+    refused = response_json(response)
+    assert response["statusCode"] == 413 and refused["error"]["code"] == "image_too_large"
+    limit = f"the limit for one image is {memory_budget(512, 5) / 1e6:.1f} MB"
+    assert limit in refused["error"]["message"]
 
 
 # --- peak memory of a fresh interpreter ----------------------------------------------
