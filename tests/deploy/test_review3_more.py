@@ -58,6 +58,14 @@ def test_a_value_with_url_credentials_is_refused_without_echoing_it(tmp_path: Pa
     assert MARKER not in str(exc.value)
 
 
+@pytest.mark.parametrize("value", [f"AIzaSy{MARKER}", f"sk-{MARKER}", f"ghp_{MARKER}"])
+def test_a_value_shaped_like_a_key_is_refused_under_any_name(tmp_path: Path, value: str) -> None:
+    _config(tmp_path, f'[function.environment]\nFEATURE_FLAGS = "{value}"\n')
+    with pytest.raises(ConfigError, match="looks like an API key") as exc:
+        load_config(tmp_path)
+    assert MARKER not in str(exc.value)
+
+
 # -- 14. the secret's name ----------------------------------------------------------------
 
 

@@ -131,6 +131,13 @@ class FunctionConfig(_Strict):
                     f" remove the credentials from {name} (the function reads its Gemini key"
                     " through 'scarab secrets set')"
                 )
+            if item.strip().startswith(_KEY_PREFIXES):
+                raise ValueError(
+                    f"the value of {name} looks like an API key or token (value not shown),"
+                    " and [function.environment] is stored in plaintext on the function; store"
+                    " the Gemini key with 'scarab secrets set gemini-api-key --from-env VAR'"
+                    f" and remove {name} from scarab.toml"
+                )
         return value
 
     @field_validator("allowed_origins")
@@ -169,6 +176,17 @@ _SSM_NAME_RE = re.compile(r"^/[A-Za-z0-9_.\-/]{1,1000}$")
 _SM_NAME_RE = re.compile(r"^[A-Za-z0-9/_+=.@-]{1,500}$")
 # Prefixes of well-known API keys and tokens: a key pasted where its *name* belongs.
 _KEY_PREFIXES = ("AIza", "sk-", "ghp_", "github_pat_", "xox", "AKIA", "ASIA")
+
+
+def secret_looking(name: str, value: str) -> bool:
+    """True when an environment variable looks like it holds a secret: by its name, by
+    credentials inside a URL, or by a well-known key prefix. Displays redact such values
+    (a live function may carry variables scarab refused in the config, set by hand)."""
+    return (
+        _looks_secret(name)
+        or bool(_URL_CREDENTIALS_RE.search(value))
+        or value.strip().startswith(_KEY_PREFIXES)
+    )
 
 
 def secret_name_problem(template: str, backend: str) -> str | None:

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from scarab.config import secret_looking
 from scarab.deploy.instructions import (
     ApiCall,
     FileBytes,
@@ -53,7 +54,26 @@ def show(value: Any) -> Any:
 def shown_params(service: str, operation: str, params: dict[str, Any]) -> dict[str, Any]:
     """An API call's parameters for display, secret values redacted."""
     secret = SECRET_PARAMS.get((service, operation), frozenset())
-    return {k: REDACTED if k in secret else show(v) for k, v in params.items()}
+    shown = {k: REDACTED if k in secret else show(v) for k, v in params.items()}
+    environment = shown.get("Environment")
+    if service == "lambda" and isinstance(environment, dict):
+        shown["Environment"] = _shown_environment(environment)
+    return shown
+
+
+def _shown_environment(environment: dict[str, Any]) -> dict[str, Any]:
+    """The function's variables with secret-looking values redacted: the environment is
+    merged with what is live, so it may carry a key someone set on the function by hand."""
+    variables = environment.get("Variables")
+    if not isinstance(variables, dict):
+        return environment
+    return {
+        **environment,
+        "Variables": {
+            name: REDACTED if secret_looking(name, str(value)) else value
+            for name, value in variables.items()
+        },
+    }
 
 
 def _call(service: str, operation: str, params: dict[str, Any]) -> dict[str, Any]:

@@ -135,10 +135,13 @@ class Executor:
         push_image(build, ins.repository, registry, password)
 
     def _do_upload_artifact(self, ins: UploadArtifact) -> None:
+        # One PutObject (S3 takes up to 5 GB in one; Lambda zips stop at 250 MB unzipped),
+        # exactly the call the plan shows; upload_file would switch to a multipart upload.
+        # Bytes, not a file object: a retried call must send the whole body again.
         call(
-            self.aws.client("s3").upload_file,
-            Filename=ins.body.path,
+            self.aws.client("s3").put_object,
             Bucket=ins.bucket,
             Key=ins.key,
-            ExtraArgs={"ExpectedBucketOwner": ins.expected_owner},
+            Body=Path(ins.body.path).read_bytes(),
+            ExpectedBucketOwner=ins.expected_owner,
         )
