@@ -58,6 +58,11 @@ def deploy_killed_after(aws_url: str, project: Path, kill_at: int) -> str:
 
 
 @pytest.mark.emulator
+@pytest.mark.xfail(
+    strict=True,
+    reason="known defect (issue 11 note): the managed-env tag is written after"
+    " UpdateFunctionConfiguration, so a run killed in between forgets the new name",
+)
 def test_a_variable_added_by_a_killed_run_goes_when_the_config_drops_it(
     run_deploy, aws, project: Path
 ) -> None:

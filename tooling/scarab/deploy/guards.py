@@ -22,7 +22,7 @@ from scarab.deploy.lock import lock_parameter, unlock
 from scarab.deploy.reader import ObservedFunction, ObservedRole, role_users
 from scarab.deploy.state import StageState
 from scarab.errors import ConfigError, ScarabError
-from scarab.naming import Names
+from scarab.naming import TAG_APP, TAG_STAGE, Names
 
 _GONE = {
     "NotFoundException",
@@ -45,6 +45,7 @@ def preflight(aws: Aws, names: Names, state: StageState) -> None:
     problem = name_length_problem(names.app, names.stage, aws.region)
     if problem:
         raise ConfigError(f"scarab.toml: {problem}.")
+    check_owner_tags(aws, names)
     role_arn = _role_used_elsewhere(aws, names)
     if role_arn is None:
         return
@@ -61,6 +62,29 @@ def preflight(aws: Aws, names: Names, state: StageState) -> None:
             f' "{regions[0]}" in scarab.toml) to work on that stage, or to move it run'
             f" 'scarab destroy --region {regions[0]}' first and then deploy in {aws.region}."
         )
+
+
+def check_owner_tags(aws: Aws, names: Names) -> None:
+    """Refuse when the function of this name belongs to another app/stage pair that builds
+    the same names ('shop-api'/'dev' and 'shop'/'api-dev' both make 'shop-api-dev'):
+    adopting it would re-point its role, permission and usage plan at this stage."""
+    lam = aws.client("lambda")
+    try:
+        got = call(lam.get_function, FunctionName=names.function)
+    except Exception as exc:
+        if error_code(exc) in _GONE:
+            return
+        raise
+    tags = got.get("Tags") or {}
+    owner = (tags.get(TAG_APP), tags.get(TAG_STAGE))
+    if None in owner or owner == (names.app, names.stage):
+        return  # untagged (adopted by name, as recovery from a lost record does) or ours
+    raise ScarabError(
+        f"The function {names.function} belongs to app {owner[0]!r}, stage {owner[1]!r}"
+        f" (its scarab:app and scarab:stage tags), not to app {names.app!r}, stage"
+        f" {names.stage!r}: both build the name {names.function}. Nothing was changed."
+        " Rename this app or stage in scarab.toml so the names differ."
+    )
 
 
 def _role_used_elsewhere(aws: Aws, names: Names) -> str | None:

@@ -10,7 +10,7 @@ a redeploy use them); the ECR repository goes only when asked.
 from __future__ import annotations
 
 from scarab.deploy.instructions import ApiCall, Step
-from scarab.deploy.reader import Doomed
+from scarab.deploy.reader import Doomed, is_stage_key_name
 from scarab.naming import Names
 
 
@@ -36,6 +36,15 @@ def plan_destroy(names: Names, doomed: Doomed) -> list[Step]:
                     keyId=key.id,
                 )
             )
+        if not is_stage_key_name(names, key.name):
+            # A key scarab did not create, put in the stage's plan by hand: it may serve
+            # other plans too, so only its place in this stage's plan goes.
+            if calls:
+                why = f"destroy takes it out of {names.usage_plan} (the key is not the stage's)"
+                steps.append(
+                    Step(f"apigateway.usage_plan_key {key.name}", "delete", why, tuple(calls))
+                )
+            continue
         calls.append(_delete("apigateway", "DeleteApiKey", apiKey=key.id))
         steps.append(Step(f"apigateway.api_key {key.name}", "delete", _why(key.id), tuple(calls)))
     for plan in doomed.usage_plans:
