@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import datetime
 import json
 import shutil
 from collections.abc import Callable, Iterator
@@ -185,3 +186,23 @@ def inline_policies(iam: Any, role: str) -> dict[str, Any]:
 def permission(lam: Any, function: str) -> list[dict[str, Any]]:
     """The statements of the function's resource policy."""
     return list(json.loads(lam.get_policy(FunctionName=function)["Policy"])["Statement"])
+
+
+# The stage lock of the CONFIG above (deploy/lock.py), and a holder seeded as if a run on
+# another machine took it `minutes_ago`.
+LOCK = "/scarab/scarab/test/lock"
+
+
+def seed_lock(aws: Any, minutes_ago: float, token: str = "seeded") -> str:
+    started = datetime.datetime.now(datetime.UTC) - datetime.timedelta(minutes=minutes_ago)
+    holder = {
+        "owner": "ci",
+        "host": "runner-1",
+        "pid": 4242,
+        "command": "deploy",
+        "started": started.isoformat(timespec="seconds"),
+        "token": token,
+    }
+    value = json.dumps(holder)
+    client("ssm", aws).put_parameter(Name=LOCK, Value=value, Type="String")
+    return value

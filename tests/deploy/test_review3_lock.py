@@ -11,8 +11,6 @@
 from __future__ import annotations
 
 import contextlib
-import datetime
-import json
 import shutil
 import signal
 import subprocess
@@ -29,12 +27,10 @@ from scarab.deploy.lock import stage_lock
 from scarab.errors import ScarabError
 from scarab.naming import Names
 
-from tests.deploy.conftest import client
+from tests.deploy.conftest import LOCK, client, seed_lock
 from tests.support.serve_process import scarab_cli
 
 pytestmark = pytest.mark.emulator
-
-LOCK = "/scarab/scarab/test/lock"
 
 
 def lock_record(aws) -> str | None:
@@ -42,21 +38,6 @@ def lock_record(aws) -> str | None:
         return str(client("ssm", aws).get_parameter(Name=LOCK)["Parameter"]["Value"])
     except client("ssm", aws).exceptions.ParameterNotFound:
         return None
-
-
-def seed_lock(aws, minutes_ago: float, token: str = "seeded") -> str:
-    started = datetime.datetime.now(datetime.UTC) - datetime.timedelta(minutes=minutes_ago)
-    holder = {
-        "owner": "ci",
-        "host": "runner-1",
-        "pid": 4242,
-        "command": "deploy",
-        "started": started.isoformat(timespec="seconds"),
-        "token": token,
-    }
-    value = json.dumps(holder)
-    client("ssm", aws).put_parameter(Name=LOCK, Value=value, Type="String")
-    return value
 
 
 @pytest.mark.slow

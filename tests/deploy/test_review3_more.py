@@ -19,11 +19,10 @@ from scarab.deploy.lock import _stale
 from scarab.deploy.state import state_path
 from scarab.errors import ConfigError, ScarabError
 
-from tests.deploy.conftest import client
+from tests.deploy.conftest import LOCK, client
 from tests.support.serve_process import scarab_cli
 
 MARKER = "MARKER-0123456789abcdef"
-LOCK = "/scarab/scarab/test/lock"
 
 
 def _config(tmp_path: Path, text: str) -> Path:

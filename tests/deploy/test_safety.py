@@ -3,7 +3,6 @@ in [function.environment] are refused with advice instead of damaging the stage.
 
 from __future__ import annotations
 
-import datetime
 import json
 import shutil
 import threading
@@ -17,13 +16,11 @@ from scarab.deploy.lock import StageLocked
 from scarab.deploy.state import StageState, load_state, save_state, state_path
 from typer.testing import CliRunner
 
-from tests.deploy.conftest import client
+from tests.deploy.conftest import LOCK, client, seed_lock
 from tests.deploy.test_failures import assert_single_stack
 from tests.support.serve_process import scarab_cli
 
 pytestmark = pytest.mark.emulator
-
-LOCK = "/scarab/scarab/test/lock"
 
 
 def cli(*args: str) -> tuple[int, str]:
@@ -104,19 +101,6 @@ def iam_roles(aws) -> list[dict]:
 
 
 # -- 5. the stage lock and duplicates --------------------------------------------------
-
-
-def seed_lock(aws, minutes_ago: float) -> None:
-    started = datetime.datetime.now(datetime.UTC) - datetime.timedelta(minutes=minutes_ago)
-    holder = {
-        "owner": "ci",
-        "host": "runner-1",
-        "pid": 4242,
-        "command": "deploy",
-        "started": started.isoformat(timespec="seconds"),
-        "token": "seeded",
-    }
-    client("ssm", aws).put_parameter(Name=LOCK, Value=json.dumps(holder), Type="String")
 
 
 def lock_exists(aws) -> bool:
