@@ -34,6 +34,8 @@ import zipfile
 from pathlib import Path
 from typing import Any
 
+from tests.function.events import CONTEXT_SOURCE
+
 ROOT = Path(__file__).resolve().parents[1]
 RUNS = 5
 MB = 1024 * 1024
@@ -49,14 +51,7 @@ module_name, _, attr = {handler!r}.rpartition(".")
 handler = getattr(importlib.import_module(module_name), attr)
 imported = time.perf_counter()
 import json, sys
-class Context:  # what Powertools and lens read from Lambda's context object
-    function_name = "scarab-dev"
-    memory_limit_in_mb = 512
-    invoked_function_arn = "arn:aws:lambda:us-east-1:123456789012:function:scarab-dev"
-    aws_request_id = "r-1"
-    function_version = "$LATEST"
-    def get_remaining_time_in_millis(self):
-        return 30000
+{context}
 response = handler(json.loads(sys.argv[1]), Context())
 answered = time.perf_counter()
 assert response["statusCode"] == 200, response
@@ -118,7 +113,13 @@ def _one(zip_file: Path, handler: str, event: dict[str, Any], work: Path) -> dic
     env = {k: v for k, v in os.environ.items() if k != "PYTHONPATH"}
     env.update(PYTHONPATH=str(target), PYTHONDONTWRITEBYTECODE="1")
     proc = subprocess.run(
-        [sys.executable, "-S", "-c", _CHILD.format(handler=handler), json.dumps(event)],
+        [
+            sys.executable,
+            "-S",
+            "-c",
+            _CHILD.format(handler=handler, context=CONTEXT_SOURCE),
+            json.dumps(event),
+        ],
         env=env,
         capture_output=True,
         text=True,

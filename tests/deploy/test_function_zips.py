@@ -25,6 +25,7 @@ from scarab.functions import ALL_ROUTES, ANALYZE, FUNCTIONS, MODELS
 from typer.testing import CliRunner
 
 from tests.deploy.conftest import REPO
+from tests.function.events import CONTEXT_SOURCE
 from tests.support.gemini_server import GeminiServer
 
 # Every feature of the packaged tabular model (the values only need to be valid).
@@ -183,14 +184,7 @@ import base64, importlib.metadata, io, json, sys
 from PIL import Image
 from {module} import lambda_handler
 
-class Context:  # what Powertools and lens read from Lambda's context object
-    function_name = "scarab-dev"
-    memory_limit_in_mb = 512
-    invoked_function_arn = "arn:aws:lambda:us-east-1:123456789012:function:scarab-dev"
-    aws_request_id = "r-1"
-    function_version = "$LATEST"
-    def get_remaining_time_in_millis(self):
-        return 30000
+{context}
 
 def event(method, path, body=None):
     return {{"resource": path, "path": path, "httpMethod": method,
@@ -224,7 +218,13 @@ def _run_extracted(
     """A fresh interpreter with only the extracted zip and the standard library (-S: no
     site-packages, so nothing can come from this venv)."""
     result = subprocess.run(
-        [sys.executable, "-S", "-c", _CHILD.format(module=module), *map(json.dumps, args)],
+        [
+            sys.executable,
+            "-S",
+            "-c",
+            _CHILD.format(module=module, context=CONTEXT_SOURCE),
+            *map(json.dumps, args),
+        ],
         env={**env, "PYTHONPATH": str(task_root), "PYTHONDONTWRITEBYTECODE": "1"},
         capture_output=True,
         text=True,

@@ -36,6 +36,20 @@ class FakeContext:
         return int(self.remaining_ms - (time.monotonic() - self._start) * 1000)
 
 
+# FakeContext as source, for child interpreters that run an extracted zip with `python -S`
+# (nothing but the zip and the standard library on their path).
+CONTEXT_SOURCE = """
+class Context:  # what Powertools and lens read from Lambda's context object
+    function_name = "scarab-dev"
+    memory_limit_in_mb = 512
+    invoked_function_arn = "arn:aws:lambda:us-east-1:123456789012:function:scarab-dev"
+    aws_request_id = "r-1"
+    function_version = "$LATEST"
+    def get_remaining_time_in_millis(self):
+        return 30000
+"""
+
+
 def _body(body: Any, b64: bool) -> tuple[str | None, bool]:
     if body is None:
         return None, False
