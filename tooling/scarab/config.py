@@ -12,9 +12,10 @@ import re
 import string
 import tomllib
 from pathlib import Path
-from typing import Any, Literal
+from typing import Annotated, Any, Literal, get_args, get_origin
 
 from pydantic import (
+    AfterValidator,
     BaseModel,
     ConfigDict,
     Field,
@@ -24,6 +25,7 @@ from pydantic import (
 )
 
 from scarab.errors import ConfigError
+from scarab.functions import FUNCTIONS
 
 CONFIG_NAME = "scarab.toml"
 _NAME_RE = re.compile(r"^[a-z][a-z0-9-]{0,39}$")
@@ -56,9 +58,11 @@ _SECRET_KEY_QUALIFIERS = {
 # A value that carries credentials in a URL: scheme://user:password@host.
 _URL_CREDENTIALS_RE = re.compile(r"[A-Za-z][A-Za-z0-9+.-]*://[^/\s:@]*:[^/\s@]*@")
 # Where values may be secrets: config errors name the key there but never echo the value
-# (nor the value of any table or array that contains one of these).
-_SENSITIVE_LOCS: tuple[tuple[str | int, ...], ...] = (
+# (nor the value of any table or array that contains one of these). None matches any key
+# (the function's name in [functions.<name>.environment]).
+_SENSITIVE_LOCS: tuple[tuple[str | int | None, ...], ...] = (
     ("function", "environment"),
+    ("functions", None, "environment"),
     ("secrets", "gemini_api_key"),
 )
 # AWS's name limits, checked at config time so a deploy never fails half-way through.
@@ -103,42 +107,52 @@ class _Strict(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
 
 
+def _check_environment(value: dict[str, str]) -> dict[str, str]:
+    """[function.environment] and [functions.<name>.environment]: names that may be set,
+    values that carry no credentials. Messages never quote a value."""
+    for name, item in value.items():
+        problem = environment_name_problem(name)
+        if problem:
+            raise ValueError(problem)
+        if _URL_CREDENTIALS_RE.search(item):
+            raise ValueError(
+                f"the value of {name} embeds credentials in a URL (scheme://user:password@"
+                "host), and [function.environment] is stored in plaintext on the function;"
+                f" remove the credentials from {name} (the function reads its Gemini key"
+                " through 'scarab secrets set')"
+            )
+        if item.strip().startswith(_KEY_PREFIXES):
+            raise ValueError(
+                f"the value of {name} looks like an API key or token (value not shown),"
+                " and [function.environment] is stored in plaintext on the function; store"
+                " the Gemini key with 'scarab secrets set gemini-api-key --from-env VAR'"
+                f" and remove {name} from scarab.toml"
+            )
+    return value
+
+
+# The settings [functions.<name>] may override, each defined once for both tables.
+_Memory = Annotated[int, Field(ge=128, le=10240, description="MB")]
+_Timeout = Annotated[int, Field(ge=1, le=900, description="seconds")]
+_Architecture = Literal["x86_64", "arm64"]
+_Environment = Annotated[dict[str, str], AfterValidator(_check_environment)]
+
+
 class FunctionConfig(_Strict):
-    memory: int = Field(512, ge=128, le=10240, description="MB")
-    timeout: int = Field(30, ge=1, le=900, description="seconds")
-    architecture: Literal["x86_64", "arm64"] = "x86_64"
+    """[function]: the settings of every function ([functions.<name>] overrides some)."""
+
+    memory: _Memory = 512
+    timeout: _Timeout = 30
+    architecture: _Architecture = "x86_64"
     runtime: Literal["python3.11", "python3.12", "python3.13"] = "python3.12"
     package: Literal["zip", "image"] = "zip"
     log_retention_days: Literal[
         1, 3, 5, 7, 14, 30, 60, 90, 120, 150, 180, 365, 400, 545, 731, 1096, 1827, 3653
     ] = 14
-    environment: dict[str, str] = Field(default_factory=dict)
+    environment: _Environment = Field(default_factory=dict)
     allowed_origins: list[str] = Field(default_factory=lambda: ["http://localhost:3000"])
     models: dict[str, str] = Field(default_factory=dict)
     thinking: dict[str, Any] = Field(default_factory=dict)
-
-    @field_validator("environment")
-    @classmethod
-    def _env_names(cls, value: dict[str, str]) -> dict[str, str]:
-        for name, item in value.items():
-            problem = environment_name_problem(name)
-            if problem:
-                raise ValueError(problem)
-            if _URL_CREDENTIALS_RE.search(item):
-                raise ValueError(
-                    f"the value of {name} embeds credentials in a URL (scheme://user:password@"
-                    "host), and [function.environment] is stored in plaintext on the function;"
-                    f" remove the credentials from {name} (the function reads its Gemini key"
-                    " through 'scarab secrets set')"
-                )
-            if item.strip().startswith(_KEY_PREFIXES):
-                raise ValueError(
-                    f"the value of {name} looks like an API key or token (value not shown),"
-                    " and [function.environment] is stored in plaintext on the function; store"
-                    " the Gemini key with 'scarab secrets set gemini-api-key --from-env VAR'"
-                    f" and remove {name} from scarab.toml"
-                )
-        return value
 
     @field_validator("allowed_origins")
     @classmethod
@@ -149,6 +163,27 @@ class FunctionConfig(_Strict):
                     f"{origin!r} is not an origin; use scheme://host[:port] with no path, or '*'"
                 )
         return value
+
+
+class FunctionOverride(_Strict):
+    """[functions.<name>]: what one function sets differently from [function]. A key left
+    out keeps [function]'s value; `environment` adds to (and wins over) [function]'s."""
+
+    memory: _Memory | None = None
+    timeout: _Timeout | None = None
+    architecture: _Architecture | None = None
+    environment: _Environment = Field(default_factory=dict)
+
+
+def _known_function(name: str) -> str:
+    known = [fn.name for fn in FUNCTIONS]
+    if name not in known:
+        raise ValueError(f"there is no function {name!r} (the functions are {', '.join(known)})")
+    return name
+
+
+# A [functions] key: the name of a function in the catalog (scarab.functions.FUNCTIONS).
+_FunctionName = Annotated[str, AfterValidator(_known_function)]
 
 
 class ApiConfig(_Strict):
@@ -240,7 +275,8 @@ class ScarabConfig(_Strict):
     app: str = "scarab"
     region: str | None = None
     stage: str = "dev"
-    function: FunctionConfig = Field(default_factory=FunctionConfig)  # type: ignore[arg-type]
+    function: FunctionConfig = Field(default_factory=FunctionConfig)
+    functions: dict[_FunctionName, FunctionOverride] = Field(default_factory=dict)
     api: ApiConfig = Field(default_factory=ApiConfig)  # type: ignore[arg-type]
     secrets: SecretsConfig = Field(default_factory=SecretsConfig)
     images: ImagesConfig = Field(default_factory=ImagesConfig)  # type: ignore[arg-type]
@@ -289,10 +325,39 @@ class ScarabConfig(_Strict):
     def secret_name(self) -> str:
         return self.secrets.gemini_api_key.format(app=self.app, stage=self.stage)
 
+    def function_config(self, name: str) -> FunctionConfig:
+        """The effective settings of the catalog function `name`: [function] with
+        [functions.<name>]'s keys applied, its environment merged over [function]'s
+        (the override wins per variable). ConfigError (a KeyError too) for a name that
+        is not in scarab.functions.FUNCTIONS."""
+        try:
+            _known_function(name)
+        except ValueError as exc:
+            raise UnknownFunctionError(f"{exc}.") from None
+        override = self.functions.get(name)
+        if override is None:
+            return self.function
+        update: dict[str, Any] = {
+            key: getattr(override, key)
+            for key in override.model_fields_set
+            if getattr(override, key) is not None
+        }
+        update["environment"] = {**self.function.environment, **override.environment}
+        return self.function.model_copy(update=update)
+
+
+class UnknownFunctionError(ConfigError, KeyError):
+    """function_config() was asked for a function the catalog does not have."""
+
+    def __str__(self) -> str:  # KeyError's would quote the message
+        return str(self.args[0]) if self.args else ""
+
 
 def name_length_problem(app: str, stage: str, region: str | None) -> str | None:
     """Why AWS would refuse the names built from `app` and `stage` (see scarab.naming),
-    or None. `region` None: the bucket name is not checked (the deploy does)."""
+    or None: the stage's function, API and role, and each catalog function's
+    `<app>-<stage>-<name>` and role `<app>-<stage>-<name>-role`. `region` None: the
+    bucket name is not checked (the deploy does)."""
     base = f"{app}-{stage}"
     over: list[str] = []
     if len(base) > _LAMBDA_NAME_MAX:
@@ -302,6 +367,16 @@ def name_length_problem(app: str, stage: str, region: str | None) -> str | None:
     if len(role) > _IAM_ROLE_MAX:
         over.append(f"the IAM role name {role!r} ({len(role)} characters; IAM allows"
                     f" {_IAM_ROLE_MAX})")  # fmt: skip
+    # Each catalog function's own names; the longest stands for all (fixing it fixes them).
+    longest = max((fn.name for fn in FUNCTIONS), key=len)
+    function = f"{base}-{longest}"
+    if len(function) > _LAMBDA_NAME_MAX:
+        over.append(f"the function name {function!r} ({len(function)} characters; Lambda"
+                    f" allows {_LAMBDA_NAME_MAX})")  # fmt: skip
+    function_role = f"{function}-role"
+    if len(function_role) > _IAM_ROLE_MAX:
+        over.append(f"the IAM role name {function_role!r} ({len(function_role)} characters;"
+                    f" IAM allows {_IAM_ROLE_MAX})")  # fmt: skip
     # <app>-artifacts-<account>-<region>: the S3 bucket a zip over 50 MB is uploaded through.
     # Not known until the run when no region is configured: the deploy checks it then.
     app_max = _S3_BUCKET_MAX - len("-artifacts-") - _ACCOUNT_ID_LEN - 1 - len(region or "")
@@ -331,10 +406,17 @@ def find_project_dir(start: Path | None = None) -> Path:
 
 
 def _field_names(model: type[BaseModel], loc: tuple[str | int, ...]) -> list[str]:
+    """The keys allowed in the table holding `loc`'s last key. A dict-of-tables field
+    ([functions.<name>]) takes any key, so the next part of `loc` is a name, skipped."""
     current: type[BaseModel] = model
-    for part in loc[:-1]:
+    parts = iter(loc[:-1])
+    for part in parts:
         field = current.model_fields.get(str(part))
         ann = field.annotation if field else None
+        if get_origin(ann) is dict:
+            ann = get_args(ann)[1]
+            if next(parts, None) is None:
+                return []
         if isinstance(ann, type) and issubclass(ann, BaseModel):
             current = ann
         else:
@@ -346,7 +428,8 @@ def _explain(exc: ValidationError, source: str) -> ConfigError:
     lines = []
     for err in exc.errors():
         loc = tuple(err["loc"])
-        key = ".".join(str(p) for p in loc)
+        # A bad table name ([functions.<name>]) is reported at its key: drop pydantic's marker.
+        key = ".".join(str(p) for p in (loc[:-1] if loc[-1:] == ("[key]",) else loc))
         if err["type"] == "extra_forbidden":
             allowed = ", ".join(_field_names(ScarabConfig, loc))
             lines.append(f"{source}: unknown key '{key}'; allowed keys here: {allowed}.")
@@ -363,8 +446,12 @@ def _explain(exc: ValidationError, source: str) -> ConfigError:
 
 def _sensitive(loc: tuple[str | int, ...]) -> bool:
     """True when the input at `loc` is or contains a value that may be a secret: `loc` is
-    inside a sensitive location, or a table/array above one ([[function]] for [function])."""
-    return any(loc[: len(s)] == s or s[: len(loc)] == loc for s in _SENSITIVE_LOCS)
+    inside a sensitive location, or a table/array above one ([[function]] for [function]).
+    Comparing the common prefix covers both; None in a location matches any key."""
+    return any(
+        all(want is None or want == part for want, part in zip(s, loc, strict=False))
+        for s in _SENSITIVE_LOCS
+    )
 
 
 def _set_dotted(data: dict[str, Any], dotted: str, value: Any) -> None:
