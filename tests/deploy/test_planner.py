@@ -17,28 +17,75 @@ from scarab.deploy.instructions import (
     UploadArtifact,
     WaitForFunction,
 )
-from scarab.deploy.models import Code, Desired, desired_state
+from scarab.deploy.models import Code, Desired, FunctionSpec, desired_state
 from scarab.deploy.planner import merged_environment, method_drift, plan
 from scarab.deploy.reader import (
     Doomed,
+    DoomedFunction,
     Observed,
     ObservedApi,
     ObservedFunction,
     ObservedKey,
     ObservedPlan,
     ObservedRole,
+    ObservedUnit,
 )
 from scarab.deploy.teardown import plan_destroy
+from scarab.functions import ALL_ROUTES, FUNCTIONS
 from scarab.naming import TAG_MANAGED_ENV
 
 CODE = Code(package="zip", zip_path="/x.zip", zip_sha256_b64="c2hh", zip_size=10)
+CODES = {f.name: CODE for f in (*FUNCTIONS, ALL_ROUTES)}
+ANALYZE, MODELS = "scarab-dev-analyze", "scarab-dev-models"
 
 
 def desired(tmp_path: Path, **overrides: object) -> Desired:
     cfg = load_config(tmp_path, dict(overrides))
     return desired_state(
-        cfg, account_id="123456789012", region="us-east-1", partition="aws", code=CODE
+        cfg, account_id="123456789012", region="us-east-1", partition="aws", codes=CODES
     )
+
+
+def with_code(d: Desired, key: str, code: Code) -> Desired:
+    fns = tuple(dataclasses.replace(f, code=code) if f.key == key else f for f in d.functions)
+    return dataclasses.replace(d, functions=fns)
+
+
+def live_unit(d: Desired, fn: FunctionSpec) -> ObservedUnit:
+    """Function `fn` as AWS has it right after a successful deploy of `d`."""
+    return ObservedUnit(
+        role=ObservedRole(
+            fn.role_arn, d.role_trust, set(d.managed_policy_arns), dict(fn.inline_policies),
+            dict(d.tags),
+        ),
+        function=ObservedFunction(
+            config={
+                "CodeSha256": fn.code.zip_sha256_b64,
+                "Architectures": [fn.architecture],
+                "Environment": {"Variables": dict(fn.environment)},
+                "MemorySize": fn.memory,
+                "Timeout": fn.timeout,
+                "Role": fn.role_arn,
+                "Runtime": fn.runtime,
+                "Handler": fn.handler,
+                "PackageType": "Zip",
+            },
+            code={},
+            tags=dict(fn.tags),
+            policy=[
+                {
+                    "Sid": d.names.permission_sid,
+                    "Condition": {"ArnLike": {"AWS:SourceArn": d.source_arn("api1")}},
+                }
+            ],
+        ),
+        log_group_exists=True,
+        log_group_retention=fn.log_retention_days,
+    )  # fmt: skip
+
+
+def unit(obs: Observed, key: str = "analyze") -> ObservedUnit:
+    return obs.units[key]
 
 
 def converged(d: Desired) -> Observed:
@@ -49,7 +96,7 @@ def converged(d: Desired) -> Observed:
         resources[path] = {"id": f"r{i}", "methods": {}}
     for m in api.methods:
         if m.kind == "proxy":
-            integ: dict[str, object] = {"type": "AWS_PROXY", "uri": api.integration_uri}
+            integ: dict[str, object] = {"type": "AWS_PROXY", "uri": m.integration_uri}
             responses: dict[str, object] = {}
         else:
             integ = {
@@ -70,34 +117,8 @@ def converged(d: Desired) -> Observed:
             "methodIntegration": integ,
             "methodResponses": responses,
         }
-    fn = d.function
     return Observed(
-        role=ObservedRole(
-            d.role_arn, d.role_trust, set(d.managed_policy_arns), dict(d.inline_policies)
-        ),
-        function=ObservedFunction(
-            config={
-                "CodeSha256": fn.code.zip_sha256_b64,
-                "Architectures": [fn.architecture],
-                "Environment": {"Variables": dict(fn.environment)},
-                "MemorySize": fn.memory,
-                "Timeout": fn.timeout,
-                "Role": d.role_arn,
-                "Runtime": fn.runtime,
-                "Handler": fn.handler,
-                "PackageType": "Zip",
-            },
-            code={},
-            tags=dict(fn.tags),
-            policy=[
-                {
-                    "Sid": d.names.permission_sid,
-                    "Condition": {"ArnLike": {"AWS:SourceArn": d.source_arn("api1")}},
-                }
-            ],
-        ),
-        log_group_exists=True,
-        log_group_retention=d.log_retention_days,
+        units={fn.key: live_unit(d, fn) for fn in d.functions},
         api=ObservedApi(
             "api1",
             resources,
@@ -125,14 +146,18 @@ def test_empty_account_plans_every_resource(tmp_path: Path) -> None:
     steps = plan(d, Observed.empty())
     resources = [s.resource for s in steps]
     assert all(s.action == "create" for s in steps if "retention" not in s.resource)
-    assert resources[0] == "iam.role scarab-dev-role"
+    assert resources[0] == f"iam.role {ANALYZE}-role"
     for needle in (
-        "lambda.function scarab-dev",
+        f"lambda.function {ANALYZE}",
+        f"lambda.function {MODELS}",
+        f"iam.role {MODELS}-role",
+        f"logs.group /aws/lambda/{MODELS}",
         "apigateway.rest_api scarab-dev",
         "apigateway.rest_api scarab-dev POST /analyze",
         "apigateway.rest_api scarab-dev OPTIONS /predict/{model_id}",
         "apigateway.rest_api scarab-dev gateway-response DEFAULT_4XX",
-        "lambda.permission scarab-apigateway-invoke",
+        f"lambda.permission {ANALYZE} scarab-apigateway-invoke",
+        f"lambda.permission {MODELS} scarab-apigateway-invoke",
         "apigateway.stage dev",
         "apigateway.usage_plan scarab-dev-plan",
         "apigateway.api_key scarab-dev-key-1",
@@ -142,9 +167,10 @@ def test_empty_account_plans_every_resource(tmp_path: Path) -> None:
     order = [
         resources.index(n)
         for n in (
-            "iam.role scarab-dev-role",
-            "lambda.function scarab-dev",
+            f"iam.role {ANALYZE}-role",
+            f"lambda.function {ANALYZE}",
             "apigateway.rest_api scarab-dev",
+            f"lambda.permission {MODELS} scarab-apigateway-invoke",
             "apigateway.stage dev",
             "apigateway.usage_plan scarab-dev-plan",
         )
@@ -155,7 +181,7 @@ def test_empty_account_plans_every_resource(tmp_path: Path) -> None:
 
 def test_converged_account_plans_nothing(tmp_path: Path) -> None:
     d = desired(tmp_path)
-    assert plan(d, converged(d), state_env=[]) == []
+    assert plan(d, converged(d), state_env={}) == []
 
 
 def test_memory_change_updates_configuration_only(tmp_path: Path) -> None:
@@ -163,20 +189,27 @@ def test_memory_change_updates_configuration_only(tmp_path: Path) -> None:
     obs = converged(d)
     d2 = desired(tmp_path, **{"function.memory": 1024})
     steps = plan(d2, obs)
-    assert kinds(steps) == [("update", "lambda.function scarab-dev configuration")]
+    assert kinds(steps) == [
+        ("update", f"lambda.function {ANALYZE} configuration"),
+        ("update", f"lambda.function {MODELS} configuration"),
+    ]
     assert "MemorySize 512 -> 1024" in steps[0].reason
+
+
+def test_functions_override_changes_only_that_function(tmp_path: Path) -> None:
+    d = desired(tmp_path)
+    d2 = desired(tmp_path, **{"functions.models.memory": 2048, "functions.models.timeout": 60})
+    assert (d2.function("analyze").memory, d2.function("models").memory) == (512, 2048)
+    steps = plan(d2, converged(d))
+    assert kinds(steps) == [("update", f"lambda.function {MODELS} configuration")]
+    assert "MemorySize 512 -> 2048" in steps[0].reason and "Timeout 30 -> 60" in steps[0].reason
 
 
 def test_code_change_updates_code_only(tmp_path: Path) -> None:
     d = desired(tmp_path)
     obs = converged(d)
-    d2 = dataclasses.replace(
-        d,
-        function=dataclasses.replace(
-            d.function, code=dataclasses.replace(CODE, zip_sha256_b64="bmV3")
-        ),
-    )
-    assert kinds(plan(d2, obs)) == [("update", "lambda.function scarab-dev code")]
+    d2 = with_code(d, "models", dataclasses.replace(CODE, zip_sha256_b64="bmV3"))
+    assert kinds(plan(d2, obs)) == [("update", f"lambda.function {MODELS} code")]
 
 
 def test_drifted_method_is_replaced_and_the_api_redeployed(tmp_path: Path) -> None:
@@ -203,11 +236,12 @@ def test_stale_stage_is_redeployed(tmp_path: Path) -> None:
 def test_permission_for_another_api_is_replaced(tmp_path: Path) -> None:
     d = desired(tmp_path)
     obs = converged(d)
-    assert obs.function is not None
-    obs.function.policy[0]["Condition"]["ArnLike"]["AWS:SourceArn"] = d.source_arn("other")
+    live = unit(obs).function
+    assert live is not None
+    live.policy[0]["Condition"]["ArnLike"]["AWS:SourceArn"] = d.source_arn("other")
     assert kinds(plan(d, obs)) == [
-        ("delete", "lambda.permission scarab-apigateway-invoke"),
-        ("create", "lambda.permission scarab-apigateway-invoke"),
+        ("delete", f"lambda.permission {ANALYZE} scarab-apigateway-invoke"),
+        ("create", f"lambda.permission {ANALYZE} scarab-apigateway-invoke"),
     ]
 
 
@@ -215,20 +249,22 @@ def test_permission_on_every_stage_is_narrowed_to_this_stage(tmp_path: Path) -> 
     d = desired(tmp_path)
     assert d.source_arn("api1") == "arn:aws:execute-api:us-east-1:123456789012:api1/dev/*/*"
     obs = converged(d)
-    assert obs.function is not None
+    live = unit(obs, "models").function
+    assert live is not None
     # What scarab granted before: any stage, method and path of the API.
     broad = "arn:aws:execute-api:us-east-1:123456789012:api1/*"
-    obs.function.policy[0]["Condition"]["ArnLike"]["AWS:SourceArn"] = broad
+    live.policy[0]["Condition"]["ArnLike"]["AWS:SourceArn"] = broad
     assert kinds(plan(d, obs)) == [
-        ("delete", "lambda.permission scarab-apigateway-invoke"),
-        ("create", "lambda.permission scarab-apigateway-invoke"),
+        ("delete", f"lambda.permission {MODELS} scarab-apigateway-invoke"),
+        ("create", f"lambda.permission {MODELS} scarab-apigateway-invoke"),
     ]
 
 
 def test_role_has_scoped_inline_policies_and_no_managed_policy(tmp_path: Path) -> None:
     d = desired(tmp_path)
     assert d.managed_policy_arns == ()
-    assert d.inline_policies["scarab-write-logs"] == {
+    analyze, models = d.function("analyze"), d.function("models")
+    assert analyze.inline_policies["scarab-write-logs"] == {
         "Version": "2012-10-17",
         "Statement": [
             {
@@ -236,31 +272,78 @@ def test_role_has_scoped_inline_policies_and_no_managed_policy(tmp_path: Path) -
                 "Effect": "Allow",
                 "Action": ["logs:CreateLogStream", "logs:PutLogEvents"],
                 "Resource": (
-                    "arn:aws:logs:us-east-1:123456789012:log-group:/aws/lambda/scarab-dev:*"
+                    f"arn:aws:logs:us-east-1:123456789012:log-group:/aws/lambda/{ANALYZE}:*"
                 ),
             }
         ],
     }
-    assert set(d.inline_policies) == {"scarab-write-logs", "scarab-read-secret"}
+    assert set(analyze.inline_policies) == {"scarab-write-logs", "scarab-read-secret"}
+    # The models function reads no Gemini key: its role cannot, and it is not told where.
+    assert set(models.inline_policies) == {"scarab-write-logs"}
+    logs_resource = models.inline_policies["scarab-write-logs"]["Statement"][0]["Resource"]
+    assert logs_resource.endswith(f":log-group:/aws/lambda/{MODELS}:*")
+    assert "GOOGLE_API_KEY_PARAM" in analyze.environment
+    assert not {"GOOGLE_API_KEY_PARAM", "GOOGLE_API_KEY_BACKEND"} & set(models.environment)
+    assert (analyze.role_name, models.role_name) == (f"{ANALYZE}-role", f"{MODELS}-role")
+
+
+def test_each_route_is_integrated_with_its_function(tmp_path: Path) -> None:
+    d = desired(tmp_path)
+    targets = {
+        (m.http_method, m.path): m.function_arn.rsplit(":", 1)[1]
+        for m in d.api.methods
+        if m.kind == "proxy"
+    }
+    assert targets == {
+        ("POST", "/analyze"): ANALYZE,
+        ("GET", "/health"): ANALYZE,
+        ("GET", "/openapi.json"): ANALYZE,
+        ("GET", "/models"): MODELS,
+        ("POST", "/predict/{model_id}"): MODELS,
+    }
+    for m in d.api.methods:
+        if m.kind == "proxy":
+            assert m.integration_uri.endswith(f"functions/{m.function_arn}/invocations")
+    handlers = {f.key: f.handler for f in d.functions}
+    assert handlers == {
+        "analyze": "lens.entry.analyze.lambda_handler",
+        "models": "lens.entry.models.lambda_handler",
+    }
+
+
+def test_a_dropped_gemini_policy_is_deleted_from_a_role_that_does_not_need_it(
+    tmp_path: Path,
+) -> None:
+    d = desired(tmp_path)
+    obs = converged(d)
+    role = unit(obs, "models").role
+    assert role is not None
+    role.inline["scarab-read-secret"] = d.function("analyze").inline_policies["scarab-read-secret"]
+    role.inline["theirs"] = {"Statement": []}
+    steps = plan(d, obs)
+    assert kinds(steps) == [("delete", f"iam.role {MODELS}-role inline scarab-read-secret")]
+    assert steps[0].calls[0].operation == "DeleteRolePolicy"
 
 
 def test_old_role_is_migrated_to_least_privilege(tmp_path: Path) -> None:
     d = desired(tmp_path)
     obs = converged(d)
-    assert obs.role is not None
+    role = unit(obs).role
+    assert role is not None
     basic = "arn:aws:iam::aws:policy/service-role/AWSLambdaBasicExecutionRole"
-    obs.role.attached = {basic}
-    del obs.role.inline["scarab-write-logs"]
+    role.attached = {basic}
+    del role.inline["scarab-write-logs"]
     steps = plan(d, obs)
     assert kinds(steps) == [
-        ("create", "iam.role scarab-dev-role inline scarab-write-logs"),
-        ("delete", "iam.role scarab-dev-role policy AWSLambdaBasicExecutionRole"),
+        ("create", f"iam.role {ANALYZE}-role inline scarab-write-logs"),
+        ("delete", f"iam.role {ANALYZE}-role policy AWSLambdaBasicExecutionRole"),
     ]
     # Someone else's inline policy and managed policy are left alone.
     obs = converged(d)
-    assert obs.role is not None
-    obs.role.attached = {"arn:aws:iam::123456789012:policy/theirs"}
-    obs.role.inline["theirs"] = {"Statement": []}
+    role = unit(obs).role
+    assert role is not None
+    role.attached = {"arn:aws:iam::123456789012:policy/theirs"}
+    role.inline["theirs"] = {"Statement": []}
     assert plan(d, obs) == []
 
 
@@ -318,16 +401,31 @@ def test_environment_merge_keeps_foreign_variables_and_drops_removed_ones() -> N
 def test_environment_merge_reads_the_managed_tag(tmp_path: Path) -> None:
     d = desired(tmp_path)
     obs = converged(d)
-    assert obs.function is not None
-    obs.function.config["Environment"]["Variables"]["OLD_SETTING"] = "1"
-    obs.function.config["Environment"]["Variables"]["SOMEONE_ELSES"] = "1"
-    obs.function.tags[TAG_MANAGED_ENV] += " OLD_SETTING"
+    live = unit(obs).function
+    assert live is not None
+    live.config["Environment"]["Variables"]["OLD_SETTING"] = "1"
+    live.config["Environment"]["Variables"]["SOMEONE_ELSES"] = "1"
+    live.tags[TAG_MANAGED_ENV] += " OLD_SETTING"
     steps = plan(d, obs)
     assert kinds(steps) == [
-        ("update", "lambda.function scarab-dev configuration"),
-        ("update", "lambda.function scarab-dev tags"),
+        ("update", f"lambda.function {ANALYZE} configuration"),
+        ("update", f"lambda.function {ANALYZE} tags"),
     ]
     assert "OLD_SETTING" in steps[0].reason and "SOMEONE_ELSES" not in steps[0].reason
+
+
+def test_a_new_variable_is_named_as_scarabs_before_it_is_set(tmp_path: Path) -> None:
+    """Killed between the two calls, the next run still knows the variable is scarab's."""
+    d = desired(tmp_path)
+    obs = converged(d)
+    d2 = desired(tmp_path, **{"functions.models.environment": {"NEWV": "1"}})
+    steps = plan(d2, obs)
+    assert kinds(steps) == [
+        ("update", f"lambda.function {MODELS} tags"),
+        ("update", f"lambda.function {MODELS} configuration"),
+    ]
+    tagged = steps[0].calls[0].params["Tags"][TAG_MANAGED_ENV].split()
+    assert "NEWV" in tagged and tagged == sorted(d2.function("models").environment)
 
 
 def test_method_drift_reports_missing_integration(tmp_path: Path) -> None:
@@ -344,7 +442,8 @@ def test_multiple_origins_echo_the_request_origin(tmp_path: Path) -> None:
     )
     assert d.api.cors_origin == "method.request.header.Origin"
     assert '$origin == "https://a.example"' in d.api.preflight_template
-    assert d.function.environment["ALLOWED_ORIGINS"] == "https://a.example,https://b.example"
+    for fn in d.functions:
+        assert fn.environment["ALLOWED_ORIGINS"] == "https://a.example,https://b.example"
 
 
 def test_readme_shows_the_policies_the_deploy_writes(tmp_path: Path) -> None:
@@ -353,18 +452,19 @@ def test_readme_shows_the_policies_the_deploy_writes(tmp_path: Path) -> None:
     blocks = [json.loads(b.split("```", 1)[0]) for b in section.split("```json\n")[1:]]
     cfg = load_config(tmp_path)
     d = desired_state(
-        cfg, account_id="<account>", region="<region>", partition="<partition>", code=CODE
+        cfg, account_id="<account>", region="<region>", partition="<partition>", codes=CODES
     )
     trust, logs, secret, permission = blocks
+    analyze = d.function("analyze")
     assert trust == d.role_trust
-    assert logs == d.inline_policies["scarab-write-logs"]
-    assert secret == d.inline_policies["scarab-read-secret"]
+    assert logs == analyze.inline_policies["scarab-write-logs"]
+    assert secret == analyze.inline_policies["scarab-read-secret"]
     assert permission == {
         "Sid": d.names.permission_sid,
         "Effect": "Allow",
         "Principal": {"Service": "apigateway.amazonaws.com"},
         "Action": "lambda:InvokeFunction",
-        "Resource": d.function.arn,
+        "Resource": analyze.arn,
         "Condition": {"ArnLike": {"AWS:SourceArn": d.source_arn("<api-id>")}},
     }
 
@@ -430,37 +530,40 @@ def test_first_deploy_calls_as_values(tmp_path: Path) -> None:
         "keyId": Ref("api_key_id"),
         "keyType": "API_KEY",
     }
-    (permission,) = step(steps, "lambda.permission scarab-apigateway-invoke").calls
+    (permission,) = step(steps, f"lambda.permission {ANALYZE} scarab-apigateway-invoke").calls
     assert permission.params["SourceArn"] == Sub(
         "arn:aws:execute-api:us-east-1:123456789012:${rest_api_id}/dev/*/*"
     )
-    function = step(steps, "lambda.function scarab-dev")
+    function = step(steps, f"lambda.function {MODELS}")
     create_fn, wait = function.instructions
     assert isinstance(create_fn, ApiCall) and create_fn.retry_while_role_not_ready
     assert create_fn.params["Code"] == {"ZipFile": FileBytes("/x.zip", "736861", 10)}
-    assert wait == WaitForFunction("scarab-dev")
+    assert create_fn.params["Role"] == f"arn:aws:iam::123456789012:role/{MODELS}-role"
+    assert create_fn.params["Handler"] == "lens.entry.models.lambda_handler"
+    assert wait == WaitForFunction(MODELS)
 
 
 def test_memory_change_is_one_call_and_a_wait(tmp_path: Path) -> None:
     d = desired(tmp_path)
-    d2 = desired(tmp_path, **{"function.memory": 1024})
+    d2 = desired(tmp_path, **{"functions.analyze.memory": 1024})
     (s,) = plan(d2, converged(d))
+    fn = d.function("analyze")
     assert s.instructions == (
         ApiCall(
             "lambda",
             "UpdateFunctionConfiguration",
             {
-                "FunctionName": "scarab-dev",
-                "Role": d.role_arn,
+                "FunctionName": ANALYZE,
+                "Role": fn.role_arn,
                 "MemorySize": 1024,
-                "Timeout": d.function.timeout,
-                "Environment": {"Variables": d.function.environment},
-                "Runtime": d.function.runtime,
-                "Handler": d.function.handler,
+                "Timeout": fn.timeout,
+                "Environment": {"Variables": fn.environment},
+                "Runtime": fn.runtime,
+                "Handler": fn.handler,
             },
             retry_while_role_not_ready=True,
         ),
-        WaitForFunction("scarab-dev"),
+        WaitForFunction(ANALYZE),
     )
 
 
@@ -488,18 +591,21 @@ def test_usage_plan_bound_to_an_old_api_is_rebound(tmp_path: Path) -> None:
 def test_a_zip_over_the_limit_goes_through_the_artifact_bucket(tmp_path: Path) -> None:
     d = desired(tmp_path)
     big = dataclasses.replace(CODE, zip_size=LAMBDA_ZIP_LIMIT + 1)
-    d = dataclasses.replace(d, function=dataclasses.replace(d.function, code=big))
+    d = with_code(d, "models", big)
     steps = plan(d, Observed.empty())
     bucket = "scarab-artifacts-123456789012-us-east-1"
     assert [c.operation for c in step(steps, f"s3.bucket {bucket}").calls] == [
         "CreateBucket",
         "PutPublicAccessBlock",
     ]
-    upload, create, _ = step(steps, "lambda.function scarab-dev").instructions
+    upload, create, _ = step(steps, f"lambda.function {MODELS}").instructions
     body = FileBytes("/x.zip", "736861", LAMBDA_ZIP_LIMIT + 1)
-    assert upload == UploadArtifact(bucket, "scarab-dev/736861.zip", body, "123456789012")
+    assert upload == UploadArtifact(bucket, f"{MODELS}/736861.zip", body, "123456789012")
     assert isinstance(create, ApiCall)
-    assert create.params["Code"] == {"S3Bucket": bucket, "S3Key": "scarab-dev/736861.zip"}
+    assert create.params["Code"] == {"S3Bucket": bucket, "S3Key": f"{MODELS}/736861.zip"}
+    # The small zip goes directly.
+    create_small, _ = step(steps, f"lambda.function {ANALYZE}").instructions
+    assert isinstance(create_small, ApiCall) and "ZipFile" in create_small.params["Code"]
     # The bucket exists: no step for it.
     obs = Observed.empty()
     obs.artifact_bucket_exists = True
@@ -509,33 +615,108 @@ def test_a_zip_over_the_limit_goes_through_the_artifact_bucket(tmp_path: Path) -
 def test_every_delete_step_says_so(tmp_path: Path) -> None:
     d = desired(tmp_path)
     obs = converged(d)
-    assert obs.api is not None and obs.function is not None and obs.role is not None
+    live, role = unit(obs).function, unit(obs).role
+    assert obs.api is not None and live is not None and role is not None
     obs.api.resources["/stray"] = {"id": "rs", "methods": {}}
     obs.api.resources["/health"]["methods"]["DELETE"] = {}
-    obs.function.policy[0]["Condition"]["ArnLike"]["AWS:SourceArn"] = "other"
-    obs.role.attached = {"arn:aws:iam::aws:policy/service-role/AWSLambdaBasicExecutionRole"}
+    live.policy[0]["Condition"]["ArnLike"]["AWS:SourceArn"] = "other"
+    role.attached = {"arn:aws:iam::aws:policy/service-role/AWSLambdaBasicExecutionRole"}
+    obs.retired["scarab-dev"] = live_unit(d, d.function("analyze"))
     deletes = [s for s in plan(d, obs) if s.action == "delete"]
-    assert len(deletes) == 4
+    assert len(deletes) == 6
     assert all(s.reason.startswith("deletes it: ") for s in deletes)
 
 
 def test_destroy_keeps_a_role_another_region_uses(tmp_path: Path) -> None:
     d = desired(tmp_path)
     obs = converged(d)
-    doomed = Doomed(function=True, permission=True, role=obs.role, rest_api_ids=["a1", "a2"])
+    fn = d.names.function("analyze")
+    found = DoomedFunction(function=True, permission=True, role=unit(obs).role)
+    doomed = Doomed(rest_api_ids=["a1", "a2"], functions=[(fn, found)])
     steps = plan_destroy(d.names, doomed)
     assert [s.resource for s in steps] == [
         "apigateway.rest_api scarab-dev",
         "apigateway.rest_api scarab-dev",
-        "lambda.permission scarab-apigateway-invoke",
-        "lambda.function scarab-dev",
-        "iam.role scarab-dev-role",
+        f"lambda.permission {ANALYZE} scarab-apigateway-invoke",
+        f"lambda.function {ANALYZE}",
+        f"iam.role {ANALYZE}-role",
     ]
     role = steps[-1].calls
     assert [c.operation for c in role] == ["DeleteRolePolicy", "DeleteRolePolicy", "DeleteRole"]
     assert all(c.missing_ok for s in steps for c in s.calls)
-    doomed.role_users = ["the function scarab-dev in eu-west-1 still uses it"]
-    assert "iam.role scarab-dev-role" not in [s.resource for s in plan_destroy(d.names, doomed)]
+    found.role_users = [f"the function {ANALYZE} in eu-west-1 still uses it"]
+    assert f"iam.role {ANALYZE}-role" not in [s.resource for s in plan_destroy(d.names, doomed)]
+
+
+# Moving a stage from the single function to its split functions -----------------------
+
+
+def legacy_unit(tmp_path: Path) -> ObservedUnit:
+    """The single function of a stage deployed before the split, as AWS has it."""
+    cfg = load_config(tmp_path)
+    old = desired_state(
+        cfg, account_id="123456789012", region="us-east-1", partition="aws", codes=CODES,
+        functions=(ALL_ROUTES,),
+    )  # fmt: skip
+    assert old.functions[0].name == "scarab-dev" and old.retired == ()
+    return live_unit(old, old.functions[0])
+
+
+def test_a_single_function_stage_is_split_and_the_old_function_goes_last(
+    tmp_path: Path,
+) -> None:
+    d = desired(tmp_path)
+    assert d.retired == (d.names.legacy,)
+    obs = converged(d)
+    obs.retired["scarab-dev"] = legacy_unit(tmp_path)
+    # The API still routes everything to the old function.
+    assert obs.api is not None
+    legacy_uri = legacy_unit(tmp_path).function
+    old_uri = (
+        "arn:aws:apigateway:us-east-1:lambda:path/2015-03-31/functions/"
+        "arn:aws:lambda:us-east-1:123456789012:function:scarab-dev/invocations"
+    )
+    assert legacy_uri is not None
+    for info in obs.api.resources.values():
+        for method in info["methods"].values():
+            integ = method["methodIntegration"]
+            if integ.get("type") == "AWS_PROXY":
+                integ["uri"] = old_uri
+    unit(obs).function = None  # the new functions do not exist yet
+    unit(obs, "models").function = None
+    steps = plan(d, obs)
+    resources = [s.resource for s in steps]
+    # Each new function exists (with its permission) before the API routes to it, the
+    # new deployment before the old function goes, and the old log group stays.
+    i = resources.index
+    assert i(f"lambda.function {MODELS}") < i("apigateway.rest_api scarab-dev POST /analyze")
+    assert i(f"lambda.permission {ANALYZE} scarab-apigateway-invoke") < i("apigateway.stage dev")
+    assert resources[-2:] == ["lambda.function scarab-dev", "iam.role scarab-dev-role"]
+    assert i("apigateway.stage dev") < i("lambda.function scarab-dev")
+    assert not any(r == "logs.group /aws/lambda/scarab-dev" for r in resources)
+    # A retargeted route is one PutIntegration: the method never goes missing.
+    (put,) = step(steps, "apigateway.rest_api scarab-dev POST /analyze").calls
+    assert put.operation == "PutIntegration" and ANALYZE in put.params["uri"]
+    delete = step(steps, "lambda.function scarab-dev")
+    assert delete.action == "delete" and delete.reason.startswith("deletes it: replaced by")
+    role_calls = [c.operation for c in step(steps, "iam.role scarab-dev-role").calls]
+    assert role_calls == ["DeleteRolePolicy", "DeleteRolePolicy", "DeleteRole"]
+
+
+def test_an_old_function_of_someone_else_is_never_retired(tmp_path: Path) -> None:
+    d = desired(tmp_path)
+    obs = converged(d)
+    old = legacy_unit(tmp_path)
+    assert old.function is not None and old.role is not None
+    old.function.tags = {"scarab:app": "scarab-dev", "scarab:stage": "other"}
+    old.role.tags = {}
+    obs.retired["scarab-dev"] = old
+    assert plan(d, obs) == []
+    # A role another region's function uses stays, even when the function here goes.
+    old = legacy_unit(tmp_path)
+    old.role_users = ["the function scarab-dev in eu-west-1 still uses it"]
+    obs.retired["scarab-dev"] = old
+    assert kinds(plan(d, obs)) == [("delete", "lambda.function scarab-dev")]
 
 
 def test_the_planners_are_pure() -> None:
@@ -546,7 +727,7 @@ def test_the_planners_are_pure() -> None:
     allowed = {
         "__future__", "base64", "json", "pathlib", "typing", "scarab.deploy.instructions",
         "scarab.deploy.models", "scarab.deploy.planner_api", "scarab.deploy.reader",
-        "scarab.errors", "scarab.naming",
+        "scarab.errors", "scarab.naming", "scarab.functions",
     }  # fmt: skip
     for name in ("planner.py", "planner_api.py", "teardown.py"):
         tree = ast.parse((deploy / name).read_text())

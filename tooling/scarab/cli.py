@@ -417,6 +417,7 @@ def deploy(
         "rest_api_id": result.rest_api_id,
         "stage": result.stage,
         "function_name": result.function_name,
+        "functions": result.functions,
         "usage_plan_id": result.usage_plan_id,
         "api_key_id": result.api_key_id,
         "up_to_date": result.up_to_date,
@@ -463,28 +464,25 @@ def status(
     if as_json:
         _print_json(data)
         return
-    for key in (
-        "stage",
-        "url",
-        "function_name",
-        "function_arn",
-        "function_state",
-        "last_modified",
-        "code_sha256",
-        "image_digest",
-        "rest_api_id",
-        "usage_plan_id",
-        "log_group",
-    ):
+    for key in ("stage", "url", "rest_api_id", "usage_plan_id"):
         if data.get(key) is not None:
             out.print(f"{key + ':':<16}{data[key]}", markup=False)
+    for name, fn in data["functions"].items():
+        out.print(f"function {name}:", markup=False)
+        for key in (
+            "function_name", "function_arn", "function_state", "last_modified",
+            "code_sha256", "image_digest", "log_group",
+        ):  # fmt: skip
+            if fn.get(key) is not None:
+                out.print(f"  {key + ':':<16}{fn[key]}", markup=False)
     for k in data["api_keys"]:
         state = "enabled" if k["enabled"] else "disabled"
         out.print(f"{'api key:':<16}{k['id']}  {k['name']}  {state}", markup=False)
     if data["drift"]:
         out.print("drift (live vs scarab.toml; 'scarab deploy' repairs it):")
         for d in data["drift"]:
-            out.print(f"  {d['field']}: {d['live']!r} -> {d['config']!r}", markup=False)
+            where = f"{d['function']} " if "function" in d else ""
+            out.print(f"  {where}{d['field']}: {d['live']!r} -> {d['config']!r}", markup=False)
     else:
         out.print("no drift from scarab.toml")
     if data["unmanaged_access"]:
@@ -656,8 +654,9 @@ def logs(
     target: Target,
     follow: bool = typer.Option(False, "--follow", "-f", help="Keep printing new events."),
     since: str = typer.Option("10m", "--since", help="How far back: 30s, 10m, 2h, 1d."),
+    function: str = typer.Option("analyze", "--function", help="Whose logs: analyze or models."),
 ) -> None:
-    """Print the function's log events."""
+    """Print a function's log events."""
     from scarab.logs import parse_since, tail
 
     parse_since(since)
@@ -667,6 +666,7 @@ def logs(
         since=since,
         follow=follow,
         endpoint_url=target.endpoint_url,
+        function=function,
     ):
         out.print(line, markup=False)
 

@@ -37,6 +37,8 @@ class FunctionDef:
     handler: str
     requirements: Path  # relative to the project directory
     description: str
+    # Calls Gemini: gets the Gemini settings and key location, and a role that reads the key.
+    uses_gemini: bool = False
     source_include: tuple[str, ...] = ("lens/*",)
     source_exclude: tuple[str, ...] = ()
     # Installed files this function's code never loads (fnmatch over paths relative to
@@ -107,6 +109,7 @@ ANALYZE = FunctionDef(
     handler="lens.entry.analyze.lambda_handler",
     requirements=TASK_ROOT / "requirements" / "analyze.txt",
     description="Gemini analysis: POST /analyze, GET /health, GET /openapi.json",
+    uses_gemini=True,
     # lens.handler serves every route and needs the models' code: not this function's.
     source_exclude=(*_MODELS_ONLY, "lens/handler.py"),
     prune=_ANALYZE_PRUNE,
@@ -123,6 +126,7 @@ ALL_ROUTES = FunctionDef(
     handler="lens.handler.lambda_handler",
     requirements=TASK_ROOT / "requirements.txt",
     description="Every route in one function (stages deployed before the split)",
+    uses_gemini=True,
 )
 
 FUNCTIONS: tuple[FunctionDef, ...] = (ANALYZE, MODELS)

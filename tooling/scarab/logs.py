@@ -11,6 +11,7 @@ from pathlib import Path
 from scarab.aws import Aws, error_code, explain
 from scarab.config import ScarabConfig
 from scarab.errors import ConfigError, ScarabError
+from scarab.functions import FUNCTIONS
 from scarab.stage import open_stage
 
 _UNITS = {"s": 1, "m": 60, "h": 3600, "d": 86400}
@@ -33,9 +34,15 @@ def tail(
     endpoint_url: str | None = None,
     aws: Aws | None = None,
     poll: float = 2.0,
+    function: str = "analyze",
 ) -> Iterator[str]:
-    """Yield formatted log lines from `since` ago; with `follow`, keep polling."""
+    """Yield formatted log lines of `function` (analyze or models) from `since` ago;
+    with `follow`, keep polling."""
     st = open_stage(config, project_dir=project_dir, endpoint_url=endpoint_url, aws=aws)
+    if function not in {f.name for f in FUNCTIONS}:
+        known = ", ".join(f.name for f in FUNCTIONS)
+        raise ConfigError(f"--function {function!r}: the stage's functions are {known}.")
+    group = st.names.function(function).log_group
     logs = st.aws.client("logs")
     start = int((time.time() - parse_since(since)) * 1000)
     # Ids already printed, by timestamp: the next poll starts at the newest timestamp seen
@@ -43,7 +50,7 @@ def tail(
     seen: dict[str, int] = {}
     while True:
         try:
-            kwargs = {"logGroupName": st.names.log_group, "startTime": start}
+            kwargs = {"logGroupName": group, "startTime": start}
             for page in logs.get_paginator("filter_log_events").paginate(**kwargs):
                 for event in page.get("events", []):
                     if event["eventId"] in seen:
@@ -54,9 +61,7 @@ def tail(
                     yield f"{ts:%H:%M:%S} {event['message'].rstrip()}"
         except Exception as exc:
             if error_code(exc) == "ResourceNotFoundException":
-                raise ScarabError(
-                    f"No log group {st.names.log_group}; deploy the stage first."
-                ) from None
+                raise ScarabError(f"No log group {group}; deploy the stage first.") from None
             raise explain(exc) from None
         if not follow:
             return

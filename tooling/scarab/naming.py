@@ -4,11 +4,26 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from scarab.functions import ALL_ROUTES_NAME
+
 TAG_APP = "scarab:app"
 TAG_STAGE = "scarab:stage"
 # Space-separated names of the environment variables scarab manages on the function;
 # kept as a tag so a lost state record still knows which variables are scarab's.
 TAG_MANAGED_ENV = "scarab:managed-env"
+
+
+@dataclass(frozen=True)
+class FunctionNames:
+    """The names of one function's own resources: the function, its role, its log group."""
+
+    key: str  # the catalog name (scarab.functions): analyze, models, or all
+    function: str
+    role: str
+
+    @property
+    def log_group(self) -> str:
+        return f"/aws/lambda/{self.function}"
 
 
 @dataclass(frozen=True)
@@ -20,17 +35,23 @@ class Names:
     def base(self) -> str:
         return f"{self.app}-{self.stage}"
 
+    def function(self, key: str) -> FunctionNames:
+        """Function `key`'s names: `<app>-<stage>-<key>` and `<app>-<stage>-<key>-role`.
+
+        The all-routes function keeps the names every stage had before the split
+        (`<app>-<stage>`, `<app>-<stage>-role`), so the deploy finds and retires it.
+        """
+        name = self.base if key == ALL_ROUTES_NAME else f"{self.base}-{key}"
+        return FunctionNames(key, name, f"{name}-role")
+
     @property
-    def function(self) -> str:
-        return self.base
+    def legacy(self) -> FunctionNames:
+        """The single function of a stage deployed before the split (retired by deploy)."""
+        return self.function(ALL_ROUTES_NAME)
 
     @property
     def rest_api(self) -> str:
         return self.base
-
-    @property
-    def role(self) -> str:
-        return f"{self.base}-role"
 
     @property
     def usage_plan(self) -> str:
@@ -42,10 +63,6 @@ class Names:
 
     def key(self, n: int) -> str:
         return f"{self.key_prefix}{n}"
-
-    @property
-    def log_group(self) -> str:
-        return f"/aws/lambda/{self.function}"
 
     @property
     def ecr_repository(self) -> str:

@@ -16,7 +16,8 @@ from scarab.deploy.models import secret_environment, secret_policy
 from scarab.deploy.reader import read_role
 from scarab.deploy.waiters import wait_for_function
 from scarab.errors import ConfigError, ScarabError
-from scarab.naming import Names
+from scarab.functions import FUNCTIONS
+from scarab.naming import FunctionNames, Names
 from scarab.stage import open_stage
 
 # Logical secret names accepted by `scarab secrets set NAME`.
@@ -90,18 +91,26 @@ def set_secret(
                     SecretString=value,
                     Tags=[{"Key": k, "Value": v} for k, v in st.names.tags.items()],
                 )
-        if _role_can_read(st.aws, config, st.names):
-            wired = _wire_function(st.aws, st.names.function, secret_environment(config))
-        else:
-            blocked = _function_exists(st.aws, st.names.function)
-            wired = False
+        wired = False
+        # The functions that read the key: the analyze function, and the single function
+        # of a stage deployed before the split (until the next deploy retires it).
+        for fn in gemini_functions(st.names):
+            if _role_can_read(st.aws, config, st.names, fn):
+                wired = _wire_function(st.aws, fn.function, secret_environment(config)) or wired
+            else:
+                blocked = blocked or _function_exists(st.aws, fn.function)
     return SecretResult(target, config.secrets.backend, wired, role_cannot_read=blocked)
 
 
-def _role_can_read(aws: Aws, config: ScarabConfig, names: Names) -> bool:
+def gemini_functions(names: Names) -> tuple[FunctionNames, ...]:
+    """The stage's functions that may read the Gemini key."""
+    return (*(names.function(f.name) for f in FUNCTIONS if f.uses_gemini), names.legacy)
+
+
+def _role_can_read(aws: Aws, config: ScarabConfig, names: Names, fn: FunctionNames) -> bool:
     """True when the role's inline secret policy grants reading the configured secret
     (read only: `secrets set` never changes IAM; `scarab deploy` does)."""
-    role = read_role(aws, names)
+    role = read_role(aws, fn)
     if role is None:
         return False
     want = secret_policy(config, aws.region, aws.account_id, aws.partition)["Statement"][0]

@@ -10,19 +10,27 @@ from scarab.aws import Aws, explain
 from scarab.config import ScarabConfig
 from scarab.deploy import api_url
 from scarab.deploy.guards import extra_access
-from scarab.deploy.models import function_environment
+from scarab.deploy.models import function_environment, function_settings
 from scarab.deploy.reader import find_rest_api, read_function, read_plan_and_keys, read_role
 from scarab.errors import ScarabError
+from scarab.functions import FUNCTIONS
+from scarab.naming import FunctionNames
 from scarab.stage import open_stage
 
 
-def _drift(config: ScarabConfig, cfg: dict[str, Any], plan: Any) -> list[dict[str, Any]]:
-    fn = config.function
-    out: list[dict[str, Any]] = []
-
+def _checker(out: list[dict[str, Any]]) -> Any:
     def check(field: str, live: Any, want: Any) -> None:
         if live != want:
             out.append({"field": field, "live": live, "config": want})
+
+    return check
+
+
+def _drift(config: ScarabConfig, key: str, cfg: dict[str, Any]) -> list[dict[str, Any]]:
+    """Where function `key` differs from its settings ([function] + [functions.<key>])."""
+    fn = function_settings(config, key)
+    out: list[dict[str, Any]] = []
+    check = _checker(out)
 
     check("function.memory", cfg.get("MemorySize"), fn.memory)
     check("function.timeout", cfg.get("Timeout"), fn.timeout)
@@ -32,8 +40,14 @@ def _drift(config: ScarabConfig, cfg: dict[str, Any], plan: Any) -> list[dict[st
     if package == "zip":
         check("function.runtime", cfg.get("Runtime"), fn.runtime)
     live_env = (cfg.get("Environment") or {}).get("Variables") or {}
-    for key, want in sorted(function_environment(config).items()):
-        check(f"environment.{key}", live_env.get(key), want)
+    for name, want in sorted(function_environment(config, key).items()):
+        check(f"environment.{name}", live_env.get(name), want)
+    return out
+
+
+def _api_drift(config: ScarabConfig, plan: Any) -> list[dict[str, Any]]:
+    out: list[dict[str, Any]] = []
+    check = _checker(out)
     if plan is not None:
         check("api.throttle_rate", _f(plan.throttle.get("rateLimit")), config.api.throttle_rate)
         check("api.throttle_burst", _i(plan.throttle.get("burstLimit")), config.api.throttle_burst)
@@ -61,37 +75,73 @@ def status(
     st = open_stage(config, project_dir=project_dir, endpoint_url=endpoint_url, aws=aws)
     names = st.names
     try:
-        fn = read_function(st.aws, names)
+        found = [(names.function(f.name), read_function(st.aws, names.function(f.name)))
+                 for f in FUNCTIONS]  # fmt: skip
+        legacy = read_function(st.aws, names.legacy)
         api_id = find_rest_api(st.aws, names, st.state.rest_api_id)
         plan, keys = read_plan_and_keys(st.aws, names, st.state.usage_plan_id)
-        role = read_role(st.aws, names)
+        roles = {fn.key: read_role(st.aws, fn) for fn, _ in found}
     except Exception as exc:
         raise explain(exc) from None
-    if fn is None and api_id is None and plan is None:
+    if all(f is None for _, f in found) and legacy is None and api_id is None and plan is None:
         raise ScarabError(
             f"Nothing is deployed for stage {names.stage} here. Run 'scarab deploy' first."
         )
-    cfg = fn.config if fn else {}
+    functions = {
+        fn.key: _function_status(config, fn, live)
+        for fn, live in found
+    }  # fmt: skip
+    if legacy is not None:
+        # A stage deployed before the split, not yet migrated: the next deploy does it.
+        functions["all"] = _function_status(config, names.legacy, legacy)
+    main = functions.get("analyze") or next(iter(functions.values()))
+    unmanaged = [
+        item
+        for fn, live in found
+        for item in extra_access(names, fn, roles[fn.key], live, st.aws.region)
+    ]
     return {
         "app": names.app,
         "stage": names.stage,
         "region": st.aws.region,
-        "function_name": names.function,
-        "function_arn": cfg.get("FunctionArn"),
+        # The analyze function's, as earlier scarab versions reported; all under functions.
+        "function_name": main["function_name"],
+        "function_arn": main["function_arn"],
         "rest_api_id": api_id,
         "url": api_url(st.aws, api_id, names.stage, project_dir),
         "usage_plan_id": plan.id if plan else None,
         "api_keys": [
             {"id": k.id, "name": k.name, "enabled": k.enabled, "in_plan": k.in_plan} for k in keys
         ],
-        "log_group": names.log_group,
+        **{k: main[k] for k in _MAIN_FIELDS},
+        # Every difference: the API's, then each function's (named in "function").
+        "drift": _api_drift(config, plan)
+        + [{**d, "function": key} for key, fn in functions.items() for d in fn["drift"]],
+        "functions": functions,
+        # Grants scarab did not make: a redeploy leaves them, so they are listed apart.
+        "unmanaged_access": unmanaged,
+    }
+
+
+_MAIN_FIELDS = (
+    "log_group", "function_state", "last_update_status", "last_modified", "package",
+    "code_sha256", "image_digest",
+)  # fmt: skip
+
+
+def _function_status(config: ScarabConfig, fn: FunctionNames, live: Any) -> dict[str, Any]:
+    """One function as deployed, and where it drifts from scarab.toml."""
+    cfg = live.config if live else {}
+    return {
+        "function_name": fn.function,
+        "function_arn": cfg.get("FunctionArn"),
+        "deployed": live is not None,
+        "log_group": fn.log_group,
         "function_state": cfg.get("State"),
         "last_update_status": cfg.get("LastUpdateStatus"),
         "last_modified": cfg.get("LastModified"),
         "package": "image" if cfg.get("PackageType") == "Image" else "zip",
         "code_sha256": cfg.get("CodeSha256"),
-        "image_digest": (fn.code.get("ResolvedImageUri") if fn else None),
-        "drift": _drift(config, cfg, plan) if fn else [],
-        # Grants scarab did not make: a redeploy leaves them, so they are listed apart.
-        "unmanaged_access": extra_access(names, role, fn, st.aws.region),
+        "image_digest": (live.code.get("ResolvedImageUri") if live else None),
+        "drift": _drift(config, fn.key, cfg) if live else [],
     }

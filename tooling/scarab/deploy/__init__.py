@@ -21,12 +21,19 @@ from scarab.deploy import guards
 from scarab.deploy.executor import Executor
 from scarab.deploy.instructions import Step
 from scarab.deploy.lock import stage_lock
-from scarab.deploy.models import Code, Desired, desired_state
+from scarab.deploy.models import Code, Desired, desired_state, function_settings
 from scarab.deploy.planner import API_KEY_ID, REST_API_ID, USAGE_PLAN_ID, seed_vars
 from scarab.deploy.planner import plan as make_plan
 from scarab.deploy.reader import Observed, read_all
-from scarab.deploy.state import StageState, load_state, save_state, state_path
+from scarab.deploy.state import (
+    FunctionRecord,
+    StageState,
+    load_state,
+    save_state,
+    state_path,
+)
 from scarab.emulator import served_api_url
+from scarab.functions import FUNCTIONS, FunctionDef
 from scarab.naming import Names
 
 Package = Literal["zip", "image"]
@@ -39,6 +46,7 @@ class DeployResult:
     url: str
     rest_api_id: str | None
     stage: str
+    # The analyze function (the one every earlier scarab reported); all of them below.
     function_name: str
     function_arn: str
     usage_plan_id: str | None
@@ -55,6 +63,8 @@ class DeployResult:
     region: str = ""
     # Things to act on that did not stop the deploy (see deploy/guards.py).
     warnings: list[str] = field(default_factory=list)
+    # By catalog name: {"name", "arn", "code_sha256", "image_uri"} of each function.
+    functions: dict[str, dict[str, str | None]] = field(default_factory=dict)
 
 
 def make_aws(
@@ -85,36 +95,45 @@ def api_url(aws: Aws, rest_api_id: str | None, stage: str, project_dir: Path | N
     return f"https://{rest_api_id}.execute-api.{aws.region}.{suffix}/{stage}"
 
 
-def _code(
+def _codes(
     config: ScarabConfig,
     project_dir: Path,
     package: Package,
     flavor: Flavor,
     aws: Aws,
     progress: Callable[[str], None] | None,
-) -> Code:
-    fn = config.function
+    functions: tuple[FunctionDef, ...],
+) -> dict[str, Code]:
+    """Each function's code, by catalog name: its own zip, or the stage's one image."""
     if package == "image":
-        tag = image_tag(project_dir, fn.architecture)
+        tag = image_tag(project_dir, config.function.architecture)
         names = Names(config.app, config.stage)
         repo = f"{aws.account_id}.dkr.ecr.{aws.region}.amazonaws.com/{names.ecr_repository}"
-        return Code(package="image", image_tag=tag, image_repository=repo)
-    built = build_zip(
-        project_dir,
-        flavor=flavor,
-        runtime=fn.runtime,
-        architecture=fn.architecture,
-        progress=progress,
-    )
-    if progress:
-        verb = "reused" if built.reused else "built"
-        progress(f"{verb} {built.flavor} zip {built.sha256[:12]} ({built.size / 2**20:.1f} MB)")
-    return Code(
-        package="zip",
-        zip_path=str(built.path),
-        zip_sha256_b64=built.code_sha256,
-        zip_size=built.size,
-    )
+        image = Code(package="image", image_tag=tag, image_repository=repo)
+        return {fn.name: image for fn in functions}
+    codes: dict[str, Code] = {}
+    for fn in functions:
+        built = build_zip(
+            project_dir,
+            flavor=flavor,
+            runtime=config.function.runtime,
+            architecture=function_settings(config, fn.name).architecture,
+            progress=progress,
+            function=fn,
+        )
+        if progress:
+            verb = "reused" if built.reused else "built"
+            progress(
+                f"{verb} {fn.name} {built.flavor} zip {built.sha256[:12]}"
+                f" ({built.size / 2**20:.1f} MB)"
+            )
+        codes[fn.name] = Code(
+            package="zip",
+            zip_path=str(built.path),
+            zip_sha256_b64=built.code_sha256,
+            zip_size=built.size,
+        )
+    return codes
 
 
 def deploy(
@@ -129,6 +148,7 @@ def deploy(
     session: boto3.Session | None = None,
     aws: Aws | None = None,
     force_unlock: bool = False,
+    functions: tuple[FunctionDef, ...] = FUNCTIONS,
 ) -> DeployResult:
     """Make the stage match `config`: build, plan, apply, record; idempotent.
 
@@ -136,7 +156,9 @@ def deploy(
     A re-run with nothing changed makes only read calls and returns up_to_date=True.
     A dry run plans the same way and applies nothing (`scarab plan` shows its calls).
     Changes are applied under the stage lock (deploy/lock.py); `force_unlock` first
-    removes a lock record left by a run that died.
+    removes a lock record left by a run that died. `functions` are the stage's
+    functions (the catalog's; `(ALL_ROUTES,)` deploys the single-function layout of
+    earlier scarab versions, which the migration tests start from).
     """
     project_dir = project_dir.resolve()
     aws = aws or make_aws(config, endpoint_url=endpoint_url, session=session)
@@ -152,25 +174,28 @@ def deploy(
             state.check_region(aws)
             desired = desired_state(
                 config, account_id=aws.account_id, region=aws.region, partition=aws.partition,
-                code=code,
+                codes=codes, functions=functions,
             )  # fmt: skip
             if progress:
                 progress("reading the stage's resources")
             bucket = None
-            if code.via_s3:
+            if any(c.via_s3 for c in codes.values()):
                 bucket = (names.artifact_bucket(aws.account_id, aws.region), aws.account_id)
             observed = read_all(
-                aws, names, state, image_tag=code.image_tag, include_ecr=pkg == "image",
-                artifact_bucket=bucket,
+                aws, names, state, tuple(fn.names for fn in desired.functions),
+                retired=desired.retired, image_tag=desired.code.image_tag,
+                include_ecr=pkg == "image", artifact_bucket=bucket,
             )  # fmt: skip
             steps = make_plan(
-                desired, observed, state_env=state.managed_env, project_dir=project_dir
+                desired, observed, state_env=state.managed_envs(), project_dir=project_dir
             )
         return state, desired, observed, steps
 
+    own = tuple(names.function(fn.name) for fn in functions)
     with aws_errors():
-        guards.preflight(aws, names, load_state(project_dir, config.stage, aws.endpoint_url))
-        code = _code(config, project_dir, pkg, flv, aws, progress)
+        state0 = load_state(project_dir, config.stage, aws.endpoint_url)
+        guards.preflight(aws, names, state0, (*own, names.legacy))
+        codes = _codes(config, project_dir, pkg, flv, aws, progress, functions)
     # Plan without the lock: a run with nothing to do (or a dry run) changes nothing, so
     # it makes no mutating call at all, the lock's included.
     state, desired, observed, steps = survey()
@@ -183,7 +208,7 @@ def deploy(
             # Read again under the lock: another run may have changed the stage meanwhile.
             state, desired, observed, steps = survey()
             executor = Executor(aws, seed_vars(observed))
-            record = _recorder(project_dir, aws, desired, state, code, observed)
+            record = _recorder(project_dir, aws, desired, state, observed)
             if steps:
                 executor.execute(steps, progress=progress, after_step=record)
             values = executor.values
@@ -191,16 +216,22 @@ def deploy(
     elif not dry_run:
         if force_unlock:
             guards.forced_unlock(aws, names, progress)
-        _recorder(project_dir, aws, desired, state, code, observed)(values, done=True)
+        _recorder(project_dir, aws, desired, state, observed)(values, done=True)
     key_ids = _key_ids(observed, values)
     with aws_errors():
-        warnings = guards.deploy_warnings(aws, config, names, observed.role, observed.function)
+        units = [
+            (fn.names, observed.unit(fn.key).role, observed.unit(fn.key).function)
+            for fn in desired.functions
+        ]
+        warnings = guards.deploy_warnings(aws, config, names, units)
+    code = desired.code
+    main = desired.functions[0]
     return DeployResult(
         url=api_url(aws, values.get(REST_API_ID), config.stage, project_dir),
         rest_api_id=values.get(REST_API_ID),
         stage=config.stage,
-        function_name=names.function,
-        function_arn=desired.function.arn,
+        function_name=main.name,
+        function_arn=main.arn,
         usage_plan_id=values.get(USAGE_PLAN_ID),
         api_key_id=key_ids[0] if key_ids else None,
         up_to_date=not steps,
@@ -214,7 +245,20 @@ def deploy(
         calls=list(aws.log.calls),
         region=aws.region,
         warnings=warnings,
+        functions={
+            fn.key: {
+                "name": fn.name,
+                "arn": fn.arn,
+                "code_sha256": fn.code.zip_sha256_b64,
+                "image_uri": _image_uri(fn.code),
+            }
+            for fn in desired.functions
+        },
     )
+
+
+def _image_uri(code: Code) -> str | None:
+    return f"{code.image_repository}:{code.image_tag}" if code.image_tag else None
 
 
 def _key_ids(observed: Observed, values: dict[str, Any]) -> list[str]:
@@ -230,32 +274,37 @@ def _recorder(
     aws: Aws,
     desired: Desired,
     previous: StageState,
-    code: Code,
     observed: Observed,
 ) -> Callable[..., None]:
     def record(values: dict[str, Any], done: bool = False) -> None:
         names = desired.names
-        managed = sorted(set(desired.function.environment))
         rest_api_id = values.get(REST_API_ID)
+        functions: dict[str, FunctionRecord] = {}
+        for fn in desired.functions:
+            managed = sorted(set(fn.environment))
+            before = previous.managed_envs().get(fn.key, [])
+            functions[fn.key] = {
+                "name": fn.name,
+                "arn": fn.arn,
+                "role_arn": fn.role_arn,
+                "log_group": fn.log_group,
+                "code_sha256": fn.code.zip_sha256_b64,
+                "image_uri": _image_uri(fn.code),
+                # Until a run completes (and the function carries the new tag), remember
+                # the old names too, so a variable dropped from the config still goes.
+                "managed_env": managed if done else sorted(set(managed) | set(before)),
+            }
         state = StageState(
             app=names.app,
             stage=names.stage,
             region=aws.region,
             account_id=desired.account_id,
             endpoint_url=aws.endpoint_url if aws.local else None,
-            function_name=names.function,
-            function_arn=desired.function.arn,
-            role_arn=desired.role_arn,
             rest_api_id=rest_api_id,
             usage_plan_id=values.get(USAGE_PLAN_ID),
             api_key_ids=_key_ids(observed, values),
-            log_group=names.log_group,
             url=api_url(aws, rest_api_id, names.stage, project_dir),
-            code_sha256=code.zip_sha256_b64,
-            image_uri=f"{code.image_repository}:{code.image_tag}" if code.image_tag else None,
-            # Until a run completes (and the function carries the new tag), remember
-            # the old names too, so a variable dropped from the config still goes.
-            managed_env=managed if done else sorted(set(managed) | set(previous.managed_env)),
+            functions=functions,
             updated_at=datetime.datetime.now(datetime.UTC).isoformat(timespec="seconds"),
         )
         save_state(project_dir, state)

@@ -22,7 +22,8 @@ from scarab.deploy.reader import Doomed, read_doomed
 from scarab.deploy.state import delete_state, load_state
 from scarab.deploy.teardown import plan_destroy
 from scarab.errors import ScarabError
-from scarab.naming import Names
+from scarab.functions import FUNCTIONS
+from scarab.naming import FunctionNames, Names
 
 
 @dataclass
@@ -53,7 +54,7 @@ def destroy(
 
     def survey() -> tuple[Doomed, list[Step]]:
         with aws_errors():
-            doomed = read_doomed(aws, names, state, include_images)
+            doomed = read_doomed(aws, names, state, include_images, stage_functions(names))
         return doomed, plan_destroy(names, doomed)
 
     doomed, steps = survey()
@@ -71,13 +72,22 @@ def destroy(
         executor.execute(steps, progress=progress)
         result.removed = [s.resource for s in steps]
     delete_state(project_dir, names.stage, aws.endpoint_url)
-    if doomed.role_users:
+    kept = [(fn, found.role_users) for fn, found in doomed.functions if found.role_users]
+    if kept:
         done = f"Removed {len(steps)} resources of stage {names.stage} in {aws.region}, but"
+        users = [u for _, why in kept for u in why]
+        roles = ", ".join(fn.role for fn, _ in kept)
         raise ScarabError(
-            f"{done} kept the IAM role {names.role}: {'; '.join(doomed.role_users)}."
-            + _role_advice(aws.region, doomed.role_users)
+            f"{done} kept the IAM role {roles}: {'; '.join(users)}."
+            + _role_advice(aws.region, users)
         )
     return result
+
+
+def stage_functions(names: Names) -> tuple[FunctionNames, ...]:
+    """Every function a stage may have: the catalog's and the single function of a stage
+    deployed before the split."""
+    return (*(names.function(f.name) for f in FUNCTIONS), names.legacy)
 
 
 def _role_advice(region: str, users: list[str]) -> str:

@@ -25,10 +25,12 @@ from scarab.deploy.models import (
     PREFLIGHT_REQUEST_TEMPLATES,
     Code,
     Desired,
+    FunctionSpec,
     MethodSpec,
     desired_state,
 )
 from scarab.errors import ConfigError, ScarabError
+from scarab.functions import FUNCTIONS
 
 Format = Literal["cloudformation", "sam"]
 FORMATS: tuple[Format, ...] = ("cloudformation", "sam")
@@ -41,30 +43,64 @@ REGION = "${AWS::Region}"
 PARTITION = "${AWS::Partition}"
 URL_SUFFIX = "${AWS::URLSuffix}"
 
-# Logical ids of the resources other resources refer to.
-ROLE, LOG_GROUP, FUNCTION, API, STAGE = "Role", "LogGroup", "Function", "Api", "Stage"
-PERMISSION, USAGE_PLAN, API_KEY, USAGE_PLAN_KEY = (
-    "Permission",
+# Logical ids of the resources other resources refer to. Each function's own resources
+# are prefixed with its name: AnalyzeRole, AnalyzeLogGroup, AnalyzeFunction, ...
+ROLE, LOG_GROUP, FUNCTION, PERMISSION = "Role", "LogGroup", "Function", "Permission"
+API, STAGE, USAGE_PLAN, API_KEY, USAGE_PLAN_KEY = (
+    "Api",
+    "Stage",
     "UsagePlan",
     "ApiKey",
     "UsagePlanKey",
 )
 REPOSITORY = "Repository"
+# In --code-uri's key: replaced by each function's name.
+FUNCTION_PLACEHOLDER = "{function}"
+
+
+def logical_id(*parts: str) -> str:
+    """An alphanumeric CloudFormation id: ('/predict/{model_id}', 'POST') -> PredictModelIdPost."""
+    words = re.split(r"[^A-Za-z0-9]+", " ".join(parts))
+    return "".join(w[:1].upper() + w[1:].lower() for w in words if w)
+
+
+def own_id(fn: FunctionSpec | str, what: str) -> str:
+    """The logical id of function `fn`'s resource `what`: ('analyze', 'Role') -> AnalyzeRole."""
+    key = fn if isinstance(fn, str) else fn.key
+    return logical_id(key) + what
+
+
 # What `_sub` resolves: the pseudo-parameters and the references this module writes.
-_TOKENS = (ACCOUNT, REGION, PARTITION, URL_SUFFIX, f"${{{API}}}", f"${{{FUNCTION}.Arn}}")
+_TOKENS = (
+    ACCOUNT, REGION, PARTITION, URL_SUFFIX, f"${{{API}}}",
+    *(f"${{{own_id(f.name, FUNCTION)}.Arn}}" for f in FUNCTIONS),
+)  # fmt: skip
 _OTHER_SUB = re.compile(r"\$\{(?!(?:" + "|".join(re.escape(t[2:]) for t in _TOKENS) + "))")
 # A MOCK integration answers with the status code its request template names.
 
 
 def parse_code_uri(uri: str) -> tuple[str, str]:
-    """`s3://bucket/key` -> (bucket, key), or a ConfigError saying what is wrong."""
+    """`s3://bucket/key` -> (bucket, key), or a ConfigError saying what is wrong.
+
+    The key names every function's zip with `{function}` (analyze, models) in it:
+    `s3://my-bucket/scarab-dev-{function}.zip`.
+    """
     match = re.fullmatch(r"s3://([a-z0-9][a-z0-9.-]{1,61}[a-z0-9])/(.+)", uri)
     if match is None:
         raise ConfigError(
-            f"--code-uri {uri!r} is not an S3 URI: use s3://BUCKET/KEY, the zip you uploaded"
-            " (build it with 'scarab build')."
+            f"--code-uri {uri!r} is not an S3 URI: use s3://BUCKET/KEY, the zips you uploaded"
+            " (build them with 'scarab build'), with {function} in KEY where each"
+            " function's name goes (s3://my-bucket/scarab-dev-{function}.zip)."
         )
-    return match.group(1), match.group(2)
+    key = match.group(2)
+    if FUNCTION_PLACEHOLDER not in key:
+        names = " and ".join(f.name for f in FUNCTIONS)
+        raise ConfigError(
+            f"--code-uri {uri!r} names one zip, and the stage has one per function ({names}):"
+            " put {function} in the key where each function's name goes, e.g."
+            f" s3://{match.group(1)}/scarab-dev-{{function}}.zip."
+        )
+    return match.group(1), key
 
 
 def export_desired(config: ScarabConfig, project_dir: Path) -> Desired:
@@ -82,7 +118,13 @@ def export_desired(config: ScarabConfig, project_dir: Path) -> Desired:
         )
     else:
         code = Code(package="zip")
-    return desired_state(config, account_id=ACCOUNT, region=REGION, partition=PARTITION, code=code)
+    return desired_state(
+        config,
+        account_id=ACCOUNT,
+        region=REGION,
+        partition=PARTITION,
+        codes={f.name: code for f in FUNCTIONS},
+    )
 
 
 def render(
@@ -124,12 +166,6 @@ def _tag_list(tags: dict[str, str]) -> list[dict[str, str]]:
     return [{"Key": k, "Value": v} for k, v in tags.items()]
 
 
-def logical_id(*parts: str) -> str:
-    """An alphanumeric CloudFormation id: ('/predict/{model_id}', 'POST') -> PredictModelIdPost."""
-    words = re.split(r"[^A-Za-z0-9]+", " ".join(parts))
-    return "".join(w[:1].upper() + w[1:].lower() for w in words if w)
-
-
 class _Template:
     def __init__(self, d: Desired, fmt: Format, bucket: str | None, key: str | None) -> None:
         self.d, self.fmt, self.bucket, self.key = d, fmt, bucket, key
@@ -146,12 +182,15 @@ class _Template:
             " from the models 'scarab deploy' uses. Named IAM resources: create the stack"
             " with CAPABILITY_NAMED_IAM."
         )
-        self._role()
-        self._logs()
         self._repository()
-        self._function()
+        self._code_parameters()
+        for fn in d.functions:
+            self._role(fn)
+            self._logs(fn)
+            self._function(fn)
         self._api()
-        self._permission()
+        for fn in d.functions:
+            self._permission(fn)
         self._usage_plan()
         template["Parameters"] = self.parameters
         template["Resources"] = self.resources
@@ -165,33 +204,33 @@ class _Template:
 
     # IAM, logs, ECR ------------------------------------------------------------------
 
-    def _role(self) -> None:
+    def _role(self, fn: FunctionSpec) -> None:
         d = self.d
         props: dict[str, Any] = {
-            "RoleName": d.names.role,
+            "RoleName": fn.role_name,
             "AssumeRolePolicyDocument": d.role_trust,
             "Tags": _tag_list(d.tags),
         }
         if d.managed_policy_arns:
             props["ManagedPolicyArns"] = _sub(list(d.managed_policy_arns))
-        self.add(ROLE, "AWS::IAM::Role", props)
+        role = own_id(fn, ROLE)
+        self.add(role, "AWS::IAM::Role", props)
         # One resource per inline policy, as deploy puts each with PutRolePolicy.
-        for name, doc in d.inline_policies.items():
+        for name, doc in fn.inline_policies.items():
             self.add(
-                logical_id("Role", "policy", name),
+                self._policy_id(fn, name),
                 "AWS::IAM::RolePolicy",
-                {"RoleName": {"Ref": ROLE}, "PolicyName": name, "PolicyDocument": _sub(doc)},
+                {"RoleName": {"Ref": role}, "PolicyName": name, "PolicyDocument": _sub(doc)},
             )
 
-    def _logs(self) -> None:
-        d = self.d
+    def _logs(self, fn: FunctionSpec) -> None:
         self.add(
-            LOG_GROUP,
+            own_id(fn, LOG_GROUP),
             "AWS::Logs::LogGroup",
             {
-                "LogGroupName": d.names.log_group,
-                "RetentionInDays": d.log_retention_days,
-                "Tags": _tag_list(d.tags),
+                "LogGroupName": fn.log_group,
+                "RetentionInDays": fn.log_retention_days,
+                "Tags": _tag_list(self.d.tags),
             },
             DeletionPolicy="Delete",
             UpdateReplacePolicy="Delete",
@@ -199,7 +238,7 @@ class _Template:
 
     def _repository(self) -> None:
         d = self.d
-        if d.function.code.package != "image":
+        if d.code.package != "image":
             return
         lifecycle = d.ecr_lifecycle_policy
         self.add(
@@ -219,7 +258,7 @@ class _Template:
     # Lambda ----------------------------------------------------------------------------
 
     def _code_parameters(self) -> None:
-        code = self.d.function.code
+        code = self.d.code
         if code.package == "image":
             self.parameters["ImageTag"] = {
                 "Type": "String",
@@ -230,21 +269,28 @@ class _Template:
                 ),
             }
             return
+        keys = [
+            (
+                own_id(fn, "CodeKey"),
+                self.key.replace(FUNCTION_PLACEHOLDER, fn.key) if self.key else None,
+                f"S3 key of the {fn.key} function's zip ('scarab build' makes it)",
+            )
+            for fn in self.d.functions
+        ]
         for name, default, what in (
-            ("CodeBucket", self.bucket, "S3 bucket holding the function's zip"),
-            ("CodeKey", self.key, "S3 key of the function's zip ('scarab build' makes it)"),
+            ("CodeBucket", self.bucket, "S3 bucket holding the functions' zips"),
+            *keys,
         ):
             param: dict[str, Any] = {"Type": "String", "Description": what, "MinLength": 1}
             if default is not None:
                 param["Default"] = default
             self.parameters[name] = param
 
-    def _function(self) -> None:
-        fn = self.d.function
-        self._code_parameters()
+    def _function(self, fn: FunctionSpec) -> None:
         props: dict[str, Any] = {
             "FunctionName": fn.name,
-            "Role": {"Fn::GetAtt": [ROLE, "Arn"]},
+            "Description": fn.description,
+            "Role": {"Fn::GetAtt": [own_id(fn, ROLE), "Arn"]},
             "MemorySize": fn.memory,
             "Timeout": fn.timeout,
             "Architectures": [fn.architecture],
@@ -252,39 +298,48 @@ class _Template:
         }
         image = fn.code.package == "image"
         image_uri = {"Fn::Sub": f"{fn.code.image_repository}:${{ImageTag}}"}
-        s3 = {"Bucket": {"Ref": "CodeBucket"}, "Key": {"Ref": "CodeKey"}}
+        s3 = {"Bucket": {"Ref": "CodeBucket"}, "Key": {"Ref": own_id(fn, "CodeKey")}}
         if self.fmt == "sam":
             kind = "AWS::Serverless::Function"
             props["Tags"] = dict(fn.tags)  # SAM takes a map and adds its own tag
             if image:
-                props.update(PackageType="Image", ImageUri=image_uri)
+                props.update(
+                    PackageType="Image",
+                    ImageUri=image_uri,
+                    ImageConfig={"Command": [fn.handler]},
+                )
             else:
                 props.update(Runtime=fn.runtime, Handler=fn.handler, CodeUri=s3)
         else:
             kind = "AWS::Lambda::Function"
             props["Tags"] = _tag_list(fn.tags)
             if image:
-                props.update(PackageType="Image", Code={"ImageUri": image_uri})
+                props.update(
+                    PackageType="Image",
+                    Code={"ImageUri": image_uri},
+                    ImageConfig={"Command": [fn.handler]},
+                )
             else:
                 code = {"S3Bucket": s3["Bucket"], "S3Key": s3["Key"]}
                 props.update(Runtime=fn.runtime, Handler=fn.handler, Code=code)  # Zip: default
         # The log group first, as deploy does: Lambda would otherwise create it on the first
         # invocation, with no retention, and the stack's own group would then collide.
-        depends = [LOG_GROUP, *self._policy_ids()]
+        depends = [own_id(fn, LOG_GROUP), *(self._policy_id(fn, n) for n in fn.inline_policies)]
         if image:
             depends.append(REPOSITORY)
-        self.add(FUNCTION, kind, props, DependsOn=depends)
+        self.add(own_id(fn, FUNCTION), kind, props, DependsOn=depends)
 
-    def _policy_ids(self) -> list[str]:
-        return [logical_id("Role", "policy", n) for n in self.d.inline_policies]
+    @staticmethod
+    def _policy_id(fn: FunctionSpec, policy: str) -> str:
+        return own_id(fn, logical_id("Role", "policy", policy))
 
-    def _permission(self) -> None:
+    def _permission(self, fn: FunctionSpec) -> None:
         d = self.d
         self.add(
-            PERMISSION,
+            own_id(fn, PERMISSION),
             "AWS::Lambda::Permission",
             {
-                "FunctionName": {"Ref": FUNCTION},
+                "FunctionName": {"Ref": own_id(fn, FUNCTION)},
                 "Action": "lambda:InvokeFunction",
                 "Principal": "apigateway.amazonaws.com",
                 # The model's own scope (this API's stage, any method, any path).
@@ -294,10 +349,10 @@ class _Template:
 
     # API Gateway -----------------------------------------------------------------------
 
-    def _integration_uri(self) -> Any:
+    def _integration_uri(self, spec: MethodSpec) -> Any:
         # The model's URI, with the function's ARN as a reference so the stack orders them.
-        uri = self.d.api.integration_uri.replace(self.d.function.arn, f"${{{FUNCTION}.Arn}}")
-        return _sub(uri)
+        fn = next(f for f in self.d.functions if f.arn == spec.function_arn)
+        return _sub(spec.integration_uri.replace(fn.arn, f"${{{own_id(fn, FUNCTION)}.Arn}}"))
 
     def _api(self) -> None:
         d, api = self.d, self.d.api
@@ -372,7 +427,7 @@ class _Template:
             props["Integration"] = {
                 "Type": "AWS_PROXY",
                 "IntegrationHttpMethod": "POST",
-                "Uri": self._integration_uri(),
+                "Uri": self._integration_uri(spec),
             }
         else:
             params = api.preflight_parameters(spec.path)
@@ -434,7 +489,10 @@ class _Template:
                     "Fn::Sub": f"https://${{{API}}}.execute-api.{REGION}.{URL_SUFFIX}/{stage}"
                 },
             },
-            "FunctionArn": {"Value": {"Fn::GetAtt": [FUNCTION, "Arn"]}},
+            **{
+                own_id(fn, "FunctionArn"): {"Value": {"Fn::GetAtt": [own_id(fn, FUNCTION), "Arn"]}}
+                for fn in self.d.functions
+            },
             "RestApiId": {"Value": {"Ref": API}},
             "UsagePlanId": {"Value": {"Ref": USAGE_PLAN}},
             "ApiKeyId": {

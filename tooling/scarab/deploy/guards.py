@@ -22,7 +22,7 @@ from scarab.deploy.lock import lock_parameter, unlock
 from scarab.deploy.reader import ObservedFunction, ObservedRole, role_users
 from scarab.deploy.state import StageState
 from scarab.errors import ConfigError, ScarabError
-from scarab.naming import TAG_APP, TAG_STAGE, Names
+from scarab.naming import TAG_APP, TAG_STAGE, FunctionNames, Names
 
 _GONE = {
     "NotFoundException",
@@ -39,24 +39,32 @@ def check_record(aws: Aws, names: Names, state: StageState) -> None:
     state.check_owner(names.app, aws.account_id if state.account_id else "")
 
 
-def preflight(aws: Aws, names: Names, state: StageState) -> None:
-    """Everything `scarab deploy` checks before it plans (see the module docstring)."""
+def preflight(
+    aws: Aws, names: Names, state: StageState, functions: tuple[FunctionNames, ...]
+) -> None:
+    """Everything `scarab deploy` checks before it plans (see the module docstring), for
+    each of the stage's `functions`."""
     check_record(aws, names, state)
     problem = name_length_problem(names.app, names.stage, aws.region)
     if problem:
         raise ConfigError(f"scarab.toml: {problem}.")
-    check_owner_tags(aws, names)
-    role_arn = _role_used_elsewhere(aws, names)
+    for fn in functions:
+        check_owner_tags(aws, names, fn)
+        _check_role_region(aws, names, fn)
+
+
+def _check_role_region(aws: Aws, names: Names, fn: FunctionNames) -> None:
+    role_arn = _role_used_elsewhere(aws, fn)
     if role_arn is None:
         return
-    users = role_users(aws, names.function, role_arn)
+    users = role_users(aws, fn.function, role_arn)
     elsewhere = [u for u in users if _region_of(u) not in ("", aws.region)]
     if elsewhere:
         regions = sorted({_region_of(u) for u in elsewhere})
         raise ScarabError(
             f"Stage {names.stage} is already deployed in {', '.join(regions)}: "
             + "; ".join(elsewhere)
-            + f", and its IAM role {names.role} is global. Deploying in {aws.region} would"
+            + f", and its IAM role {fn.role} is global. Deploying in {aws.region} would"
             " re-scope that role to this region and cut the live function off from its logs"
             f" and its Gemini key. Pass --region {regions[0]} (or set region ="
             f' "{regions[0]}" in scarab.toml) to work on that stage, or to move it run'
@@ -64,13 +72,13 @@ def preflight(aws: Aws, names: Names, state: StageState) -> None:
         )
 
 
-def check_owner_tags(aws: Aws, names: Names) -> None:
+def check_owner_tags(aws: Aws, names: Names, fn: FunctionNames) -> None:
     """Refuse when the function of this name belongs to another app/stage pair that builds
     the same names ('shop-api'/'dev' and 'shop'/'api-dev' both make 'shop-api-dev'):
     adopting it would re-point its role, permission and usage plan at this stage."""
     lam = aws.client("lambda")
     try:
-        got = call(lam.get_function, FunctionName=names.function)
+        got = call(lam.get_function, FunctionName=fn.function)
     except Exception as exc:
         if error_code(exc) in _GONE:
             return
@@ -80,14 +88,14 @@ def check_owner_tags(aws: Aws, names: Names) -> None:
     if None in owner or owner == (names.app, names.stage):
         return  # untagged (adopted by name, as recovery from a lost record does) or ours
     raise ScarabError(
-        f"The function {names.function} belongs to app {owner[0]!r}, stage {owner[1]!r}"
+        f"The function {fn.function} belongs to app {owner[0]!r}, stage {owner[1]!r}"
         f" (its scarab:app and scarab:stage tags), not to app {names.app!r}, stage"
-        f" {names.stage!r}: both build the name {names.function}. Nothing was changed."
+        f" {names.stage!r}: both build the name {fn.function}. Nothing was changed."
         " Rename this app or stage in scarab.toml so the names differ."
     )
 
 
-def _role_used_elsewhere(aws: Aws, names: Names) -> str | None:
+def _role_used_elsewhere(aws: Aws, names: FunctionNames) -> str | None:
     """The role's ARN when it exists and this region's function does not use it (so
     another region's might); None in the common case, answered with two reads instead
     of one per region."""
@@ -142,7 +150,11 @@ def missing_secret(aws: Aws, config: ScarabConfig) -> str | None:
 
 
 def extra_access(
-    names: Names, role: ObservedRole | None, function: ObservedFunction | None, region: str
+    names: Names,
+    fn: FunctionNames,
+    role: ObservedRole | None,
+    function: ObservedFunction | None,
+    region: str,
 ) -> list[dict[str, Any]]:
     """Grants on the stage's role and function that scarab did not make. Each: kind, name,
     and the command that removes it (the user decides: scarab never deletes them)."""
@@ -153,7 +165,7 @@ def extra_access(
             out.append({
                 "kind": "inline role policy",
                 "name": policy,
-                "remove": f"aws iam delete-role-policy --role-name {names.role}"
+                "remove": f"aws iam delete-role-policy --role-name {fn.role}"
                 f" --policy-name {policy}",
             })  # fmt: skip
         for arn in sorted(role.attached):
@@ -161,7 +173,7 @@ def extra_access(
                 "kind": "attached role policy",
                 "name": arn.rsplit("/", 1)[-1],
                 "arn": arn,
-                "remove": f"aws iam detach-role-policy --role-name {names.role}"
+                "remove": f"aws iam detach-role-policy --role-name {fn.role}"
                 f" --policy-arn {arn}",
             })  # fmt: skip
     if function is not None:
@@ -177,7 +189,7 @@ def extra_access(
                 "kind": "public invoke permission" if public else "invoke permission",
                 "name": sid,
                 "principal": principal,
-                "remove": f"aws lambda remove-permission --function-name {names.function}"
+                "remove": f"aws lambda remove-permission --function-name {fn.function}"
                 f" --statement-id {sid} --region {region}",
             })  # fmt: skip
     return out
@@ -193,14 +205,16 @@ def extra_access_warnings(items: list[dict[str, Any]]) -> list[str]:
 
 
 def deploy_warnings(
-    aws: Aws, config: ScarabConfig, names: Names, role: ObservedRole | None,
-    function: ObservedFunction | None,
-) -> list[str]:  # fmt: skip
+    aws: Aws,
+    config: ScarabConfig,
+    names: Names,
+    units: list[tuple[FunctionNames, ObservedRole | None, ObservedFunction | None]],
+) -> list[str]:
     """What a deploy says after it is done (stderr and DeployResult.warnings): a missing
-    Gemini key, and grants on the stage that scarab did not make."""
+    Gemini key, and grants on the stage's functions that scarab did not make."""
     found = missing_secret(aws, config)
-    extra = extra_access_warnings(extra_access(names, role, function, aws.region))
-    return ([found] if found else []) + extra
+    items = [i for fn, r, f in units for i in extra_access(names, fn, r, f, aws.region)]
+    return ([found] if found else []) + extra_access_warnings(items)
 
 
 def forced_unlock(aws: Aws, names: Names, progress: Callable[[str], None] | None) -> None:

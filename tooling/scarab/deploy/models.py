@@ -11,9 +11,10 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from scarab.artifacts.zip import LAMBDA_ZIP_LIMIT
-from scarab.config import ScarabConfig
+from scarab.config import FunctionConfig, ScarabConfig
 from scarab.deploy import routes as routes_mod
-from scarab.naming import TAG_MANAGED_ENV, Names
+from scarab.functions import ALL_ROUTES_NAME, FUNCTIONS, FunctionDef, get_function
+from scarab.naming import TAG_MANAGED_ENV, FunctionNames, Names
 
 # Attached by earlier scarab versions (logs writes on "*"); now detached on redeploy and
 # replaced by an inline policy scoped to the function's own log group.
@@ -28,7 +29,6 @@ LAMBDA_TRUST = {
         }
     ],
 }
-HANDLER = "lens.handler.lambda_handler"
 # Request bodies of these types reach the function base64-encoded and intact (API Gateway
 # hands anything else over as UTF-8 text); JSON stays text. The image types are the ones
 # lens accepts for a raw upload.
@@ -71,6 +71,10 @@ class Code:
 
 @dataclass(frozen=True)
 class FunctionSpec:
+    """One Lambda function with what is its own: its role (and the role's inline
+    policies), its log group and its invoke permission."""
+
+    key: str  # the catalog name (scarab.functions): analyze, models
     name: str
     arn: str
     runtime: str
@@ -81,6 +85,16 @@ class FunctionSpec:
     environment: dict[str, str]
     tags: dict[str, str]
     code: Code
+    description: str
+    role_name: str
+    role_arn: str
+    inline_policies: dict[str, dict[str, Any]]  # policy name -> document
+    log_group: str
+    log_retention_days: int
+
+    @property
+    def names(self) -> FunctionNames:
+        return FunctionNames(self.key, self.name, self.role_name)
 
 
 @dataclass(frozen=True)
@@ -89,12 +103,14 @@ class MethodSpec:
     http_method: str
     api_key_required: bool
     kind: str  # "proxy" | "preflight"
+    # The Lambda integration of a proxy method: the function that serves the route.
+    integration_uri: str = ""
+    function_arn: str = ""
 
 
 @dataclass(frozen=True)
 class ApiSpec:
     name: str
-    integration_uri: str
     methods: tuple[MethodSpec, ...]
     resource_paths: tuple[str, ...]
     cors_origin: str  # mapping expression for Access-Control-Allow-Origin
@@ -130,7 +146,6 @@ class ApiSpec:
     def fingerprint(self) -> str:
         """Changes whenever the API definition does; stored as the deployment description."""
         data = {
-            "uri": self.integration_uri,
             "methods": [m.__dict__ for m in self.methods],
             "cors": self.cors_origin,
             "template": self.preflight_template,
@@ -160,18 +175,30 @@ class Desired:
     region: str
     account_id: str
     partition: str
-    role_arn: str
     role_trust: dict[str, Any]
     managed_policy_arns: tuple[str, ...]
     # Managed policies scarab attached in the past and detaches when it finds them.
     retired_policy_arns: tuple[str, ...]
-    inline_policies: dict[str, dict[str, Any]]  # policy name -> document
-    function: FunctionSpec
-    log_retention_days: int
+    functions: tuple[FunctionSpec, ...]
     api: ApiSpec
     usage_plan: UsagePlanSpec
     images_keep_last: int
     tags: dict[str, str] = field(default_factory=dict)
+    # The functions of an older layout that this one replaces (the single function of a
+    # stage deployed before the split): deleted once the API no longer routes to them.
+    retired: tuple[FunctionNames, ...] = ()
+
+    def function(self, key: str) -> FunctionSpec:
+        """The function called `key` in the catalog; KeyError if the stage has none."""
+        for fn in self.functions:
+            if fn.key == key:
+                return fn
+        raise KeyError(key)
+
+    @property
+    def code(self) -> Code:
+        """The stage's package (zip or image): every function is packaged the same way."""
+        return self.functions[0].code
 
     @property
     def ecr_lifecycle_policy(self) -> dict[str, Any]:
@@ -201,18 +228,30 @@ class Desired:
         )
 
 
-def function_environment(config: ScarabConfig) -> dict[str, str]:
-    """The environment scarab sets on the function (contract with lens)."""
-    fn = config.function
+def function_settings(config: ScarabConfig, key: str) -> FunctionConfig:
+    """Function `key`'s settings: [function] with its [functions.<key>] applied."""
+    return config.function if key == ALL_ROUTES_NAME else config.function_config(key)
+
+
+def function_environment(config: ScarabConfig, key: str = "analyze") -> dict[str, str]:
+    """The environment scarab sets on function `key` (contract with lens). Only a
+    function that calls Gemini gets the Gemini settings and the key's location."""
+    fn = function_settings(config, key)
     env = dict(fn.environment)
     env.setdefault("POWERTOOLS_SERVICE_NAME", "scarab")
     env.setdefault("LOG_LEVEL", "INFO")
-    env["ALLOWED_ORIGINS"] = ",".join(fn.allowed_origins)
-    if fn.models:
-        env["SCARAB_MODELS"] = json.dumps(fn.models, sort_keys=True, separators=(",", ":"))
-    if fn.thinking:
-        env["SCARAB_THINKING"] = json.dumps(fn.thinking, sort_keys=True, separators=(",", ":"))
-    env.update(secret_environment(config))
+    env["ALLOWED_ORIGINS"] = ",".join(config.function.allowed_origins)
+    if get_function(key).uses_gemini:
+        defaults = config.function
+        if defaults.models:
+            env["SCARAB_MODELS"] = json.dumps(
+                defaults.models, sort_keys=True, separators=(",", ":")
+            )
+        if defaults.thinking:
+            env["SCARAB_THINKING"] = json.dumps(
+                defaults.thinking, sort_keys=True, separators=(",", ":")
+            )
+        env.update(secret_environment(config))
     return env
 
 
@@ -242,13 +281,13 @@ def secret_policy(
     }
 
 
-def logs_policy(names: Names, region: str, account: str, partition: str) -> dict[str, Any]:
+def logs_policy(log_group: str, region: str, account: str, partition: str) -> dict[str, Any]:
     """An inline policy that writes to the function's own log group and nothing else.
 
     The deploy creates the group (with its retention), so the function needs no
     logs:CreateLogGroup.
     """
-    group = f"arn:{partition}:logs:{region}:{account}:log-group:{names.log_group}:*"
+    group = f"arn:{partition}:logs:{region}:{account}:log-group:{log_group}:*"
     return {
         "Version": "2012-10-17",
         "Statement": [
@@ -262,60 +301,112 @@ def logs_policy(names: Names, region: str, account: str, partition: str) -> dict
     }
 
 
-def desired_state(
-    config: ScarabConfig, *, account_id: str, region: str, partition: str, code: Code
-) -> Desired:
+def function_spec(
+    config: ScarabConfig,
+    fn_def: FunctionDef,
+    *,
+    account_id: str,
+    region: str,
+    partition: str,
+    code: Code,
+) -> FunctionSpec:
+    """Function `fn_def` of the stage as it should be, with its role and log group."""
     names = Names(config.app, config.stage)
-    fn = config.function
-    function_arn = f"arn:{partition}:lambda:{region}:{account_id}:function:{names.function}"
-    env = function_environment(config)
+    own = names.function(fn_def.name)
+    settings = function_settings(config, fn_def.name)
+    env = function_environment(config, fn_def.name)
+    policies = {names.logs_policy: logs_policy(own.log_group, region, account_id, partition)}
+    if fn_def.uses_gemini:
+        policies[names.inline_policy] = secret_policy(config, region, account_id, partition)
+    return FunctionSpec(
+        key=fn_def.name,
+        name=own.function,
+        arn=f"arn:{partition}:lambda:{region}:{account_id}:function:{own.function}",
+        runtime=config.function.runtime,
+        handler=fn_def.handler,
+        memory=settings.memory,
+        timeout=settings.timeout,
+        architecture=settings.architecture,
+        environment=env,
+        tags={**names.tags, TAG_MANAGED_ENV: " ".join(sorted(env))},
+        code=code,
+        description=f"Scarab {fn_def.name}: {fn_def.description} (deployed by scarab)",
+        role_name=own.role,
+        role_arn=f"arn:{partition}:iam::{account_id}:role/{own.role}",
+        inline_policies=policies,
+        log_group=own.log_group,
+        log_retention_days=config.function.log_retention_days,
+    )
+
+
+def integration_uri(partition: str, region: str, function_arn: str) -> str:
+    """API Gateway's Lambda proxy integration URI for the function at `function_arn`."""
+    return (
+        f"arn:{partition}:apigateway:{region}:lambda:path/2015-03-31/functions/"
+        f"{function_arn}/invocations"
+    )
+
+
+def desired_state(
+    config: ScarabConfig,
+    *,
+    account_id: str,
+    region: str,
+    partition: str,
+    codes: dict[str, Code],
+    functions: tuple[FunctionDef, ...] = FUNCTIONS,
+) -> Desired:
+    """The stage as `config` describes it: `functions` (by default the catalog's), each
+    with the code in `codes[name]`, and the API routing each route to its function.
+
+    `functions=(ALL_ROUTES,)` describes the single-function layout of stages deployed
+    before the split (what the migration tests start from).
+    """
+    names = Names(config.app, config.stage)
+    fn_cfg = config.function
     tags = names.tags
-    fn_tags = {**tags, TAG_MANAGED_ENV: " ".join(sorted(env))}
+    specs = tuple(
+        function_spec(
+            config, f, account_id=account_id, region=region, partition=partition,
+            code=codes[f.name],
+        )
+        for f in functions
+    )  # fmt: skip
+    by_key = {s.key: s for s in specs}
+    serves = {r: s for s in specs for r in get_function(s.key).routes}
     methods: list[MethodSpec] = []
     paths = routes_mod.resource_paths()
     for path in paths:
         for route in routes_mod.methods_for(path):
-            methods.append(MethodSpec(path, route.method, route.api_key_required, "proxy"))
+            target = serves[route] if route in serves else by_key[ALL_ROUTES_NAME]
+            methods.append(
+                MethodSpec(
+                    path, route.method, route.api_key_required, "proxy",
+                    integration_uri=integration_uri(partition, region, target.arn),
+                    function_arn=target.arn,
+                )
+            )  # fmt: skip
         methods.append(MethodSpec(path, "OPTIONS", False, "preflight"))
     api = ApiSpec(
         name=names.rest_api,
-        integration_uri=(
-            f"arn:{partition}:apigateway:{region}:lambda:path/2015-03-31/functions/"
-            f"{function_arn}/invocations"
-        ),
         methods=tuple(methods),
         resource_paths=tuple(paths),
-        cors_origin=routes_mod.cors_origin_expression(fn.allowed_origins),
-        preflight_template=routes_mod.preflight_template(fn.allowed_origins),
+        cors_origin=routes_mod.cors_origin_expression(fn_cfg.allowed_origins),
+        preflight_template=routes_mod.preflight_template(fn_cfg.allowed_origins),
         allow_methods={p: routes_mod.allow_methods(p) for p in paths},
         tags=tags,
     )
+    keys = {f.name for f in functions}
+    retired = () if ALL_ROUTES_NAME in keys else (names.legacy,)
     return Desired(
         names=names,
         region=region,
         account_id=account_id,
         partition=partition,
-        role_arn=f"arn:{partition}:iam::{account_id}:role/{names.role}",
         role_trust=LAMBDA_TRUST,
         managed_policy_arns=(),
         retired_policy_arns=(BASIC_EXECUTION_POLICY.format(partition=partition),),
-        inline_policies={
-            names.logs_policy: logs_policy(names, region, account_id, partition),
-            names.inline_policy: secret_policy(config, region, account_id, partition),
-        },
-        function=FunctionSpec(
-            name=names.function,
-            arn=function_arn,
-            runtime=fn.runtime,
-            handler=HANDLER,
-            memory=fn.memory,
-            timeout=fn.timeout,
-            architecture=fn.architecture,
-            environment=env,
-            tags=fn_tags,
-            code=code,
-        ),
-        log_retention_days=fn.log_retention_days,
+        functions=specs,
         api=api,
         usage_plan=UsagePlanSpec(
             name=names.usage_plan,
@@ -328,4 +419,5 @@ def desired_state(
         ),
         images_keep_last=config.images.keep_last,
         tags=tags,
+        retired=retired,
     )

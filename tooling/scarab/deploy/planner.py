@@ -28,7 +28,7 @@ from scarab.deploy.instructions import (
     UploadArtifact,
     WaitForFunction,
 )
-from scarab.deploy.models import Desired
+from scarab.deploy.models import Desired, FunctionSpec
 from scarab.deploy.planner_api import (
     API_KEY_ID,
     REST_API_ID,
@@ -41,7 +41,7 @@ from scarab.deploy.planner_api import (
     plan_usage_plan,
     resource_var,
 )
-from scarab.deploy.reader import Observed, ObservedFunction
+from scarab.deploy.reader import Observed, ObservedFunction, ObservedUnit
 from scarab.errors import ScarabError
 from scarab.naming import TAG_MANAGED_ENV
 
@@ -94,11 +94,11 @@ def _tag_list(tags: dict[str, str]) -> list[dict[str, str]]:
 # IAM ---------------------------------------------------------------------------------
 
 
-def plan_role(d: Desired, obs: Observed) -> list[Step]:
-    res = f"iam.role {d.names.role}"
-    role_name = d.names.role
+def plan_role(d: Desired, fn: FunctionSpec, unit: ObservedUnit) -> list[Step]:
+    res = f"iam.role {fn.role_name}"
+    role_name = fn.role_name
     steps: list[Step] = []
-    role = obs.role
+    role = unit.role
     if role is None:
         create = ApiCall(
             "iam",
@@ -106,7 +106,7 @@ def plan_role(d: Desired, obs: Observed) -> list[Step]:
             {
                 "RoleName": role_name,
                 "AssumeRolePolicyDocument": json.dumps(d.role_trust),
-                "Description": f"Execution role of the {d.names.function} function (scarab)",
+                "Description": f"Execution role of the {fn.name} function (scarab)",
                 "Tags": _tag_list(d.tags),
             },
         )
@@ -128,7 +128,7 @@ def plan_role(d: Desired, obs: Observed) -> list[Step]:
             name = arn.rsplit("/", 1)[1]
             attach = ApiCall("iam", "AttachRolePolicy", {"RoleName": role_name, "PolicyArn": arn})
             steps.append(Step(f"{res} policy {name}", "create", "not attached", (attach,)))
-    for name, doc in d.inline_policies.items():
+    for name, doc in fn.inline_policies.items():
         have = inline.get(name)
         if have != doc:
             put = ApiCall(
@@ -156,7 +156,18 @@ def plan_role(d: Desired, obs: Observed) -> list[Step]:
                     (detach,),
                 )
             )
+    for name in sorted(set(inline) - set(fn.inline_policies)):
+        if name in _SCARAB_POLICIES:
+            # A policy scarab put there that this function no longer needs (the models
+            # function reads no Gemini key); anyone else's is reported, never removed.
+            delete = ApiCall("iam", "DeleteRolePolicy", {"RoleName": role_name, "PolicyName": name})
+            why = deleting("grants what this function does not read")
+            steps.append(Step(f"{res} inline {name}", "delete", why, (delete,)))
     return steps
+
+
+# The inline policies scarab writes (deploy/models.py names them through Names).
+_SCARAB_POLICIES = ("scarab-read-secret", "scarab-write-logs")
 
 
 def _norm_trust(doc: dict[str, Any]) -> list[tuple[str, str, str]]:
@@ -174,21 +185,18 @@ def _norm_trust(doc: dict[str, Any]) -> list[tuple[str, str, str]]:
 # Logs --------------------------------------------------------------------------------
 
 
-def plan_logs(d: Desired, obs: Observed) -> list[Step]:
-    group = d.names.log_group
+def plan_logs(d: Desired, fn: FunctionSpec, unit: ObservedUnit) -> list[Step]:
+    group = fn.log_group
     res = f"logs.group {group}"
     steps = []
-    if not obs.log_group_exists:
+    days = fn.log_retention_days
+    if not unit.log_group_exists:
         create = ApiCall("logs", "CreateLogGroup", {"logGroupName": group, "tags": d.tags})
         steps.append(Step(res, "create", "missing", (create,)))
-    if obs.log_group_retention != d.log_retention_days:
-        why = (
-            f"retention {obs.log_group_retention or 'never expires'} -> {d.log_retention_days} days"
-        )
+    if unit.log_group_retention != days:
+        why = f"retention {unit.log_group_retention or 'never expires'} -> {days} days"
         put = ApiCall(
-            "logs",
-            "PutRetentionPolicy",
-            {"logGroupName": group, "retentionInDays": d.log_retention_days},
+            "logs", "PutRetentionPolicy", {"logGroupName": group, "retentionInDays": days}
         )
         steps.append(Step(f"{res} retention", "update", why, (put,)))
     return steps
@@ -198,7 +206,9 @@ def plan_logs(d: Desired, obs: Observed) -> list[Step]:
 
 
 def plan_image(d: Desired, obs: Observed, project_dir: Path) -> list[Step]:
-    code = d.function.code
+    """The ECR repository and the stage's image (one image; each function runs its own
+    handler from it)."""
+    code = d.code
     if code.package != "image":
         return []
     repo = d.names.ecr_repository
@@ -224,7 +234,7 @@ def plan_image(d: Desired, obs: Observed, project_dir: Path) -> list[Step]:
     if not obs.ecr_has_tag:
         push = PushImage(
             str(project_dir),
-            d.function.architecture,
+            d.functions[0].architecture,
             str(code.image_repository),
             str(code.image_tag),
         )
@@ -242,9 +252,9 @@ def plan_image(d: Desired, obs: Observed, project_dir: Path) -> list[Step]:
 # Lambda ------------------------------------------------------------------------------
 
 
-def _code(d: Desired) -> tuple[list[Instruction], dict[str, Any]]:
+def _code(d: Desired, fn: FunctionSpec) -> tuple[list[Instruction], dict[str, Any]]:
     """Instructions that put the code where Lambda reads it, and the Code parameters."""
-    code = d.function.code
+    code = fn.code
     if code.package == "image":
         return [], {"ImageUri": f"{code.image_repository}:{code.image_tag}"}
     assert code.zip_path is not None and code.zip_sha256_b64 is not None
@@ -252,7 +262,7 @@ def _code(d: Desired) -> tuple[list[Instruction], dict[str, Any]]:
     if not code.via_s3:
         return [], {"ZipFile": body}
     bucket = d.names.artifact_bucket(d.account_id, d.region)
-    key = f"{d.names.function}/{body.sha256}.zip"
+    key = f"{fn.name}/{body.sha256}.zip"
     upload = UploadArtifact(bucket, key, body, expected_owner=d.account_id)
     return [upload], {"S3Bucket": bucket, "S3Key": key}
 
@@ -263,7 +273,7 @@ def _hex(b64: str) -> str:
 
 def plan_artifact_bucket(d: Desired, obs: Observed) -> list[Step]:
     """The bucket a large zip goes through, created on first use and never public."""
-    if not d.function.code.via_s3 or obs.artifact_bucket_exists:
+    if not any(fn.code.via_s3 for fn in d.functions) or obs.artifact_bucket_exists:
         return []
     bucket = d.names.artifact_bucket(d.account_id, d.region)
     params: dict[str, Any] = {"Bucket": bucket}
@@ -289,27 +299,33 @@ def plan_artifact_bucket(d: Desired, obs: Observed) -> list[Step]:
     return [Step(f"s3.bucket {bucket}", "create", why, (create, block))]
 
 
-def plan_function(d: Desired, obs: Observed, state_env: list[str]) -> list[Step]:
-    fn = d.function
+def _image_config(fn: FunctionSpec) -> dict[str, Any]:
+    # The image's CMD is the all-routes handler; each function runs its own.
+    return {"Command": [fn.handler]}
+
+
+def plan_function(
+    d: Desired, fn: FunctionSpec, unit: ObservedUnit, state_env: list[str]
+) -> list[Step]:
     res = f"lambda.function {fn.name}"
-    live = obs.function
+    live = unit.function
     managed = previously_managed(live, state_env)
     wait = WaitForFunction(fn.name)
     if live is None:
-        upload, code_params = _code(d)
+        upload, code_params = _code(d, fn)
         params: dict[str, Any] = {
             "FunctionName": fn.name,
-            "Role": d.role_arn,
+            "Role": fn.role_arn,
             "Code": code_params,
             "MemorySize": fn.memory,
             "Timeout": fn.timeout,
             "Architectures": [fn.architecture],
             "Environment": {"Variables": dict(fn.environment)},
             "Tags": fn.tags,
-            "Description": "Scarab image analysis (deployed by scarab)",
+            "Description": fn.description,
         }
         if fn.code.package == "image":
-            params["PackageType"] = "Image"
+            params.update(PackageType="Image", ImageConfig=_image_config(fn))
         else:
             params.update(PackageType="Zip", Runtime=fn.runtime, Handler=fn.handler)
         create = ApiCall("lambda", "CreateFunction", params, retry_while_role_not_ready=True)
@@ -334,7 +350,7 @@ def plan_function(d: Desired, obs: Observed, state_env: list[str]) -> list[Step]
     if (cfg.get("Architectures") or ["x86_64"]) != [fn.architecture]:
         code_reason = f"architecture -> {fn.architecture}"
     if code_reason:
-        upload, code_params = _code(d)
+        upload, code_params = _code(d, fn)
         update = ApiCall(
             "lambda",
             "UpdateFunctionCode",
@@ -342,43 +358,58 @@ def plan_function(d: Desired, obs: Observed, state_env: list[str]) -> list[Step]
         )
         steps.append(Step(f"{res} code", "update", code_reason, (*upload, update, wait)))
     env = merged_environment(fn.environment, live.env, managed)
+    live_tags = dict(live.tags)
     diffs = []
     if env != live.env:
         changed = sorted(k for k in set(env) | set(live.env) if env.get(k) != live.env.get(k))
         diffs.append("environment " + ",".join(changed))
-    for key, want in (("MemorySize", fn.memory), ("Timeout", fn.timeout), ("Role", d.role_arn)):
+    for key, want in (("MemorySize", fn.memory), ("Timeout", fn.timeout), ("Role", fn.role_arn)):
         if cfg.get(key) != want:
             diffs.append(f"{key} {cfg.get(key)} -> {want}")
     if fn.code.package == "zip":
         for key, want_s in (("Runtime", fn.runtime), ("Handler", fn.handler)):
             if cfg.get(key) != want_s:
                 diffs.append(f"{key} {cfg.get(key)} -> {want_s}")
+    else:
+        live_image = (cfg.get("ImageConfigResponse") or {}).get("ImageConfig") or {}
+        if live_image.get("Command") != [fn.handler]:
+            diffs.append(f"image command -> {fn.handler}")
     if diffs:
         params = {
             "FunctionName": fn.name,
-            "Role": d.role_arn,
+            "Role": fn.role_arn,
             "MemorySize": fn.memory,
             "Timeout": fn.timeout,
             "Environment": {"Variables": env},
         }
         if fn.code.package == "zip":
             params.update(Runtime=fn.runtime, Handler=fn.handler)
+        else:
+            params["ImageConfig"] = _image_config(fn)
         update = ApiCall(
             "lambda", "UpdateFunctionConfiguration", params, retry_while_role_not_ready=True
         )
+        tagged = set(live.tags.get(TAG_MANAGED_ENV, "").split())
+        if set(fn.environment) - tagged:
+            # Name the new variables as scarab's before setting them: a run killed in
+            # between must not leave a variable on the function that nothing says is ours.
+            during = {**fn.tags, TAG_MANAGED_ENV: " ".join(sorted(tagged | set(fn.environment)))}
+            tag = ApiCall("lambda", "TagResource", {"Resource": fn.arn, "Tags": during})
+            steps.append(Step(f"{res} tags", "update", "names the new variables", (tag,)))
+            live_tags = {**live.tags, **during}
         steps.append(Step(f"{res} configuration", "update", "; ".join(diffs), (update, wait)))
-    if any(live.tags.get(k) != v for k, v in fn.tags.items()):
+    if any(live_tags.get(k) != v for k, v in fn.tags.items()):
         tag = ApiCall("lambda", "TagResource", {"Resource": fn.arn, "Tags": fn.tags})
         steps.append(Step(f"{res} tags", "update", "tags differ", (tag,)))
     return steps
 
 
-def _add_permission(d: Desired) -> ApiCall:
+def _add_permission(d: Desired, fn: FunctionSpec) -> ApiCall:
     return ApiCall(
         "lambda",
         "AddPermission",
         {
-            "FunctionName": d.function.name,
+            "FunctionName": fn.name,
             "StatementId": d.names.permission_sid,
             "Action": "lambda:InvokeFunction",
             "Principal": "apigateway.amazonaws.com",
@@ -388,45 +419,103 @@ def _add_permission(d: Desired) -> ApiCall:
     )
 
 
-def plan_permission(d: Desired, obs: Observed) -> list[Step]:
-    res = f"lambda.permission {d.names.permission_sid}"
-    statements = obs.function.policy if obs.function else []
+def plan_permission(d: Desired, fn: FunctionSpec, unit: ObservedUnit, obs: Observed) -> list[Step]:
+    res = f"lambda.permission {fn.name} {d.names.permission_sid}"
+    statements = unit.function.policy if unit.function else []
     ours = [s for s in statements if s.get("Sid") == d.names.permission_sid]
     api_id = obs.api.id if obs.api else None
     if not ours:
         why = "API Gateway may not invoke the function"
-        return [Step(res, "create", why, (_add_permission(d),))]
+        return [Step(res, "create", why, (_add_permission(d, fn),))]
     cond = ours[0].get("Condition", {}).get("ArnLike", {}).get("AWS:SourceArn")
     want = d.source_arn(api_id) if api_id else None
     if cond != want:
         remove = ApiCall(
             "lambda",
             "RemovePermission",
-            {"FunctionName": d.function.name, "StatementId": d.names.permission_sid},
+            {"FunctionName": fn.name, "StatementId": d.names.permission_sid},
         )
         return [
             Step(res, "delete", deleting("scoped to another API or stage"), (remove,)),
-            Step(res, "create", "scope it to this API's stage", (_add_permission(d),)),
+            Step(res, "create", "scope it to this API's stage", (_add_permission(d, fn),)),
         ]
     return []
+
+
+def _ours(tags: dict[str, str], d: Desired) -> bool:
+    """Tagged for this stage: only then is an older layout's resource deleted."""
+    return all(tags.get(k) == v for k, v in d.names.tags.items())
+
+
+def plan_retire(d: Desired, obs: Observed) -> list[Step]:
+    """Delete the functions of an older layout, after the API stopped routing to them.
+
+    Their log groups stay (with their retention), so no log line is lost; `scarab
+    destroy` removes them with the stage. A role another region's function still
+    uses stays too.
+    """
+    steps: list[Step] = []
+    for old in d.retired:
+        unit = obs.retired.get(old.function)
+        if unit is None:
+            continue
+        why = deleting(
+            f"replaced by {', '.join(f.name for f in d.functions)}; the API no longer routes to it"
+        )
+        if unit.function is not None and _ours(unit.function.tags, d):
+            delete = ApiCall(
+                "lambda", "DeleteFunction", {"FunctionName": old.function}, missing_ok=True
+            )
+            steps.append(Step(f"lambda.function {old.function}", "delete", why, (delete,)))
+        role = unit.role
+        if role is not None and not unit.role_users and _ours(role.tags, d):
+            calls = [
+                ApiCall(
+                    "iam", "DetachRolePolicy", {"RoleName": old.role, "PolicyArn": arn},
+                    missing_ok=True,
+                )
+                for arn in sorted(role.attached)
+            ]  # fmt: skip
+            calls += [
+                ApiCall(
+                    "iam", "DeleteRolePolicy", {"RoleName": old.role, "PolicyName": name},
+                    missing_ok=True,
+                )
+                for name in sorted(role.inline)
+            ]  # fmt: skip
+            calls.append(ApiCall("iam", "DeleteRole", {"RoleName": old.role}, missing_ok=True))
+            steps.append(Step(f"iam.role {old.role}", "delete", why, tuple(calls)))
+    return steps
 
 
 def plan(
     d: Desired,
     obs: Observed,
     *,
-    state_env: list[str] | None = None,
+    state_env: dict[str, list[str]] | None = None,
     project_dir: Path | None = None,
 ) -> list[Step]:
-    """Every step needed to make AWS match `d`, in dependency order."""
-    steps = plan_role(d, obs)
-    steps += plan_logs(d, obs)
+    """Every step needed to make AWS match `d`, in dependency order.
+
+    Each function is complete (role, logs, code, permission) before the API routes to
+    it, and a retired function goes only after the new deployment stopped using it:
+    a stage moves to a new layout with no request failing in between.
+    """
+    steps: list[Step] = []
+    for fn in d.functions:
+        unit = obs.unit(fn.key)
+        steps += plan_role(d, fn, unit)
+        steps += plan_logs(d, fn, unit)
     steps += plan_image(d, obs, project_dir or Path.cwd())
     steps += plan_artifact_bucket(d, obs)
-    steps += plan_function(d, obs, state_env or [])
+    for fn in d.functions:
+        steps += plan_function(d, fn, obs.unit(fn.key), (state_env or {}).get(fn.key, []))
     api_steps = plan_api(d, obs)
     steps += api_steps
-    steps += plan_permission(d, obs)
+    # After the API exists (the permission names it), before the deployment uses it.
+    for fn in d.functions:
+        steps += plan_permission(d, fn, obs.unit(fn.key), obs)
     steps += plan_deployment(d, obs, api_changed=bool(api_steps))
     steps += plan_usage_plan(d, obs)
+    steps += plan_retire(d, obs)
     return steps

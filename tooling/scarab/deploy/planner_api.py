@@ -32,6 +32,11 @@ def _apigw(operation: str, params: dict[str, Any], **kw: Any) -> ApiCall:
     return ApiCall("apigateway", operation, {"restApiId": Ref(REST_API_ID), **params}, **kw)
 
 
+# The one drift fixed in place: PutIntegration replaces the target, and the method is
+# never missing in between (a stage moving to its split functions stays routable).
+RETARGET = "integration targets another function"
+
+
 def method_drift(observed: dict[str, Any] | None, spec: MethodSpec, api: ApiSpec) -> str | None:
     """Why the live method differs from the spec, or None when it matches."""
     if observed is None:
@@ -44,8 +49,8 @@ def method_drift(observed: dict[str, Any] | None, spec: MethodSpec, api: ApiSpec
     if spec.kind == "proxy":
         if integ.get("type") != "AWS_PROXY":
             return f"integration is {integ.get('type') or 'missing'}, not AWS_PROXY"
-        if integ.get("uri") != api.integration_uri:
-            return "integration targets another function"
+        if integ.get("uri") != spec.integration_uri:
+            return RETARGET
         return None
     if integ.get("type") != "MOCK":
         return f"integration is {integ.get('type') or 'missing'}, not MOCK"
@@ -58,6 +63,14 @@ def method_drift(observed: dict[str, Any] | None, spec: MethodSpec, api: ApiSpec
     if template != api.preflight_template:
         return "CORS origin template differs"
     return None
+
+
+def _proxy_integration(spec: MethodSpec) -> ApiCall:
+    ids = {"resourceId": Ref(resource_var(spec.path)), "httpMethod": spec.http_method}
+    return _apigw(
+        "PutIntegration",
+        {**ids, "type": "AWS_PROXY", "integrationHttpMethod": "POST", "uri": spec.integration_uri},
+    )
 
 
 def method_calls(spec: MethodSpec, api: ApiSpec, replace: bool) -> tuple[ApiCall, ...]:
@@ -73,13 +86,7 @@ def method_calls(spec: MethodSpec, api: ApiSpec, replace: bool) -> tuple[ApiCall
         )
     )
     if spec.kind == "proxy":
-        integration = {
-            **ids,
-            "type": "AWS_PROXY",
-            "integrationHttpMethod": "POST",
-            "uri": api.integration_uri,
-        }
-        calls.append(_apigw("PutIntegration", integration))
+        calls.append(_proxy_integration(spec))
         return tuple(calls)
     params = api.preflight_parameters(spec.path)
     method_headers = {
@@ -163,12 +170,17 @@ def plan_api(d: Desired, obs: Observed) -> list[Step]:
         current = (resources.get(spec.path) or {}).get("methods", {}).get(spec.http_method)
         why = method_drift(current, spec, api)
         if why is not None:
+            calls = (
+                (_proxy_integration(spec),)
+                if why == RETARGET
+                else method_calls(spec, api, replace=current is not None)
+            )
             steps.append(
                 Step(
                     f"{res} {spec.http_method} {spec.path}",
                     "create" if current is None else "update",
                     why,
-                    method_calls(spec, api, replace=current is not None),
+                    calls,
                 )
             )
     wanted = {(m.path, m.http_method) for m in api.methods}

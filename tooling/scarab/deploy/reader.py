@@ -15,7 +15,7 @@ from scarab.aws import Aws, call, error_code, explain
 from scarab.deploy.routes import GATEWAY_RESPONSE_TYPES
 from scarab.deploy.state import StageState
 from scarab.errors import ScarabError
-from scarab.naming import TAG_STAGE, Names
+from scarab.naming import TAG_STAGE, FunctionNames, Names
 
 _NOT_FOUND = {
     "NoSuchEntity",
@@ -40,6 +40,7 @@ class ObservedRole:
     trust: dict[str, Any]
     attached: set[str]
     inline: dict[str, dict[str, Any]]  # every inline policy: name -> document
+    tags: dict[str, str] = field(default_factory=dict)
 
 
 @dataclass
@@ -82,11 +83,23 @@ class ObservedPlan:
 
 
 @dataclass
-class Observed:
+class ObservedUnit:
+    """One function as AWS has it, with its role and log group (None: missing)."""
+
     role: ObservedRole | None = None
     function: ObservedFunction | None = None
-    log_group_retention: int | None = None
     log_group_exists: bool = False
+    log_group_retention: int | None = None
+    # Why a retired function's role must stay (used by a function elsewhere).
+    role_users: list[str] = field(default_factory=list)
+
+
+@dataclass
+class Observed:
+    # By catalog name (analyze, models): the stage's functions.
+    units: dict[str, ObservedUnit] = field(default_factory=dict)
+    # By function name: functions of an older layout still there (see Desired.retired).
+    retired: dict[str, ObservedUnit] = field(default_factory=dict)
     api: ObservedApi | None = None
     plan: ObservedPlan | None = None
     keys: list[ObservedKey] = field(default_factory=list)
@@ -98,6 +111,10 @@ class Observed:
     def empty(cls) -> Observed:
         return cls()
 
+    def unit(self, key: str) -> ObservedUnit:
+        """Function `key` as found (an empty unit when nothing of it exists)."""
+        return self.units.get(key) or ObservedUnit()
+
 
 def _decode_policy(doc: Any) -> dict[str, Any]:
     if isinstance(doc, str):
@@ -105,7 +122,7 @@ def _decode_policy(doc: Any) -> dict[str, Any]:
     return dict(doc)
 
 
-def read_role(aws: Aws, names: Names) -> ObservedRole | None:
+def read_role(aws: Aws, names: FunctionNames) -> ObservedRole | None:
     iam = aws.client("iam")
     try:
         role = call(iam.get_role, RoleName=names.role)["Role"]
@@ -132,10 +149,11 @@ def read_role(aws: Aws, names: Names) -> ObservedRole | None:
         trust=_decode_policy(role.get("AssumeRolePolicyDocument", {})),
         attached=attached,
         inline=inline,
+        tags={str(t["Key"]): str(t["Value"]) for t in role.get("Tags") or []},
     )
 
 
-def read_function(aws: Aws, names: Names) -> ObservedFunction | None:
+def read_function(aws: Aws, names: FunctionNames) -> ObservedFunction | None:
     lam = aws.client("lambda")
     try:
         got = call(lam.get_function, FunctionName=names.function)
@@ -158,7 +176,7 @@ def read_function(aws: Aws, names: Names) -> ObservedFunction | None:
     )
 
 
-def read_log_group(aws: Aws, names: Names) -> tuple[bool, int | None]:
+def read_log_group(aws: Aws, names: FunctionNames) -> tuple[bool, int | None]:
     logs = aws.client("logs")
     # By prefix, so every page: /aws/lambda/app-dev-* groups may come before app-dev's.
     for page in logs.get_paginator("describe_log_groups").paginate(
@@ -418,10 +436,19 @@ def _listing(items: list[dict[str, Any]], keep: dict[str, Any]) -> str:
     return ", ".join(one(i) for i in items)
 
 
+def read_unit(aws: Aws, names: FunctionNames) -> ObservedUnit:
+    """One function with its role and log group."""
+    unit = ObservedUnit(role=read_role(aws, names), function=read_function(aws, names))
+    unit.log_group_exists, unit.log_group_retention = read_log_group(aws, names)
+    return unit
+
+
 def read_all(
     aws: Aws,
     names: Names,
     state: StageState,
+    functions: tuple[FunctionNames, ...],
+    retired: tuple[FunctionNames, ...] = (),
     image_tag: str | None = None,
     include_ecr: bool = False,
     artifact_bucket: tuple[str, str] | None = None,
@@ -437,9 +464,14 @@ def read_all(
             + "\nThen re-run 'scarab deploy'. ('scarab destroy' removes all of them.)"
         )
     obs = Observed()
-    obs.role = read_role(aws, names)
-    obs.function = read_function(aws, names)
-    obs.log_group_exists, obs.log_group_retention = read_log_group(aws, names)
+    obs.units = {fn.key: read_unit(aws, fn) for fn in functions}
+    for old in retired:
+        unit = read_unit(aws, old)
+        if unit.function is None and unit.role is None:
+            continue
+        if unit.role is not None:
+            unit.role_users = role_users(aws, old.function, unit.role.arn)
+        obs.retired[old.function] = unit
     obs.api = read_api(aws, names, state.rest_api_id)
     obs.plan, obs.keys = read_plan_and_keys(aws, names, state.usage_plan_id)
     if include_ecr:
@@ -466,13 +498,22 @@ class Doomed:
     keys: list[ObservedKey] = field(default_factory=list)
     primary_plan_id: str | None = None  # the plan whose key associations are listed
     rest_api_ids: list[str] = field(default_factory=list)
+    # Every function of the stage found (today's and an older layout's), in the order
+    # they are deleted, with its names.
+    functions: list[tuple[FunctionNames, DoomedFunction]] = field(default_factory=list)
+    ecr_repository: bool = False
+
+
+@dataclass
+class DoomedFunction:
+    """One function's resources that destroy would delete."""
+
     permission: bool = False
     function: bool = False
     log_group: bool = False
     role: ObservedRole | None = None
     # Why the role must stay (a function elsewhere uses it, a region could not be checked).
     role_users: list[str] = field(default_factory=list)
-    ecr_repository: bool = False
 
 
 def _regions(aws: Aws) -> list[str]:
@@ -506,7 +547,13 @@ def role_users(aws: Aws, function: str, role_arn: str) -> list[str]:
     return users
 
 
-def read_doomed(aws: Aws, names: Names, state: StageState, include_images: bool) -> Doomed:
+def read_doomed(
+    aws: Aws,
+    names: Names,
+    state: StageState,
+    include_images: bool,
+    functions: tuple[FunctionNames, ...],
+) -> Doomed:
     """What destroy would delete, read with read-only calls."""
     apigw = aws.client("apigateway")
     doomed = Doomed()
@@ -528,14 +575,18 @@ def read_doomed(aws: Aws, names: Names, state: StageState, include_images: bool)
         if api.get("name") == names.rest_api
     ]
     doomed.rest_api_ids = sorted(ids, key=lambda i: i != known)
-    function = read_function(aws, names)
-    if function is not None:
-        doomed.function = True
-        doomed.permission = any(s.get("Sid") == names.permission_sid for s in function.policy)
-    doomed.log_group, _ = read_log_group(aws, names)
-    doomed.role = read_role(aws, names)
-    if doomed.role is not None:
-        doomed.role_users = role_users(aws, names.function, doomed.role.arn)
+    for fn_names in functions:
+        one = DoomedFunction()
+        function = read_function(aws, fn_names)
+        if function is not None:
+            one.function = True
+            one.permission = any(s.get("Sid") == names.permission_sid for s in function.policy)
+        one.log_group, _ = read_log_group(aws, fn_names)
+        one.role = read_role(aws, fn_names)
+        if one.role is not None:
+            one.role_users = role_users(aws, fn_names.function, one.role.arn)
+        if one.function or one.log_group or one.role is not None:
+            doomed.functions.append((fn_names, one))
     if include_images:
         doomed.ecr_repository = read_ecr(aws, names, None)[0] is not None
     return doomed

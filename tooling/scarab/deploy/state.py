@@ -18,6 +18,8 @@ from dataclasses import asdict, dataclass, field, fields
 from pathlib import Path
 from typing import Any
 
+from typing_extensions import TypedDict  # pydantic validates it on Python 3.11 too
+
 from pydantic import TypeAdapter, ValidationError
 
 from scarab import layout
@@ -31,6 +33,19 @@ class StateError(ScarabError):
     exit_code = EXIT_USAGE
 
 
+class FunctionRecord(TypedDict, total=False):
+    """One function of the stage as the last deploy left it."""
+
+    name: str
+    arn: str
+    role_arn: str
+    log_group: str
+    code_sha256: str | None
+    image_uri: str | None
+    # The environment variables scarab set on it (so a lost tag still knows them).
+    managed_env: list[str]
+
+
 @dataclass
 class StageState:
     app: str = ""
@@ -38,18 +53,23 @@ class StageState:
     region: str = ""
     account_id: str = ""
     endpoint_url: str | None = None
-    function_name: str | None = None
-    function_arn: str | None = None
-    role_arn: str | None = None
     rest_api_id: str | None = None
     usage_plan_id: str | None = None
     api_key_ids: list[str] = field(default_factory=list)
-    log_group: str | None = None
     url: str | None = None
-    code_sha256: str | None = None
-    image_uri: str | None = None
-    managed_env: list[str] = field(default_factory=list)
+    # By catalog name (analyze, models).
+    functions: dict[str, FunctionRecord] = field(default_factory=dict)
     updated_at: str | None = None
+    # Written by scarab before the split (one function): read so the variables it set
+    # on that function are still known as scarab's.
+    managed_env: list[str] = field(default_factory=list)
+
+    def managed_envs(self) -> dict[str, list[str]]:
+        """The variables scarab set, by function (the single function's under `all`)."""
+        out = {key: list(rec.get("managed_env", [])) for key, rec in self.functions.items()}
+        if self.managed_env:
+            out.setdefault("all", list(self.managed_env))
+        return out
 
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> StageState:

@@ -10,8 +10,8 @@ a redeploy use them); the ECR repository goes only when asked.
 from __future__ import annotations
 
 from scarab.deploy.instructions import ApiCall, Step
-from scarab.deploy.reader import Doomed, is_stage_key_name
-from scarab.naming import Names
+from scarab.deploy.reader import Doomed, DoomedFunction, is_stage_key_name
+from scarab.naming import FunctionNames, Names
 
 
 def _why(detail: str = "") -> str:
@@ -66,35 +66,42 @@ def plan_destroy(names: Names, doomed: Doomed) -> list[Step]:
     for api_id in doomed.rest_api_ids:
         call = _delete("apigateway", "DeleteRestApi", restApiId=api_id)
         steps.append(Step(f"apigateway.rest_api {names.rest_api}", "delete", _why(api_id), (call,)))
-    if doomed.permission:
-        call = _delete(
-            "lambda",
-            "RemovePermission",
-            FunctionName=names.function,
-            StatementId=names.permission_sid,
-        )
-        steps.append(Step(f"lambda.permission {names.permission_sid}", "delete", _why(), (call,)))
-    if doomed.function:
-        call = _delete("lambda", "DeleteFunction", FunctionName=names.function)
-        steps.append(Step(f"lambda.function {names.function}", "delete", _why(), (call,)))
-    if doomed.log_group:
-        call = _delete("logs", "DeleteLogGroup", logGroupName=names.log_group)
-        steps.append(Step(f"logs.group {names.log_group}", "delete", _why(), (call,)))
-    role = doomed.role
-    if role is not None and not doomed.role_users:
-        calls = [
-            _delete("iam", "DetachRolePolicy", RoleName=names.role, PolicyArn=arn)
-            for arn in sorted(role.attached)
-        ]
-        calls += [
-            _delete("iam", "DeleteRolePolicy", RoleName=names.role, PolicyName=name)
-            for name in sorted(role.inline)
-        ]
-        calls.append(_delete("iam", "DeleteRole", RoleName=names.role))
-        why = _why("no function uses it any more")
-        steps.append(Step(f"iam.role {names.role}", "delete", why, tuple(calls)))
+    for fn, found in doomed.functions:
+        steps += _function_steps(names, fn, found)
     if doomed.ecr_repository:
         call = _delete("ecr", "DeleteRepository", repositoryName=names.ecr_repository, force=True)
         why = _why("--include-images: its images go too")
         steps.append(Step(f"ecr.repository {names.ecr_repository}", "delete", why, (call,)))
+    return steps
+
+
+def _function_steps(names: Names, fn: FunctionNames, found: DoomedFunction) -> list[Step]:
+    """One function, then its log group, then its role (when no function elsewhere uses
+    it): the function's permission before the function."""
+    steps: list[Step] = []
+    if found.permission:
+        call = _delete(
+            "lambda", "RemovePermission", FunctionName=fn.function, StatementId=names.permission_sid
+        )
+        res = f"lambda.permission {fn.function} {names.permission_sid}"
+        steps.append(Step(res, "delete", _why(), (call,)))
+    if found.function:
+        call = _delete("lambda", "DeleteFunction", FunctionName=fn.function)
+        steps.append(Step(f"lambda.function {fn.function}", "delete", _why(), (call,)))
+    if found.log_group:
+        call = _delete("logs", "DeleteLogGroup", logGroupName=fn.log_group)
+        steps.append(Step(f"logs.group {fn.log_group}", "delete", _why(), (call,)))
+    role = found.role
+    if role is not None and not found.role_users:
+        calls = [
+            _delete("iam", "DetachRolePolicy", RoleName=fn.role, PolicyArn=arn)
+            for arn in sorted(role.attached)
+        ]
+        calls += [
+            _delete("iam", "DeleteRolePolicy", RoleName=fn.role, PolicyName=name)
+            for name in sorted(role.inline)
+        ]
+        calls.append(_delete("iam", "DeleteRole", RoleName=fn.role))
+        why = _why("no function uses it any more")
+        steps.append(Step(f"iam.role {fn.role}", "delete", why, tuple(calls)))
     return steps
