@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import ast
+import json
+from html.parser import HTMLParser
 from pathlib import Path
 
 from tests.deploy.conftest import REPO
@@ -67,5 +69,61 @@ def test_one_helper_holds_the_emulators_fake_credentials() -> None:
         if path.name != "emulator.py"
         for line, text in _strings(path)
         if text in {"testing", "scarab-local"}
+    ]
+    assert found == []
+
+
+class _SelectOptions(HTMLParser):
+    """The option values of one <select id=...> of a page, and which is selected."""
+
+    def __init__(self, select_id: str) -> None:
+        super().__init__()
+        self.select_id = select_id
+        self.inside = False
+        self.values: list[str] = []
+        self.selected: list[str] = []
+
+    def handle_starttag(self, tag: str, attrs: list[tuple[str, str | None]]) -> None:
+        named = dict(attrs)
+        if tag == "select":
+            self.inside = named.get("id") == self.select_id
+        elif tag == "option" and self.inside:
+            self.values.append(str(named.get("value")))
+            if "selected" in named:
+                self.selected.append(str(named.get("value")))
+
+    def handle_endtag(self, tag: str) -> None:
+        if tag == "select":
+            self.inside = False
+
+
+def test_the_speed_tiers_agree_everywhere_they_are_spelled() -> None:
+    # The CLI cannot import lens (the function's package and dependencies), so it keeps
+    # one copy (scarab.speeds); every other spelling derives from lens.settings.TIERS.
+    from lens.openapi import openapi_json
+    from lens.responses import _ALLOWED_VALUES
+    from lens.schema import AnalyzeRequest
+    from lens.settings import DEFAULT_TIER, TIERS
+    from scarab.speeds import DEFAULT_SPEED, SPEEDS, SPEEDS_SPOKEN
+
+    assert SPEEDS == TIERS == ("regular", "fast", "super-fast")
+    assert DEFAULT_SPEED == DEFAULT_TIER == AnalyzeRequest.model_fields["speed"].default
+    assert _ALLOWED_VALUES["speed"] == SPEEDS_SPOKEN == "regular, fast or super-fast"
+    schema = json.loads(openapi_json())["components"]["schemas"]["AnalyzeRequest"]
+    assert schema["properties"]["speed"]["enum"] == list(SPEEDS)
+    assert schema["properties"]["speed"]["default"] == DEFAULT_SPEED
+    page = _SelectOptions("speed")
+    page.feed((REPO / "web-client" / "public" / "index.html").read_text())
+    assert page.values == list(SPEEDS)
+    assert page.selected == [DEFAULT_SPEED]
+
+
+def test_only_scarab_speeds_spells_the_tiers_in_the_cli() -> None:
+    found = [
+        f"{path.relative_to(TOOLING)}:{line}"
+        for path in sorted(TOOLING.rglob("*.py"))
+        if path.name != "speeds.py"
+        for line, text in _strings(path)
+        if "super-fast" in text
     ]
     assert found == []

@@ -15,6 +15,7 @@ from scarab.config import ScarabConfig
 from scarab.emulator import SERVE_RECORD_NAME
 from scarab.errors import ScarabError
 from scarab.keys import get_key_value, list_keys
+from scarab.speeds import DEFAULT_SPEED
 from scarab.status import status
 
 
@@ -46,7 +47,7 @@ def invoke(
     image: Path,
     *,
     project_dir: Path,
-    speed: str = "fast",
+    speed: str = DEFAULT_SPEED,
     endpoint_url: str | None = None,
     aws: Aws | None = None,
     base_url: str | None = None,
