@@ -127,3 +127,31 @@ def test_only_scarab_speeds_spells_the_tiers_in_the_cli() -> None:
         if "super-fast" in text
     ]
     assert found == []
+
+
+def _names(path: Path) -> list[tuple[int, str]]:
+    """Every name a module uses: variables, attributes and imported names."""
+    found: list[tuple[int, str]] = []
+    for node in ast.walk(ast.parse(path.read_text())):
+        if isinstance(node, ast.Name):
+            found.append((node.lineno, node.id))
+        elif isinstance(node, ast.Attribute):
+            found.append((node.lineno, node.attr))
+        elif isinstance(node, ast.ImportFrom):
+            found.extend((node.lineno, alias.name) for alias in node.names)
+    return found
+
+
+def test_only_the_serve_record_module_touches_serve_json() -> None:
+    # scarab.serve.record.ServeRecord writes, reads (a stale or corrupt file is None) and
+    # removes it; serve, invoke, deploy and the test harness all go through it.
+    owner = TOOLING / "serve" / "record.py"
+    modules = [*TOOLING.rglob("*.py"), *(REPO / "tests" / "support").glob("*.py")]
+    found = [
+        f"{path.relative_to(REPO)}:{line}"
+        for path in sorted(modules)
+        if path not in (owner, TOOLING / "layout.py")
+        for line, text in [*_strings(path), *_names(path)]
+        if "serve.json" in text or text in {"SERVE_RECORD", "SERVE_RECORD_NAME"}
+    ]
+    assert found == []
