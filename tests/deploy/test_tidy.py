@@ -155,3 +155,49 @@ def test_only_the_serve_record_module_touches_serve_json() -> None:
         if "serve.json" in text or text in {"SERVE_RECORD", "SERVE_RECORD_NAME"}
     ]
     assert found == []
+
+
+def _hand_rolled_aws_handlers(path: Path) -> list[tuple[str, int]]:
+    """(function, line) of each `except ScarabError: raise` guard, and of each except block
+    that raises explain(...): what scarab.aws.aws_errors() does, spelled again."""
+    tree = ast.parse(path.read_text())
+    within: dict[int, str] = {}  # handler line -> the innermost function around it
+    for func in ast.walk(tree):
+        if isinstance(func, ast.FunctionDef | ast.AsyncFunctionDef):
+            for node in ast.walk(func):
+                if isinstance(node, ast.ExceptHandler):
+                    within[node.lineno] = func.name  # inner functions are walked later
+    found = []
+    for node in ast.walk(tree):
+        if not isinstance(node, ast.ExceptHandler) or node.type is None:
+            continue
+        guard = (
+            "ScarabError" in ast.unparse(node.type)
+            and len(node.body) == 1
+            and isinstance(node.body[0], ast.Raise)
+            and node.body[0].exc is None
+        )
+        explains = any(
+            isinstance(r, ast.Raise)
+            and isinstance(r.exc, ast.Call)
+            and isinstance(r.exc.func, ast.Name)
+            and r.exc.func.id == "explain"
+            for r in ast.walk(node)
+        )
+        if guard or explains:
+            found.append((within.get(node.lineno, "<module>"), node.lineno))
+    return found
+
+
+def test_aws_errors_become_advice_through_one_context_manager() -> None:
+    # status, logs, unlock, keys and the stage checks use `with aws_errors(...)` (its
+    # `advice` maps an error code to the command's own sentence, e.g. a missing log group).
+    # Taking the stage lock wraps the advice in what the failure means ("Nothing was changed").
+    allowed = {("aws.py", "aws_errors"), ("deploy/lock.py", "_acquire")}
+    found = [
+        f"{path.relative_to(TOOLING)}:{line} in {func}"
+        for path in sorted(TOOLING.rglob("*.py"))
+        for func, line in _hand_rolled_aws_handlers(path)
+        if (str(path.relative_to(TOOLING)), func) not in allowed
+    ]
+    assert found == []
