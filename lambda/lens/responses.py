@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import Iterable, Mapping
-from typing import Any
+from typing import Any, get_args
 
 from aws_lambda_powertools import single_metric
 from aws_lambda_powertools.event_handler import Response, content_types
@@ -17,10 +17,19 @@ from aws_lambda_powertools.metrics import MetricUnit
 from lens.errors import ApiError
 from lens.invocation import current
 from lens.observability import NAMESPACE, SERVICE, logger
+from lens.schema import ImageType
+from lens.settings import TIERS
+
+
+def spoken(values: Iterable[str]) -> str:
+    """'a, b or c': the allowed values of a field, as a sentence says them."""
+    *rest, last = values
+    return f"{', '.join(rest)} or {last}" if rest else last
+
 
 _ALLOWED_VALUES = {
-    "speed": "regular, fast or super-fast",
-    "imageType": "tomb, temple, other or unknown",
+    "speed": spoken(TIERS),
+    "imageType": spoken(get_args(ImageType)),
 }
 
 

@@ -12,8 +12,9 @@ from typing import Literal
 from pydantic import BaseModel, ConfigDict, Field
 
 from lens.secrets import FAILED_READ_MAX_AGE, KeyKind, KeyProblem
+from lens.settings import DEFAULT_TIER, Tier
 
-Speed = Literal["regular", "fast", "super-fast"]
+Speed = Tier
 ImageType = Literal["tomb", "temple", "other", "unknown"]
 
 
@@ -72,7 +73,7 @@ class AnalyzeRequest(BaseModel):
         "JPEG, PNG, WebP or GIF, judged by content.",
     )
     speed: Speed = Field(
-        default="fast",
+        default=DEFAULT_TIER,
         description="regular: most capable model; fast: balanced; super-fast: cheapest.",
     )
     image_type: ImageType = Field(

@@ -40,12 +40,16 @@ import json
 import os
 from dataclasses import dataclass, field
 from functools import lru_cache
-from typing import Literal
+from typing import Literal, get_args
 
 from lens.errors import ApiError
 
+# The speed tiers /analyze accepts, spelled once for the function (schema, error messages,
+# settings). The scarab CLI cannot import lens, so it has its own copy (scarab.speeds);
+# tests/deploy/test_tidy.py checks it, the web client's options and the OpenAPI enum agree.
 Tier = Literal["regular", "fast", "super-fast"]
-TIERS: tuple[Tier, ...] = ("regular", "fast", "super-fast")
+TIERS: tuple[Tier, ...] = get_args(Tier)
+DEFAULT_TIER: Tier = "fast"
 
 # Speed tier -> model id. There is no GA Gemini 3.x Pro yet and 2.5 Pro/Flash are being
 # retired, so "regular" uses the only Gemini 3 Pro (a preview); revisit when a GA Pro ships.

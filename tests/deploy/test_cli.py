@@ -65,6 +65,24 @@ def test_local_and_endpoint_url_together_is_bad_usage(project: Path, monkeypatch
     assert result.exit_code == 1 and "not both" in result.output
 
 
+def test_an_unknown_speed_is_bad_usage_naming_the_tiers(project: Path, monkeypatch) -> None:
+    monkeypatch.chdir(project)
+    image = project / "photo.jpg"
+    image.write_bytes(b"\xff\xd8\xff\xe0fake-jpeg")
+    args = [
+        "invoke",
+        "--image",
+        str(image),
+        "--speed",
+        "turbo",
+        "--endpoint-url",
+        "http://127.0.0.1:9",
+    ]
+    result = CliRunner().invoke(app, args)
+    assert result.exit_code == 2
+    assert "--speed 'turbo': use regular, fast or super-fast." in result.output
+
+
 def test_unknown_option_is_exit_2(project: Path, monkeypatch) -> None:
     monkeypatch.chdir(project)
     assert CliRunner().invoke(app, ["deploy", "--no-such-flag"]).exit_code == 2

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 import threading
 import time
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
@@ -16,9 +17,11 @@ from scarab.deploy import deploy
 from scarab.invoke import invoke, running_serve
 from scarab.logs import parse_since, tail
 from scarab.secrets import set_secret
+from scarab.serve.record import ServeRecord
 from typer.testing import CliRunner
 
 from tests.deploy.conftest import Recorder, client, counted_session
+from tests.support.serve_process import dead_pid
 
 pytestmark = pytest.mark.emulator
 
@@ -83,10 +86,12 @@ def test_invoke_posts_the_image_with_a_key(run_deploy, aws, project: Path, fake_
 def test_invoke_local_prefers_a_running_serve(project: Path, fake_api) -> None:
     url, _ = fake_api
     assert running_serve(project) is None
-    record = project / ".scarab" / "local" / "serve.json"
-    record.parent.mkdir(parents=True, exist_ok=True)
-    record.write_text(json.dumps({"url": url, "api_url": url, "pid": 1}))
+    # A record this (live) process wrote, of a serve that answers: invoke goes there.
+    ServeRecord(url=url, api_url=url, pid=os.getpid()).write(project)
     assert running_serve(project) == url
+    # The record of a serve that was killed: ignored, even though its URL still answers.
+    ServeRecord(url=url, api_url=url, pid=dead_pid()).write(project)
+    assert running_serve(project) is None
 
 
 def test_logs_prints_recent_events(run_deploy, aws, project: Path, monkeypatch) -> None:

@@ -23,7 +23,6 @@ Ctrl-C does in a terminal), waits, then kills whatever is left and records it in
 from __future__ import annotations
 
 import contextlib
-import json
 import os
 import re
 import signal
@@ -36,11 +35,19 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 import pytest
-from scarab.emulator import SERVE_RECORD_NAME
+from scarab.serve.record import ServeRecord
 
 from .ports import free_port
 
 _KEY_LINE = re.compile(r"^\s*API key:\s+(\S+)\s*$", re.MULTILINE)
+
+
+def dead_pid() -> int:
+    """The pid of a process that has exited and been reaped (a killed serve's record names
+    one; Linux hands pids out in order, so it is not reused within a test)."""
+    child = subprocess.Popen([sys.executable, "-c", "pass"])
+    child.wait(timeout=60)
+    return child.pid
 
 
 def serve_argv() -> list[str]:
@@ -178,7 +185,6 @@ def start_serve(
             start_new_session=True,
         )
     proc = ServeProcess(project_dir=project_dir, port=port, process=process, log_path=log_path)
-    record = project_dir / SERVE_RECORD_NAME
     deadline = time.monotonic() + timeout
     while True:
         if process.poll() is not None:
@@ -187,10 +193,10 @@ def start_serve(
                 f"scarab serve exited with status {process.returncode} before it was ready:\n"
                 f"{proc.output()}"
             )
-        info = _read_record(record)
-        if info is not None and info.get("pid") == process.pid:
-            proc.url = str(info["url"]).rstrip("/")
-            proc.api_url = str(info["api_url"]).rstrip("/")
+        record = ServeRecord.read(project_dir)
+        if record is not None and record.pid == process.pid:
+            proc.url = record.url.rstrip("/")
+            proc.api_url = record.api_url.rstrip("/")
             break
         if time.monotonic() > deadline:
             proc.stop()
@@ -201,14 +207,6 @@ def start_serve(
     match = _KEY_LINE.search(proc.output())
     proc.api_key = match.group(1) if match else None
     return proc
-
-
-def _read_record(path: Path) -> dict[str, object] | None:
-    try:
-        data = json.loads(path.read_text())
-    except (OSError, ValueError):
-        return None
-    return data if isinstance(data, dict) else None
 
 
 @pytest.fixture

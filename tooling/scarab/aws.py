@@ -10,13 +10,14 @@ import ipaddress
 import os
 import socket
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass, field
 from typing import Any, TypeVar
 from urllib.parse import urlparse
 
 import boto3
 import botocore.exceptions
+import botocore.parsers
 from botocore.config import Config
 
 from scarab.errors import ScarabError
@@ -179,7 +180,14 @@ def explain(exc: BaseException) -> ScarabError:
     if isinstance(exc, botocore.exceptions.ClientError):
         code = error_code(exc)
         op = exc.operation_name
-        msg = exc.response.get("Error", {}).get("Message", "")
+        msg = _one_line(str(exc.response.get("Error", {}).get("Message", "")))
+        if code.isdigit():
+            # botocore names an error by its HTTP status when the body is no AWS error:
+            # an HTML page or a web API's JSON, i.e. an endpoint that is not AWS.
+            return ScarabError(
+                f"AWS {op} failed: the endpoint answered HTTP {code} with something other"
+                f" than an AWS error.{_NOT_AWS}"
+            )
         if code in {"AccessDenied", "AccessDeniedException", "UnauthorizedOperation"}:
             return ScarabError(
                 f"AWS refused {op} (AccessDenied): {msg} Grant the deploying identity the"
@@ -191,19 +199,45 @@ def explain(exc: BaseException) -> ScarabError:
                 " 'aws configure') and re-run."
             )
         return ScarabError(f"AWS {op} failed ({code}): {msg}")
+    if isinstance(exc, KeyError):
+        # Inside aws_errors: an answer without a field every AWS answer of the call has.
+        field_name = str(exc.args[0]) if exc.args else "expected"
+        return ScarabError(f"An AWS answer has no {field_name!r} field.{_NOT_AWS}")
+    if isinstance(exc, botocore.parsers.ResponseParserError):
+        return ScarabError(f"An AWS call got an answer that is not AWS's.{_NOT_AWS}")
     if isinstance(exc, botocore.exceptions.BotoCoreError):
-        return ScarabError(f"AWS call failed: {exc}")
-    return ScarabError(str(exc))
+        return ScarabError(f"AWS call failed: {_one_line(str(exc))}")
+    return ScarabError(_one_line(str(exc)))
+
+
+_NOT_AWS = (
+    " If --endpoint-url or AWS_ENDPOINT_URL is set, check that it is AWS or an AWS emulator"
+    " (the one `scarab serve` starts is reached with --local), not an API's URL."
+)
+
+
+def _one_line(text: str, limit: int = 300) -> str:
+    """`text` on one line, cut at `limit` characters: error advice is a sentence, and an
+    endpoint's answer may be a whole page."""
+    text = " ".join(text.split())
+    return text if len(text) <= limit else text[: limit - 3].rstrip() + "..."
 
 
 @contextlib.contextmanager
-def aws_errors() -> Iterator[None]:
-    """Turn any AWS failure inside the block into advice (a ScarabError passes as is)."""
+def aws_errors(advice: Mapping[str, str] | None = None) -> Iterator[None]:
+    """Turn any AWS failure inside the block into advice (a ScarabError passes as is).
+
+    `advice` maps AWS error codes to the command's own sentence for them, e.g. what to do
+    when a resource it reads does not exist (`{"ResourceNotFoundException": "..."}`).
+    """
     try:
         yield
     except ScarabError:
         raise
     except Exception as exc:
+        code = error_code(exc)
+        if advice and code in advice:
+            raise ScarabError(advice[code]) from None
         raise explain(exc) from None
 
 

@@ -22,6 +22,7 @@ from rich.console import Console
 from rich.markup import escape
 
 from scarab.errors import EXIT_USAGE, ScarabError
+from scarab.speeds import DEFAULT_SPEED, SPEEDS, SPEEDS_SPOKEN
 
 T = TypeVar("T")
 
@@ -619,15 +620,15 @@ def secrets_set(
 def invoke(
     target: Target,
     image: Path = ImageOpt,
-    speed: str = typer.Option("fast", "--speed", help="regular, fast or super-fast."),
+    speed: str = typer.Option(DEFAULT_SPEED, "--speed", help=f"{SPEEDS_SPOKEN}."),
     as_json: bool = JsonOpt,
 ) -> None:
     """Call the deployed API's /analyze with a key and print the analysis."""
     from scarab.invoke import invoke as lib_invoke
     from scarab.invoke import running_serve
 
-    if speed not in ("regular", "fast", "super-fast"):
-        raise _usage(f"--speed {speed!r}: use regular, fast or super-fast.")
+    if speed not in SPEEDS:
+        raise _usage(f"--speed {speed!r}: use {SPEEDS_SPOKEN}.")
     base = running_serve(target.project_dir) if target.local else None
     result = lib_invoke(
         target.config,

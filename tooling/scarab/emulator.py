@@ -33,10 +33,9 @@ from scarab.serve.guard import (
     host_allowed,
     host_names,
 )
+from scarab.serve.record import ServeRecord
 
 RECORD_NAME = layout.EMULATOR_RECORD
-# Written by a running `scarab serve`: {"url", "api_url", "pid"}.
-SERVE_RECORD_NAME = layout.SERVE_RECORD
 
 # The emulator accepts any credentials; these are the ones scarab gives it (a session,
 # and the environment of a function running locally).
@@ -439,11 +438,10 @@ def served_api_url(project_dir: Path, endpoint_url: str | None, stage: str) -> s
     front of the emulator at `endpoint_url`; None when no such serve is running."""
     if not endpoint_url or find_running(project_dir) != endpoint_url.rstrip("/"):
         return None
-    try:
-        url = str(json.loads((project_dir / SERVE_RECORD_NAME).read_text())["api_url"])
-    except (OSError, ValueError, KeyError):
+    record = ServeRecord.read(project_dir)
+    if record is None:
         return None
-    return url if url.rstrip("/").endswith(f"/{stage}") else None
+    return record.api_url if record.api_url.rstrip("/").endswith(f"/{stage}") else None
 
 
 @contextlib.contextmanager

@@ -12,9 +12,10 @@ from typing import Any
 
 from scarab.aws import Aws
 from scarab.config import ScarabConfig
-from scarab.emulator import SERVE_RECORD_NAME
 from scarab.errors import ScarabError
 from scarab.keys import get_key_value, list_keys
+from scarab.serve.record import ServeRecord
+from scarab.speeds import DEFAULT_SPEED
 from scarab.status import status
 
 
@@ -26,12 +27,11 @@ class InvokeResult:
 
 
 def running_serve(project_dir: Path) -> str | None:
-    """The API URL of a running `scarab serve` (from .scarab/local/serve.json), if any."""
-    try:
-        data = json.loads((project_dir / SERVE_RECORD_NAME).read_text())
-        url = str(data.get("api_url") or data["url"])
-    except (OSError, ValueError, KeyError):
+    """The API URL of a running `scarab serve` (its ServeRecord), if it answers."""
+    record = ServeRecord.read(project_dir)
+    if record is None:
         return None
+    url = record.api_url
     try:
         with urllib.request.urlopen(f"{url.rstrip('/')}/health", timeout=3):  # noqa: S310
             return url
@@ -46,7 +46,7 @@ def invoke(
     image: Path,
     *,
     project_dir: Path,
-    speed: str = "fast",
+    speed: str = DEFAULT_SPEED,
     endpoint_url: str | None = None,
     aws: Aws | None = None,
     base_url: str | None = None,

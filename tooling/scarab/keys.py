@@ -11,7 +11,7 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
 
-from scarab.aws import Aws, aws_errors, call, error_code, explain
+from scarab.aws import Aws, aws_errors, call
 from scarab.config import ScarabConfig
 from scarab.deploy.executor import Executor
 from scarab.deploy.instructions import Step
@@ -92,12 +92,9 @@ def get_key_value(
     aws: Aws | None = None,
 ) -> str:
     st = _stage(config, project_dir, endpoint_url, aws)
-    try:
+    missing = {"NotFoundException": f"No API key {key_id}. 'scarab keys list' shows the keys."}
+    with aws_errors(missing):
         return _value(st.aws, key_id)
-    except Exception as exc:
-        if error_code(exc) == "NotFoundException":
-            raise ScarabError(f"No API key {key_id}. 'scarab keys list' shows the keys.") from None
-        raise explain(exc) from None
 
 
 def create_key(

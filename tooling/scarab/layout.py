@@ -5,7 +5,7 @@
     .scarab/state/<stage>.json          the state record of a stage on real AWS
     .scarab/local/state/<stage>.json    ... on an emulator (kept apart from real ids)
     .scarab/local/emulator.json         the running embedded emulator's address
-    .scarab/local/serve.json            the running `scarab serve`: {"url", "api_url", "pid"}
+    .scarab/local/serve.json            the running `scarab serve` (scarab.serve.record)
     .scarab/local/functions/<hex>/      zips extracted for `scarab serve`'s workers
     .scarab/local/logs/                 `scarab serve`'s function logs
 

@@ -8,9 +8,9 @@ import time
 from collections.abc import Iterator
 from pathlib import Path
 
-from scarab.aws import Aws, error_code, explain
+from scarab.aws import Aws, aws_errors
 from scarab.config import ScarabConfig
-from scarab.errors import ConfigError, ScarabError
+from scarab.errors import ConfigError
 from scarab.functions import FUNCTIONS
 from scarab.stage import open_stage
 
@@ -48,8 +48,9 @@ def tail(
     # Ids already printed, by timestamp: the next poll starts at the newest timestamp seen
     # (inclusive), so only ids at or after it can come back; older ones are forgotten.
     seen: dict[str, int] = {}
+    missing = f"No log group {group}; deploy the stage first."
     while True:
-        try:
+        with aws_errors({"ResourceNotFoundException": missing}):
             kwargs = {"logGroupName": group, "startTime": start}
             for page in logs.get_paginator("filter_log_events").paginate(**kwargs):
                 for event in page.get("events", []):
@@ -59,10 +60,6 @@ def tail(
                     start = max(start, int(event["timestamp"]))
                     ts = datetime.datetime.fromtimestamp(event["timestamp"] / 1000, datetime.UTC)
                     yield f"{ts:%H:%M:%S} {event['message'].rstrip()}"
-        except Exception as exc:
-            if error_code(exc) == "ResourceNotFoundException":
-                raise ScarabError(f"No log group {group}; deploy the stage first.") from None
-            raise explain(exc) from None
         if not follow:
             return
         seen = {event_id: ts for event_id, ts in seen.items() if ts >= start}

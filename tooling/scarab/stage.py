@@ -9,7 +9,7 @@ from pathlib import Path
 
 import boto3
 
-from scarab.aws import Aws, explain
+from scarab.aws import Aws, aws_errors
 from scarab.config import ScarabConfig
 from scarab.deploy.guards import check_record
 from scarab.deploy.lock import stage_lock
@@ -68,10 +68,6 @@ def open_stage(
     aws = aws or Aws(config.configured_region, endpoint_url=endpoint_url, session=session)
     state = load_state(project_dir.resolve(), config.stage, aws.endpoint_url)
     names = Names(config.app, config.stage)
-    try:
+    with aws_errors():
         check_record(aws, names, state)
-    except ScarabError:
-        raise
-    except Exception as exc:
-        raise explain(exc) from None
     return Stage(config, aws, names, state, project_dir.resolve())

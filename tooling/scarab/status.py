@@ -6,7 +6,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
-from scarab.aws import Aws, explain
+from scarab.aws import Aws, aws_errors
 from scarab.config import ScarabConfig
 from scarab.deploy import api_url
 from scarab.deploy.guards import extra_access
@@ -74,15 +74,13 @@ def status(
     """The stage as deployed: ids, URL, keys (never values), function state and drift."""
     st = open_stage(config, project_dir=project_dir, endpoint_url=endpoint_url, aws=aws)
     names = st.names
-    try:
+    with aws_errors():
         found = [(names.function(f.name), read_function(st.aws, names.function(f.name)))
                  for f in FUNCTIONS]  # fmt: skip
         legacy = read_function(st.aws, names.legacy)
         api_id = find_rest_api(st.aws, names, st.state.rest_api_id)
         plan, keys = read_plan_and_keys(st.aws, names, st.state.usage_plan_id)
         roles = {fn.key: read_role(st.aws, fn) for fn, _ in found}
-    except Exception as exc:
-        raise explain(exc) from None
     if all(f is None for _, f in found) and legacy is None and api_id is None and plan is None:
         raise ScarabError(
             f"Nothing is deployed for stage {names.stage} here. Run 'scarab deploy' first."

@@ -38,7 +38,7 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
 
-from scarab.aws import Aws, call, error_code, explain
+from scarab.aws import Aws, aws_errors, call, error_code, explain
 from scarab.deploy.state import lock_path
 from scarab.errors import ScarabError
 from scarab.naming import Names
@@ -357,11 +357,9 @@ def _release(aws: Aws, names: Names, me: Holder, marker: str | None = None) -> N
 def unlock(aws: Aws, names: Names) -> str | None:
     """Remove the stage's lock record, whoever holds it; returns who held it (or None)."""
     name = lock_parameter(names)
-    try:
+    with aws_errors():
         held = _read(aws, name)
         if held is None:
             return None
         _delete(aws, name)
-    except Exception as exc:
-        raise explain(exc) from None
     return _who(held)

@@ -18,9 +18,8 @@ from dataclasses import asdict, dataclass, field, fields
 from pathlib import Path
 from typing import Any
 
-from typing_extensions import TypedDict  # pydantic validates it on Python 3.11 too
-
 from pydantic import TypeAdapter, ValidationError
+from typing_extensions import TypedDict  # pydantic validates it on Python 3.11 too
 
 from scarab import layout
 from scarab.aws import Aws, is_emulator

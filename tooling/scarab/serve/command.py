@@ -2,9 +2,7 @@
 
 from __future__ import annotations
 
-import contextlib
 import errno
-import json
 import logging
 import os
 import signal
@@ -15,7 +13,7 @@ from types import FrameType
 
 import typer
 
-from scarab.emulator import SERVE_RECORD_NAME
+from scarab.serve.record import ServeRecord
 from scarab.serve.runtime import DEFAULT_MAX_CONTAINERS
 from scarab.serve.server import ServerOptions, function_log_path, run
 from scarab.serve.snapshot import Snapshot
@@ -86,7 +84,7 @@ def serve_command(
     project_dir = find_project_dir()
     _check_port(host, port)
     started = time.monotonic()
-    record = project_dir / SERVE_RECORD_NAME
+    record: ServeRecord | None = None
     stack = None
     try:
         typer.echo(
@@ -103,6 +101,7 @@ def serve_command(
         local = stack
 
         def ready(snapshot: Snapshot) -> None:
+            nonlocal record
             shown_host = "127.0.0.1" if host in ("0.0.0.0", "") else host  # noqa: S104
             url = f"http://{shown_host}:{port}"
             api_url = f"{url}/{local.stage}"
@@ -124,10 +123,8 @@ def serve_command(
                 )
             _say(f"  Function log: {function_log_path(project_dir)}")
             _say("Press Ctrl-C to stop.")
-            record.parent.mkdir(parents=True, exist_ok=True)
-            tmp = record.with_suffix(".tmp")
-            tmp.write_text(json.dumps({"url": url, "api_url": api_url, "pid": os.getpid()}))
-            tmp.replace(record)
+            record = ServeRecord(url=url, api_url=api_url, pid=os.getpid())
+            record.write(project_dir)
 
         run(stack, options, ready)
     except KeyboardInterrupt:
@@ -136,8 +133,8 @@ def serve_command(
         typer.echo(f"scarab serve: {exc}", err=True)
         raise typer.Exit(1) from None
     finally:
-        with contextlib.suppress(FileNotFoundError):
-            record.unlink()
+        if record is not None:
+            record.remove(project_dir)
         if stack is not None:
             stack.close()
     typer.echo("scarab serve: stopped.", err=True)
