@@ -21,7 +21,7 @@ from cfnlint.api import ManualArgs, lint
 from samtranslator.translator.transform import transform
 from scarab.cli import app
 from scarab.config import load_config
-from scarab.deploy.export import FORMATS, render
+from scarab.deploy.export import FORMATS, render, to_json
 from scarab.deploy.models import Code as ModelCode
 from scarab.deploy.models import desired_state
 from typer.testing import CliRunner
@@ -42,10 +42,13 @@ def export(project: Path, monkeypatch: pytest.MonkeyPatch, *args: str) -> str:
 
 
 def lint_matches(template: dict[str, Any]) -> dict[str, list[str]]:
-    """cfn-lint's findings by severity (E errors, W warnings, I informational)."""
+    """cfn-lint's findings by severity (E errors, W warnings, I informational), each with
+    its line and column in the text `scarab export` writes (cfn-lint 1.58's Match has no
+    path; the message of most rules names the template path itself)."""
     found: dict[str, list[str]] = {"E": [], "W": [], "I": []}
-    for match in lint(json.dumps(template), config=ManualArgs(regions=[REGION])):
-        found[match.rule.id[0]].append(f"{match.rule.id} {match.path}: {match.message}")
+    for match in lint(to_json(template), config=ManualArgs(regions=[REGION])):
+        where = f"line {match.linenumber}:{match.columnnumber}"
+        found[match.rule.id[0]].append(f"{match.rule.id} {where}: {match.message}")
     return found
 
 
@@ -339,6 +342,14 @@ def test_the_secrets_manager_backend_is_exported(project: Path) -> None:
     }
     env = one(template, "AWS::Lambda::Function")["Environment"]["Variables"]
     assert env["GOOGLE_API_KEY_BACKEND"] == "secretsmanager"
+
+
+def test_lint_matches_names_where_a_finding_is(project: Path) -> None:
+    template = render(load_config(project), project_dir=project, fmt="cloudformation")
+    template["Resources"]["Function"]["Properties"]["MemorySize"] = "lots"
+    line = next(n for n, text in enumerate(to_json(template).splitlines(), 1) if '"lots"' in text)
+    found = lint_matches(template)["E"]
+    assert any(f.startswith(f"E3012 line {line}:") for f in found), found
 
 
 def test_a_dollar_brace_in_the_environment_stays_literal(project: Path) -> None:
