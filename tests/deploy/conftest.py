@@ -193,12 +193,14 @@ def permission(lam: Any, function: str) -> list[dict[str, Any]]:
 LOCK = "/scarab/scarab/test/lock"
 
 
-def seed_lock(aws: Any, minutes_ago: float, token: str = "seeded") -> str:
+def seed_lock(
+    aws: Any, minutes_ago: float, token: str = "seeded", host: str = "runner-1", pid: int = 4242
+) -> str:
     started = datetime.datetime.now(datetime.UTC) - datetime.timedelta(minutes=minutes_ago)
     holder = {
         "owner": "ci",
-        "host": "runner-1",
-        "pid": 4242,
+        "host": host,
+        "pid": pid,
         "command": "deploy",
         "started": started.isoformat(timespec="seconds"),
         "token": token,

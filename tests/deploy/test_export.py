@@ -17,11 +17,12 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+import yaml
 from cfnlint.api import ManualArgs, lint
 from samtranslator.translator.transform import transform
 from scarab.cli import app
 from scarab.config import load_config
-from scarab.deploy.export import FORMATS, render
+from scarab.deploy.export import FORMATS, render, to_json
 from scarab.deploy.models import Code as ModelCode
 from scarab.deploy.models import desired_state
 from typer.testing import CliRunner
@@ -42,10 +43,13 @@ def export(project: Path, monkeypatch: pytest.MonkeyPatch, *args: str) -> str:
 
 
 def lint_matches(template: dict[str, Any]) -> dict[str, list[str]]:
-    """cfn-lint's findings by severity (E errors, W warnings, I informational)."""
+    """cfn-lint's findings by severity (E errors, W warnings, I informational), each with
+    its line and column in the text `scarab export` writes (cfn-lint 1.58's Match has no
+    path; the message of most rules names the template path itself)."""
     found: dict[str, list[str]] = {"E": [], "W": [], "I": []}
-    for match in lint(json.dumps(template), config=ManualArgs(regions=[REGION])):
-        found[match.rule.id[0]].append(f"{match.rule.id} {match.path}: {match.message}")
+    for match in lint(to_json(template), config=ManualArgs(regions=[REGION])):
+        where = f"line {match.linenumber}:{match.columnnumber}"
+        found[match.rule.id[0]].append(f"{match.rule.id} {where}: {match.message}")
     return found
 
 
@@ -341,13 +345,86 @@ def test_the_secrets_manager_backend_is_exported(project: Path) -> None:
     assert env["GOOGLE_API_KEY_BACKEND"] == "secretsmanager"
 
 
-def test_a_dollar_brace_in_the_environment_stays_literal(project: Path) -> None:
-    config = load_config(project, {"function.environment": {"GREETING": "${not-a-ref}"}})
-    template = render(config, project_dir=project, fmt="cloudformation")
-    assert one(template, "AWS::Lambda::Function")["Environment"]["Variables"]["GREETING"] == (
-        "${not-a-ref}"
+def test_lint_matches_names_where_a_finding_is(project: Path) -> None:
+    template = render(load_config(project), project_dir=project, fmt="cloudformation")
+    template["Resources"]["Function"]["Properties"]["MemorySize"] = "lots"
+    line = next(n for n, text in enumerate(to_json(template).splitlines(), 1) if '"lots"' in text)
+    found = lint_matches(template)["E"]
+    assert any(f.startswith(f"E3012 line {line}:") for f in found), found
+
+
+# Literal text: what a user wrote reaches the function as written, in either format, and no
+# `${...}` in it is taken for a reference; characters outside the BMP survive the file.
+LITERALS = {
+    "REGION_TEXT": "${AWS::Region}",
+    "ARN_TEXT": "${Function.Arn}",
+    "NOT_A_REF": "${not-a-ref}",
+    "BANG": "${!x}",
+    "MIXED": "a ${AWS::AccountId} b ${x} $ {y}",
+    "GLYPHS": "\U00013080 \U0001f600 \u00e9 \u2603",
+}
+
+
+def _function_env(template: dict[str, Any], fmt: str) -> dict[str, Any]:
+    kind = "AWS::Lambda::Function" if fmt == "cloudformation" else "AWS::Serverless::Function"
+    return dict(one(template, kind)["Environment"]["Variables"])
+
+
+@pytest.mark.parametrize("fmt", FORMATS)
+def test_literal_text_in_the_environment_round_trips(
+    project: Path, monkeypatch: pytest.MonkeyPatch, fmt: str
+) -> None:
+    toml = project / "scarab.toml"
+    table = ", ".join(f"{k} = {json.dumps(v, ensure_ascii=False)}" for k, v in LITERALS.items())
+    toml.write_text(toml.read_text().replace('FEATURE_X = "on"', table), encoding="utf-8")
+    config = load_config(project)
+    assert {k: config.function.environment[k] for k in LITERALS} == LITERALS
+    monkeypatch.chdir(project)
+    out = project / "exported.json"
+    result = CliRunner().invoke(app, ["export", "--format", fmt, "-o", str(out)])
+    assert result.exit_code == 0, result.output
+    raw = out.read_bytes()
+    assert re.search(rb"\\u[dD][89abAB]", raw) is None  # no surrogate-pair escapes
+    template = json.loads(raw.decode("utf-8"))
+    # CloudFormation reads a template as YAML: the same document, character for character.
+    assert yaml.safe_load(raw) == template
+    found = lint_matches(template)
+    assert found["E"] == [], found["E"]
+    # The only warning: a Sub that only escapes `${` "isn't needed" (it is, for E1029).
+    assert all(w.startswith("W1020 ") for w in found["W"]), found["W"]
+    refs = {"AWS::AccountId": ACCOUNT, "AWS::Region": REGION, "Function.Arn": "arn:fn"}
+    env = _function_env(template, fmt)
+    want = desired_state(
+        config, account_id=ACCOUNT, region=REGION, partition="aws", code=ModelCode("zip")
+    ).function.environment
+    assert resolve(env, refs) == want
+    if fmt == "sam":
+        translated = sam_translate(template, monkeypatch)
+        assert resolve(_function_env(translated, "cloudformation"), refs) == want
+        assert lint_matches(translated)["E"] == []
+
+
+def test_stdout_is_utf8_whatever_the_locale(project: Path, tmp_path: Path) -> None:
+    toml = project / "scarab.toml"
+    glyphs = 'FEATURE_X = "\U00013080 \U0001f600"'
+    toml.write_text(toml.read_text().replace('FEATURE_X = "on"', glyphs), encoding="utf-8")
+    scarab = shutil.which("scarab", path=str(Path(sys.executable).parent))
+    assert scarab is not None
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("LC_", "LANG", "PYTHON"))}
+    env.update(LC_ALL="C", LANG="C", PYTHONIOENCODING="ascii", PYTHONUTF8="0")
+    proc = subprocess.run(
+        [scarab, "export", "--format", "cloudformation"],
+        cwd=project,
+        env=env,
+        capture_output=True,
+        timeout=120,
+        check=False,
     )
-    assert lint_matches(template)["E"] == []
+    assert proc.returncode == 0, proc.stderr.decode("utf-8", "replace")
+    assert "\U00013080 \U0001f600".encode() in proc.stdout  # as UTF-8, not escaped
+    template = json.loads(proc.stdout.decode("utf-8"))
+    assert yaml.safe_load(proc.stdout) == template
+    assert _function_env(template, "cloudformation")["FEATURE_X"] == "\U00013080 \U0001f600"
 
 
 # Against what deploy created -----------------------------------------------------------

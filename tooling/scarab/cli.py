@@ -755,7 +755,7 @@ def export(
 
     def body() -> None:
         from scarab.config import find_project_dir, load_config
-        from scarab.deploy.export import render, to_json
+        from scarab.deploy.export import render, write
 
         project_dir = find_project_dir()
         config = load_config(project_dir, {"stage": stage})
@@ -765,10 +765,9 @@ def export(
             fmt=fmt,  # type: ignore[arg-type]
             code_uri=code_uri,
         )
+        write(template, output)
         if output is None:
-            sys.stdout.write(to_json(template))
             return
-        output.write_text(to_json(template))
         count = len(template["Resources"])
         err.print(f"wrote {output} ({fmt} template, {count} resources)", markup=False)
 

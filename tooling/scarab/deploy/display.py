@@ -3,6 +3,11 @@
 `scarab plan --json`, `deploy --dry-run` and `destroy --dry-run` print what this
 returns. Refs show as "${name}", a zip as "<zip 12.3 MB sha256 ...>", and secret
 values (a stored secret, an API key's value) as "<redacted>".
+
+So that a ref and literal text never look alike, a literal "${" (in a plain value, or in
+the text of a Sub around its refs) shows as "${!", as in CloudFormation's Fn::Sub: in a
+shown string, "${!" is the text "${" and any other "${" opens a ref, which the brace that
+balances it closes (a ref's name may hold an API path's "{model_id}").
 """
 
 from __future__ import annotations
@@ -10,6 +15,7 @@ from __future__ import annotations
 from typing import Any
 
 from scarab.config import secret_looking
+from scarab.deploy.executor import _SUB as SUB_REF  # what the executor substitutes in a Sub
 from scarab.deploy.instructions import (
     ApiCall,
     FileBytes,
@@ -34,12 +40,28 @@ SECRET_PARAMS: dict[tuple[str, str], frozenset[str]] = {
 }
 
 
+def literal(text: str) -> str:
+    """Literal text as shown: each "${" as "${!", so that it cannot be read as a ref."""
+    return text.replace("${", "${!")
+
+
+def show_sub(sub: Sub) -> str:
+    """A Sub as shown: its refs as "${name}", the text around them escaped."""
+    shown, end = [], 0
+    for match in SUB_REF.finditer(sub.template):
+        shown += [literal(sub.template[end : match.start()]), match.group(0)]
+        end = match.end()
+    return "".join([*shown, literal(sub.template[end:])])
+
+
 def show(value: Any) -> Any:
     """A plan value as JSON-ready data, with refs and blobs described."""
     if isinstance(value, Ref):
         return "${" + value.name + "}"
     if isinstance(value, Sub):
-        return value.template
+        return show_sub(value)
+    if isinstance(value, str):
+        return literal(value)
     if isinstance(value, FileBytes):
         return f"<zip {value.size / 2**20:.1f} MB sha256 {value.sha256[:12]}>"
     if isinstance(value, bytes):

@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import json
 import re
+import sys
 from pathlib import Path
 from typing import Any, Literal
 
@@ -70,9 +71,10 @@ def own_id(fn: FunctionSpec | str, what: str) -> str:
     return logical_id(key) + what
 
 
+IMAGE_TAG = "ImageTag"
 # What `_sub` resolves: the pseudo-parameters and the references this module writes.
 _TOKENS = (
-    ACCOUNT, REGION, PARTITION, URL_SUFFIX, f"${{{API}}}",
+    ACCOUNT, REGION, PARTITION, URL_SUFFIX, f"${{{API}}}", f"${{{IMAGE_TAG}}}",
     *(f"${{{own_id(f.name, FUNCTION)}.Arn}}" for f in FUNCTIONS),
 )  # fmt: skip
 _OTHER_SUB = re.compile(r"\$\{(?!(?:" + "|".join(re.escape(t[2:]) for t in _TOKENS) + "))")
@@ -143,7 +145,21 @@ def render(
 
 
 def to_json(template: dict[str, Any]) -> str:
-    return json.dumps(template, indent=2) + "\n"
+    """The template as JSON text. Characters stay as they are (write it as UTF-8): an
+    escaped non-BMP character is a surrogate pair, which YAML readers such as cfn-lint's
+    and CloudFormation's refuse or turn into two broken characters."""
+    return json.dumps(template, indent=2, ensure_ascii=False) + "\n"
+
+
+def write(template: dict[str, Any], output: Path | None) -> None:
+    """Write the template to `output`, or to stdout, as UTF-8 whatever the locale."""
+    data = to_json(template).encode("utf-8")
+    if output is not None:
+        output.write_bytes(data)
+        return
+    sys.stdout.flush()
+    sys.stdout.buffer.write(data)
+    sys.stdout.buffer.flush()
 
 
 def _sub(value: Any) -> Any:
@@ -160,6 +176,29 @@ def _sub(value: Any) -> Any:
     if isinstance(value, list | tuple):
         return [_sub(v) for v in value]
     return value
+
+
+def _literal(value: Any) -> Any:
+    """Every plain string holding `${` becomes an Fn::Sub with each `${` escaped as `${!`,
+    deeply (intrinsic functions, already written by `_sub`, are left alone).
+
+    CloudFormation leaves a plain string as it is, but cfn-lint takes `${AWS::Region}` in
+    one for a forgotten Sub (E1029); the escaped Sub means the same text to both. So a
+    user's `[function.environment] X = "${AWS::Region}"` reaches the function as written.
+    """
+    if isinstance(value, str):
+        return {"Fn::Sub": value.replace("${", "${!")} if "${" in value else value
+    if isinstance(value, dict):
+        if len(value) == 1 and _is_intrinsic(next(iter(value))):
+            return value
+        return {k: _literal(v) for k, v in value.items()}
+    if isinstance(value, list | tuple):
+        return [_literal(v) for v in value]
+    return value
+
+
+def _is_intrinsic(key: str) -> bool:
+    return key == "Ref" or key.startswith("Fn::")
 
 
 def _tag_list(tags: dict[str, str]) -> list[dict[str, str]]:
@@ -200,7 +239,7 @@ class _Template:
     def add(self, logical: str, kind: str, props: dict[str, Any], **extra: Any) -> None:
         if logical in self.resources:
             raise ScarabError(f"Two exported resources share the logical id {logical}.")
-        self.resources[logical] = {"Type": kind, "Properties": props, **extra}
+        self.resources[logical] = {"Type": kind, "Properties": _literal(props), **extra}
 
     # IAM, logs, ECR ------------------------------------------------------------------
 
@@ -260,7 +299,7 @@ class _Template:
     def _code_parameters(self) -> None:
         code = self.d.code
         if code.package == "image":
-            self.parameters["ImageTag"] = {
+            self.parameters[IMAGE_TAG] = {
                 "Type": "String",
                 "Default": str(code.image_tag),
                 "Description": (
@@ -297,7 +336,7 @@ class _Template:
             "Environment": {"Variables": dict(fn.environment)},
         }
         image = fn.code.package == "image"
-        image_uri = {"Fn::Sub": f"{fn.code.image_repository}:${{ImageTag}}"}
+        image_uri = _sub(f"{fn.code.image_repository}:${{{IMAGE_TAG}}}")
         s3 = {"Bucket": {"Ref": "CodeBucket"}, "Key": {"Ref": own_id(fn, "CodeKey")}}
         if self.fmt == "sam":
             kind = "AWS::Serverless::Function"

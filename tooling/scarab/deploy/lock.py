@@ -19,7 +19,8 @@ the stale record>`, created with Overwrite=False after its delete: only one run'
 succeeds; the other learns it lost, puts the winner's record back (it may just have
 deleted it) and reports the stage locked.
 
-Read-only commands and dry runs never lock.
+Read-only commands and dry runs never lock, nor does a deploy with nothing to change; such
+a run can only read the record, and `stale_lock_notice` says when a dead run left it.
 """
 
 from __future__ import annotations
@@ -229,13 +230,76 @@ def _delete(aws: Aws, name: str) -> None:
 
 
 def _stale(raw: str, modified: datetime.datetime | None, timeout_minutes: int) -> bool:
+    return _why_stale(raw, modified, timeout_minutes) is not None
+
+
+def _why_stale(raw: str, modified: datetime.datetime | None, timeout_minutes: int) -> str | None:
+    """Why the lock record `raw` is stale (a phrase), or None while it may be live."""
     holder = Holder.parse(raw)
     if holder is not None and holder.dead_here():
-        return True
+        return f"its process (pid {holder.pid}) is no longer running on this machine"
     age = holder.age() if holder else None
     if age is None and modified is not None:  # unreadable record: SSM's clock says how old
         age = datetime.datetime.now(datetime.UTC) - modified
-    return age is not None and age > datetime.timedelta(minutes=timeout_minutes)
+    if age is not None and age > datetime.timedelta(minutes=timeout_minutes):
+        return (
+            f"it is {_minutes(age)} old, older than [lock] timeout_minutes"
+            f" ({timeout_minutes} min), so its run most likely crashed"
+        )
+    return None
+
+
+def stale_lock_notice(
+    aws: Aws, names: Names, project_dir: Path, timeout_minutes: int
+) -> str | None:
+    """A warning when the stage's lock record is left over from a run that died, or None.
+
+    For a run that has nothing to change and so never takes the lock (an up-to-date
+    deploy): a run SIGKILLed after its last call leaves its record, and nothing else would
+    say so. Read-only, as such a run must be (the record is removed by 'scarab unlock' or
+    `--force-unlock`, or taken over by the next run that changes the stage). None as well
+    when the record may belong to a live run, when a scarab command in this checkout
+    holds the local lock now (it takes the record over itself), or when the record cannot
+    be read: the notice is advice and never fails the command.
+    """
+    name = lock_parameter(names)
+    if _live_here(lock_path(project_dir, names.stage, aws.endpoint_url)):
+        return None
+    try:
+        got = _read_record(aws, name)
+    except Exception:
+        return None
+    if got is None:
+        return None
+    held, modified = got
+    why = _why_stale(held, modified, timeout_minutes)
+    if why is None:
+        return None
+    holder = Holder.parse(held)
+    if holder is not None and holder.dead_here():
+        # Only this machine can tell the process is gone; elsewhere it looks held.
+        until = (
+            f" until then (or until it is {timeout_minutes} min old) commands on other"
+            " machines find the stage locked"
+        )
+    else:
+        until = " until then the next command that changes the stage takes it over"
+    return (
+        f"The stage lock {name} is left over from {_who(held)}: {why}. Nothing needed"
+        f" changing, so this run left it in place. Remove it with 'scarab unlock';{until}."
+    )
+
+
+def _live_here(path: Path) -> bool:
+    """True when the local lock file names a running process: a scarab command in this
+    checkout holds the stage now. Read without locking, so as not to get in its way."""
+    try:
+        holder = Holder.parse(path.read_text(encoding="utf-8", errors="replace"))
+    except OSError:
+        return False
+    if holder is None or holder.host != socket.gethostname():
+        return False
+    return not holder.dead_here()
 
 
 def _acquire(
