@@ -91,7 +91,9 @@ def test_a_deploy_killed_at_its_last_step_is_reported_by_the_next_up_to_date_run
     assert result.up_to_date, result.plan
     assert recorder.mutating == []
     assert lock_record(aws) == left
-    # ...and this is what it can say about it, read-only.
+    # ...and warns (stderr, DeployResult.warnings) that a dead run left it.
+    assert any("'scarab unlock'" in w and LOCK in w for w in result.warnings), result.warnings
+    # This is what it can say about it, read-only.
     ro = _aws(aws.url)
     notice = stale_lock_notice(ro, _names(project), project, TIMEOUT)
     assert notice is not None

@@ -20,7 +20,7 @@ from scarab.config import ScarabConfig
 from scarab.deploy import guards
 from scarab.deploy.executor import Executor
 from scarab.deploy.instructions import Step
-from scarab.deploy.lock import stage_lock
+from scarab.deploy.lock import stage_lock, stale_lock_notice
 from scarab.deploy.models import Code, Desired, desired_state, function_settings
 from scarab.deploy.planner import API_KEY_ID, REST_API_ID, USAGE_PLAN_ID, seed_vars
 from scarab.deploy.planner import plan as make_plan
@@ -200,6 +200,7 @@ def deploy(
     # it makes no mutating call at all, the lock's included.
     state, desired, observed, steps = survey()
     values = seed_vars(observed)
+    notice: str | None = None
     if steps and not dry_run:
         with stage_lock(
             aws, names, project_dir, command="deploy", timeout_minutes=config.lock.timeout_minutes,
@@ -216,6 +217,10 @@ def deploy(
     elif not dry_run:
         if force_unlock:
             guards.forced_unlock(aws, names, progress)
+        else:
+            # Nothing to do, so the lock is not taken: say when a dead run left one.
+            with aws_errors():
+                notice = stale_lock_notice(aws, names, project_dir, config.lock.timeout_minutes)
         _recorder(project_dir, aws, desired, state, observed)(values, done=True)
     key_ids = _key_ids(observed, values)
     with aws_errors():
@@ -224,6 +229,8 @@ def deploy(
             for fn in desired.functions
         ]
         warnings = guards.deploy_warnings(aws, config, names, units)
+    if notice:
+        warnings.append(notice)
     code = desired.code
     main = desired.functions[0]
     return DeployResult(
