@@ -131,17 +131,29 @@ EXPECTED_TRUST = {
         }
     ],
 }
-EXPECTED_LOGS_POLICY = {
-    "Version": "2012-10-17",
-    "Statement": [
-        {
-            "Sid": "WriteOwnLogs",
-            "Effect": "Allow",
-            "Action": ["logs:CreateLogStream", "logs:PutLogEvents"],
-            "Resource": "arn:aws:logs:us-east-1:123456789012:log-group:/aws/lambda/scarab-test:*",
-        }
-    ],
-}
+# The functions of the test project's stage (app scarab, stage test) and their roles.
+ANALYZE = "scarab-test-analyze"
+MODELS = "scarab-test-models"
+ANALYZE_ROLE, MODELS_ROLE = f"{ANALYZE}-role", f"{MODELS}-role"
+
+
+def expected_logs_policy(function: str) -> dict[str, Any]:
+    """The inline policy that writes to `function`'s own log group and nothing else."""
+    group = f"arn:aws:logs:us-east-1:123456789012:log-group:/aws/lambda/{function}:*"
+    return {
+        "Version": "2012-10-17",
+        "Statement": [
+            {
+                "Sid": "WriteOwnLogs",
+                "Effect": "Allow",
+                "Action": ["logs:CreateLogStream", "logs:PutLogEvents"],
+                "Resource": group,
+            }
+        ],
+    }
+
+
+EXPECTED_LOGS_POLICY = expected_logs_policy(ANALYZE)
 EXPECTED_SSM_POLICY = {
     "Version": "2012-10-17",
     "Statement": [
@@ -157,15 +169,16 @@ EXPECTED_SSM_POLICY = {
 }
 
 
-def expected_permission(api_id: str, stage: str) -> list[dict[str, Any]]:
-    """The function's resource policy: API Gateway may invoke it from this API's stage."""
+def expected_permission(api_id: str, stage: str, function: str = "analyze") -> list[dict[str, Any]]:
+    """Function `function`'s resource policy: API Gateway may invoke it from this API's
+    stage."""
     return [
         {
             "Sid": "scarab-apigateway-invoke",
             "Effect": "Allow",
             "Principal": {"Service": "apigateway.amazonaws.com"},
             "Action": "lambda:InvokeFunction",
-            "Resource": f"arn:aws:lambda:us-east-1:123456789012:function:scarab-{stage}",
+            "Resource": f"arn:aws:lambda:us-east-1:123456789012:function:scarab-{stage}-{function}",
             "Condition": {
                 "ArnLike": {
                     "AWS:SourceArn": (

@@ -29,12 +29,22 @@ def test_deploy_then_up_to_date_then_destroy(aws, project: Path, monkeypatch) ->
     value = client("apigateway", aws).get_api_key(apiKey=data["api_key_id"], includeValue=True)
     assert value["value"] in second.output
     dry = runner.invoke(app, ["deploy", "--endpoint-url", aws.url, "--dry-run", "--stage", "other"])
-    assert dry.exit_code == 0 and "create iam.role scarab-other-role: missing" in dry.output
+    assert dry.exit_code == 0 and "create iam.role scarab-other-analyze-role: missing" in dry.output
     refused = runner.invoke(app, ["destroy", "--endpoint-url", aws.url])
     assert refused.exit_code == 2
+    assert "create iam.role scarab-other-models-role: missing" in dry.output
+    assert [f["FunctionName"] for f in data_functions(aws)] == [
+        "scarab-test-analyze",
+        "scarab-test-models",
+    ]
     gone = runner.invoke(app, ["destroy", "--yes", "--endpoint-url", aws.url])
     assert gone.exit_code == 0, gone.output
     assert client("lambda", aws).list_functions()["Functions"] == []
+
+
+def data_functions(aws: object) -> list[dict[str, str]]:
+    got = client("lambda", aws).list_functions()["Functions"]
+    return sorted(got, key=lambda f: f["FunctionName"])
 
 
 def test_local_uses_a_running_emulator(project: Path, monkeypatch) -> None:

@@ -10,10 +10,15 @@ from scarab.deploy.routes import ROUTES, resource_paths
 from scarab.naming import TAG_MANAGED_ENV
 
 from tests.deploy.conftest import (
+    ANALYZE,
+    ANALYZE_ROLE,
     EXPECTED_LOGS_POLICY,
+    MODELS,
+    MODELS_ROLE,
     EXPECTED_SSM_POLICY,
     EXPECTED_TRUST,
     client,
+    expected_logs_policy,
     expected_permission,
     inline_policies,
     permission,
@@ -31,12 +36,14 @@ def test_full_deploy_creates_every_resource(run_deploy, aws, project: Path) -> N
     iam = client("iam", aws)
     logs = client("logs", aws)
 
-    # Function: name, config, environment, tags.
-    fn = lam.get_function(FunctionName="scarab-test")
+    # Functions: names, config, environment, tags; no single function any more.
+    with pytest.raises(lam.exceptions.ResourceNotFoundException):
+        lam.get_function(FunctionName="scarab-test-analyze")
+    fn = lam.get_function(FunctionName=ANALYZE)
     cfg = fn["Configuration"]
     assert cfg["MemorySize"] == 512 and cfg["Timeout"] == 30
-    assert cfg["Handler"] == "lens.handler.lambda_handler"
-    assert cfg["Role"].endswith(":role/scarab-test-role")
+    assert cfg["Handler"] == "lens.entry.analyze.lambda_handler"
+    assert cfg["Role"].endswith(f":role/{ANALYZE_ROLE}")
     env = cfg["Environment"]["Variables"]
     assert env["ALLOWED_ORIGINS"] == "http://localhost:3000"
     assert json.loads(env["SCARAB_MODELS"]) == {
@@ -48,20 +55,34 @@ def test_full_deploy_creates_every_resource(run_deploy, aws, project: Path) -> N
     assert cfg["CodeSha256"] == result.code_sha256
     assert fn["Tags"]["scarab:stage"] == "test"
     assert "FEATURE_X" in fn["Tags"][TAG_MANAGED_ENV].split()
+    models = lam.get_function(FunctionName=MODELS)
+    mcfg = models["Configuration"]
+    assert mcfg["Handler"] == "lens.entry.models.lambda_handler"
+    assert mcfg["Role"].endswith(f":role/{MODELS_ROLE}")
+    assert mcfg["CodeSha256"] == result.functions["models"]["code_sha256"] != cfg["CodeSha256"]
+    menv = mcfg["Environment"]["Variables"]
+    assert menv["FEATURE_X"] == "on" and menv["ALLOWED_ORIGINS"] == "http://localhost:3000"
+    assert not {"GOOGLE_API_KEY_PARAM", "SCARAB_MODELS"} & set(menv)
 
     # Role: Lambda's trust, no managed policy, two inline policies, each scoped exactly.
-    role = iam.get_role(RoleName="scarab-test-role")["Role"]
-    assert role["AssumeRolePolicyDocument"] == EXPECTED_TRUST
-    assert iam.list_attached_role_policies(RoleName="scarab-test-role")["AttachedPolicies"] == []
-    assert inline_policies(iam, "scarab-test-role") == {
+    for role_name in (ANALYZE_ROLE, MODELS_ROLE):
+        role = iam.get_role(RoleName=role_name)["Role"]
+        assert role["AssumeRolePolicyDocument"] == EXPECTED_TRUST
+        assert iam.list_attached_role_policies(RoleName=role_name)["AttachedPolicies"] == []
+    assert inline_policies(iam, ANALYZE_ROLE) == {
         "scarab-write-logs": EXPECTED_LOGS_POLICY,
         "scarab-read-secret": EXPECTED_SSM_POLICY,
     }
+    # The models function reads no Gemini key: its role writes its own logs, nothing else.
+    assert inline_policies(iam, MODELS_ROLE) == {"scarab-write-logs": expected_logs_policy(MODELS)}
+    roles = sorted(r["RoleName"] for r in iam.list_roles()["Roles"])
+    assert [r for r in roles if r.startswith("scarab-test")] == [ANALYZE_ROLE, MODELS_ROLE]
 
-    # Log group with retention.
+    # A log group per function, with retention.
     groups = logs.describe_log_groups(logGroupNamePrefix="/aws/lambda/scarab-test")["logGroups"]
-    assert [(g["logGroupName"], g.get("retentionInDays")) for g in groups] == [
-        ("/aws/lambda/scarab-test", 14)
+    assert sorted((g["logGroupName"], g.get("retentionInDays")) for g in groups) == [
+        (f"/aws/lambda/{ANALYZE}", 14),
+        (f"/aws/lambda/{MODELS}", 14),
     ]
 
     # REST API: one, regional, with every route, preflight and gateway response.
@@ -73,7 +94,7 @@ def test_full_deploy_creates_every_resource(run_deploy, aws, project: Path) -> N
         r["path"]: r for r in apigw.get_resources(restApiId=api_id, embed=["methods"])["items"]
     }
     assert set(resources) == {"/", *resource_paths()}
-    fn_arn = cfg["FunctionArn"]
+    arns = {"analyze": cfg["FunctionArn"], "models": mcfg["FunctionArn"]}
     for route in ROUTES:
         method = apigw.get_method(
             restApiId=api_id, resourceId=resources[route.path]["id"], httpMethod=route.method
@@ -82,7 +103,7 @@ def test_full_deploy_creates_every_resource(run_deploy, aws, project: Path) -> N
         assert method["authorizationType"] == "NONE"
         integ = method["methodIntegration"]
         assert integ["type"] == "AWS_PROXY" and integ["httpMethod"] == "POST"
-        assert integ["uri"].endswith(f"/functions/{fn_arn}/invocations")
+        assert integ["uri"].endswith(f"/functions/{arns[route.function]}/invocations"), route
     for path in resource_paths():
         opt = apigw.get_method(
             restApiId=api_id, resourceId=resources[path]["id"], httpMethod="OPTIONS"
@@ -117,7 +138,8 @@ def test_full_deploy_creates_every_resource(run_deploy, aws, project: Path) -> N
     ]
 
     # Permission: exactly one statement, scoped to this API's stage.
-    assert permission(lam, "scarab-test") == expected_permission(api_id, "test")
+    assert permission(lam, ANALYZE) == expected_permission(api_id, "test")
+    assert permission(lam, MODELS) == expected_permission(api_id, "test", "models")
 
     # Usage plan bound to the stage with the configured limits, and one key in it.
     plans = [p for p in apigw.get_usage_plans()["items"] if p["name"] == "scarab-test-plan"]
@@ -134,6 +156,10 @@ def test_full_deploy_creates_every_resource(run_deploy, aws, project: Path) -> N
     # The state record: ids, no secrets.
     state = json.loads((project / ".scarab/local/state/test.json").read_text())
     assert state["rest_api_id"] == api_id and state["usage_plan_id"] == plan["id"]
+    assert {k: f["name"] for k, f in state["functions"].items()} == {
+        "analyze": ANALYZE,
+        "models": MODELS,
+    }
     key_value = apigw.get_api_key(apiKey=result.api_key_id, includeValue=True)["value"]
     assert key_value not in json.dumps(state)
     assert not (project / ".scarab/state/test.json").exists()

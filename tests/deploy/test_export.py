@@ -25,12 +25,16 @@ from scarab.config import load_config
 from scarab.deploy.export import FORMATS, render, to_json
 from scarab.deploy.models import Code as ModelCode
 from scarab.deploy.models import desired_state
+from scarab.functions import FUNCTIONS
 from typer.testing import CliRunner
 
 from tests.deploy.conftest import REPO, client, inline_policies, permission
 
 ACCOUNT, REGION = "123456789012", "us-east-1"  # the moto server's
 SECRET = "AIzaSy-export-test-secret-0123456789"
+
+
+CODES = {f.name: ModelCode("zip") for f in FUNCTIONS}
 
 
 def export(project: Path, monkeypatch: pytest.MonkeyPatch, *args: str) -> str:
@@ -145,7 +149,7 @@ def _logical(template: dict[str, Any], props: dict[str, Any]) -> str:
     return next(k for k, r in template["Resources"].items() if r["Properties"] is props)
 
 
-def live_inventory(aws: Any, api_id: str, function: str) -> dict[str, list[str]]:
+def live_inventory(aws: Any, api_id: str, functions: list[str]) -> dict[str, list[str]]:
     iam, lam, logs = client("iam", aws), client("lambda", aws), client("logs", aws)
     apigw = client("apigateway", aws)
     roles = [r["RoleName"] for r in iam.list_roles()["Roles"]]
@@ -183,7 +187,9 @@ def live_inventory(aws: Any, api_id: str, function: str) -> dict[str, list[str]]
                 s["stageName"] for s in apigw.get_stages(restApiId=api_id)["item"]
             ],
             "AWS::Lambda::Permission": [
-                s["Condition"]["ArnLike"]["AWS:SourceArn"] for s in permission(lam, function)
+                s["Condition"]["ArnLike"]["AWS:SourceArn"]
+                for f in functions
+                for s in permission(lam, f)
             ],
             "AWS::ApiGateway::UsagePlan": [p["name"] for p in plans],
             "AWS::ApiGateway::ApiKey": [k["name"] for k in apigw.get_api_keys()["items"]],
@@ -226,30 +232,34 @@ def test_the_sam_template_translates_to_the_cloudformation_one(
     assert {k: r["Type"] for k, r in translated["Resources"].items()} == {
         k: r["Type"] for k, r in cfn["Resources"].items()
     }
-    fn, want = translated["Resources"]["Function"], cfn["Resources"]["Function"]
-    tags = {t["Key"]: t["Value"] for t in fn["Properties"].pop("Tags")}
-    assert tags.pop("lambda:createdBy") == "SAM"
-    assert tags == {t["Key"]: t["Value"] for t in want["Properties"].pop("Tags")}
-    assert fn["Properties"] == want["Properties"]
-    assert fn["Properties"]["Code"] == {
-        "S3Bucket": {"Ref": "CodeBucket"},
-        "S3Key": {"Ref": "CodeKey"},
-    }
-    assert sorted(fn["DependsOn"]) == sorted(want["DependsOn"])
+    functions = {"AnalyzeFunction": "AnalyzeCodeKey", "ModelsFunction": "ModelsCodeKey"}
+    for logical, key in functions.items():
+        fn, want = translated["Resources"][logical], cfn["Resources"][logical]
+        tags = {t["Key"]: t["Value"] for t in fn["Properties"].pop("Tags")}
+        assert tags.pop("lambda:createdBy") == "SAM"
+        assert tags == {t["Key"]: t["Value"] for t in want["Properties"].pop("Tags")}
+        assert fn["Properties"] == want["Properties"]
+        assert fn["Properties"]["Code"] == {
+            "S3Bucket": {"Ref": "CodeBucket"},
+            "S3Key": {"Ref": key},
+        }
+        assert sorted(fn["DependsOn"]) == sorted(want["DependsOn"])
     for logical, res in cfn["Resources"].items():
-        if logical != "Function":
+        if logical not in functions:
             assert translated["Resources"][logical] == res, logical
 
 
 def test_code_uri_sets_the_code_parameters(project: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    text = export(project, monkeypatch, "--format", "sam", "--code-uri", "s3://my-bucket/a/b.zip")
+    uri = "s3://my-bucket/a/{function}.zip"
+    text = export(project, monkeypatch, "--format", "sam", "--code-uri", uri)
     template = json.loads(text)
     assert template["Parameters"]["CodeBucket"]["Default"] == "my-bucket"
-    assert template["Parameters"]["CodeKey"]["Default"] == "a/b.zip"
+    assert template["Parameters"]["AnalyzeCodeKey"]["Default"] == "a/analyze.zip"
+    assert template["Parameters"]["ModelsCodeKey"]["Default"] == "a/models.zip"
     translated = sam_translate(template, monkeypatch)
-    assert translated["Resources"]["Function"]["Properties"]["Code"] == {
+    assert translated["Resources"]["ModelsFunction"]["Properties"]["Code"] == {
         "S3Bucket": {"Ref": "CodeBucket"},
-        "S3Key": {"Ref": "CodeKey"},
+        "S3Key": {"Ref": "ModelsCodeKey"},
     }
     # Without --code-uri the parameters have no default: the stack asks for them.
     bare = json.loads(export(project, monkeypatch, "--format", "cloudformation"))
@@ -262,6 +272,8 @@ def test_code_uri_sets_the_code_parameters(project: Path, monkeypatch: pytest.Mo
         (["--format", "yaml"], "--format 'yaml': use cloudformation or sam."),
         (["--format", "sam", "--code-uri", "https://x/y.zip"], "is not an S3 URI"),
         (["--format", "sam", "--code-uri", "s3://bucket-only"], "is not an S3 URI"),
+        # One zip for two functions: which is which?
+        (["--format", "sam", "--code-uri", "s3://my-bucket/app.zip"], "put {function} in the key"),
     ],
 )
 def test_bad_options_are_usage_errors(
@@ -294,7 +306,10 @@ def test_the_template_follows_the_config(project: Path) -> None:
     assert plan["Throttle"] == {"RateLimit": 7.5, "BurstLimit": 10}
     assert plan["Quota"] == {"Limit": 500, "Period": "WEEK"}
     assert one(before, "AWS::ApiGateway::UsagePlan")["Throttle"]["RateLimit"] == 5
-    assert one(after, "AWS::Lambda::Function")["MemorySize"] == 1024
+    memory = {
+        p["FunctionName"]: p["MemorySize"] for p in of_type(after, "AWS::Lambda::Function").values()
+    }
+    assert memory == {"scarab-test-analyze": 1024, "scarab-test-models": 1024}
     # One origin: a static Allow-Origin header. Two: the preflight template picks the
     # request's Origin when it is one of them, and the static header goes.
     header = "method.response.header.Access-Control-Allow-Origin"
@@ -307,15 +322,19 @@ def test_the_template_follows_the_config(project: Path) -> None:
     assert header not in pre_after["IntegrationResponses"][0]["ResponseParameters"]
     vtl = pre_after["IntegrationResponses"][0]["ResponseTemplates"]["application/json"]
     assert '$origin == "https://a.example" || $origin == "https://b.example"' in vtl
-    env = one(after, "AWS::Lambda::Function")["Environment"]["Variables"]
-    assert env["ALLOWED_ORIGINS"] == "https://a.example,https://b.example"
+    for fn in of_type(after, "AWS::Lambda::Function").values():
+        env = fn["Environment"]["Variables"]
+        assert env["ALLOWED_ORIGINS"] == "https://a.example,https://b.example"
+    # [functions.<name>] reaches only that function's resource.
+    per_fn = load_config(project, {"functions.models.memory": 3008})
+    exported = render(per_fn, project_dir=project, fmt="cloudformation")["Resources"]
+    assert exported["ModelsFunction"]["Properties"]["MemorySize"] == 3008
+    assert exported["AnalyzeFunction"]["Properties"]["MemorySize"] == 512
     # A changed API is a new deployment (its logical id is the API's fingerprint).
     deployments = [set(of_type(t, "AWS::ApiGateway::Deployment")) for t in (before, after)]
     assert deployments[0] != deployments[1]
     # And every preflight is the model's, path by path.
-    d = desired_state(
-        changed, account_id="1", region=REGION, partition="aws", code=ModelCode("zip")
-    )
+    d = desired_state(changed, account_id="1", region=REGION, partition="aws", codes=CODES)
     paths = {v: k for k, v in resource_paths(after).items()}
     for spec in d.api.methods:
         if spec.kind != "preflight":
@@ -332,7 +351,10 @@ def test_the_template_follows_the_config(project: Path) -> None:
 def test_the_secrets_manager_backend_is_exported(project: Path) -> None:
     config = load_config(project, {"secrets.backend": "secretsmanager"})
     template = render(config, project_dir=project, fmt="cloudformation")
-    policy = of_type(template, "AWS::IAM::RolePolicy")["RolePolicyScarabReadSecret"]
+    policies = of_type(template, "AWS::IAM::RolePolicy")
+    policy = policies["AnalyzeRolePolicyScarabReadSecret"]
+    # Only the analyze function reads the key.
+    assert "ModelsRolePolicyScarabReadSecret" not in policies
     [statement] = policy["PolicyDocument"]["Statement"]
     assert statement["Action"] == "secretsmanager:GetSecretValue"
     assert statement["Resource"] == {
@@ -341,13 +363,13 @@ def test_the_secrets_manager_backend_is_exported(project: Path) -> None:
             "secret:/scarab/scarab/test/gemini-api-key-??????"
         )
     }
-    env = one(template, "AWS::Lambda::Function")["Environment"]["Variables"]
-    assert env["GOOGLE_API_KEY_BACKEND"] == "secretsmanager"
+    env = of_type(template, "AWS::Lambda::Function")["AnalyzeFunction"]["Environment"]
+    assert env["Variables"]["GOOGLE_API_KEY_BACKEND"] == "secretsmanager"
 
 
 def test_lint_matches_names_where_a_finding_is(project: Path) -> None:
     template = render(load_config(project), project_dir=project, fmt="cloudformation")
-    template["Resources"]["Function"]["Properties"]["MemorySize"] = "lots"
+    template["Resources"]["ModelsFunction"]["Properties"]["MemorySize"] = "lots"
     line = next(n for n, text in enumerate(to_json(template).splitlines(), 1) if '"lots"' in text)
     found = lint_matches(template)["E"]
     assert any(f.startswith(f"E3012 line {line}:") for f in found), found
@@ -357,7 +379,7 @@ def test_lint_matches_names_where_a_finding_is(project: Path) -> None:
 # `${...}` in it is taken for a reference; characters outside the BMP survive the file.
 LITERALS = {
     "REGION_TEXT": "${AWS::Region}",
-    "ARN_TEXT": "${Function.Arn}",
+    "ARN_TEXT": "${AnalyzeFunction.Arn}",
     "NOT_A_REF": "${not-a-ref}",
     "BANG": "${!x}",
     "MIXED": "a ${AWS::AccountId} b ${x} $ {y}",
@@ -366,8 +388,9 @@ LITERALS = {
 
 
 def _function_env(template: dict[str, Any], fmt: str) -> dict[str, Any]:
+    """The analyze function's environment."""
     kind = "AWS::Lambda::Function" if fmt == "cloudformation" else "AWS::Serverless::Function"
-    return dict(one(template, kind)["Environment"]["Variables"])
+    return dict(of_type(template, kind)["AnalyzeFunction"]["Environment"]["Variables"])
 
 
 @pytest.mark.parametrize("fmt", FORMATS)
@@ -392,11 +415,13 @@ def test_literal_text_in_the_environment_round_trips(
     assert found["E"] == [], found["E"]
     # The only warning: a Sub that only escapes `${` "isn't needed" (it is, for E1029).
     assert all(w.startswith("W1020 ") for w in found["W"]), found["W"]
-    refs = {"AWS::AccountId": ACCOUNT, "AWS::Region": REGION, "Function.Arn": "arn:fn"}
+    refs = {"AWS::AccountId": ACCOUNT, "AWS::Region": REGION, "AnalyzeFunction.Arn": "arn:fn"}
     env = _function_env(template, fmt)
-    want = desired_state(
-        config, account_id=ACCOUNT, region=REGION, partition="aws", code=ModelCode("zip")
-    ).function.environment
+    want = (
+        desired_state(config, account_id=ACCOUNT, region=REGION, partition="aws", codes=CODES)
+        .function("analyze")
+        .environment
+    )
     assert resolve(env, refs) == want
     if fmt == "sam":
         translated = sam_translate(template, monkeypatch)
@@ -442,33 +467,38 @@ def test_the_template_is_what_deploy_created(
         "AWS::Region": REGION,
         "AWS::Partition": "aws",
         "Api": api_id,
-        "Function.Arn": result.function_arn,
+        **{f"{k.title()}Function.Arn": f["arn"] for k, f in result.functions.items()},
     }
-    live = live_inventory(aws, api_id, result.function_name)
+    live = live_inventory(aws, api_id, [str(f["name"]) for f in result.functions.values()])
     assert template_inventory(template, refs) == live
     counts = {k: len(v) for k, v in live.items()}
-    assert counts["AWS::ApiGateway::Method"] == 11 and counts["AWS::IAM::RolePolicy"] == 2
+    assert counts["AWS::ApiGateway::Method"] == 11 and counts["AWS::IAM::RolePolicy"] == 3
+    assert counts["AWS::Lambda::Function"] == 2 and counts["AWS::Lambda::Permission"] == 2
 
     # The properties deploy set are the template's, once its references are resolved.
     iam, lam, apigw = client("iam", aws), client("lambda", aws), client("apigateway", aws)
-    role = one(template, "AWS::IAM::Role")
-    assert (
-        iam.get_role(RoleName=role["RoleName"])["Role"]["AssumeRolePolicyDocument"]
-        == (role["AssumeRolePolicyDocument"])
-    )
-    assert iam.list_attached_role_policies(RoleName=role["RoleName"])["AttachedPolicies"] == []
-    assert "ManagedPolicyArns" not in role
-    assert inline_policies(iam, role["RoleName"]) == {
-        p["PolicyName"]: resolve(p["PolicyDocument"], refs)
-        for p in of_type(template, "AWS::IAM::RolePolicy").values()
-    }
-    fn = one(template, "AWS::Lambda::Function")
-    cfg = lam.get_function_configuration(FunctionName=fn["FunctionName"])
-    assert cfg["Environment"]["Variables"] == fn["Environment"]["Variables"]
-    for key in ("Runtime", "Handler", "MemorySize", "Timeout", "Architectures"):
-        assert cfg[key] == fn[key], key
-    live_tags = lam.list_tags(Resource=result.function_arn)["Tags"]
-    assert {t["Key"]: t["Value"] for t in fn["Tags"]}.items() <= live_tags.items()
+    resources = template["Resources"]
+    for key in ("Analyze", "Models"):
+        role = resources[f"{key}Role"]["Properties"]
+        assert (
+            iam.get_role(RoleName=role["RoleName"])["Role"]["AssumeRolePolicyDocument"]
+            == (role["AssumeRolePolicyDocument"])
+        )
+        assert iam.list_attached_role_policies(RoleName=role["RoleName"])["AttachedPolicies"] == []
+        assert "ManagedPolicyArns" not in role
+        assert inline_policies(iam, role["RoleName"]) == {
+            p["PolicyName"]: resolve(p["PolicyDocument"], refs)
+            for p in of_type(template, "AWS::IAM::RolePolicy").values()
+            if p["RoleName"] == {"Ref": f"{key}Role"}
+        }
+        fn = resources[f"{key}Function"]["Properties"]
+        cfg = lam.get_function_configuration(FunctionName=fn["FunctionName"])
+        assert cfg["Environment"]["Variables"] == fn["Environment"]["Variables"]
+        for field in ("Runtime", "Handler", "MemorySize", "Timeout", "Architectures"):
+            assert cfg[field] == fn[field], field
+        assert cfg["Role"] == iam.get_role(RoleName=role["RoleName"])["Role"]["Arn"]
+        live_tags = lam.list_tags(Resource=cfg["FunctionArn"])["Tags"]
+        assert {t["Key"]: t["Value"] for t in fn["Tags"]}.items() <= live_tags.items()
     rest = one(template, "AWS::ApiGateway::RestApi")
     got = apigw.get_rest_api(restApiId=api_id)
     assert sorted(got["binaryMediaTypes"]) == sorted(rest["BinaryMediaTypes"])
@@ -535,10 +565,7 @@ def test_no_secret_and_no_key_value_in_the_template(
         assert SECRET not in text
         assert key["value"] not in text
         template = json.loads(text)
-        env = one(
-            template,
-            "AWS::Lambda::Function" if fmt == "cloudformation" else "AWS::Serverless::Function",
-        )["Environment"]["Variables"]
+        env = _function_env(template, fmt)
         assert env["GOOGLE_API_KEY_PARAM"] == name  # the name, read at run time
         assert "Value" not in one(template, "AWS::ApiGateway::ApiKey")
 

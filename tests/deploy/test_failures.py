@@ -36,11 +36,12 @@ def assert_single_stack(moto, stage: str) -> None:
     assert [k["name"] for k in keys] == [f"{name}-key-1"], "duplicate keys"
     in_plan = apigw.get_usage_plan_keys(usagePlanId=plans[0]["id"])["items"]
     assert [k["id"] for k in in_plan] == [keys[0]["id"]]
-    policy = json.loads(lam.get_policy(FunctionName=name)["Policy"])
-    assert len(policy["Statement"]) == 1, "duplicate permissions"
-    assert policy["Statement"][0]["Condition"]["ArnLike"]["AWS:SourceArn"].endswith(
-        f":{apis[0]['id']}/{stage}/*/*"
-    )
+    for function in (f"{name}-analyze", f"{name}-models"):
+        policy = json.loads(lam.get_policy(FunctionName=function)["Policy"])
+        assert len(policy["Statement"]) == 1, "duplicate permissions"
+        assert policy["Statement"][0]["Condition"]["ArnLike"]["AWS:SourceArn"].endswith(
+            f":{apis[0]['id']}/{stage}/*/*"
+        )
 
 
 @pytest.mark.slow
@@ -105,9 +106,13 @@ def test_update_in_progress_is_waited_out(run_deploy, aws, project: Path) -> Non
         load_config(project), project_dir=project, endpoint_url=aws.url, session=session
     )
     assert conflicts["left"] == 0
-    assert [s.resource for s in result.plan] == ["lambda.function scarab-test configuration"]
-    cfg = client("lambda", aws).get_function_configuration(FunctionName="scarab-test")
-    assert cfg["MemorySize"] == 640
+    assert [s.resource for s in result.plan] == [
+        "lambda.function scarab-test-analyze configuration",
+        "lambda.function scarab-test-models configuration",
+    ]
+    for name in ("scarab-test-analyze", "scarab-test-models"):
+        cfg = client("lambda", aws).get_function_configuration(FunctionName=name)
+        assert cfg["MemorySize"] == 640
 
 
 def test_access_denied_names_the_missing_permission(aws, project: Path) -> None:

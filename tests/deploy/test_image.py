@@ -111,7 +111,7 @@ def test_image_deploy_builds_pushes_once_then_skips(
         ecr.get_lifecycle_policy(repositoryName="scarab-test")["lifecyclePolicyText"]
     )
     assert rules["rules"][0]["selection"]["countNumber"] == 10
-    fn = client("lambda", aws).get_function(FunctionName="scarab-test")
+    fn = client("lambda", aws).get_function(FunctionName="scarab-test-analyze")
     assert fn["Configuration"]["PackageType"] == "Image"
     assert fn["Code"]["ImageUri"] == f"{registry}/scarab-test:{tag}"
 

@@ -20,6 +20,8 @@ from scarab.deploy.reader import read_all
 from scarab.deploy.state import StageState
 
 from tests.deploy.conftest import (
+    ANALYZE,
+    ANALYZE_ROLE,
     EXPECTED_LOGS_POLICY,
     EXPECTED_SSM_POLICY,
     client,
@@ -30,7 +32,7 @@ from tests.deploy.conftest import (
 
 pytestmark = pytest.mark.emulator
 
-ROLE = "scarab-test-role"
+ROLE = ANALYZE_ROLE
 BASIC = "arn:aws:iam::aws:policy/service-role/AWSLambdaBasicExecutionRole"
 BINARY = ["image/jpeg", "image/png", "image/webp", "image/gif", "application/octet-stream"]
 
@@ -42,9 +44,9 @@ def deploy_the_old_way(aws: Any, api_id: str) -> None:
     iam, lam, apigw = client("iam", aws), client("lambda", aws), client("apigateway", aws)
     iam.attach_role_policy(RoleName=ROLE, PolicyArn=BASIC)
     iam.delete_role_policy(RoleName=ROLE, PolicyName="scarab-write-logs")
-    lam.remove_permission(FunctionName="scarab-test", StatementId="scarab-apigateway-invoke")
+    lam.remove_permission(FunctionName=ANALYZE, StatementId="scarab-apigateway-invoke")
     lam.add_permission(
-        FunctionName="scarab-test",
+        FunctionName=ANALYZE,
         StatementId="scarab-apigateway-invoke",
         Action="lambda:InvokeFunction",
         Principal="apigateway.amazonaws.com",
@@ -89,7 +91,7 @@ def test_a_stage_deployed_the_old_way_is_migrated(run_deploy, aws) -> None:
         "scarab-write-logs": EXPECTED_LOGS_POLICY,
         "scarab-read-secret": EXPECTED_SSM_POLICY,
     }
-    assert permission(lam, "scarab-test") == expected_permission(api_id, "test")
+    assert permission(lam, ANALYZE) == expected_permission(api_id, "test")
     assert apigw.get_rest_api(restApiId=api_id)["binaryMediaTypes"] == BINARY
     # The new media types take effect on AWS only in a new deployment of the stage.
     assert len(apigw.get_deployments(restApiId=api_id)["items"]) == deployments_before + 1
@@ -138,22 +140,22 @@ def test_every_artifact_bucket_call_names_the_expected_owner(run_deploy, aws, pr
     session.events.register("before-call", record)
     config = load_config(project)
     aws_ = Aws("us-east-1", endpoint_url=aws.url, session=session)
+    codes = _deployed_codes(project, config, aws_)
+    codes["analyze"] = dataclasses.replace(codes["analyze"], zip_size=LAMBDA_ZIP_LIMIT + 1)
     desired = desired_state(
-        config,
-        account_id=aws_.account_id,
-        region="us-east-1",
-        partition="aws",
-        code=dataclasses.replace(
-            _deployed_code(project, config, aws_), zip_size=LAMBDA_ZIP_LIMIT + 1
-        ),
+        config, account_id=aws_.account_id, region="us-east-1", partition="aws", codes=codes
     )
+    own = tuple(f.names for f in desired.functions)
     bucket = "scarab-artifacts-123456789012-us-east-1"
     for _ in range(2):  # first upload: the bucket is created; second: it exists
-        obs = read_all(aws_, desired.names, StageState(), artifact_bucket=(bucket, "123456789012"))
-        assert obs.function is not None
-        obs.function.config["CodeSha256"] = "stale"  # so the plan uploads the code
+        obs = read_all(
+            aws_, desired.names, StageState(), own, artifact_bucket=(bucket, "123456789012")
+        )
+        live = obs.unit("analyze").function
+        assert live is not None
+        live.config["CodeSha256"] = "stale"  # so the plan uploads the code
         steps = plan(desired, obs)
-        assert [s.resource for s in steps][-1] == "lambda.function scarab-test code"
+        assert [s.resource for s in steps][-1] == f"lambda.function {ANALYZE} code"
         Executor(aws_, seed_vars(obs)).execute(steps)
     ops = [op for op, _ in seen]
     assert ops.count("CreateBucket") == 1 and ops.count("PutObject") == 2
@@ -163,13 +165,15 @@ def test_every_artifact_bucket_call_names_the_expected_owner(run_deploy, aws, pr
         (op, "123456789012") for op in ops if op != "CreateBucket"
     ]
     keys = [o["Key"] for o in client("s3", aws).list_objects_v2(Bucket=bucket)["Contents"]]
-    assert keys == [f"scarab-test/{_hex(desired.function.code.zip_sha256_b64)}.zip"]
+    sha = desired.function("analyze").code.zip_sha256_b64
+    assert keys == [f"{ANALYZE}/{_hex(sha)}.zip"]
 
 
-def _deployed_code(project: Path, config: Any, aws_: Aws) -> Any:
-    from scarab.deploy import _code
+def _deployed_codes(project: Path, config: Any, aws_: Aws) -> Any:
+    from scarab.deploy import _codes
+    from scarab.functions import FUNCTIONS
 
-    return _code(config, project, "zip", "local", aws_, None)
+    return _codes(config, project, "zip", "local", aws_, None, FUNCTIONS)
 
 
 def _hex(b64: str | None) -> str:

@@ -32,7 +32,9 @@ def test_dry_run_changes_nothing(run_deploy, aws, project: Path) -> None:
 def test_drift_is_repaired(run_deploy, aws, project: Path) -> None:
     first, _ = run_deploy()
     lam, apigw = client("lambda", aws), client("apigateway", aws)
-    lam.update_function_configuration(FunctionName="scarab-test", MemorySize=1024, Timeout=3)
+    lam.update_function_configuration(
+        FunctionName="scarab-test-analyze", MemorySize=1024, Timeout=3
+    )
     res = {r["path"]: r["id"] for r in apigw.get_resources(restApiId=first.rest_api_id)["items"]}
     apigw.delete_method(restApiId=first.rest_api_id, resourceId=res["/analyze"], httpMethod="POST")
     apigw.put_method(
@@ -48,7 +50,9 @@ def test_drift_is_repaired(run_deploy, aws, project: Path) -> None:
         patchOperations=[{"op": "replace", "path": "/throttle/rateLimit", "value": "99"}],
     )
     drift = status(load_config(project), project_dir=project, endpoint_url=aws.url)["drift"]
-    assert {"field": "function.memory", "live": 1024, "config": 512} in drift
+    one = {"field": "function.memory", "live": 1024, "config": 512, "function": "analyze"}
+    assert one in drift
+    assert {"field": "api.throttle_rate", "live": 99.0, "config": 5.0} in drift
 
     repaired, _ = run_deploy()
     reasons = {s.resource: s.reason for s in repaired.plan}
@@ -57,7 +61,7 @@ def test_drift_is_repaired(run_deploy, aws, project: Path) -> None:
     )
     assert "apigateway.rest_api scarab-test gateway-response DEFAULT_4XX" in reasons
     assert "apigateway.stage test" in reasons
-    cfg = lam.get_function_configuration(FunctionName="scarab-test")
+    cfg = lam.get_function_configuration(FunctionName="scarab-test-analyze")
     assert (cfg["MemorySize"], cfg["Timeout"]) == (512, 30)
     method = apigw.get_method(
         restApiId=first.rest_api_id, resourceId=res["/analyze"], httpMethod="POST"
@@ -73,16 +77,20 @@ def test_drift_is_repaired(run_deploy, aws, project: Path) -> None:
 def test_environment_merge_keeps_a_variable_set_by_someone_else(run_deploy, aws, project) -> None:
     run_deploy()
     lam = client("lambda", aws)
-    env = lam.get_function_configuration(FunctionName="scarab-test")["Environment"]["Variables"]
+    env = lam.get_function_configuration(FunctionName="scarab-test-analyze")["Environment"][
+        "Variables"
+    ]
     lam.update_function_configuration(
-        FunctionName="scarab-test",
+        FunctionName="scarab-test-analyze",
         Environment={"Variables": {**env, "SET_BY_OPS": "keep-me", "LOG_LEVEL": "ERROR"}},
     )
     # The config drops FEATURE_X (scarab set it) and keeps LOG_LEVEL=DEBUG.
     text = (project / "scarab.toml").read_text().replace(', FEATURE_X = "on"', "")
     (project / "scarab.toml").write_text(text)
     run_deploy()
-    env = lam.get_function_configuration(FunctionName="scarab-test")["Environment"]["Variables"]
+    env = lam.get_function_configuration(FunctionName="scarab-test-analyze")["Environment"][
+        "Variables"
+    ]
     assert env["SET_BY_OPS"] == "keep-me"
     assert env["LOG_LEVEL"] == "DEBUG"
     assert "FEATURE_X" not in env
@@ -110,7 +118,7 @@ def test_state_record_holds_no_secrets(run_deploy, aws, project: Path) -> None:
     key = client("apigateway", aws).get_api_key(apiKey=first.api_key_id, includeValue=True)
     text = state_path(project, "test", aws.url).read_text()
     assert key["value"] not in text and "sk-very-secret-value" not in text
-    assert json.loads(text)["function_name"] == "scarab-test"
+    assert json.loads(text)["functions"]["analyze"]["name"] == "scarab-test-analyze"
 
 
 def test_key_rotate_overlaps_then_revoke(run_deploy, aws, project: Path) -> None:
@@ -167,9 +175,13 @@ def test_secrets_set_stores_securestring_and_wires_the_function(
 ) -> None:
     run_deploy()
     lam = client("lambda", aws)
-    env = lam.get_function_configuration(FunctionName="scarab-test")["Environment"]["Variables"]
+    env = lam.get_function_configuration(FunctionName="scarab-test-analyze")["Environment"][
+        "Variables"
+    ]
     del env["GOOGLE_API_KEY_PARAM"]
-    lam.update_function_configuration(FunctionName="scarab-test", Environment={"Variables": env})
+    lam.update_function_configuration(
+        FunctionName="scarab-test-analyze", Environment={"Variables": env}
+    )
     monkeypatch.chdir(project)
     monkeypatch.setenv("MY_GEMINI_KEY", "AIza-secret-from-env")
     result = CliRunner().invoke(
@@ -190,7 +202,9 @@ def test_secrets_set_stores_securestring_and_wires_the_function(
         Name="/scarab/scarab/test/gemini-api-key", WithDecryption=True
     )["Parameter"]
     assert param["Type"] == "SecureString" and param["Value"] == "AIza-secret-from-env"
-    env = lam.get_function_configuration(FunctionName="scarab-test")["Environment"]["Variables"]
+    env = lam.get_function_configuration(FunctionName="scarab-test-analyze")["Environment"][
+        "Variables"
+    ]
     assert env["GOOGLE_API_KEY_PARAM"] == "/scarab/scarab/test/gemini-api-key"
     stdin = CliRunner().invoke(
         app,
@@ -216,10 +230,14 @@ def test_destroy_leaves_nothing(run_deploy, aws, project: Path) -> None:
         "apigateway.api_key scarab-test-key-2",
         "apigateway.usage_plan scarab-test-plan",
         "apigateway.rest_api scarab-test",
-        "lambda.permission scarab-apigateway-invoke",
-        "lambda.function scarab-test",
-        "logs.group /aws/lambda/scarab-test",
-        "iam.role scarab-test-role",
+        "lambda.permission scarab-test-analyze scarab-apigateway-invoke",
+        "lambda.function scarab-test-analyze",
+        "logs.group /aws/lambda/scarab-test-analyze",
+        "iam.role scarab-test-analyze-role",
+        "lambda.permission scarab-test-models scarab-apigateway-invoke",
+        "lambda.function scarab-test-models",
+        "logs.group /aws/lambda/scarab-test-models",
+        "iam.role scarab-test-models-role",
     ]
     apigw = client("apigateway", aws)
     assert apigw.get_rest_apis()["items"] == []
@@ -227,7 +245,7 @@ def test_destroy_leaves_nothing(run_deploy, aws, project: Path) -> None:
     assert apigw.get_api_keys()["items"] == []
     assert client("lambda", aws).list_functions()["Functions"] == []
     roles = [r["RoleName"] for r in client("iam", aws).list_roles()["Roles"]]
-    assert "scarab-test-role" not in roles
+    assert not [r for r in roles if r.startswith("scarab-test")]
     groups = client("logs", aws).describe_log_groups(logGroupNamePrefix="/aws/lambda/")
     assert groups["logGroups"] == []
     assert not state_path(project, "test", aws.url).exists()
@@ -260,3 +278,10 @@ def test_status_reports_the_contract_fields(run_deploy, aws, project: Path, monk
     assert data["function_state"] == "Active"
     assert data["code_sha256"] == first.code_sha256
     assert data["drift"] == []
+    # Each function on its own, the top-level fields being the analyze function's.
+    assert sorted(data["functions"]) == ["analyze", "models"]
+    models = data["functions"]["models"]
+    assert models["function_name"] == "scarab-test-models" and models["deployed"] is True
+    assert models["log_group"] == "/aws/lambda/scarab-test-models"
+    assert models["code_sha256"] == first.functions["models"]["code_sha256"]
+    assert data["function_name"] == data["functions"]["analyze"]["function_name"]

@@ -97,10 +97,10 @@ def test_invoke_local_prefers_a_running_serve(project: Path, fake_api) -> None:
 def test_logs_prints_recent_events(run_deploy, aws, project: Path, monkeypatch) -> None:
     run_deploy()
     logs = client("logs", aws)
-    logs.create_log_stream(logGroupName="/aws/lambda/scarab-test", logStreamName="s1")
+    logs.create_log_stream(logGroupName="/aws/lambda/scarab-test-analyze", logStreamName="s1")
     now = int(time.time() * 1000)
     logs.put_log_events(
-        logGroupName="/aws/lambda/scarab-test",
+        logGroupName="/aws/lambda/scarab-test-analyze",
         logStreamName="s1",
         logEvents=[
             {"timestamp": now - 1000, "message": "analysis done"},
@@ -120,12 +120,12 @@ def test_logs_prints_recent_events(run_deploy, aws, project: Path, monkeypatch) 
 def test_logs_follow_prints_events_as_they_arrive(run_deploy, aws, project: Path) -> None:
     run_deploy()
     logs = client("logs", aws)
-    logs.create_log_stream(logGroupName="/aws/lambda/scarab-test", logStreamName="s1")
+    logs.create_log_stream(logGroupName="/aws/lambda/scarab-test-analyze", logStreamName="s1")
     now = int(time.time() * 1000)
 
     def put(timestamp: int, message: str) -> None:
         logs.put_log_events(
-            logGroupName="/aws/lambda/scarab-test",
+            logGroupName="/aws/lambda/scarab-test-analyze",
             logStreamName="s1",
             logEvents=[{"timestamp": timestamp, "message": message}],
         )
@@ -160,7 +160,7 @@ def test_secrets_manager_backend(aws, project: Path) -> None:
     got = client("secretsmanager", aws).get_secret_value(SecretId="scarab/test/gemini")
     assert got["SecretString"] == "sm-value-2"
     policy = client("iam", aws).get_role_policy(
-        RoleName="scarab-test-role", PolicyName="scarab-read-secret"
+        RoleName="scarab-test-analyze-role", PolicyName="scarab-read-secret"
     )
     stmt = policy["PolicyDocument"]["Statement"][0]
     assert stmt["Action"] == "secretsmanager:GetSecretValue"
@@ -189,5 +189,6 @@ def test_new_role_propagation_is_retried(aws, project: Path) -> None:
     result = deploy(
         load_config(project), project_dir=project, endpoint_url=aws.url, session=session
     )
-    assert left["n"] == 0 and result.function_name == "scarab-test"
-    assert recorder.calls.count("lambda.CreateFunction") == 2
+    assert left["n"] == 0 and result.function_name == "scarab-test-analyze"
+    # Two functions, the first one's create retried once.
+    assert recorder.calls.count("lambda.CreateFunction") == 3

@@ -53,19 +53,23 @@ def test_plan_json_renders_the_exact_calls_and_changes_nothing(
     assert code == 0, output
     doc = json.loads(output)
     check_shape(doc)
-    assert doc["steps"][0]["resource"] == "iam.role scarab-test-role"
+    assert doc["steps"][0]["resource"] == "iam.role scarab-test-analyze-role"
     assert doc["steps"][0]["calls"][0]["operation"] == "CreateRole"
-    (create,) = calls_of(doc, "CreateFunction")
-    assert re.fullmatch(r"<zip \d+\.\d MB sha256 [0-9a-f]{12}>", create["Code"]["ZipFile"])
-    assert create["FunctionName"] == "scarab-test" and create["MemorySize"] == 512
+    creates = calls_of(doc, "CreateFunction")
+    assert [c["FunctionName"] for c in creates] == ["scarab-test-analyze", "scarab-test-models"]
+    for create in creates:
+        assert re.fullmatch(r"<zip \d+\.\d MB sha256 [0-9a-f]{12}>", create["Code"]["ZipFile"])
+        assert create["MemorySize"] == 512
     # Ids the plan creates are refs to the instruction that keeps them.
     put = calls_of(doc, "PutMethod")[0]
     assert put["restApiId"] == "${rest_api_id}"
     assert put["resourceId"].startswith("${resource:/")
-    (perm,) = calls_of(doc, "AddPermission")
-    assert perm["SourceArn"] == (
-        "arn:aws:execute-api:us-east-1:123456789012:${rest_api_id}/test/*/*"
-    )
+    perms = calls_of(doc, "AddPermission")
+    assert [p["FunctionName"] for p in perms] == ["scarab-test-analyze", "scarab-test-models"]
+    for perm in perms:
+        assert perm["SourceArn"] == (
+            "arn:aws:execute-api:us-east-1:123456789012:${rest_api_id}/test/*/*"
+        )
     assert calls_of(doc, "CreateUsagePlanKey")[0]["keyId"] == "${api_key_id}"
     # Nothing was made, not even the lock; deploy --dry-run is the same thing.
     assert client("lambda", aws).list_functions()["Functions"] == []
@@ -126,8 +130,8 @@ def test_plan_of_a_deployed_stage_redacts_and_says_what_it_deletes(
             },
         }
     ]
-    (update,) = calls_of(doc, "UpdateFunctionConfiguration")
-    assert update["MemorySize"] == 640
+    updates = calls_of(doc, "UpdateFunctionConfiguration")
+    assert [u["MemorySize"] for u in updates] == [640, 640]
     # The human form lists the same steps and calls.
     code, text = cli("plan", "--endpoint-url", aws.url)
     assert code == 0 and "lambda.UpdateFunctionConfiguration" in text
@@ -148,23 +152,31 @@ def test_destroy_dry_run_lists_the_deletion_plan_and_deletes_nothing(
         "apigateway.api_key scarab-test-key-1",
         "apigateway.usage_plan scarab-test-plan",
         "apigateway.rest_api scarab-test",
-        "lambda.permission scarab-apigateway-invoke",
-        "lambda.function scarab-test",
-        "logs.group /aws/lambda/scarab-test",
-        "iam.role scarab-test-role",
+        "lambda.permission scarab-test-analyze scarab-apigateway-invoke",
+        "lambda.function scarab-test-analyze",
+        "logs.group /aws/lambda/scarab-test-analyze",
+        "iam.role scarab-test-analyze-role",
+        "lambda.permission scarab-test-models scarab-apigateway-invoke",
+        "lambda.function scarab-test-models",
+        "logs.group /aws/lambda/scarab-test-models",
+        "iam.role scarab-test-models-role",
     ]
     assert all(s["action"] == "delete" for s in doc["steps"])
-    role_calls = [c["operation"] for c in doc["steps"][-1]["calls"]]
+    role_calls = [c["operation"] for c in doc["steps"][-5]["calls"]]
     assert role_calls == ["DeleteRolePolicy", "DeleteRolePolicy", "DeleteRole"]
+    role_calls = [c["operation"] for c in doc["steps"][-1]["calls"]]
+    assert role_calls == ["DeleteRolePolicy", "DeleteRole"]  # the models role: logs only
     assert calls_of(doc, "DeleteRestApi") == [{"restApiId": first.rest_api_id}]
     # Nothing is gone; the secret and ECR are never in the plan.
-    assert [f["FunctionName"] for f in client("lambda", aws).list_functions()["Functions"]] == [
-        "scarab-test"
+    functions = client("lambda", aws).list_functions()["Functions"]
+    assert sorted(f["FunctionName"] for f in functions) == [
+        "scarab-test-analyze",
+        "scarab-test-models",
     ]
     assert len(client("apigateway", aws).get_rest_apis()["items"]) == 1
     assert not any(s["resource"].startswith(("ssm", "ecr", "s3")) for s in doc["steps"])
     code, text = cli("destroy", "--dry-run", "--endpoint-url", aws.url)
-    assert code == 0 and "delete lambda.function scarab-test" in text, text
+    assert code == 0 and "delete lambda.function scarab-test-models" in text, text
 
 
 def _mutating_method_names() -> set[str]:

@@ -97,7 +97,7 @@ def test_a_directory_in_place_of_the_lock_file_is_refused_with_advice(
 
 def _role_action(aws) -> str:
     doc = client("iam", aws).get_role_policy(
-        RoleName="scarab-test-role", PolicyName="scarab-read-secret"
+        RoleName="scarab-test-analyze-role", PolicyName="scarab-read-secret"
     )["PolicyDocument"]
     if isinstance(doc, str):
         doc = json.loads(doc)
@@ -105,7 +105,7 @@ def _role_action(aws) -> str:
 
 
 def _function_backend(aws) -> str:
-    cfg = client("lambda", aws).get_function_configuration(FunctionName="scarab-test")
+    cfg = client("lambda", aws).get_function_configuration(FunctionName="scarab-test-analyze")
     return str(cfg["Environment"]["Variables"]["GOOGLE_API_KEY_BACKEND"])
 
 

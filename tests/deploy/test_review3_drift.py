@@ -26,23 +26,27 @@ def test_a_widened_role_or_public_permission_is_repaired_or_reported(
     run_deploy()
     iam, lam = client("iam", aws), client("lambda", aws)
     iam.put_role_policy(
-        RoleName="scarab-test-role", PolicyName="backdoor", PolicyDocument=json.dumps(WIDE)
+        RoleName="scarab-test-analyze-role", PolicyName="backdoor", PolicyDocument=json.dumps(WIDE)
     )
     iam.attach_role_policy(
-        RoleName="scarab-test-role", PolicyArn="arn:aws:iam::aws:policy/AdministratorAccess"
+        RoleName="scarab-test-analyze-role", PolicyArn="arn:aws:iam::aws:policy/AdministratorAccess"
     )
     lam.add_permission(
-        FunctionName="scarab-test",
+        FunctionName="scarab-test-analyze",
         StatementId="anyone",
         Action="lambda:InvokeFunction",
         Principal="*",
     )
     deployed = scarab_cli(project, "deploy", check=True)
-    inline = set(iam.list_role_policies(RoleName="scarab-test-role")["PolicyNames"])
-    attached = iam.list_attached_role_policies(RoleName="scarab-test-role")["AttachedPolicies"]
+    inline = set(iam.list_role_policies(RoleName="scarab-test-analyze-role")["PolicyNames"])
+    attached = iam.list_attached_role_policies(RoleName="scarab-test-analyze-role")[
+        "AttachedPolicies"
+    ]
     sids = {
         s["Sid"]
-        for s in json.loads(lam.get_policy(FunctionName="scarab-test")["Policy"])["Statement"]
+        for s in json.loads(lam.get_policy(FunctionName="scarab-test-analyze")["Policy"])[
+            "Statement"
+        ]
     }
     # Left in place (the user's to remove) ...
     assert "backdoor" in inline and "anyone" in sids and attached

@@ -28,8 +28,10 @@ pytestmark = pytest.mark.emulator
 def _role_resources(aws) -> dict[str, str]:
     iam = client("iam", aws)
     out = {}
-    for name in iam.list_role_policies(RoleName="scarab-test-role")["PolicyNames"]:
-        doc = iam.get_role_policy(RoleName="scarab-test-role", PolicyName=name)["PolicyDocument"]
+    for name in iam.list_role_policies(RoleName="scarab-test-analyze-role")["PolicyNames"]:
+        doc = iam.get_role_policy(RoleName="scarab-test-analyze-role", PolicyName=name)[
+            "PolicyDocument"
+        ]
         if isinstance(doc, str):
             doc = json.loads(doc)
         out[name] = str(doc["Statement"][0]["Resource"])
@@ -50,8 +52,8 @@ def test_a_deploy_elsewhere_without_the_record_leaves_the_live_stage_its_role(
         assert "us-east-1" in str(exc), exc
     # Whatever happened in us-west-2, the function in us-east-1 must still be able to write
     # its logs and read its key: the shared (global) role must not be re-scoped away from it.
-    fn = client("lambda", aws).get_function_configuration(FunctionName="scarab-test")
-    assert fn["Role"].endswith(":role/scarab-test-role")
+    fn = client("lambda", aws).get_function_configuration(FunctionName="scarab-test-analyze")
+    assert fn["Role"].endswith(":role/scarab-test-analyze-role")
     assert _role_resources(aws) == before, "the role was rewritten for us-west-2"
 
 

@@ -40,8 +40,8 @@ def test_a_stage_does_not_take_over_another_stages_resources(
         session=counted_session(Recorder()),
     )  # fmt: skip
     lam = client("lambda", aws)
-    arn = lam.get_function(FunctionName="shop-api-dev")["Configuration"]["FunctionArn"]
-    policy_before = lam.get_policy(FunctionName="shop-api-dev")["Policy"]
+    arn = lam.get_function(FunctionName="shop-api-dev-analyze")["Configuration"]["FunctionArn"]
+    policy_before = lam.get_policy(FunctionName="shop-api-dev-analyze")["Policy"]
     recorder = Recorder()
     try:
         deploy(
@@ -50,8 +50,8 @@ def test_a_stage_does_not_take_over_another_stages_resources(
         )  # fmt: skip
     except ScarabError as exc:
         # Refusing is right; it must say why and change nothing.
-        assert "shop-api-dev" in str(exc)
+        assert "shop-api-dev-analyze" in str(exc)
         assert recorder.mutating == []
     tags = lam.list_tags(Resource=arn)["Tags"]
     assert (tags["scarab:app"], tags["scarab:stage"]) == ("shop-api", "dev")
-    assert lam.get_policy(FunctionName="shop-api-dev")["Policy"] == policy_before
+    assert lam.get_policy(FunctionName="shop-api-dev-analyze")["Policy"] == policy_before

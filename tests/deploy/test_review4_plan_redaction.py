@@ -27,10 +27,14 @@ def test_plan_json_does_not_show_secret_values_already_on_the_function(
 ) -> None:
     run_deploy()
     lam = client("lambda", aws)
-    env = lam.get_function_configuration(FunctionName="scarab-test")["Environment"]["Variables"]
+    env = lam.get_function_configuration(FunctionName="scarab-test-analyze")["Environment"][
+        "Variables"
+    ]
     env["GOOGLE_API_KEY"] = HAND_SET_KEY
     env["DATABASE_URL"] = f"postgres://app:{DB_PASSWORD}@db.internal/app"
-    lam.update_function_configuration(FunctionName="scarab-test", Environment={"Variables": env})
+    lam.update_function_configuration(
+        FunctionName="scarab-test-analyze", Environment={"Variables": env}
+    )
     toml = project / "scarab.toml"
     toml.write_text(toml.read_text().replace("memory = 512", "memory = 640"))
     monkeypatch.chdir(project)
@@ -42,6 +46,7 @@ def test_plan_json_does_not_show_secret_values_already_on_the_function(
         for s in doc["steps"]
         for c in s["calls"]
         if c["operation"] == "UpdateFunctionConfiguration"
+        and c["params"]["FunctionName"] == "scarab-test-analyze"
     ]
     assert update["MemorySize"] == 640
     # The variable is still sent (scarab keeps what it did not set) but its value is not shown.

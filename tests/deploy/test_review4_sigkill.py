@@ -73,10 +73,14 @@ def test_a_variable_added_by_a_killed_run_goes_when_the_config_drops_it(
     # Mutating call 1 takes the stage lock; 2 updates the function's configuration.
     assert deploy_killed_after(aws.url, project, 2) == "lambda.UpdateFunctionConfiguration"
     lam = client("lambda", aws)
-    env = lam.get_function_configuration(FunctionName="scarab-test")["Environment"]["Variables"]
+    env = lam.get_function_configuration(FunctionName="scarab-test-analyze")["Environment"][
+        "Variables"
+    ]
     assert env["NEWV"] == "temp"
     toml.write_text(original)  # the change is backed out
     result, _ = run_deploy()
-    env = lam.get_function_configuration(FunctionName="scarab-test")["Environment"]["Variables"]
+    env = lam.get_function_configuration(FunctionName="scarab-test-analyze")["Environment"][
+        "Variables"
+    ]
     assert "NEWV" not in env, result.plan
     assert env["FEATURE_X"] == "on" and env["LOG_LEVEL"] == "DEBUG"

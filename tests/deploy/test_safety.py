@@ -68,8 +68,8 @@ def test_every_stage_command_refuses_another_region(
         assert "deployed in us-east-1" in output and "targets us-west-2" in output, (args, output)
         assert "--region us-east-1" in output and "scarab destroy --region us-east-1" in output
     # Nothing of the stage was touched: the role (global) and the record are still there.
-    role = client("iam", aws).get_role(RoleName="scarab-test-role")["Role"]
-    fn = client("lambda", aws).get_function_configuration(FunctionName="scarab-test")
+    role = client("iam", aws).get_role(RoleName="scarab-test-analyze-role")["Role"]
+    fn = client("lambda", aws).get_function_configuration(FunctionName="scarab-test-analyze")
     assert fn["Role"] == role["Arn"]
     assert state_path(project, "test", aws.url).exists()
     assert len(client("apigateway", aws).get_api_keys()["items"]) == 1
@@ -84,11 +84,12 @@ def test_destroy_elsewhere_keeps_the_role_a_live_function_uses(
     state_path(project, "test", aws.url).unlink()
     code, output = cli("destroy", "--yes", "--region", "us-west-2")
     assert code == 1, output
-    assert "kept the IAM role scarab-test-role" in output
-    assert "scarab-test in us-east-1 still uses it" in output
+    assert "kept the IAM roles scarab-test-analyze-role, scarab-test-models-role" in output
+    assert "scarab-test-analyze in us-east-1 still uses it" in output
+    assert "scarab-test-models in us-east-1 still uses it" in output
     assert "scarab destroy --region us-east-1" in output
-    role = client("iam", aws).get_role(RoleName="scarab-test-role")["Role"]
-    fn = client("lambda", aws).get_function_configuration(FunctionName="scarab-test")
+    role = client("iam", aws).get_role(RoleName="scarab-test-analyze-role")["Role"]
+    fn = client("lambda", aws).get_function_configuration(FunctionName="scarab-test-analyze")
     assert fn["Role"] == role["Arn"]
     code, output = cli("destroy", "--yes")  # where it lives: everything goes, role last
     assert code == 0, output
@@ -187,7 +188,7 @@ def test_a_held_lock_refuses_every_mutating_command(
     assert code == 0, output
     assert "removed the lock" in output and "ci@runner-1" in output
     assert not lock_exists(aws)
-    fn = client("lambda", aws).get_function_configuration(FunctionName="scarab-test")
+    fn = client("lambda", aws).get_function_configuration(FunctionName="scarab-test-analyze")
     assert fn["MemorySize"] == 640
     seed_lock(aws, minutes_ago=1)
     code, output = cli("unlock")

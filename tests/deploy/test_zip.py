@@ -11,7 +11,7 @@ import zipfile
 from pathlib import Path
 
 import pytest
-from scarab.artifacts import build_zip, zip_path
+from scarab.artifacts import build_function_zips, build_zip, zip_path
 from scarab.artifacts import zip as zipmod
 from scarab.cli import app
 from scarab.config import load_config
@@ -130,14 +130,27 @@ def test_full_pipeline_on_the_lambda_flavor(lambda_zip, aws, monkeypatch) -> Non
     monkeypatch.setenv("SCARAB_CACHE_DIR", str(REPO / ".scarab" / "cache"))
     config = load_config(root)
     result = deploy(config, project_dir=root, endpoint_url=aws.url, flavor="lambda")
-    assert result.code_sha256 == built.code_sha256
-    cfg = client("lambda", aws).get_function_configuration(FunctionName="scarab-full")
-    assert cfg["CodeSha256"] == built.code_sha256
-    if built.needs_s3:  # over 50 MB zipped: the upload went through S3
+    # Each function gets its own lambda-flavor zip (built the way `scarab build` builds it).
+    mp = pytest.MonkeyPatch()
+    mp.setenv("SCARAB_CACHE_DIR", str(REPO / ".scarab" / "cache"))
+    try:
+        built_fns = build_function_zips(root, flavor="lambda", runtime="python3.12")
+    finally:
+        mp.undo()
+    via_s3 = []
+    for key, one in built_fns.items():
+        assert all(b.reused for b in built_fns.values())  # the deploy built these very zips
+        assert result.functions[key]["code_sha256"] == one.code_sha256
+        cfg = client("lambda", aws).get_function_configuration(FunctionName=f"scarab-full-{key}")
+        assert cfg["CodeSha256"] == one.code_sha256
+        if one.needs_s3:  # over 50 MB zipped: the upload went through S3
+            via_s3.append(f"scarab-full-{key}/{one.sha256}.zip")
+    assert built_fns["analyze"].sha256 != built.sha256  # not the all-routes zip
+    if via_s3:
         objects = client("s3", aws).list_objects_v2(
             Bucket="scarab-artifacts-123456789012-us-east-1"
         )["Contents"]
-        assert [o["Key"] for o in objects] == [f"scarab-full/{built.sha256}.zip"]
+        assert sorted(o["Key"] for o in objects) == sorted(via_s3)
     recorder = Recorder()
     again = deploy(
         config,

@@ -135,7 +135,7 @@ def install_probe(
     """Deploy the probe as its own function behind `/{path_part}/{proxy+}` (ANY)."""
     apigw, lam = clients(project)
     st = state(project)
-    role = lam.get_function_configuration(FunctionName=st["function_name"])["Role"]
+    role = st["functions"]["models"]["role_arn"]
     fn = lam.create_function(
         FunctionName=name,
         Runtime="python3.12",

@@ -65,12 +65,12 @@ def test_secrets_set_then_analyze_uses_exactly_that_key(
     )
     url = emulator_url(project)
     env = session.client("lambda", endpoint_url=url).get_function_configuration(
-        FunctionName="scarab-dev"
+        FunctionName="scarab-dev-analyze"
     )["Environment"]["Variables"]
     assert env["GOOGLE_API_KEY_PARAM"] == SECRET
     assert env["GOOGLE_API_KEY_BACKEND"] == backend
     policy = session.client("iam", endpoint_url=url).get_role_policy(
-        RoleName="scarab-dev-role", PolicyName="scarab-read-secret"
+        RoleName="scarab-dev-analyze-role", PolicyName="scarab-read-secret"
     )["PolicyDocument"]
     [statement] = policy["Statement"]
     if backend == "ssm":

@@ -77,9 +77,9 @@ def destroy(
         done = f"Removed {len(steps)} resources of stage {names.stage} in {aws.region}, but"
         users = [u for _, why in kept for u in why]
         roles = ", ".join(fn.role for fn, _ in kept)
+        what = "IAM roles" if len(kept) > 1 else "IAM role"
         raise ScarabError(
-            f"{done} kept the IAM role {roles}: {'; '.join(users)}."
-            + _role_advice(aws.region, users)
+            f"{done} kept the {what} {roles}: {'; '.join(users)}." + _role_advice(aws.region, users)
         )
     return result
 
