@@ -102,6 +102,9 @@ def test_requirements_follow_includes_and_pins_agree() -> None:
         ("pydantic-2.14.3.dist-info/RECORD", False),
         ("pydantic-2.14.3.dist-info/INSTALLER", False),
         ("docs/__init__.py", True),  # a top-level package that happens to be called docs
+        ("pydantic/py.typed", False),
+        ("py.typed", False),
+        ("mypackage/not_py.typed", True),
     ],
 )
 def test_runtime_needs(path: str, kept: bool) -> None:
@@ -168,15 +171,64 @@ def test_analyze_zip_is_slim(function_zips: dict[str, zipmod.ZipBuild]) -> None:
     assert {"google", "pydantic", "pydantic_core", "PIL", "aws_lambda_powertools"} <= tops
     assert not {"numpy", "onnxruntime", "numpy.libs", "cryptography"} & tops
     assert not any(n.endswith(".onnx") for n in names)
-    for junk in ("/tests/", "/__pycache__/", "bin/"):
+    for junk in ("/tests/", "bin/"):
         assert not any(junk in f"/{n}" for n in names), junk
-    assert not any(n.endswith((".pyi", ".pyc", "/RECORD")) for n in names)
+    assert not any(n.endswith((".pyi", "/py.typed", "/RECORD")) for n in names)
+    # Never loaded on its routes: google-auth's RSA signing, google-genai's Interactions.
+    assert not {"pyasn1", "pyasn1_modules"} & tops
+    assert not any(
+        n.startswith(("google/genai/_gaos/", "google/genai/_interactions/")) for n in names
+    )
+    # Built by this interpreter for its own version: every module also ships compiled.
+    tag = sys.implementation.cache_tag
+    assert analyze.bytecode == tag
+    pycs = {n for n in names if n.endswith(".pyc")}
+    assert pycs == {n for n in names if "/__pycache__/" in f"/{n}"}  # nothing else cached
+    assert pycs and all("/__pycache__/" in f"/{n}" and n.endswith(f".{tag}.pyc") for n in pycs)
+    assert f"google/genai/__pycache__/types.{tag}.pyc" in pycs
+    assert f"lens/entry/__pycache__/analyze.{tag}.pyc" in pycs
+    with zipfile.ZipFile(analyze.path) as zf:
+        flags = {int.from_bytes(zf.read(n)[4:8], "little") for n in sorted(pycs)[:50]}
+    assert flags == {0b01}  # hash-based, unchecked: a read-only task root never changes
     assert "pydantic-2.14.3.dist-info/METADATA" in names  # importlib.metadata reads it
     models_names = _names(models.path)
     models_tops = {n.split("/")[0] for n in models_names}
     assert {"numpy", "onnxruntime", "PIL", "pydantic"} <= models_tops
     # onnxruntime's protobuf installs google/protobuf; google-genai must not be there.
     assert not any(n.startswith("google/genai/") for n in models_names)
+
+
+@pytest.mark.slow
+def test_bytecode_zips_are_reproducible(
+    function_zips: dict[str, zipmod.ZipBuild], tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # Another checkout (other path, fresh interpreter compiling) gives the same bytes.
+    shutil.copytree(
+        REPO / "lambda", tmp_path / "lambda", ignore=shutil.ignore_patterns("__pycache__", "*.pyc")
+    )
+    monkeypatch.setenv("SCARAB_CACHE_DIR", str(REPO / ".scarab" / "cache"))
+    again = build_zip(tmp_path, flavor="lambda", runtime=RUNTIME, function=ANALYZE)
+    assert not again.reused and again.bytecode is not None
+    assert again.sha256 == function_zips["analyze"].sha256
+
+
+@pytest.mark.slow
+def test_extracted_analyze_zip_imports_its_bytecode(extracted: dict[str, Path]) -> None:
+    env = {k: v for k, v in os.environ.items() if k != "PYTHONPATH"}
+    root = extracted["analyze"]
+    result = subprocess.run(
+        [sys.executable, "-S", "-v", "-c", "import lens.entry.analyze, google.genai"],
+        env={**env, "PYTHONPATH": str(root), "PYTHONDONTWRITEBYTECODE": "1"},
+        capture_output=True,
+        text=True,
+        timeout=180,
+        check=False,
+    )
+    assert result.returncode == 0, result.stderr[-4000:]
+    tag = sys.implementation.cache_tag
+    # -v names the file each module's code object came from.
+    for pyc in (f"google/genai/__pycache__/types.{tag}.pyc", f"lens/__pycache__/app.{tag}.pyc"):
+        assert f"code object from '{root / pyc}'" in result.stderr, pyc
 
 
 _CHILD = r"""

@@ -7,6 +7,7 @@ import base64
 import hashlib
 import json
 import shutil
+import sys
 import zipfile
 from pathlib import Path
 
@@ -82,6 +83,13 @@ def test_pip_platforms_cover_manylinux_2_28() -> None:
     assert zipmod.pip_platforms("arm64") == ["manylinux2014_aarch64", "manylinux_2_28_aarch64"]
 
 
+def test_bytecode_only_for_this_interpreters_version() -> None:
+    major, minor = sys.version_info[:2]
+    assert zipmod.bytecode_tag(f"python{major}.{minor}") == sys.implementation.cache_tag
+    assert zipmod.bytecode_tag(f"python{major}.{minor + 1}") is None
+    assert zipmod.bytecode_tag(f"python{major}.{minor - 1}") is None
+
+
 @pytest.fixture(scope="session")
 def lambda_zip(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, zipmod.ZipBuild]:
     """The real lambda-flavor zip, built once per session (wheels cached in .scarab/cache)."""
@@ -110,6 +118,10 @@ def test_lambda_flavor_ships_manylinux_wheels_and_the_source(lambda_zip) -> None
     )
     assert not any(n.startswith("bin/") or n.endswith("/RECORD") for n in names)
     assert not any(n.startswith("boto3/") for n in names)  # the runtime provides it
+    # Bytecode only when this interpreter is the runtime's version (3.12 ignores 3.11's).
+    tag = zipmod.bytecode_tag("python3.12")
+    assert built.bytecode == tag
+    assert any(n.endswith(".pyc") for n in names) is (tag is not None)
     assert built.unzipped_size < zipmod.LAMBDA_UNZIPPED_LIMIT
     # Reproducible: the same inputs rebuilt from scratch give the same bytes.
     shutil.rmtree(root / ".scarab" / "build")

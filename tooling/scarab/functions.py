@@ -77,8 +77,11 @@ _MODELS_ONLY = (
     "lens/predict/images.py",
     "lens/entry/models.py",
 )
-# google-auth requires cryptography (14 MB with cffi), but only its service-account and
-# JWT credentials import it; lens calls Gemini with an API key. Pillow's AVIF plugin and
+# google-auth requires cryptography (14 MB with cffi) and pyasn1, but only its
+# service-account and JWT credentials import them; lens calls Gemini with an API key.
+# google-genai's generated Interactions/Agents client (_gaos, 370 modules) loads only
+# when client.interactions, agents, webhooks ... is first used; lens calls
+# client.models.generate_content. Pillow's AVIF plugin and
 # font rendering: lens reads JPEG, PNG, WebP and GIF and draws no text, and Pillow
 # loads both plugins only when present (ImportError means "not supported").
 _ANALYZE_PRUNE = (
@@ -89,6 +92,12 @@ _ANALYZE_PRUNE = (
     "_cffi_backend.*",
     "pycparser/*",
     "pycparser-*.dist-info/*",
+    "pyasn1/*",
+    "pyasn1-*.dist-info/*",
+    "pyasn1_modules/*",
+    "pyasn1_modules-*.dist-info/*",
+    "google/genai/_gaos/*",
+    "google/genai/_interactions/*",
     "PIL/_avif.*",
     "pillow.libs/libavif-*",
     "PIL/_imagingft.*",

@@ -7,6 +7,9 @@ Two flavors:
   with pip (no Docker) from the function's requirements, plus its source. This is what
   AWS runs. What a runtime never reads is left out of the wheels' files (see
   `runtime_needs`): tests, caches, type stubs, docs and examples, install records.
+  When the build interpreter is the runtime's Python version, every module also ships
+  compiled (see `bytecode_tag`): Lambda's task root is read-only, so without bytecode
+  each cold start compiles every module it imports again.
 - `local`: the function's source only; the local interpreter's venv supplies the
   dependencies. `--local` deploys and `scarab serve` use it.
 
@@ -16,13 +19,15 @@ follows `-r` includes, so editing an included file reinstalls.
 Every zip lands at `.scarab/build/zip/<sha256hex>.zip`; Lambda's CodeSha256 is the
 base64 of the same digest, which is how `scarab serve` finds the code it deployed.
 Same inputs give the same bytes: sorted entries, fixed timestamps and permissions,
-and no bytecode, RECORD files or console scripts (their shebangs embed local paths).
+no RECORD files or console scripts (their shebangs embed local paths), and bytecode
+compiled by a fresh interpreter in a fixed order, with archive names as file names.
 """
 
 from __future__ import annotations
 
 import base64
 import hashlib
+import json
 import os
 import shutil
 import subprocess
@@ -50,8 +55,9 @@ _SKIP_SUFFIXES = (".pyc", ".pyo")
 _SKIP_DIST_INFO = {"RECORD", "INSTALLER", "REQUESTED", "direct_url.json", "WHEEL"}
 # Inside installed wheels only: directories no import reaches.
 _SKIP_DEP_DIRS = {"docs", "doc", "examples", "example", "benchmarks"}
-# Type stubs and C sources/headers: read by type checkers and compilers, not at run time.
-_SKIP_DEP_SUFFIXES = (".pyi", ".c", ".h", ".hpp", ".pxd", ".pyx")
+# Type stubs, PEP 561 markers and C sources/headers: read by type checkers and
+# compilers, not at run time.
+_SKIP_DEP_SUFFIXES = (".pyi", "/py.typed", ".c", ".h", ".hpp", ".pxd", ".pyx")
 
 
 @dataclass(frozen=True)
@@ -64,6 +70,7 @@ class ZipBuild:
     reused: bool
     function: str = ALL_ROUTES.name  # the catalog function it is for
     handler: str = ALL_ROUTES.handler
+    bytecode: str | None = None  # the cache tag of the .pyc it ships (cpython-312), if any
 
     @property
     def code_sha256(self) -> str:
@@ -113,8 +120,9 @@ def runtime_needs(relative: str) -> bool:
     """Whether a file of the installed dependencies (path relative to the install, posix)
     is one a running function may read.
 
-    Left out: console scripts (bin/), pip's install records, type stubs, C sources and
-    headers, and docs/examples directories. Tests and caches are skipped while walking.
+    Left out: console scripts (bin/), pip's install records, type stubs and py.typed
+    markers, C sources and headers, and docs/examples directories. Tests and caches are
+    skipped while walking.
     Kept: every module and extension, package data, and the METADATA, entry points and
     licences of each .dist-info (importlib.metadata reads them; pydantic and
     google-genai ask for versions at import).
@@ -126,7 +134,56 @@ def runtime_needs(relative: str) -> bool:
         return parts[-1] not in _SKIP_DIST_INFO
     if any(part in _SKIP_DEP_DIRS for part in parts[1:-1]):
         return False
-    return not relative.endswith(_SKIP_DEP_SUFFIXES)
+    return not f"/{relative}".endswith(_SKIP_DEP_SUFFIXES)
+
+
+def bytecode_tag(runtime: str) -> str | None:
+    """The cache tag of the bytecode a lambda zip for `runtime` ships, or None.
+
+    Only this interpreter's own version can be compiled (a .pyc holds one version's
+    bytecode, and python3.12 ignores what 3.11 wrote), so a zip built for another
+    version ships source alone and its cold starts compile what they import.
+    """
+    own = f"python{sys.version_info.major}.{sys.version_info.minor}"
+    return sys.implementation.cache_tag if runtime == own else None
+
+
+# Run in a fresh interpreter (same state every build, so the same bytes: marshal's
+# output depends on reference counts in the compiling process). Unchecked-hash .pyc:
+# the task root is read-only, so importing never stats or hashes the source to
+# validate them. A file this version cannot compile ships as source only, as pip does.
+_COMPILE = """
+import json, py_compile, sys
+mode = py_compile.PycInvalidationMode.UNCHECKED_HASH
+for source, target, name in json.load(sys.stdin):
+    try:
+        py_compile.compile(source, cfile=target, dfile=name, doraise=True,
+                           invalidation_mode=mode)
+    except py_compile.PyCompileError:
+        pass
+"""
+
+
+def _compile(entries: dict[str, Path], tag: str, out: Path) -> dict[str, Path]:
+    """Every module of `entries` compiled under `out`, by archive name
+    (`pkg/__pycache__/mod.<tag>.pyc`, where the import system looks first)."""
+    jobs = []
+    for name in sorted(entries):
+        if name.endswith(".py"):
+            folder, _, stem = name[: -len(".py")].rpartition("/")
+            pyc = f"{folder}/__pycache__/{stem}.{tag}.pyc".lstrip("/")
+            jobs.append((str(entries[name]), str(out / pyc), name, pyc))
+    proc = subprocess.run(
+        [sys.executable, "-s", "-S", "-c", _COMPILE],
+        input=json.dumps([job[:3] for job in jobs]),
+        env={"PYTHONHASHSEED": "0", "PATH": os.environ.get("PATH", "")},
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    if proc.returncode != 0:
+        raise ScarabError(f"Compiling the function's bytecode failed:\n{proc.stderr[-2000:]}")
+    return {pyc: Path(target) for _s, target, _n, pyc in jobs if Path(target).is_file()}
 
 
 def _dep_entries(deps: Path) -> dict[str, Path]:
@@ -264,12 +321,15 @@ def build_zip(
     architecture: str = "x86_64",
     progress: Callable[[str], None] | None = None,
     function: FunctionDef = ALL_ROUTES,
+    bytecode: bool = True,
 ) -> ZipBuild:
     """Build (or reuse) `function`'s zip for these inputs and return where it is.
 
     The default is the all-routes function (lens.handler, every dependency): what a stage
-    deployed as one function runs.
+    deployed as one function runs. A lambda zip carries bytecode when `bytecode` is set
+    and this interpreter can compile for `runtime` (see `bytecode_tag`).
     """
+    tag = bytecode_tag(runtime) if bytecode and flavor == "lambda" else None
     entries = source_entries(project_dir, function)
     if flavor == "lambda":
         deps = install_deps(project_dir, runtime, architecture, progress, function.requirements)
@@ -280,7 +340,7 @@ def build_zip(
         entries = {**dep_entries, **entries}
     out_dir = zip_dir(project_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
-    index = out_dir / "index" / _inputs_key(flavor, entries)
+    index = out_dir / "index" / _inputs_key(f"{flavor} {tag or 'source'}", entries)
     if index.is_file():
         sha, _, unzipped_s = index.read_text().partition(" ")
         existing = zip_path(project_dir, sha)
@@ -294,13 +354,19 @@ def build_zip(
                 reused=True,
                 function=function.name,
                 handler=function.handler,
+                bytecode=tag,
             )
-    if progress:
-        progress(f"zipping {len(entries)} files ({function.name}, {flavor} flavor)")
+    compiled_dir = Path(tempfile.mkdtemp(prefix=".pyc-", dir=out_dir))
     fd, tmp_name = tempfile.mkstemp(suffix=".zip.tmp", dir=out_dir)
     os.close(fd)
     tmp = Path(tmp_name)
     try:
+        if tag:
+            if progress:
+                progress(f"compiling {function.name}'s modules ({tag})")
+            entries = {**entries, **_compile(entries, tag, compiled_dir)}
+        if progress:
+            progress(f"zipping {len(entries)} files ({function.name}, {flavor} flavor)")
         unzipped = _write_zip(entries, tmp)
         digest = hashlib.sha256()
         with tmp.open("rb") as fh:
@@ -311,6 +377,7 @@ def build_zip(
         tmp.replace(final)
     finally:
         tmp.unlink(missing_ok=True)
+        shutil.rmtree(compiled_dir, ignore_errors=True)
     if unzipped > LAMBDA_UNZIPPED_LIMIT:
         raise ScarabError(
             f"The {function.name} function's {flavor} package is {unzipped / 2**20:.0f} MB"
@@ -329,6 +396,7 @@ def build_zip(
         reused=False,
         function=function.name,
         handler=function.handler,
+        bytecode=tag,
     )
 
 
