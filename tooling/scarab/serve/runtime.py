@@ -210,6 +210,14 @@ class FunctionRuntime:
                     self._retire(old)
         return pool
 
+    def retain(self, arns: set[str]) -> None:
+        """Retire the containers of every function not in `arns` (the ones the API no
+        longer routes to, such as a function a deploy deleted): Lambda reclaims those."""
+        for key, pool in list(self._pools.items()):
+            if pool.fn.arn not in arns:
+                del self._pools[key]
+                self._retire(pool)
+
     def _retire(self, pool: Pool) -> None:
         pool.retired = True
         for container in pool.idle:

@@ -93,6 +93,8 @@ def run(
                     if fn.version_key not in seen:
                         seen.add(fn.version_key)
                         loop.call_soon_threadsafe(schedule, fn)
+                arns = {fn.arn for fn in snapshot.functions.values()}
+                loop.call_soon_threadsafe(runtime.retain, arns)
 
             watcher.listeners.append(on_snapshot)
             watcher.start()

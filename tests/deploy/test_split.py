@@ -1,0 +1,96 @@
+"""A stage deployed before the split (one function `<app>-<stage>` with every route) is
+moved to its analyze and models functions by the next deploy; destroy then removes what
+is left of the old layout (its log group)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+from scarab.config import load_config
+from scarab.deploy import deploy
+from scarab.deploy.destroy import destroy
+from scarab.functions import ALL_ROUTES
+from scarab.status import status
+
+from tests.deploy.conftest import ANALYZE, MODELS, Recorder, client, counted_session
+
+pytestmark = pytest.mark.emulator
+
+OLD = "scarab-test"
+
+
+def integrations(aws: object, api_id: str) -> dict[str, str]:
+    """`METHOD /path` -> the function name each proxy method invokes."""
+    apigw = client("apigateway", aws)
+    out = {}
+    for res in apigw.get_resources(restApiId=api_id, embed=["methods"])["items"]:
+        for verb in res.get("resourceMethods") or {}:
+            integ = apigw.get_integration(restApiId=api_id, resourceId=res["id"], httpMethod=verb)
+            if integ["type"] == "AWS_PROXY":
+                out[f"{verb} {res['path']}"] = integ["uri"].split(":function:")[1].split("/")[0]
+    return out
+
+
+def test_a_single_function_stage_is_moved_to_its_functions(aws, project: Path, run_deploy) -> None:
+    config = load_config(project)
+    old = deploy(
+        config, project_dir=project, endpoint_url=aws.url, functions=(ALL_ROUTES,),
+        session=counted_session(Recorder()),
+    )  # fmt: skip
+    lam, iam, logs = client("lambda", aws), client("iam", aws), client("logs", aws)
+    assert old.function_name == OLD
+    assert lam.get_function_configuration(FunctionName=OLD)["Handler"] == (
+        "lens.handler.lambda_handler"
+    )
+    assert set(integrations(aws, str(old.rest_api_id)).values()) == {OLD}
+    # Not migrated yet: status shows the old function.
+    before = status(config, project_dir=project, endpoint_url=aws.url)
+    assert before["functions"]["all"]["function_name"] == OLD
+    assert before["functions"]["analyze"]["deployed"] is False
+
+    result, recorder = run_deploy()
+    assert result.rest_api_id == old.rest_api_id  # the same API, re-routed
+    resources = [s.resource for s in result.plan]
+    assert resources[-2:] == [f"lambda.function {OLD}", f"iam.role {OLD}-role"]
+    deletes = [s for s in result.plan if s.action == "delete"]
+    assert [s.resource for s in deletes] == resources[-2:]
+    assert all(s.reason.startswith("deletes it: replaced by") for s in deletes)
+    assert integrations(aws, str(result.rest_api_id)) == {
+        "POST /analyze": ANALYZE,
+        "GET /health": ANALYZE,
+        "GET /openapi.json": ANALYZE,
+        "GET /models": MODELS,
+        "POST /predict/{model_id}": MODELS,
+    }
+    # A retargeted method is one PutIntegration; none is deleted and made again.
+    assert "apigateway.DeleteMethod" not in recorder.mutating
+    names = sorted(f["FunctionName"] for f in lam.list_functions()["Functions"])
+    assert names == [ANALYZE, MODELS]
+    roles = sorted(r["RoleName"] for r in iam.list_roles()["Roles"])
+    assert roles == [f"{ANALYZE}-role", f"{MODELS}-role"]
+    groups = sorted(g["logGroupName"] for g in logs.describe_log_groups()["logGroups"])
+    assert groups == [f"/aws/lambda/{OLD}", f"/aws/lambda/{ANALYZE}", f"/aws/lambda/{MODELS}"]
+    after = status(config, project_dir=project, endpoint_url=aws.url)
+    assert sorted(after["functions"]) == ["analyze", "models"]
+
+    again, recorder = run_deploy()
+    assert again.up_to_date and recorder.mutating == []
+
+    removed = destroy(config, project_dir=project, endpoint_url=aws.url).removed
+    assert f"logs.group /aws/lambda/{OLD}" in removed
+    assert logs.describe_log_groups()["logGroups"] == []
+    assert iam.list_roles()["Roles"] == []
+
+
+def test_an_old_function_of_another_stage_is_left_alone(aws, project: Path, run_deploy) -> None:
+    """A function named like the old layout but tagged for another stage is not ours."""
+    lam = client("lambda", aws)
+    config = load_config(project)
+    deploy(config, project_dir=project, endpoint_url=aws.url, functions=(ALL_ROUTES,))
+    arn = lam.get_function_configuration(FunctionName=OLD)["FunctionArn"]
+    lam.tag_resource(Resource=arn, Tags={"scarab:stage": "someone-else"})
+    with pytest.raises(Exception) as info:
+        run_deploy()
+    assert "belongs to app 'scarab', stage 'someone-else'" in str(info.value)
+    assert lam.get_function_configuration(FunctionName=OLD)["FunctionArn"] == arn
