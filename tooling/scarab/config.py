@@ -305,6 +305,20 @@ class ScarabConfig(_Strict):
             raise ValueError(problem)
         return self
 
+    @model_validator(mode="after")
+    def _one_image_architecture(self) -> ScarabConfig:
+        # Both functions run the stage's one image: it is built for one platform.
+        if self.function.package == "image":
+            for name, override in sorted(self.functions.items()):
+                if override.architecture not in (None, self.function.architecture):
+                    raise ValueError(
+                        f"[functions.{name}] architecture = {override.architecture!r}, but"
+                        ' with package = "image" both functions run one image, built for'
+                        f" [function] architecture = {self.function.architecture!r}: set the"
+                        " architecture in [function] instead"
+                    )
+        return self
+
     @property
     def configured_region(self) -> str | None:
         """The region from --region, scarab.toml or AWS_REGION / AWS_DEFAULT_REGION; None

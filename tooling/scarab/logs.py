@@ -11,7 +11,7 @@ from pathlib import Path
 from scarab.aws import Aws, aws_errors
 from scarab.config import ScarabConfig
 from scarab.errors import ConfigError
-from scarab.functions import FUNCTIONS
+from scarab.functions import ALL_ROUTES_NAME, FUNCTIONS
 from scarab.stage import open_stage
 
 _UNITS = {"s": 1, "m": 60, "h": 3600, "d": 86400}
@@ -39,9 +39,14 @@ def tail(
     """Yield formatted log lines of `function` (analyze or models) from `since` ago;
     with `follow`, keep polling."""
     st = open_stage(config, project_dir=project_dir, endpoint_url=endpoint_url, aws=aws)
-    if function not in {f.name for f in FUNCTIONS}:
-        known = ", ".join(f.name for f in FUNCTIONS)
-        raise ConfigError(f"--function {function!r}: the stage's functions are {known}.")
+    # `all`: the single function of a stage deployed before the split (its logs stay
+    # after the move, until destroy).
+    known = [f.name for f in FUNCTIONS] + [ALL_ROUTES_NAME]
+    if function not in known:
+        raise ConfigError(
+            f"--function {function!r}: use {', '.join(known[:-1])}, or {known[-1]} for the"
+            " single function of a stage deployed before the split."
+        )
     group = st.names.function(function).log_group
     logs = st.aws.client("logs")
     start = int((time.time() - parse_since(since)) * 1000)
@@ -49,6 +54,11 @@ def tail(
     # (inclusive), so only ids at or after it can come back; older ones are forgotten.
     seen: dict[str, int] = {}
     missing = f"No log group {group}; deploy the stage first."
+    if function != ALL_ROUTES_NAME:
+        missing += (
+            f" (A stage not moved to its functions yet logs to {st.names.legacy.log_group}:"
+            f" --function {ALL_ROUTES_NAME}.)"
+        )
     while True:
         with aws_errors({"ResourceNotFoundException": missing}):
             kwargs = {"logGroupName": group, "startTime": start}

@@ -89,3 +89,10 @@ class Names:
     @property
     def tags(self) -> dict[str, str]:
         return {TAG_APP: self.app, TAG_STAGE: self.stage}
+
+    def tagged_by(self, tags: dict[str, str], untagged_ok: bool = False) -> bool:
+        """Whether a resource with `tags` is this stage's: tagged for it, or (when
+        `untagged_ok`) carrying no scarab tags at all (adopted by name)."""
+        if untagged_ok and TAG_APP not in tags and TAG_STAGE not in tags:
+            return True
+        return tags.get(TAG_APP) == self.app and tags.get(TAG_STAGE) == self.stage

@@ -13,7 +13,7 @@ from pathlib import Path
 from scarab.aws import Aws, aws_errors, call, error_code
 from scarab.config import ScarabConfig
 from scarab.deploy.models import secret_environment, secret_policy
-from scarab.deploy.reader import read_role
+from scarab.deploy.reader import read_legacy_unit, read_role
 from scarab.deploy.waiters import wait_for_function
 from scarab.errors import ConfigError, ScarabError
 from scarab.functions import FUNCTIONS
@@ -95,11 +95,18 @@ def set_secret(
         # The functions that read the key: the analyze function, and the single function
         # of a stage deployed before the split (until the next deploy retires it).
         for fn in gemini_functions(st.names):
+            if fn == st.names.legacy and not _legacy_is_ours(st.aws, st.names):
+                continue  # that name is another stage's function (see read_legacy_unit)
             if _role_can_read(st.aws, config, st.names, fn):
                 wired = _wire_function(st.aws, fn.function, secret_environment(config)) or wired
             else:
                 blocked = blocked or _function_exists(st.aws, fn.function)
     return SecretResult(target, config.secrets.backend, wired, role_cannot_read=blocked)
+
+
+def _legacy_is_ours(aws: Aws, names: Names) -> bool:
+    unit = read_legacy_unit(aws, names)
+    return unit is not None and unit.function is not None
 
 
 def gemini_functions(names: Names) -> tuple[FunctionNames, ...]:

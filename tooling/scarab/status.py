@@ -11,7 +11,13 @@ from scarab.config import ScarabConfig
 from scarab.deploy import api_url
 from scarab.deploy.guards import extra_access
 from scarab.deploy.models import function_environment, function_settings
-from scarab.deploy.reader import find_rest_api, read_function, read_plan_and_keys, read_role
+from scarab.deploy.reader import (
+    find_rest_api,
+    read_function,
+    read_legacy_unit,
+    read_plan_and_keys,
+    read_role,
+)
 from scarab.errors import ScarabError
 from scarab.functions import FUNCTIONS
 from scarab.naming import FunctionNames
@@ -77,7 +83,8 @@ def status(
     with aws_errors():
         found = [(names.function(f.name), read_function(st.aws, names.function(f.name)))
                  for f in FUNCTIONS]  # fmt: skip
-        legacy = read_function(st.aws, names.legacy)
+        old = read_legacy_unit(st.aws, names)
+        legacy = old.function if old else None
         api_id = find_rest_api(st.aws, names, st.state.rest_api_id)
         plan, keys = read_plan_and_keys(st.aws, names, st.state.usage_plan_id)
         roles = {fn.key: read_role(st.aws, fn) for fn, _ in found}
@@ -92,11 +99,18 @@ def status(
     if legacy is not None:
         # A stage deployed before the split, not yet migrated: the next deploy does it.
         functions["all"] = _function_status(config, names.legacy, legacy)
-    main = functions.get("analyze") or next(iter(functions.values()))
+    # The function that answers /analyze: the analyze function, or the old single one
+    # while the stage is not migrated yet.
+    main = functions["analyze"]
+    if not main["deployed"] and "all" in functions:
+        main = functions["all"]
+    owned = [(fn, roles[fn.key], live) for fn, live in found]
+    if old is not None:
+        owned.append((names.legacy, old.role, old.function))
     unmanaged = [
         item
-        for fn, live in found
-        for item in extra_access(names, fn, roles[fn.key], live, st.aws.region)
+        for fn, role, live in owned
+        for item in extra_access(names, fn, role, live, st.aws.region)
     ]
     return {
         "app": names.app,

@@ -194,7 +194,8 @@ def deploy(
     own = tuple(names.function(fn.name) for fn in functions)
     with aws_errors():
         state0 = load_state(project_dir, config.stage, aws.endpoint_url)
-        guards.preflight(aws, names, state0, (*own, names.legacy))
+        # Not the old layout's names: they may be another stage's (see read_legacy_unit).
+        guards.preflight(aws, names, state0, own)
         codes = _codes(config, project_dir, pkg, flv, aws, progress, functions)
     # Plan without the lock: a run with nothing to do (or a dry run) changes nothing, so
     # it makes no mutating call at all, the lock's included.
@@ -229,6 +230,8 @@ def deploy(
             for fn in desired.functions
         ]
         warnings = guards.deploy_warnings(aws, config, names, units)
+        if steps and observed.retired:
+            warnings += guards.migration_warnings(observed, state.managed_envs().get("all", []))
     if notice:
         warnings.append(notice)
     code = desired.code

@@ -19,7 +19,8 @@ from typing import Any
 from scarab.aws import Aws, call, error_code, explain
 from scarab.config import ScarabConfig, name_length_problem
 from scarab.deploy.lock import lock_parameter, unlock
-from scarab.deploy.reader import ObservedFunction, ObservedRole, role_users
+from scarab.deploy.planner import carried_environment, foreign_grants
+from scarab.deploy.reader import Observed, ObservedFunction, ObservedRole, role_users
 from scarab.deploy.state import StageState
 from scarab.errors import ConfigError, ScarabError
 from scarab.naming import TAG_APP, TAG_STAGE, FunctionNames, Names
@@ -223,3 +224,26 @@ def forced_unlock(aws: Aws, names: Names, progress: Callable[[str], None] | None
     if progress:
         what = f"removed the lock {lock_parameter(names)} ({held})" if held else "no lock held"
         progress(f"{what}: --force-unlock (nothing to deploy)")
+
+
+def migration_warnings(observed: Observed, state_env: list[str]) -> list[str]:
+    """What a deploy that retires a stage's old single function says about it: variables
+    set by hand that the new functions got too, and an old role kept for its grants."""
+    out: list[str] = []
+    carried = carried_environment(observed, state_env)
+    if carried:
+        out.append(
+            "the old function's variables that scarab did not set were copied to both new"
+            f" functions: {', '.join(sorted(carried))}; add them to [functions.<name>"
+            "].environment, or remove them from the function that does not need them"
+        )
+    for name, unit in sorted(observed.retired.items()):
+        grants = foreign_grants(unit.role) if unit.role else []
+        if unit.role is not None and grants:
+            out.append(
+                f"the old role of {name} ({unit.role.arn.rsplit('/', 1)[-1]}) was kept: it has"
+                f" grants scarab did not make ({', '.join(grants)}); if the new functions need"
+                " them, grant them to their roles, then delete the old role"
+                " (aws iam delete-role, after removing its policies)"
+            )
+    return out

@@ -41,8 +41,9 @@ from scarab.deploy.planner_api import (
     plan_usage_plan,
     resource_var,
 )
-from scarab.deploy.reader import Observed, ObservedFunction, ObservedUnit
+from scarab.deploy.reader import Observed, ObservedFunction, ObservedRole, ObservedUnit
 from scarab.errors import ScarabError
+from scarab.functions import ALL_ROUTES_NAME
 from scarab.naming import TAG_MANAGED_ENV
 
 __all__ = [
@@ -168,6 +169,17 @@ def plan_role(d: Desired, fn: FunctionSpec, unit: ObservedUnit) -> list[Step]:
 
 # The inline policies scarab writes (deploy/models.py names them through Names).
 _SCARAB_POLICIES = ("scarab-read-secret", "scarab-write-logs")
+
+
+def foreign_grants(role: ObservedRole) -> list[str]:
+    """The inline and managed policies on `role` that scarab did not put there (the
+    managed policy earlier versions attached is scarab's)."""
+    inline = sorted(set(role.inline) - set(_SCARAB_POLICIES))
+    attached = sorted(a for a in role.attached if not a.endswith(_BASIC_EXECUTION_SUFFIX))
+    return inline + attached
+
+
+_BASIC_EXECUTION_SUFFIX = ":policy/service-role/AWSLambdaBasicExecutionRole"
 
 
 def _norm_trust(doc: dict[str, Any]) -> list[tuple[str, str, str]]:
@@ -304,8 +316,23 @@ def _image_config(fn: FunctionSpec) -> dict[str, Any]:
     return {"Command": [fn.handler]}
 
 
+def carried_environment(obs: Observed, state_env: list[str]) -> dict[str, str]:
+    """Variables someone set by hand on a retired function (scarab never set them): a
+    function created to replace it starts with them, so the move loses none."""
+    out: dict[str, str] = {}
+    for unit in obs.retired.values():
+        if unit.function is not None:
+            managed = previously_managed(unit.function, state_env)
+            out.update({k: v for k, v in unit.function.env.items() if k not in managed})
+    return out
+
+
 def plan_function(
-    d: Desired, fn: FunctionSpec, unit: ObservedUnit, state_env: list[str]
+    d: Desired,
+    fn: FunctionSpec,
+    unit: ObservedUnit,
+    state_env: list[str],
+    carried: dict[str, str] | None = None,
 ) -> list[Step]:
     res = f"lambda.function {fn.name}"
     live = unit.function
@@ -320,7 +347,8 @@ def plan_function(
             "MemorySize": fn.memory,
             "Timeout": fn.timeout,
             "Architectures": [fn.architecture],
-            "Environment": {"Variables": dict(fn.environment)},
+            # The config's values win; the tag names only the config's variables.
+            "Environment": {"Variables": {**(carried or {}), **fn.environment}},
             "Tags": fn.tags,
             "Description": fn.description,
         }
@@ -452,7 +480,8 @@ def plan_retire(d: Desired, obs: Observed) -> list[Step]:
 
     Their log groups stay (with their retention), so no log line is lost; `scarab
     destroy` removes them with the stage. A role another region's function still
-    uses stays too.
+    uses stays too, and so does a role with grants scarab did not make (they are the
+    user's; the deploy warns, see guards.migration_warnings).
     """
     steps: list[Step] = []
     for old in d.retired:
@@ -468,7 +497,12 @@ def plan_retire(d: Desired, obs: Observed) -> list[Step]:
             )
             steps.append(Step(f"lambda.function {old.function}", "delete", why, (delete,)))
         role = unit.role
-        if role is not None and not unit.role_users and _ours(role.tags, d):
+        if (
+            role is not None
+            and not unit.role_users
+            and _ours(role.tags, d)
+            and not (foreign_grants(role))
+        ):
             calls = [
                 ApiCall(
                     "iam", "DetachRolePolicy", {"RoleName": old.role, "PolicyArn": arn},
@@ -508,8 +542,10 @@ def plan(
         steps += plan_logs(d, fn, unit)
     steps += plan_image(d, obs, project_dir or Path.cwd())
     steps += plan_artifact_bucket(d, obs)
+    carried = carried_environment(obs, (state_env or {}).get(ALL_ROUTES_NAME, []))
     for fn in d.functions:
-        steps += plan_function(d, fn, obs.unit(fn.key), (state_env or {}).get(fn.key, []))
+        env = (state_env or {}).get(fn.key, [])
+        steps += plan_function(d, fn, obs.unit(fn.key), env, carried)
     api_steps = plan_api(d, obs)
     steps += api_steps
     # After the API exists (the permission names it), before the deployment uses it.

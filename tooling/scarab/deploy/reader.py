@@ -443,6 +443,38 @@ def read_unit(aws: Aws, names: FunctionNames) -> ObservedUnit:
     return unit
 
 
+def log_group_tags(aws: Aws, group: str) -> dict[str, str]:
+    try:
+        got = call(aws.client("logs").list_tags_log_group, logGroupName=group)
+    except Exception as exc:
+        if _missing(exc):
+            return {}
+        raise
+    return dict(got.get("tags") or {})
+
+
+def read_legacy_unit(aws: Aws, names: Names) -> ObservedUnit | None:
+    """The single function of a stage deployed before the split, with its role and log
+    group, as far as they are this stage's (None: nothing of it is).
+
+    Its names (`<app>-<stage>`, `<app>-<stage>-role`) are another stage's function names
+    when that stage is called `<stage>-analyze` or `<stage>-models`, so only resources
+    tagged for this stage count, never untagged ones; and a role stays with a function
+    of that name that is not this stage's (it uses the role).
+    """
+    old = names.legacy
+    unit = read_unit(aws, old)
+    if unit.function is not None and not names.tagged_by(unit.function.tags):
+        return None
+    if unit.role is not None and not names.tagged_by(unit.role.tags):
+        unit.role = None
+    if unit.log_group_exists and not names.tagged_by(log_group_tags(aws, old.log_group)):
+        unit.log_group_exists, unit.log_group_retention = False, None
+    if unit.function is None and unit.role is None and not unit.log_group_exists:
+        return None
+    return unit
+
+
 def read_all(
     aws: Aws,
     names: Names,
@@ -466,12 +498,12 @@ def read_all(
     obs = Observed()
     obs.units = {fn.key: read_unit(aws, fn) for fn in functions}
     for old in retired:
-        unit = read_unit(aws, old)
-        if unit.function is None and unit.role is None:
+        legacy = read_legacy_unit(aws, names) if old == names.legacy else read_unit(aws, old)
+        if legacy is None or (legacy.function is None and legacy.role is None):
             continue
-        if unit.role is not None:
-            unit.role_users = role_users(aws, old.function, unit.role.arn)
-        obs.retired[old.function] = unit
+        if legacy.role is not None:
+            legacy.role_users = role_users(aws, old.function, legacy.role.arn)
+        obs.retired[old.function] = legacy
     obs.api = read_api(aws, names, state.rest_api_id)
     obs.plan, obs.keys = read_plan_and_keys(aws, names, state.usage_plan_id)
     if include_ecr:
@@ -576,13 +608,18 @@ def read_doomed(
     ]
     doomed.rest_api_ids = sorted(ids, key=lambda i: i != known)
     for fn_names in functions:
-        one = DoomedFunction()
-        function = read_function(aws, fn_names)
-        if function is not None:
+        if fn_names == names.legacy:
+            unit = read_legacy_unit(aws, names)
+            if unit is None:
+                continue
+        else:
+            unit = read_unit(aws, fn_names)
+            if unit.function is not None and not names.tagged_by(unit.function.tags, True):
+                continue  # another stage's function of the same name: not ours to delete
+        one = DoomedFunction(role=unit.role, log_group=unit.log_group_exists)
+        if unit.function is not None:
             one.function = True
-            one.permission = any(s.get("Sid") == names.permission_sid for s in function.policy)
-        one.log_group, _ = read_log_group(aws, fn_names)
-        one.role = read_role(aws, fn_names)
+            one.permission = any(s.get("Sid") == names.permission_sid for s in unit.function.policy)
         if one.role is not None:
             one.role_users = role_users(aws, fn_names.function, one.role.arn)
         if one.function or one.log_group or one.role is not None:
