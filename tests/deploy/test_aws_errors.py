@@ -106,7 +106,10 @@ def test_an_endpoint_where_nothing_listens(aws, project: Path, command) -> None:
 
 def test_logs_of_a_stage_never_deployed(aws, project: Path) -> None:
     line = _advice(project, "logs", "--endpoint-url", aws.url)
-    assert line == "error: No log group /aws/lambda/scarab-test; deploy the stage first."
+    assert line == (
+        "error: No log group /aws/lambda/scarab-test-analyze; deploy the stage first. (A stage"
+        " not moved to its functions yet logs to /aws/lambda/scarab-test: --function all.)"
+    )
 
 
 def test_a_key_that_does_not_exist(aws, project: Path) -> None:

@@ -181,12 +181,14 @@ def explain(exc: BaseException) -> ScarabError:
         code = error_code(exc)
         op = exc.operation_name
         msg = _one_line(str(exc.response.get("Error", {}).get("Message", "")))
-        if code.isdigit():
-            # botocore names an error by its HTTP status when the body is no AWS error:
-            # an HTML page or a web API's JSON, i.e. an endpoint that is not AWS.
+        status = exc.response.get("ResponseMetadata", {}).get("HTTPStatusCode")
+        if code.isdigit() or (not code and status):
+            # botocore names an error by its HTTP status (or, for XML services, by
+            # nothing) when the body is no AWS error: an HTML page or a web API's JSON,
+            # i.e. an endpoint that is not AWS.
             return ScarabError(
-                f"AWS {op} failed: the endpoint answered HTTP {code} with something other"
-                f" than an AWS error.{_NOT_AWS}"
+                f"AWS {op} failed: the endpoint answered HTTP {code or status} with something"
+                f" other than an AWS error.{_NOT_AWS}"
             )
         if code in {"AccessDenied", "AccessDeniedException", "UnauthorizedOperation"}:
             return ScarabError(
