@@ -138,6 +138,13 @@ def template_inventory(template: dict[str, Any], refs: dict[str, str]) -> dict[s
         "AWS::ApiGateway::UsagePlan": lambda p: p["UsagePlanName"],
         "AWS::ApiGateway::ApiKey": lambda p: p["Name"],
         "AWS::ApiGateway::UsagePlanKey": lambda p: p["KeyType"],
+        "AWS::DynamoDB::Table": lambda p: (
+            f"{p['TableName']} {p['BillingMode']}"
+            f" {','.join(k['AttributeName'] + ':' + k['KeyType'] for k in p['KeySchema'])}"
+        ),
+        "AWS::S3::Bucket": lambda p: (
+            f"{resolve(p['BucketName'], refs)} versioning={p['VersioningConfiguration']['Status']}"
+        ),
     }
     out: dict[str, list[str]] = {}
     for res in template["Resources"].values():
@@ -168,6 +175,9 @@ def live_inventory(aws: Any, api_id: str, functions: list[str]) -> dict[str, lis
         if "gatewayresponse.header.Access-Control-Allow-Origin" in r.get("responseParameters", {})
     ]
     plans = apigw.get_usage_plans()["items"]
+    ddb, s3 = client("dynamodb", aws), client("s3", aws)
+    tables = [ddb.describe_table(TableName=t)["Table"] for t in ddb.list_tables()["TableNames"]]
+    buckets = [b["Name"] for b in s3.list_buckets()["Buckets"]]
     return {
         k: sorted(v)
         for k, v in {
@@ -197,6 +207,15 @@ def live_inventory(aws: Any, api_id: str, functions: list[str]) -> dict[str, lis
                 k["type"]
                 for p in plans
                 for k in apigw.get_usage_plan_keys(usagePlanId=p["id"])["items"]
+            ],
+            "AWS::DynamoDB::Table": [
+                f"{t['TableName']} {t['BillingModeSummary']['BillingMode']}"
+                f" {','.join(k['AttributeName'] + ':' + k['KeyType'] for k in t['KeySchema'])}"
+                for t in tables
+            ],
+            "AWS::S3::Bucket": [
+                f"{b} versioning={s3.get_bucket_versioning(Bucket=b).get('Status')}"
+                for b in buckets
             ],
         }.items()
     }
@@ -472,7 +491,9 @@ def test_the_template_is_what_deploy_created(
     live = live_inventory(aws, api_id, [str(f["name"]) for f in result.functions.values()])
     assert template_inventory(template, refs) == live
     counts = {k: len(v) for k, v in live.items()}
-    assert counts["AWS::ApiGateway::Method"] == 11 and counts["AWS::IAM::RolePolicy"] == 3
+    # analyze: logs + secret; models: logs + registry.
+    assert counts["AWS::ApiGateway::Method"] == 11 and counts["AWS::IAM::RolePolicy"] == 4
+    assert counts["AWS::DynamoDB::Table"] == 1 and counts["AWS::S3::Bucket"] == 1
     assert counts["AWS::Lambda::Function"] == 2 and counts["AWS::Lambda::Permission"] == 2
 
     # The properties deploy set are the template's, once its references are resolved.
@@ -493,7 +514,7 @@ def test_the_template_is_what_deploy_created(
         }
         fn = resources[f"{key}Function"]["Properties"]
         cfg = lam.get_function_configuration(FunctionName=fn["FunctionName"])
-        assert cfg["Environment"]["Variables"] == fn["Environment"]["Variables"]
+        assert cfg["Environment"]["Variables"] == resolve(fn["Environment"]["Variables"], refs)
         for field in ("Runtime", "Handler", "MemorySize", "Timeout", "Architectures"):
             assert cfg[field] == fn[field], field
         assert cfg["Role"] == iam.get_role(RoleName=role["RoleName"])["Role"]["Arn"]

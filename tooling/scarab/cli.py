@@ -696,12 +696,18 @@ def destroy(
     include_images: bool = typer.Option(
         False, "--include-images", help="Also delete the ECR repository and its images."
     ),
+    include_models: bool = typer.Option(
+        False,
+        "--include-models",
+        help="Also delete the model registry: its table, and its bucket with every version.",
+    ),
     dry_run: bool = typer.Option(
         False, "--dry-run", help="Print the deletion plan; delete nothing."
     ),
     as_json: bool = JsonOpt,
 ) -> None:
-    """Remove everything the stage created (the ECR repository only if asked)."""
+    """Remove everything the stage created (the ECR repository and the model registry
+    only if asked)."""
     from scarab.deploy.destroy import destroy as lib_destroy
 
     if dry_run:
@@ -710,6 +716,7 @@ def destroy(
             project_dir=target.project_dir,
             endpoint_url=target.endpoint_url,
             include_images=include_images,
+            include_models=include_models,
             dry_run=True,
         )
         _print_plan(planned.stage, planned.region, planned.steps, as_json, "dry run of destroy")
@@ -724,8 +731,11 @@ def destroy(
             project_dir=target.project_dir,
             endpoint_url=target.endpoint_url,
             include_images=include_images,
+            include_models=include_models,
             progress=progress,
         )
+    for kept in result.kept:
+        err.print(f"kept {kept}", markup=False)
     if as_json:
         _print_plan(result.stage, result.region, result.steps, True, "destroy")
         return

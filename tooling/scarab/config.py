@@ -34,6 +34,8 @@ _ENV_RE = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
 # would be ambiguous, so it is refused.
 DERIVED_ENV = (
     "ALLOWED_ORIGINS",
+    "MODEL_REGISTRY_TABLE",
+    "ARTIFACTS_BUCKET",
     "SCARAB_MODELS",
     "SCARAB_THINKING",
     "GOOGLE_API_KEY_PARAM",
@@ -398,6 +400,13 @@ def name_length_problem(app: str, stage: str, region: str | None) -> str | None:
         over.append(
             f"the artifact bucket name {app}-artifacts-<account id>-{region}"
             f" ({len(app) + _S3_BUCKET_MAX - app_max} characters; S3 allows {_S3_BUCKET_MAX})"
+        )
+    # <app>-<stage>-models-<account>-<region>: the bucket of the stage's model artifacts.
+    models_len = len(f"{base}-models-") + _ACCOUNT_ID_LEN + 1 + len(region or "")
+    if region and models_len > _S3_BUCKET_MAX:
+        over.append(
+            f"the model artifacts bucket name {base}-models-<account id>-{region}"
+            f" ({models_len} characters; S3 allows {_S3_BUCKET_MAX})"
         )
     if not over:
         return None

@@ -39,6 +39,8 @@ class FunctionDef:
     description: str
     # Calls Gemini: gets the Gemini settings and key location, and a role that reads the key.
     uses_gemini: bool = False
+    # Serves the stage's model registry: gets its table and bucket, and a role reading them.
+    reads_registry: bool = False
     source_include: tuple[str, ...] = ("lens/*",)
     source_exclude: tuple[str, ...] = ()
     # Installed files this function's code never loads (fnmatch over paths relative to
@@ -129,6 +131,7 @@ MODELS = FunctionDef(
     requirements=TASK_ROOT / "requirements" / "models.txt",
     description="Offline ONNX models: GET /models, POST /predict/{model_id}",
     source_exclude=(*_ANALYZE_ONLY, "lens/handler.py"),
+    reads_registry=True,
 )
 ALL_ROUTES = FunctionDef(
     name=ALL_ROUTES_NAME,

@@ -21,10 +21,17 @@ from scarab.deploy import guards
 from scarab.deploy.executor import Executor
 from scarab.deploy.instructions import Step
 from scarab.deploy.lock import stage_lock, stale_lock_notice
-from scarab.deploy.models import Code, Desired, desired_state, function_settings
+from scarab.deploy.models import (
+    ALIASES_VERSION,
+    Code,
+    Desired,
+    desired_state,
+    function_settings,
+)
 from scarab.deploy.planner import API_KEY_ID, REST_API_ID, USAGE_PLAN_ID, seed_vars
 from scarab.deploy.planner import plan as make_plan
 from scarab.deploy.reader import Observed, read_all
+from scarab.deploy.seeds import packaged_seeds
 from scarab.deploy.state import (
     FunctionRecord,
     StageState,
@@ -172,9 +179,10 @@ def deploy(
         with aws_errors():
             state = load_state(project_dir, config.stage, aws.endpoint_url)
             state.check_region(aws)
+            seeds = packaged_seeds(project_dir, names.models_bucket(aws.account_id, aws.region))
             desired = desired_state(
                 config, account_id=aws.account_id, region=aws.region, partition=aws.partition,
-                codes=codes, functions=functions,
+                codes=codes, functions=functions, seeds=seeds,
             )  # fmt: skip
             if progress:
                 progress("reading the stage's resources")
@@ -185,6 +193,7 @@ def deploy(
                 aws, names, state, tuple(fn.names for fn in desired.functions),
                 retired=desired.retired, image_tag=desired.code.image_tag,
                 include_ecr=pkg == "image", artifact_bucket=bucket,
+                registry=_registry_read(desired),
             )  # fmt: skip
             steps = make_plan(
                 desired, observed, state_env=state.managed_envs(), project_dir=project_dir
@@ -265,6 +274,11 @@ def deploy(
             for fn in desired.functions
         },
     )
+
+
+def _registry_read(desired: Desired) -> tuple[str, str, tuple[Any, ...], str] | None:
+    r = desired.registry
+    return None if r is None else (r.table, r.bucket, r.seeds, ALIASES_VERSION)
 
 
 def _image_uri(code: Code) -> str | None:

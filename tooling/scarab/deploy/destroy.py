@@ -33,6 +33,7 @@ class DestroyResult:
     steps: list[Step]
     dry_run: bool = False
     removed: list[str] = field(default_factory=list)  # "<kind> <name>" of each step run
+    kept: list[str] = field(default_factory=list)  # what stays, and why
 
 
 def destroy(
@@ -44,8 +45,11 @@ def destroy(
     aws: Aws | None = None,
     progress: Callable[[str], None] | None = None,
     dry_run: bool = False,
+    include_models: bool = False,
 ) -> DestroyResult:
-    """Delete the stage's resources (or, with `dry_run`, only plan it)."""
+    """Delete the stage's resources (or, with `dry_run`, only plan it). The model
+    registry (table and bucket: pushed models are data) stays unless `include_models`;
+    `DestroyResult.kept` names it then."""
     project_dir = project_dir.resolve()
     aws = aws or Aws(config.configured_region, endpoint_url=endpoint_url)
     names = Names(config.app, config.stage)
@@ -54,11 +58,23 @@ def destroy(
 
     def survey() -> tuple[Doomed, list[Step]]:
         with aws_errors():
-            doomed = read_doomed(aws, names, state, include_images, stage_functions(names))
+            doomed = read_doomed(
+                aws, names, state, include_images, stage_functions(names), include_models
+            )
         return doomed, plan_destroy(names, doomed)
 
     doomed, steps = survey()
     result = DestroyResult(names.stage, aws.region, steps, dry_run=dry_run)
+    if not include_models:
+        result.kept = [
+            f"{what} {name} (the model registry: pushed models are yours; --include-models"
+            " deletes it)"
+            for what, name in (
+                ("dynamodb.table", doomed.registry_table),
+                ("s3.bucket", doomed.models_bucket),
+            )
+            if name
+        ]
     if dry_run:
         return result
     with stage_lock(

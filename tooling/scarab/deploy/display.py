@@ -18,14 +18,17 @@ from scarab.config import secret_looking
 from scarab.deploy.executor import _SUB as SUB_REF  # what the executor substitutes in a Sub
 from scarab.deploy.instructions import (
     ApiCall,
+    EmptyBucket,
     FileBytes,
     Instruction,
+    Now,
     PushImage,
     Ref,
     Step,
     Sub,
     UploadArtifact,
     WaitForFunction,
+    WaitForTable,
 )
 
 REDACTED = "<redacted>"
@@ -63,7 +66,10 @@ def show(value: Any) -> Any:
     if isinstance(value, str):
         return literal(value)
     if isinstance(value, FileBytes):
-        return f"<zip {value.size / 2**20:.1f} MB sha256 {value.sha256[:12]}>"
+        kind = "zip" if value.path.endswith(".zip") else "file"
+        return f"<{kind} {value.size / 2**20:.1f} MB sha256 {value.sha256[:12]}>"
+    if isinstance(value, Now):
+        return "<now>"
     if isinstance(value, bytes):
         return f"<{len(value)} bytes>"
     if isinstance(value, dict):
@@ -111,6 +117,14 @@ def render_instruction(ins: Instruction) -> list[dict[str, Any]]:
     if isinstance(ins, WaitForFunction):
         # Polled (read-only) until the function is Active with no update in progress.
         return [_call("lambda", "GetFunctionConfiguration", {"FunctionName": ins.function_name})]
+    if isinstance(ins, EmptyBucket):
+        own = {"Bucket": ins.bucket, "ExpectedBucketOwner": ins.expected_owner}
+        return [
+            _call("s3", "ListObjectVersions", own),
+            _call("s3", "DeleteObjects", {**own, "Delete": "<every version listed>"}),
+        ]
+    if isinstance(ins, WaitForTable):
+        return [_call("dynamodb", "DescribeTable", {"TableName": ins.table_name})]
     if isinstance(ins, PushImage):
         return [
             _call("ecr", "GetAuthorizationToken", {}),

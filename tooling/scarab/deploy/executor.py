@@ -7,6 +7,7 @@ call, keep the output it names. Retries of transient conflicts live in `scarab.a
 from __future__ import annotations
 
 import base64
+import datetime
 import re
 from collections.abc import Callable
 from pathlib import Path
@@ -17,16 +18,19 @@ from botocore import xform_name
 from scarab.aws import Aws, call, error_code, explain
 from scarab.deploy.instructions import (
     ApiCall,
+    EmptyBucket,
     FileBytes,
     Instruction,
+    Now,
     PushImage,
     Ref,
     Step,
     Sub,
     UploadArtifact,
     WaitForFunction,
+    WaitForTable,
 )
-from scarab.deploy.waiters import wait_for_function
+from scarab.deploy.waiters import wait_for_function, wait_for_table
 from scarab.errors import ScarabError
 
 # Lambda cannot assume a role for a few seconds after IAM creates it.
@@ -52,6 +56,8 @@ def resolve(value: Any, values: dict[str, Any]) -> Any:
         return _SUB.sub(lambda m: str(_lookup(values, m.group(1))), value.template)
     if isinstance(value, FileBytes):
         return Path(value.path).read_bytes()
+    if isinstance(value, Now):
+        return datetime.datetime.now(datetime.UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
     if isinstance(value, dict):
         return {k: resolve(v, values) for k, v in value.items()}
     if isinstance(value, list | tuple):
@@ -124,6 +130,9 @@ class Executor:
     def _do_wait_for_function(self, ins: WaitForFunction) -> None:
         wait_for_function(self.aws, ins.function_name)
 
+    def _do_wait_for_table(self, ins: WaitForTable) -> None:
+        wait_for_table(self.aws, ins.table_name)
+
     def _do_push_image(self, ins: PushImage) -> None:
         from scarab.artifacts.image import build_image, push_image
 
@@ -145,3 +154,29 @@ class Executor:
             Body=Path(ins.body.path).read_bytes(),
             ExpectedBucketOwner=ins.expected_owner,
         )
+
+    def _do_empty_bucket(self, ins: EmptyBucket) -> None:
+        s3 = self.aws.client("s3")
+        owner = {"ExpectedBucketOwner": ins.expected_owner}
+        try:
+            pages = list(
+                s3.get_paginator("list_object_versions").paginate(Bucket=ins.bucket, **owner)
+            )
+        except Exception as exc:
+            if error_code(exc) in GONE | {"NoSuchBucket"}:
+                return
+            raise
+        doomed = [
+            {"Key": v["Key"], "VersionId": v["VersionId"]}
+            for page in pages
+            for kind in ("Versions", "DeleteMarkers")
+            for v in page.get(kind, [])
+        ]
+        for start in range(0, len(doomed), 1000):  # DeleteObjects takes up to 1000
+            batch = {"Objects": doomed[start : start + 1000], "Quiet": True}
+            call(
+                s3.delete_objects,
+                Bucket=ins.bucket,
+                Delete=batch,
+                ExpectedBucketOwner=ins.expected_owner,
+            )

@@ -30,6 +30,7 @@ from scarab.deploy.models import (
     MethodSpec,
     desired_state,
 )
+from scarab.deploy.planner_registry import PUBLIC_ACCESS_BLOCK, TABLE_KEY
 from scarab.errors import ConfigError, ScarabError
 from scarab.functions import FUNCTIONS
 
@@ -55,6 +56,7 @@ API, STAGE, USAGE_PLAN, API_KEY, USAGE_PLAN_KEY = (
     "UsagePlanKey",
 )
 REPOSITORY = "Repository"
+REGISTRY_TABLE, MODELS_BUCKET = "RegistryTable", "ModelsBucket"
 # In --code-uri's key: replaced by each function's name.
 FUNCTION_PLACEHOLDER = "{function}"
 
@@ -222,6 +224,7 @@ class _Template:
             " with CAPABILITY_NAMED_IAM."
         )
         self._repository()
+        self._registry()
         self._code_parameters()
         for fn in d.functions:
             self._role(fn)
@@ -273,6 +276,50 @@ class _Template:
             },
             DeletionPolicy="Delete",
             UpdateReplacePolicy="Delete",
+        )
+
+    def _environment(self, fn: FunctionSpec) -> dict[str, Any]:
+        """The function's variables: the user's as written (literal), scarab's registry
+        names with the account and region substituted by CloudFormation."""
+        derived = self.d.registry.environment if self.d.registry else {}
+        return {k: _sub(v) if derived.get(k) == v else v for k, v in fn.environment.items()}
+
+    def _registry(self) -> None:
+        """The model registry's table and bucket, kept when the stack is deleted (pushed
+        models are data). The packaged models are not seeded by the template: the first
+        `scarab deploy`, or `scarab models push`, fills the table."""
+        r = self.d.registry
+        if r is None:
+            return
+        keep = {"DeletionPolicy": "Retain", "UpdateReplacePolicy": "Retain"}
+        self.add(
+            REGISTRY_TABLE,
+            "AWS::DynamoDB::Table",
+            {
+                "TableName": r.table,
+                "AttributeDefinitions": TABLE_KEY["AttributeDefinitions"],
+                "KeySchema": TABLE_KEY["KeySchema"],
+                "BillingMode": "PAY_PER_REQUEST",
+                "Tags": _tag_list(r.tags),
+            },
+            **keep,
+        )
+        self.add(
+            MODELS_BUCKET,
+            "AWS::S3::Bucket",
+            {
+                "BucketName": _sub(r.bucket),
+                "VersioningConfiguration": {"Status": "Enabled"},
+                "PublicAccessBlockConfiguration": PUBLIC_ACCESS_BLOCK,
+                # CloudFormation spells the rule differently from the S3 API.
+                "BucketEncryption": {
+                    "ServerSideEncryptionConfiguration": [
+                        {"ServerSideEncryptionByDefault": {"SSEAlgorithm": "AES256"}}
+                    ],
+                },
+                "Tags": _tag_list(r.tags),
+            },
+            **keep,
         )
 
     def _repository(self) -> None:
@@ -333,7 +380,7 @@ class _Template:
             "MemorySize": fn.memory,
             "Timeout": fn.timeout,
             "Architectures": [fn.architecture],
-            "Environment": {"Variables": dict(fn.environment)},
+            "Environment": {"Variables": self._environment(fn)},
         }
         image = fn.code.package == "image"
         image_uri = _sub(f"{fn.code.image_repository}:${{{IMAGE_TAG}}}")

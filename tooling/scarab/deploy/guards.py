@@ -160,7 +160,7 @@ def extra_access(
     """Grants on the stage's role and function that scarab did not make. Each: kind, name,
     and the command that removes it (the user decides: scarab never deletes them)."""
     out: list[dict[str, Any]] = []
-    ours = {names.logs_policy, names.inline_policy}
+    ours = {names.logs_policy, names.inline_policy, names.registry_policy}
     if role is not None:
         for policy in sorted(set(role.inline) - ours):
             out.append({

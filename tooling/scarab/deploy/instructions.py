@@ -8,7 +8,8 @@ Values in `ApiCall.params` may be:
 - `Ref("name")`: a value an earlier instruction kept (`output_var`), or an id the
   reader found and the deploy seeded before running (e.g. `rest_api_id`);
 - `Sub("arn:...:${rest_api_id}/dev/*/*")`: a string with refs substituted;
-- `FileBytes(...)`: a file's bytes, read only when the call is made (a zip).
+- `FileBytes(...)`: a file's bytes, read only when the call is made (a zip);
+- `NOW`: the time the call is made (ISO 8601 UTC, seconds), e.g. a record's created_at.
 """
 
 from __future__ import annotations
@@ -31,6 +32,14 @@ class Sub:
     """A string whose `${name}` parts are replaced by the values kept under those names."""
 
     template: str
+
+
+@dataclass(frozen=True)
+class Now:
+    """The time the call is made, as ISO 8601 UTC to the second ("2026-12-02T01:02:03Z")."""
+
+
+NOW = Now()
 
 
 @dataclass(frozen=True)
@@ -70,6 +79,13 @@ class WaitForFunction:
 
 
 @dataclass(frozen=True)
+class WaitForTable:
+    """Wait until the DynamoDB table is ACTIVE (read-only polls)."""
+
+    table_name: str
+
+
+@dataclass(frozen=True)
 class PushImage:
     """Build the function image with docker and push it to the ECR repository.
 
@@ -92,7 +108,16 @@ class UploadArtifact:
     expected_owner: str
 
 
-Instruction = ApiCall | WaitForFunction | PushImage | UploadArtifact
+@dataclass(frozen=True)
+class EmptyBucket:
+    """Delete every object version and delete marker of a bucket (so it can be deleted):
+    ListObjectVersions pages and DeleteObjects batches, naming the expected owner."""
+
+    bucket: str
+    expected_owner: str
+
+
+Instruction = ApiCall | WaitForFunction | WaitForTable | PushImage | UploadArtifact | EmptyBucket
 
 
 @dataclass(frozen=True)

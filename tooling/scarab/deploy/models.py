@@ -44,6 +44,11 @@ BINARY_MEDIA_TYPES = (
 PREFLIGHT_REQUEST_TEMPLATES = {"application/json": '{"statusCode": 200}'}
 KEY_PARAM_ENV = "GOOGLE_API_KEY_PARAM"
 KEY_BACKEND_ENV = "GOOGLE_API_KEY_BACKEND"
+# Where the models function finds the stage's model registry (contract with lens.predict).
+REGISTRY_TABLE_ENV = "MODEL_REGISTRY_TABLE"
+ARTIFACTS_BUCKET_ENV = "ARTIFACTS_BUCKET"
+# The sort key of a model's aliases item: after every version (contract with lens).
+ALIASES_VERSION = "~aliases"
 
 
 def api_methods() -> str:
@@ -157,6 +162,71 @@ class ApiSpec:
 
 
 @dataclass(frozen=True)
+class SeedModel:
+    """A packaged model put into the registry on deploy: its version item (DynamoDB
+    attribute values) and its files, each (path, sha256, size, key in the bucket)."""
+
+    name: str
+    version: str
+    item: dict[str, Any]
+    files: tuple[tuple[str, str, int, str], ...]
+
+
+@dataclass(frozen=True)
+class RegistrySpec:
+    """The stage's model registry: a DynamoDB table and a versioned, private, encrypted
+    bucket for the artifacts; `seeds` are the packaged models."""
+
+    table: str
+    table_arn: str
+    bucket: str
+    bucket_arn: str
+    tags: dict[str, str]
+    seeds: tuple[SeedModel, ...] = ()
+
+    @property
+    def environment(self) -> dict[str, str]:
+        return {REGISTRY_TABLE_ENV: self.table, ARTIFACTS_BUCKET_ENV: self.bucket}
+
+
+def registry_policy(registry: RegistrySpec) -> dict[str, Any]:
+    """An inline policy that reads exactly the registry table and the artifacts in its
+    bucket (models/ and data/), and nothing else."""
+    return {
+        "Version": "2012-10-17",
+        "Statement": [
+            {
+                "Sid": "ReadRegistry",
+                "Effect": "Allow",
+                "Action": ["dynamodb:GetItem", "dynamodb:Query", "dynamodb:Scan"],
+                "Resource": registry.table_arn,
+            },
+            {
+                "Sid": "ReadArtifacts",
+                "Effect": "Allow",
+                "Action": "s3:GetObject",
+                "Resource": [f"{registry.bucket_arn}/models/*", f"{registry.bucket_arn}/data/*"],
+            },
+        ],
+    }
+
+
+def registry_spec(
+    names: Names, *, account_id: str, region: str, partition: str, seeds: tuple[SeedModel, ...]
+) -> RegistrySpec:
+    table = names.registry_table
+    bucket = names.models_bucket(account_id, region)
+    return RegistrySpec(
+        table=table,
+        table_arn=f"arn:{partition}:dynamodb:{region}:{account_id}:table/{table}",
+        bucket=bucket,
+        bucket_arn=f"arn:{partition}:s3:::{bucket}",
+        tags=names.tags,
+        seeds=seeds,
+    )
+
+
+@dataclass(frozen=True)
 class UsagePlanSpec:
     name: str
     rate: float
@@ -187,6 +257,8 @@ class Desired:
     # The functions of an older layout that this one replaces (the single function of a
     # stage deployed before the split): deleted once the API no longer routes to them.
     retired: tuple[FunctionNames, ...] = ()
+    # The model registry, when a function serves it (the models function).
+    registry: RegistrySpec | None = None
 
     def function(self, key: str) -> FunctionSpec:
         """The function called `key` in the catalog; KeyError if the stage has none."""
@@ -309,6 +381,7 @@ def function_spec(
     region: str,
     partition: str,
     code: Code,
+    registry: RegistrySpec | None = None,
 ) -> FunctionSpec:
     """Function `fn_def` of the stage as it should be, with its role and log group."""
     names = Names(config.app, config.stage)
@@ -318,6 +391,9 @@ def function_spec(
     policies = {names.logs_policy: logs_policy(own.log_group, region, account_id, partition)}
     if fn_def.uses_gemini:
         policies[names.inline_policy] = secret_policy(config, region, account_id, partition)
+    if fn_def.reads_registry and registry is not None:
+        env.update(registry.environment)
+        policies[names.registry_policy] = registry_policy(registry)
     return FunctionSpec(
         key=fn_def.name,
         name=own.function,
@@ -355,6 +431,7 @@ def desired_state(
     partition: str,
     codes: dict[str, Code],
     functions: tuple[FunctionDef, ...] = FUNCTIONS,
+    seeds: tuple[SeedModel, ...] = (),
 ) -> Desired:
     """The stage as `config` describes it: `functions` (by default the catalog's), each
     with the code in `codes[name]`, and the API routing each route to its function.
@@ -365,10 +442,15 @@ def desired_state(
     names = Names(config.app, config.stage)
     fn_cfg = config.function
     tags = names.tags
+    registry = None
+    if any(f.reads_registry for f in functions):
+        registry = registry_spec(
+            names, account_id=account_id, region=region, partition=partition, seeds=seeds
+        )
     specs = tuple(
         function_spec(
             config, f, account_id=account_id, region=region, partition=partition,
-            code=codes[f.name],
+            code=codes[f.name], registry=registry,
         )
         for f in functions
     )  # fmt: skip
@@ -420,4 +502,5 @@ def desired_state(
         images_keep_last=config.images.keep_last,
         tags=tags,
         retired=retired,
+        registry=registry,
     )

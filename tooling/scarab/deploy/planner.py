@@ -41,6 +41,7 @@ from scarab.deploy.planner_api import (
     plan_usage_plan,
     resource_var,
 )
+from scarab.deploy.planner_registry import plan_registry_store, plan_seeds
 from scarab.deploy.reader import Observed, ObservedFunction, ObservedRole, ObservedUnit
 from scarab.errors import ScarabError
 from scarab.functions import ALL_ROUTES_NAME
@@ -168,7 +169,7 @@ def plan_role(d: Desired, fn: FunctionSpec, unit: ObservedUnit) -> list[Step]:
 
 
 # The inline policies scarab writes (deploy/models.py names them through Names).
-_SCARAB_POLICIES = ("scarab-read-secret", "scarab-write-logs")
+_SCARAB_POLICIES = ("scarab-read-secret", "scarab-write-logs", "scarab-read-registry")
 
 
 def foreign_grants(role: ObservedRole) -> list[str]:
@@ -540,6 +541,9 @@ def plan(
         unit = obs.unit(fn.key)
         steps += plan_role(d, fn, unit)
         steps += plan_logs(d, fn, unit)
+    # The registry before the functions: the models function reads it from its first call.
+    steps += plan_registry_store(d, obs.registry)
+    steps += plan_seeds(d, obs.registry)
     steps += plan_image(d, obs, project_dir or Path.cwd())
     steps += plan_artifact_bucket(d, obs)
     carried = carried_environment(obs, (state_env or {}).get(ALL_ROUTES_NAME, []))

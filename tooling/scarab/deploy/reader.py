@@ -95,6 +95,24 @@ class ObservedUnit:
 
 
 @dataclass
+class ObservedRegistry:
+    """The stage's model registry as found: the table, the bucket and its settings, and
+    what of the packaged models is already there."""
+
+    table_exists: bool = False
+    bucket_exists: bool = False
+    versioning: bool = False
+    public_access_blocked: bool = False
+    encrypted: bool = False
+    objects: set[str] = field(default_factory=set)  # keys of the seeds' files present
+    versions: set[tuple[str, str]] = field(default_factory=set)  # (name, version) present
+    # name -> the aliases item's plain attributes ({"live", "history", "revision", ...})
+    aliases: dict[str, dict[str, Any]] = field(default_factory=dict)
+    # name -> (live version, its source: "packaged" | "push" | ...)
+    live: dict[str, tuple[str, str]] = field(default_factory=dict)
+
+
+@dataclass
 class Observed:
     # By catalog name (analyze, models): the stage's functions.
     units: dict[str, ObservedUnit] = field(default_factory=dict)
@@ -106,6 +124,7 @@ class Observed:
     ecr_repository_uri: str | None = None
     ecr_has_tag: bool = False
     artifact_bucket_exists: bool = False
+    registry: ObservedRegistry | None = None
 
     @classmethod
     def empty(cls) -> Observed:
@@ -359,6 +378,84 @@ def read_artifact_bucket(aws: Aws, bucket: str, owner: str) -> bool:
         raise
 
 
+_ALL_BLOCKED = ("BlockPublicAcls", "IgnorePublicAcls", "BlockPublicPolicy", "RestrictPublicBuckets")
+
+
+def _plain(attr: dict[str, Any]) -> Any:
+    """A DynamoDB attribute value as plain data (the few types the registry uses)."""
+    if "S" in attr:
+        return attr["S"]
+    if "N" in attr:
+        return int(attr["N"]) if attr["N"].lstrip("-").isdigit() else float(attr["N"])
+    if "L" in attr:
+        return [_plain(a) for a in attr["L"]]
+    if "BOOL" in attr:
+        return bool(attr["BOOL"])
+    return None
+
+
+def read_registry(
+    aws: Aws, table: str, bucket: str, seeds: tuple[Any, ...], aliases_version: str
+) -> ObservedRegistry:
+    """The registry table and bucket, and which seeds (deploy/models.SeedModel) are in."""
+    obs = ObservedRegistry()
+    ddb, s3 = aws.client("dynamodb"), aws.client("s3")
+    owner = aws.account_id
+    try:
+        call(ddb.describe_table, TableName=table)
+        obs.table_exists = True
+    except Exception as exc:
+        if not _missing(exc):
+            raise
+    obs.bucket_exists = read_artifact_bucket(aws, bucket, owner)
+    if obs.bucket_exists:
+        got = call(s3.get_bucket_versioning, Bucket=bucket, ExpectedBucketOwner=owner)
+        obs.versioning = got.get("Status") == "Enabled"
+        try:
+            block = call(s3.get_public_access_block, Bucket=bucket, ExpectedBucketOwner=owner)
+            conf = block.get("PublicAccessBlockConfiguration", {})
+            obs.public_access_blocked = all(conf.get(k) for k in _ALL_BLOCKED)
+        except Exception as exc:
+            if error_code(exc) != "NoSuchPublicAccessBlockConfiguration":
+                raise
+        try:
+            enc = call(s3.get_bucket_encryption, Bucket=bucket, ExpectedBucketOwner=owner)
+            rules = enc.get("ServerSideEncryptionConfiguration", {}).get("Rules", [])
+            algos = {
+                r.get("ApplyServerSideEncryptionByDefault", {}).get("SSEAlgorithm") for r in rules
+            }
+            obs.encrypted = bool(algos & {"AES256", "aws:kms", "aws:kms:dsse"})
+        except Exception as exc:
+            if error_code(exc) != "ServerSideEncryptionConfigurationNotFoundError":
+                raise
+        for seed in seeds:
+            for _, _, _, key in seed.files:
+                try:
+                    call(s3.head_object, Bucket=bucket, Key=key, ExpectedBucketOwner=owner)
+                    obs.objects.add(key)
+                except Exception as exc:
+                    if not _missing(exc):
+                        raise
+    if obs.table_exists:
+        for seed in seeds:
+            for version in (seed.version, aliases_version):
+                key = {"name": {"S": seed.name}, "version": {"S": version}}
+                item = call(ddb.get_item, TableName=table, Key=key, ConsistentRead=True)
+                if "Item" not in item:
+                    continue
+                if version == aliases_version:
+                    obs.aliases[seed.name] = {k: _plain(v) for k, v in item["Item"].items()}
+                else:
+                    obs.versions.add((seed.name, version))
+            live = obs.aliases.get(seed.name, {}).get("live")
+            if isinstance(live, str):
+                key = {"name": {"S": seed.name}, "version": {"S": live}}
+                item = call(ddb.get_item, TableName=table, Key=key, ConsistentRead=True)
+                source = str(_plain(item.get("Item", {}).get("source", {"S": ""})) or "")
+                obs.live[seed.name] = (live, source)
+    return obs
+
+
 def _pick(items: list[dict[str, Any]], known: str | None) -> dict[str, Any]:
     """The one of several same-named resources scarab would keep: the state record's,
     else the oldest."""
@@ -484,6 +581,7 @@ def read_all(
     image_tag: str | None = None,
     include_ecr: bool = False,
     artifact_bucket: tuple[str, str] | None = None,
+    registry: tuple[str, str, tuple[Any, ...], str] | None = None,
 ) -> Observed:
     """Everything the planner needs, read with read-only calls.
 
@@ -510,6 +608,8 @@ def read_all(
         obs.ecr_repository_uri, obs.ecr_has_tag = read_ecr(aws, names, image_tag)
     if artifact_bucket is not None:  # (bucket, expected owner): only for a zip over 50 MB
         obs.artifact_bucket_exists = read_artifact_bucket(aws, *artifact_bucket)
+    if registry is not None:
+        obs.registry = read_registry(aws, *registry)
     return obs
 
 
@@ -534,6 +634,11 @@ class Doomed:
     # they are deleted, with its names.
     functions: list[tuple[FunctionNames, DoomedFunction]] = field(default_factory=list)
     ecr_repository: bool = False
+    # The model registry (kept unless asked: pushed models are the user's data).
+    registry_table: str | None = None
+    models_bucket: str | None = None
+    include_models: bool = False
+    owner: str = ""  # the account, for the bucket's ExpectedBucketOwner
 
 
 @dataclass
@@ -585,6 +690,7 @@ def read_doomed(
     state: StageState,
     include_images: bool,
     functions: tuple[FunctionNames, ...],
+    include_models: bool = False,
 ) -> Doomed:
     """What destroy would delete, read with read-only calls."""
     apigw = aws.client("apigateway")
@@ -626,4 +732,13 @@ def read_doomed(
             doomed.functions.append((fn_names, one))
     if include_images:
         doomed.ecr_repository = read_ecr(aws, names, None)[0] is not None
+    registry = read_registry(
+        aws, names.registry_table, names.models_bucket(aws.account_id, aws.region), (), ""
+    )
+    if registry.table_exists:
+        doomed.registry_table = names.registry_table
+    if registry.bucket_exists:
+        doomed.models_bucket = names.models_bucket(aws.account_id, aws.region)
+    doomed.include_models = include_models
+    doomed.owner = aws.account_id
     return doomed

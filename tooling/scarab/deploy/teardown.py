@@ -9,7 +9,7 @@ a redeploy use them); the ECR repository goes only when asked.
 
 from __future__ import annotations
 
-from scarab.deploy.instructions import ApiCall, Step
+from scarab.deploy.instructions import ApiCall, EmptyBucket, Step
 from scarab.deploy.reader import Doomed, DoomedFunction, is_stage_key_name
 from scarab.naming import FunctionNames, Names
 
@@ -68,6 +68,17 @@ def plan_destroy(names: Names, doomed: Doomed) -> list[Step]:
         steps.append(Step(f"apigateway.rest_api {names.rest_api}", "delete", _why(api_id), (call,)))
     for fn, found in doomed.functions:
         steps += _function_steps(names, fn, found)
+    if doomed.include_models and doomed.registry_table:
+        call = _delete("dynamodb", "DeleteTable", TableName=doomed.registry_table)
+        why = _why("--include-models: every pushed model's record goes")
+        steps.append(Step(f"dynamodb.table {doomed.registry_table}", "delete", why, (call,)))
+    if doomed.include_models and doomed.models_bucket and doomed.owner:
+        empty = EmptyBucket(doomed.models_bucket, doomed.owner)
+        delete = _delete(
+            "s3", "DeleteBucket", Bucket=doomed.models_bucket, ExpectedBucketOwner=doomed.owner
+        )
+        why = _why("--include-models: every model artifact and version goes")
+        steps.append(Step(f"s3.bucket {doomed.models_bucket}", "delete", why, (empty, delete)))
     if doomed.ecr_repository:
         call = _delete("ecr", "DeleteRepository", repositoryName=names.ecr_repository, force=True)
         why = _why("--include-images: its images go too")

@@ -29,3 +29,21 @@ def wait_for_function(aws: Aws, name: str, timeout: float = 300.0) -> None:
             )
         time.sleep(delay)
         delay = min(delay * 2, 5.0)
+
+
+def wait_for_table(aws: Aws, name: str, timeout: float = 300.0) -> None:
+    """Wait until the DynamoDB table is ACTIVE (a new table takes seconds)."""
+    ddb = aws.client("dynamodb")
+    deadline = time.monotonic() + timeout
+    delay = 0.5
+    while True:
+        status = call(ddb.describe_table, TableName=name)["Table"].get("TableStatus", "ACTIVE")
+        if status == "ACTIVE":
+            return
+        if time.monotonic() > deadline:
+            raise ScarabError(
+                f"The table {name} is still {status} after {timeout:.0f}s; re-run the deploy"
+                " in a minute."
+            )
+        time.sleep(delay)
+        delay = min(delay * 2, 5.0)
