@@ -27,6 +27,7 @@ from scarab.deploy.reader import (
     ObservedFunction,
     ObservedKey,
     ObservedPlan,
+    ObservedRegistry,
     ObservedRole,
     ObservedUnit,
 )
@@ -119,6 +120,10 @@ def converged(d: Desired) -> Observed:
         }
     return Observed(
         units={fn.key: live_unit(d, fn) for fn in d.functions},
+        registry=ObservedRegistry(
+            table_exists=True, bucket_exists=True, versioning=True,
+            public_access_blocked=True, encrypted=True,
+        ),  # fmt: skip
         api=ObservedApi(
             "api1",
             resources,
@@ -278,8 +283,11 @@ def test_role_has_scoped_inline_policies_and_no_managed_policy(tmp_path: Path) -
         ],
     }
     assert set(analyze.inline_policies) == {"scarab-write-logs", "scarab-read-secret"}
-    # The models function reads no Gemini key: its role cannot, and it is not told where.
-    assert set(models.inline_policies) == {"scarab-write-logs"}
+    # The models function reads no Gemini key: its role cannot, and it is not told where;
+    # it reads the model registry instead (and analyze cannot).
+    assert set(models.inline_policies) == {"scarab-write-logs", "scarab-read-registry"}
+    assert models.environment["MODEL_REGISTRY_TABLE"] == "scarab-dev-models"
+    assert "MODEL_REGISTRY_TABLE" not in analyze.environment
     logs_resource = models.inline_policies["scarab-write-logs"]["Statement"][0]["Resource"]
     assert logs_resource.endswith(f":log-group:/aws/lambda/{MODELS}:*")
     assert "GOOGLE_API_KEY_PARAM" in analyze.environment
@@ -609,7 +617,7 @@ def test_a_zip_over_the_limit_goes_through_the_artifact_bucket(tmp_path: Path) -
     # The bucket exists: no step for it.
     obs = Observed.empty()
     obs.artifact_bucket_exists = True
-    assert not any(s.resource.startswith("s3.") for s in plan(d, obs))
+    assert not any(s.resource == f"s3.bucket {bucket}" for s in plan(d, obs))
 
 
 def test_every_delete_step_says_so(tmp_path: Path) -> None:
@@ -727,7 +735,8 @@ def test_the_planners_are_pure() -> None:
     allowed = {
         "__future__", "base64", "json", "pathlib", "typing", "scarab.deploy.instructions",
         "scarab.deploy.models", "scarab.deploy.planner_api", "scarab.deploy.reader",
-        "scarab.errors", "scarab.naming", "scarab.functions",
+        "scarab.errors", "scarab.naming", "scarab.functions", "re",
+        "scarab.deploy.planner_registry",
     }  # fmt: skip
     for name in ("planner.py", "planner_api.py", "planner_registry.py", "teardown.py"):
         tree = ast.parse((deploy / name).read_text())
