@@ -335,14 +335,20 @@ class ModelStore:
         return data
 
     def _make_room(self, size: int, keep: Path) -> None:
-        """Remove the least recently used cached artifacts until `size` more bytes fit."""
+        """Remove cached artifacts until `size` more bytes fit: first those no session
+        here uses (least recently used first, by mtime), then those of the least
+        recently used sessions."""
+        with self._guard:
+            in_use = {sha: i for i, sha in enumerate(self._sessions)}  # LRU first
         files = []
         for path in self.cache_dir.glob("*.onnx"):
             try:
                 stat = path.stat()
             except OSError:  # removed meanwhile (another container on a shared /tmp)
                 continue
-            files.append((stat.st_mtime_ns, path.name, path, stat.st_size))
+            sha = path.stem.rpartition("-")[2]
+            rank = (1, in_use[sha]) if sha in in_use else (0, stat.st_mtime_ns)
+            files.append((rank, path.name, path, stat.st_size))
         files.sort()
         total = sum(f[3] for f in files)
         for _, _, path, file_size in files:
