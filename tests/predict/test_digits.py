@@ -98,7 +98,8 @@ def test_thin_strokes_are_thickened_to_the_dataset_stroke_width() -> None:
 
 def test_response_shape(digits_model) -> None:  # type: ignore[no-untyped-def]
     result = predict(digits_model, DigitsRequest(image=b64(draw_digit(4))))
-    assert set(result) == {"label", "probability", "probabilities", "model"}
+    assert set(result) == {"label", "probability", "probabilities", "model", "model_version"}
+    assert result["model_version"] == result["model"]["version"]
     assert result["label"] == 4
     assert set(result["probabilities"]) == {str(d) for d in range(10)}
     assert sum(result["probabilities"].values()) == pytest.approx(1.0, abs=1e-3)

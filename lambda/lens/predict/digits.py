@@ -152,4 +152,5 @@ def predict(model: LoadedModel, request: DigitsRequest) -> dict[str, Any]:
             label: round(float(p), 6) for label, p in zip(labels, probabilities, strict=True)
         },
         "model": {"name": model.entry.name, "version": model.entry.version},
+        "model_version": model.entry.version,
     }

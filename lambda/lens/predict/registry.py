@@ -1,8 +1,13 @@
-"""The model registry: every offline model declared once, in artifacts/registry.json.
+"""Registry entries, and the packaged registry (artifacts/registry.json).
 
 An entry names the model, its version and kind, the JSON schema of its request body,
 where its artifact lives (a path relative to artifacts/ or an s3:// URI) with the
-artifact's sha256, and what training measured. training/train_models.py writes it.
+artifact's sha256, and what training measured. training/train_models.py writes the
+packaged registry; with MODEL_REGISTRY_TABLE set the entries come from DynamoDB
+instead (lens.predict.sources), parsed into the same ModelEntry.
+
+Tabular models declare their features (names, in the order the ONNX input takes them)
+in `input_schema`, so the registry holds them once: see `feature_order`.
 """
 
 from __future__ import annotations
@@ -12,12 +17,79 @@ from functools import lru_cache
 from pathlib import Path
 from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 ARTIFACTS_DIR = Path(__file__).resolve().parent / "artifacts"
 REGISTRY_FILE = ARTIFACTS_DIR / "registry.json"
 
-Kind = Literal["image-classifier", "tabular-classifier"]
+Kind = Literal["image-classifier", "tabular-classifier", "tabular-regressor", "forecaster"]
+TABULAR_KINDS: frozenset[str] = frozenset({"tabular-classifier", "tabular-regressor"})
+CLASSIFIER_KINDS: frozenset[str] = frozenset({"image-classifier", "tabular-classifier"})
+# The top-level input_schema key listing a tabular model's features in input order.
+FEATURE_ORDER_KEY = "x-feature-order"
+
+
+def _local_ref(schema: dict[str, Any], node: Any) -> Any:
+    """Follow one local "$ref": "#/$defs/X" (or "#/definitions/X"); anything else as is."""
+    if isinstance(node, dict) and isinstance(node.get("$ref"), str):
+        parts = node["$ref"].removeprefix("#/").split("/")
+        target: Any = schema
+        for part in parts:
+            target = target.get(part) if isinstance(target, dict) else None
+        return target
+    return node
+
+
+def feature_order(input_schema: dict[str, Any]) -> list[str]:
+    """A tabular model's feature names, in the order its ONNX input takes them.
+
+    From `x-feature-order` (a list of names at the schema's top level) when present,
+    else the keys of the `features` property's `properties`, in document order (a local
+    `$ref` into `$defs` is followed). [] when the schema declares neither.
+    """
+    declared = input_schema.get(FEATURE_ORDER_KEY)
+    if isinstance(declared, list) and all(isinstance(n, str) for n in declared):
+        return list(declared)
+    properties = input_schema.get("properties")
+    features = _local_ref(input_schema, properties.get("features")) if properties else None
+    names = features.get("properties") if isinstance(features, dict) else None
+    return list(names) if isinstance(names, dict) else []
+
+
+def feature_bounds(input_schema: dict[str, Any]) -> dict[str, tuple[float | None, float | None]]:
+    """{feature: (minimum, maximum)} as the schema bounds them (None: unbounded)."""
+    properties = input_schema.get("properties")
+    features = _local_ref(input_schema, properties.get("features")) if properties else None
+    names = features.get("properties") if isinstance(features, dict) else None
+    bounds: dict[str, tuple[float | None, float | None]] = {}
+    for name, spec in (names or {}).items():
+        if isinstance(spec, dict):
+            low, high = spec.get("minimum"), spec.get("maximum")
+            bounds[name] = (
+                float(low) if isinstance(low, int | float) else None,
+                float(high) if isinstance(high, int | float) else None,
+            )
+    return bounds
+
+
+def tabular_schema(features: list[str], title: str = "TabularRequest") -> dict[str, Any]:
+    """The input_schema a pushed tabular model is registered with: the request body
+    {"features": {name: number}} (or a list in this order), features in `x-feature-order`."""
+    return {
+        "title": title,
+        "type": "object",
+        "required": ["features"],
+        "additionalProperties": False,
+        FEATURE_ORDER_KEY: list(features),
+        "properties": {
+            "features": {
+                "type": "object",
+                "required": list(features),
+                "additionalProperties": False,
+                "properties": {name: {"type": "number"} for name in features},
+            }
+        },
+    }
 
 
 class Artifact(BaseModel):
@@ -40,14 +112,38 @@ class ModelEntry(BaseModel):
     input_schema: dict[str, Any]
     artifact: Artifact
     sha256: str = Field(pattern=r"^[0-9a-f]{64}$")
-    labels: list[str] = Field(min_length=2, description="Class labels, in model output order.")
+    labels: list[str] = Field(
+        default_factory=list, description="Class labels, in model output order (classifiers)."
+    )
     features: list[str] = Field(
-        default_factory=list, description="Tabular models: input feature names, in order."
+        default_factory=list,
+        description="Tabular models: input feature names, in order (default: from input_schema).",
     )
     positive_label: str | None = None
     threshold: float | None = Field(default=None, ge=0.0, le=1.0)
     metrics: dict[str, Any] = Field(default_factory=dict)
     training: dict[str, Any] = Field(default_factory=dict)
+    # Registry-table entries (lens.predict.sources): when and how the version was made,
+    # and where a forecaster's recent observations are.
+    created_at: str | None = None
+    source: str | None = None
+    data_uri: str | None = None
+
+    @model_validator(mode="after")
+    def _complete(self) -> ModelEntry:
+        if self.kind in CLASSIFIER_KINDS and len(self.labels) < 2:
+            raise ValueError(f"a {self.kind} needs at least two labels")
+        if self.kind in TABULAR_KINDS and not self.features:
+            names = feature_order(self.input_schema)
+            if not names:
+                raise ValueError(
+                    f"a {self.kind}'s input_schema must list its features "
+                    f"({FEATURE_ORDER_KEY}, or properties.features.properties)"
+                )
+            object.__setattr__(self, "features", names)  # frozen: set once, while validating
+        if self.positive_label is not None and self.positive_label not in self.labels:
+            raise ValueError(f"positive_label {self.positive_label!r} is not one of the labels")
+        return self
 
     def summary(self) -> dict[str, Any]:
         """What GET /models shows for this model."""

@@ -1,4 +1,10 @@
-"""Routes for the offline models: GET /models, POST /predict/<model_id>."""
+"""Routes for the offline models: GET /models, POST /predict/<model_id>.
+
+The registry comes from lens.predict.sources (the package, or the registry table through
+its TTL cache). /predict/<name> serves the model's live version, or its candidate for
+candidate_weight percent of requests; `?version=V` pins a version. Every answer names
+the `model_version` that answered.
+"""
 
 from __future__ import annotations
 
@@ -11,17 +17,34 @@ from pydantic import BaseModel, ValidationError
 from lens.errors import ApiError
 from lens.intake import parse_json
 from lens.observability import NAMESPACE, logger
+from lens.predict import sources
 from lens.predict.loader import LoadedModel, ModelLoadError, store
-from lens.predict.registry import ModelEntry, registry
+from lens.predict.registry import TABULAR_KINDS, ModelEntry
+from lens.predict.sources import RegistryUnavailable, RegistryView
 from lens.routing import LensRouter
 
 router = LensRouter()
 
 
+def current_registry() -> RegistryView:
+    """The registry this request sees; 503 registry_unavailable when it cannot be read."""
+    try:
+        return sources.current()
+    except RegistryUnavailable:
+        raise ApiError(
+            503,
+            "registry_unavailable",
+            "The model registry cannot be read right now; try again shortly.",
+        ) from None
+
+
 @router.get("/models")
 def list_models() -> dict[str, Any]:
-    """Every registered model: name, version, kind, description and request schema."""
-    return {"models": [entry.summary() for entry in registry().models]}
+    """Every model with a live version: name, version, kind, description, request schema
+    and the aliases naming that version (plus the candidate while a split runs)."""
+    view = current_registry()
+    summaries = (view.models[name].summary() for name in view.names())
+    return {"models": [s for s in summaries if s is not None]}
 
 
 @router.post("/predict/<model_id>")
@@ -29,7 +52,7 @@ def predict(model_id: str) -> dict[str, Any]:
     """Run one prediction; errors are ApiError (rendered by the handler)."""
     started = time.perf_counter()
     try:
-        entry = _entry(model_id)
+        entry = resolve(model_id, _pinned_version())
         body = _json_body()
         request = _validate(entry, body)
         model = _loaded(entry)
@@ -51,12 +74,40 @@ def predict(model_id: str) -> dict[str, Any]:
     return result
 
 
-def _entry(model_id: str) -> ModelEntry:
-    entry = registry().get(model_id)
-    if entry is None:
-        known = ", ".join(registry().names())
+def _pinned_version() -> str | None:
+    query = router.current_event.query_string_parameters or {}
+    version = query.get("version")
+    return version if isinstance(version, str) and version else None
+
+
+def resolve(model_id: str, version: str | None = None) -> ModelEntry:
+    """The registry entry a request for `model_id` gets: version `version` when pinned,
+    else live or (for candidate_weight percent of calls) the candidate. 404
+    unknown_model / model_not_found, 503 model_unavailable when nothing is live."""
+    view = current_registry()
+    model = view.get(model_id)
+    if model is None:
+        known = ", ".join(view.names()) or "none"
         raise ApiError(
             404, "unknown_model", f"There is no model '{model_id[:64]}'; known: {known}."
+        )
+    if version is not None:
+        pinned = model.versions.get(version)
+        if pinned is None:
+            known = ", ".join(sorted(model.versions)) or "none"
+            raise ApiError(
+                404,
+                "model_not_found",
+                f"Model '{model.name}' has no version '{version[:64]}'; its versions: {known}.",
+            )
+        return pinned
+    entry = sources.choose(model, sources.rng())
+    if entry is None:
+        raise ApiError(
+            503,
+            "model_unavailable",
+            f"Model '{model.name}' has no live version to serve; promote one, or pin "
+            "a version with ?version=.",
         )
     return entry
 
@@ -74,16 +125,20 @@ def _json_body() -> Any:
 def _validate(entry: ModelEntry, body: Any) -> BaseModel:
     if not isinstance(body, dict):
         raise ApiError(400, "invalid_body", "The request body must be a JSON object.")
-    schema: type[BaseModel]
-    if entry.kind == "image-classifier":
-        from lens.predict.digits import DigitsRequest
+    if entry.kind in TABULAR_KINDS:
+        from lens.predict.tabular import parse_request
 
-        schema = DigitsRequest
-    else:
-        from lens.predict.tabular import request_model
+        return parse_request(entry, body)
+    if entry.kind != "image-classifier":
+        raise ApiError(
+            501,
+            "unsupported_model_kind",
+            f"Model '{entry.name}' is a {entry.kind}, which POST /predict does not serve.",
+        )
+    from lens.predict.digits import DigitsRequest
 
-        schema = request_model(tuple(entry.features))
-    if entry.kind == "image-classifier" and not body.get("image"):
+    schema: type[BaseModel] = DigitsRequest
+    if not body.get("image"):
         # Same answer as /analyze gives for a request without an image.
         raise ApiError(400, "missing_image", "The request body has no image field.")
     try:
@@ -129,7 +184,11 @@ def _run(model: LoadedModel, request: BaseModel) -> dict[str, Any]:
 
 
 def _count_error(model_id: str, error: ApiError) -> None:
-    model = model_id if registry().get(model_id) is not None else "unknown"
+    try:
+        known = sources.current().get(model_id) is not None
+    except RegistryUnavailable:
+        known = False
+    model = model_id if known else "unknown"
     _emit("PredictErrors", MetricUnit.Count, 1, {"model": model, "code": error.code})
 
 
