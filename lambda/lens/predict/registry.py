@@ -17,7 +17,7 @@ from pydantic import BaseModel, ConfigDict, Field
 ARTIFACTS_DIR = Path(__file__).resolve().parent / "artifacts"
 REGISTRY_FILE = ARTIFACTS_DIR / "registry.json"
 
-Kind = Literal["image-classifier", "tabular-classifier"]
+Kind = Literal["image-classifier", "tabular-classifier", "forecaster"]
 
 
 class Artifact(BaseModel):
@@ -26,6 +26,16 @@ class Artifact(BaseModel):
     model_config = ConfigDict(frozen=True, extra="forbid")
 
     path: str
+
+
+class DataFile(BaseModel):
+    """A forecaster's stored observations (CSV): `path` relative to artifacts/ (the packaged
+    counterpart of a registry item's `data_uri`) and the file's sha256."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    path: str
+    sha256: str = Field(pattern=r"^[0-9a-f]{64}$")
 
 
 class ModelEntry(BaseModel):
@@ -40,14 +50,19 @@ class ModelEntry(BaseModel):
     input_schema: dict[str, Any]
     artifact: Artifact
     sha256: str = Field(pattern=r"^[0-9a-f]{64}$")
-    labels: list[str] = Field(min_length=2, description="Class labels, in model output order.")
+    labels: list[str] = Field(
+        default_factory=list,
+        description="Class labels, in model output order (classifiers; empty for forecasters).",
+    )
     features: list[str] = Field(
-        default_factory=list, description="Tabular models: input feature names, in order."
+        default_factory=list,
+        description="Tabular models and forecasters: input feature names, in order.",
     )
     positive_label: str | None = None
     threshold: float | None = Field(default=None, ge=0.0, le=1.0)
     metrics: dict[str, Any] = Field(default_factory=dict)
     training: dict[str, Any] = Field(default_factory=dict)
+    data: DataFile | None = None
 
     def summary(self) -> dict[str, Any]:
         """What GET /models shows for this model."""
