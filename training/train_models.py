@@ -14,7 +14,6 @@ from __future__ import annotations
 
 import argparse
 import hashlib
-import json
 import sys
 import warnings
 from pathlib import Path
@@ -37,6 +36,10 @@ from sklearn.svm import SVC
 REPO = Path(__file__).resolve().parent.parent
 if str(REPO / "lambda") not in sys.path:  # the request schemas come from the function's code
     sys.path.insert(0, str(REPO / "lambda"))
+if str(REPO) not in sys.path:  # run as a script: training.* next to it
+    sys.path.insert(0, str(REPO))
+
+from training.registry_file import merge_entries  # noqa: E402
 
 DEFAULT_OUT = REPO / "lambda" / "lens" / "predict" / "artifacts"
 TEST_SIZE = 0.25
@@ -203,7 +206,8 @@ def train_tabular() -> tuple[bytes, dict[str, Any]]:
 
 
 def train(out_dir: Path) -> dict[str, Any]:
-    """Train both models into `out_dir` (ONNX files + registry.json); returns the registry."""
+    """Train both models into `out_dir` (ONNX files + their registry.json entries); returns
+    the registry."""
     out_dir.mkdir(parents=True, exist_ok=True)
     models = []
     for trainer in (train_digits, train_tabular):
@@ -213,10 +217,8 @@ def train(out_dir: Path) -> dict[str, Any]:
             raise SystemExit(f"{name}: accuracy {entry['metrics']['accuracy']} is below the bar")
         (out_dir / entry["artifact"]["path"]).write_bytes(artifact)
         models.append({**entry, "sha256": hashlib.sha256(artifact).hexdigest()})
-    registry = {"models": models}
-    text = json.dumps(registry, indent=2, sort_keys=False) + "\n"
-    (out_dir / "registry.json").write_text(text, encoding="utf-8")
-    return registry
+    # Other trainers' entries (training/train_forecasters.py) stay as they are.
+    return merge_entries(out_dir, models)
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -50,7 +50,11 @@ def test_each_function_zips_only_its_sources(project: Path) -> None:
     everything = _names(build_zip(project, flavor="local").path)
     assert "lens/entry/analyze.py" in analyze and "lens/routes.py" in analyze
     assert not any(n.startswith("lens/predict/artifacts/") for n in analyze)
-    assert not {"lens/predict/digits.py", "lens/predict/tabular.py"} & set(analyze)
+    assert not {
+        "lens/predict/digits.py",
+        "lens/predict/tabular.py",
+        "lens/predict/forecast.py",
+    } & set(analyze)
     assert "lens/entry/models.py" in models and "lens/predict/digits.py" in models
     assert any(n.endswith(".onnx") for n in models)
     assert not {"lens/gemini.py", "lens/routes.py"} & set(models)

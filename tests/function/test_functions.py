@@ -27,7 +27,13 @@ from tests.support.gemini_server import GeminiServer
 ROOT = Path(__file__).resolve().parents[2]
 EVERY = (*FUNCTIONS, ALL_ROUTES)
 # numpy and onnxruntime, and lens's modules that import them.
-MODEL_RUNTIME = ("numpy", "onnxruntime", "lens.predict.digits", "lens.predict.tabular")
+MODEL_RUNTIME = (
+    "numpy",
+    "onnxruntime",
+    "lens.predict.digits",
+    "lens.predict.tabular",
+    "lens.predict.forecast",
+)
 
 
 def _entry(fn: FunctionDef) -> tuple[ModuleType, LensFunction]:

@@ -186,6 +186,8 @@ ROUTES = [
     ("POST", "/analyze"),
     ("POST", "/predict/digits"),
     ("POST", "/predict/tabular"),
+    ("POST", "/predict/bikes-3h"),
+    ("GET", "/forecast/bikes-1h"),
     ("POST", "/predict/nope"),
     ("GET", "/models"),
     ("GET", "/health"),

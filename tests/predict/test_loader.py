@@ -29,7 +29,8 @@ def test_registry_matches_the_packaged_artifacts() -> None:
     for entry in read_registry().models:
         data = (ARTIFACTS_DIR / entry.artifact.path).read_bytes()
         assert loader.sha256_hex(data) == entry.sha256, entry.name
-        assert entry.metrics["accuracy"] >= 0.95, entry.name
+        if entry.kind != "forecaster":  # forecasters: tests/predict/test_forecast*.py
+            assert entry.metrics["accuracy"] >= 0.95, entry.name
 
 
 def test_tabular_schema_in_registry_is_the_one_the_code_validates_with() -> None:

@@ -44,7 +44,7 @@ def test_models_lists_name_version_kind_and_input_schema(call: Call) -> None:
     status, body, headers = call("GET", "/models")
     assert status == 200
     by_name = {m["name"]: m for m in body["models"]}
-    assert set(by_name) == {"digits", "tabular"}
+    assert set(by_name) == {"digits", "tabular", "bikes-1h", "bikes-3h"}
     assert by_name["digits"]["kind"] == "image-classifier"
     assert by_name["digits"]["input_schema"]["required"] == ["image"]
     assert by_name["tabular"]["kind"] == "tabular-classifier"

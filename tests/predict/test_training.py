@@ -68,7 +68,7 @@ def test_two_trainings_on_one_machine_are_byte_identical(two_trainings: tuple[Pa
 
 @pytest.mark.slow
 def test_each_registry_sha256_is_its_artifact(two_trainings: tuple[Path, Path]) -> None:
-    for folder in (two_trainings[0], ARTIFACTS_DIR):
+    for folder in (two_trainings[0], ARTIFACTS_DIR):  # the shipped one holds every trainer's
         registry = json.loads((folder / "registry.json").read_text())
         for entry in registry["models"]:
             data = (folder / entry["artifact"]["path"]).read_bytes()
@@ -80,6 +80,8 @@ def test_retraining_agrees_with_the_shipped_models(two_trainings: tuple[Path, Pa
     fresh_dir = two_trainings[0]
     fresh = json.loads((fresh_dir / "registry.json").read_text())["models"]
     shipped = json.loads((ARTIFACTS_DIR / "registry.json").read_text())["models"]
+    # The forecasters' entries are training/train_forecasters.py's (test_forecast_training).
+    shipped = [m for m in shipped if m["kind"] != "forecaster"]
     assert [m["name"] for m in fresh] == [m["name"] for m in shipped] == ["digits", "tabular"]
     for new, old in zip(fresh, shipped, strict=True):
         name = new["name"]

@@ -76,6 +76,7 @@ _MODELS_ONLY = (
     "lens/predict/artifacts/*",
     "lens/predict/digits.py",
     "lens/predict/tabular.py",
+    "lens/predict/forecast.py",
     "lens/predict/images.py",
     "lens/entry/models.py",
 )
@@ -129,7 +130,9 @@ MODELS = FunctionDef(
     name="models",
     handler="lens.entry.models.lambda_handler",
     requirements=TASK_ROOT / "requirements" / "models.txt",
-    description="Offline ONNX models: GET /models, POST /predict/{model_id}",
+    description=(
+        "Offline ONNX models: GET /models, POST /predict/{model_id}, GET /forecast/{model_id}"
+    ),
     source_exclude=(*_ANALYZE_ONLY, "lens/handler.py"),
     reads_registry=True,
 )

@@ -100,6 +100,16 @@ class Artifact(BaseModel):
     path: str
 
 
+class DataFile(BaseModel):
+    """A forecaster's stored observations (CSV): `path` relative to artifacts/ (the packaged
+    counterpart of a registry item's `data_uri`) and the file's sha256."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    path: str
+    sha256: str = Field(pattern=r"^[0-9a-f]{64}$")
+
+
 class ModelEntry(BaseModel):
     """One registered model."""
 
@@ -113,16 +123,22 @@ class ModelEntry(BaseModel):
     artifact: Artifact
     sha256: str = Field(pattern=r"^[0-9a-f]{64}$")
     labels: list[str] = Field(
-        default_factory=list, description="Class labels, in model output order (classifiers)."
+        default_factory=list,
+        description="Class labels, in model output order (classifiers; empty otherwise).",
     )
     features: list[str] = Field(
         default_factory=list,
-        description="Tabular models: input feature names, in order (default: from input_schema).",
+        description=(
+            "Tabular models and forecasters: input feature names, in order (tabular"
+            " default: from input_schema)."
+        ),
     )
     positive_label: str | None = None
     threshold: float | None = Field(default=None, ge=0.0, le=1.0)
     metrics: dict[str, Any] = Field(default_factory=dict)
     training: dict[str, Any] = Field(default_factory=dict)
+    # A packaged forecaster's recent observations (artifacts/<path>, sha256-checked).
+    data: DataFile | None = None
     # Registry-table entries (lens.predict.sources): when and how the version was made,
     # and where a forecaster's recent observations are.
     created_at: str | None = None

@@ -1,4 +1,5 @@
-"""Routes for the offline models: GET /models, POST /predict/<model_id>.
+"""Routes for the offline models: GET /models, POST /predict/<model_id> and
+GET /forecast/<model_id> (forecasters, from their stored observations).
 
 The registry comes from lens.predict.sources (the package, or the registry table through
 its TTL cache). /predict/<name> serves the model's live version, or its candidate for
@@ -74,6 +75,53 @@ def predict(model_id: str) -> dict[str, Any]:
     return result
 
 
+@router.get("/forecast/<model_id>")
+def stored_forecast(model_id: str) -> dict[str, Any]:
+    """A forecaster's forecast from the observations stored with it, and its hold-out metrics."""
+    started = time.perf_counter()
+    try:
+        entry = resolve(model_id, _pinned_version())
+        if entry.kind != "forecaster":
+            view = current_registry()
+            forecasters = ", ".join(
+                n for n in view.names() if (m := view.get(n)) and _is_forecaster(m)
+            )
+            raise ApiError(
+                404,
+                "unknown_model",
+                f"Model '{entry.name}' is not a forecaster; forecasters: {forecasters}.",
+            )
+        from lens.predict import forecast as forecasting
+
+        try:
+            request = forecasting.stored_observations(entry)
+        except ModelLoadError as exc:
+            logger.error("observations unusable", extra={"model": exc.model, "detail": exc.detail})
+            raise ApiError(503, "model_unavailable", exc.public) from None
+        result = forecasting.predict(_loaded(entry), request)
+    except ApiError as error:
+        _count_error(model_id, error)
+        raise
+    elapsed_ms = (time.perf_counter() - started) * 1000
+    logger.info(
+        "forecast",
+        extra={"model": entry.name, "version": entry.version, "latency_ms": round(elapsed_ms, 2)},
+    )
+    _emit("PredictLatency", MetricUnit.Milliseconds, elapsed_ms, {"model": entry.name})
+    return {
+        "model": entry.name,
+        "model_version": result["model_version"],
+        "observed_until": request.last_at,
+        "forecast": result["forecast"],
+        "metrics": entry.metrics,
+    }
+
+
+def _is_forecaster(model: Any) -> bool:
+    entry = sources.choose(model, sources.rng())
+    return entry is not None and entry.kind == "forecaster"
+
+
 def _pinned_version() -> str | None:
     query = router.current_event.query_string_parameters or {}
     version = query.get("version")
@@ -129,6 +177,13 @@ def _validate(entry: ModelEntry, body: Any) -> BaseModel:
         from lens.predict.tabular import parse_request
 
         return parse_request(entry, body)
+    if entry.kind == "forecaster":
+        from lens.predict.forecast import ForecastRequest, history_message
+
+        try:
+            return ForecastRequest.model_validate(body)
+        except ValidationError as exc:
+            raise ApiError(400, "invalid_history", history_message(exc)) from None
     if entry.kind != "image-classifier":
         raise ApiError(
             501,
@@ -174,6 +229,10 @@ def _loaded(entry: ModelEntry) -> LoadedModel:
 
 
 def _run(model: LoadedModel, request: BaseModel) -> dict[str, Any]:
+    if model.entry.kind == "forecaster":
+        from lens.predict import forecast
+
+        return forecast.predict(model, cast(forecast.ForecastRequest, request))
     if model.entry.kind == "image-classifier":
         from lens.predict import digits
 

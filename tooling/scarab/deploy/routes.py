@@ -29,6 +29,7 @@ ROUTES: tuple[Route, ...] = (
     Route("/openapi.json", "GET", False, function="analyze"),
     Route("/models", "GET", True, function="models"),
     Route("/predict/{model_id}", "POST", True, function="models"),
+    Route("/forecast/{model_id}", "GET", True, function="models"),
 )
 
 CORS_ALLOW_HEADERS = "Content-Type,X-Api-Key,Authorization"
