@@ -27,7 +27,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_valida
 
 from lens.errors import ApiError
 from lens.predict.loader import LoadedModel, ModelLoadError, sha256_hex
-from lens.predict.registry import ARTIFACTS_DIR, ModelEntry
+from lens.predict.registry import ARTIFACTS_DIR, ModelEntry, registry
 
 WINDOW = 24
 HOUR = timedelta(hours=1)
@@ -259,11 +259,43 @@ def stored_observations(entry: ModelEntry, artifacts_dir: Path = ARTIFACTS_DIR) 
     Read once per container and file; the file must match the registry's sha256.
     Raises ModelLoadError (public message safe for a client) when they are not usable.
     """
+    if entry.data is None and entry.data_uri:
+        # The registry table's form: s3://<bucket>/data/<name>/<sha256>.csv. A packaged
+        # file with the same bytes is read from the package instead of downloaded.
+        sha = entry.data_uri.rsplit("/", 1)[-1].removesuffix(".csv")
+        packaged = {m.data.sha256: m.data.path for m in registry().models if m.data}
+        if sha in packaged:
+            return _stored(entry.name, str(artifacts_dir / packaged[sha]), sha)
+        return _stored_s3(entry, entry.data_uri, sha)
     if entry.data is None:
         raise ModelLoadError(
             entry.name, f"Model '{entry.name}' has no stored observations to forecast from."
         )
     return _stored(entry.name, str(artifacts_dir / entry.data.path), entry.data.sha256)
+
+
+_S3_OBSERVATIONS: dict[tuple[str, str], ForecastRequest] = {}
+_MAX_OBSERVATIONS_BYTES = 8 * 1024 * 1024  # a few weeks of hours is kilobytes
+
+
+def _stored_s3(entry: ModelEntry, uri: str, sha256: str) -> ForecastRequest:
+    """Observations uploaded with `scarab models push-data`, downloaded once per container
+    and checked against the sha256 their key names."""
+    cached = _S3_OBSERVATIONS.get((uri, sha256))
+    if cached is not None:
+        return cached
+    from lens.predict.loader import _download
+
+    unusable = f"The observations stored with model '{entry.name}' are not usable."
+    data = _download(entry, uri, _MAX_OBSERVATIONS_BYTES)
+    if sha256_hex(data) != sha256:
+        raise ModelLoadError(entry.name, unusable, f"sha256 mismatch for {uri}")
+    try:
+        request = parse_observations(data.decode("utf-8"))
+    except (UnicodeDecodeError, ValueError) as exc:
+        raise ModelLoadError(entry.name, unusable, str(exc)) from None
+    _S3_OBSERVATIONS[(uri, sha256)] = request
+    return request
 
 
 @lru_cache(maxsize=16)
