@@ -83,6 +83,20 @@ class Names:
     def permission_sid(self) -> str:
         return "scarab-apigateway-invoke"
 
+    @property
+    def registry_table(self) -> str:
+        """The DynamoDB table of the stage's model registry."""
+        return f"{self.base}-models"
+
+    def models_bucket(self, account_id: str, region: str) -> str:
+        """The versioned, private bucket of the stage's model artifacts and data."""
+        return f"{self.base}-models-{account_id}-{region}"
+
+    @property
+    def registry_policy(self) -> str:
+        """The models role's inline policy that reads the registry and its artifacts."""
+        return "scarab-read-registry"
+
     def artifact_bucket(self, account_id: str, region: str) -> str:
         return f"{self.app}-artifacts-{account_id}-{region}"
 
