@@ -349,6 +349,14 @@ def test_refused_files_push_nothing(
     assert stage.items() == [] and stage.objects() == []
 
 
+def test_push_help_says_unpickling_runs_code() -> None:
+    result = CliRunner().invoke(app, ["models", "push", "--help"], terminal_width=200)
+    assert result.exit_code == 0
+    text = " ".join(result.output.split())
+    assert "unpickling runs code from the file: push only files you trust" in text
+    assert "nothing is ever unpickled from S3" in text
+
+
 def test_same_bytes_is_a_no_op_and_other_bytes_are_refused(
     stage: Stage, data: tuple[np.ndarray, ...], tmp_path: Path
 ) -> None:
@@ -600,3 +608,82 @@ def test_push_data_points_the_live_forecaster_at_its_observations(
     bad = tmp_path / "bad.csv"
     bad.write_bytes(b"\xff\xfe\x00binary")
     assert "not a UTF-8 CSV" in stage.refused("models", "push-data", "bikes-1h", str(bad))
+
+
+class Skewed(LogisticRegression):  # type: ignore[misc]
+    """A classifier whose probabilities its (registered) converter does not reproduce."""
+
+    def predict_proba(self, x: Any) -> Any:
+        return super().predict_proba(x) * 0.9 + 0.05
+
+
+@pytest.fixture
+def skewed_converter() -> Iterator[None]:
+    """Skewed converted like a LogisticRegression: a converter that gets it wrong."""
+    from skl2onnx import update_registered_converter
+    from skl2onnx._supported_operators import sklearn_operator_name_map
+    from skl2onnx.common._registration import _converter_pool, _shape_calculator_pool
+    from skl2onnx.operator_converters.linear_classifier import (
+        convert_sklearn_linear_classifier,
+    )
+    from skl2onnx.shape_calculators.linear_classifier import (
+        calculate_linear_classifier_output_shapes,
+    )
+
+    alias = "ScarabTestSkewed"
+    update_registered_converter(
+        Skewed,
+        alias,
+        calculate_linear_classifier_output_shapes,
+        convert_sklearn_linear_classifier,
+        options={
+            "zipmap": [True, False, "columns"],
+            "nocl": [True, False],
+            "raw_scores": [True, False],
+        },
+    )
+    yield
+    sklearn_operator_name_map.pop(Skewed, None)
+    _converter_pool.pop(alias, None)
+    _shape_calculator_pool.pop(alias, None)
+
+
+def test_a_conversion_that_does_not_predict_like_the_estimator_is_refused(
+    stage: Stage, skewed_converter: None, data: tuple[np.ndarray, ...], tmp_path: Path
+) -> None:
+    x, y, _ = data
+    path = save(tmp_path, "skewed.joblib", make_pipeline(StandardScaler(), Skewed()).fit(x, y))
+    output = stage.refused("models", "push", str(path), "--name", "m", "--version", "1")
+    assert "does not predict like it: the largest probability difference over 200" in output
+    assert "(at most 0.0001 is accepted). Nothing was pushed." in output
+    assert stage.items() == [] and stage.objects() == []
+
+
+def test_push_and_list_with_local(
+    project: Path, data: tuple[np.ndarray, ...], tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """--local: the embedded emulator a `scarab serve` runs (started here as serve does)."""
+    from scarab.emulator import start_embedded
+
+    monkeypatch.chdir(project)
+    for var in ("AWS_ENDPOINT_URL", "AWS_PROFILE"):
+        monkeypatch.delenv(var, raising=False)
+    monkeypatch.setenv("AWS_ACCESS_KEY_ID", "testing")
+    monkeypatch.setenv("AWS_SECRET_ACCESS_KEY", "testing")
+    monkeypatch.setenv("AWS_DEFAULT_REGION", "us-east-1")
+    emulator = start_embedded(project)
+    try:
+        monkeypatch.setenv("AWS_ENDPOINT_URL", emulator.url)  # for create_registry only
+        create_registry()
+        monkeypatch.delenv("AWS_ENDPOINT_URL")
+        path = save(tmp_path, "m.joblib", classifier(data))
+        runner = CliRunner()
+        push = ["models", "push", str(path), "--name", "churn", "--version", "1", "--promote"]
+        result = runner.invoke(app, [*push, "--local"])
+        assert result.exit_code == 0, result.output
+        listed = runner.invoke(app, ["models", "list", "--local", "--json"])
+        assert listed.exit_code == 0, listed.output
+        (row,) = json.loads(listed.output)["models"]
+        assert (row["name"], row["version"], row["aliases"]) == ("churn", "1", ["live"])
+    finally:
+        emulator.stop()

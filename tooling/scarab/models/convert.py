@@ -70,11 +70,24 @@ def prepare(
         data = path.read_bytes()
     except OSError as exc:
         raise Refused(f"Cannot read {path}: {exc.strerror or exc}.") from None
+    _require("onnx", "onnxruntime", "numpy")
     model = _onnx_model(data)
     if model is not None:
         return _from_onnx(path, data, model, kind=kind, schema=schema, labels=labels)
+    _require("joblib", "sklearn", "skl2onnx")
     estimator = _unpickle(path)
     return _from_estimator(path, estimator, kind=kind, schema=schema, labels=labels)
+
+
+def _require(*modules: str) -> None:
+    """The converters are not scarab's own dependencies: say what to install."""
+    import importlib.util
+
+    missing = [m for m in modules if importlib.util.find_spec(m) is None]
+    if missing:
+        packages = {"sklearn": "scikit-learn"}
+        names = " ".join(packages.get(m, m) for m in missing)
+        raise Refused(f"Pushing this model needs {names}: pip install {names}")
 
 
 # -- ONNX files -----------------------------------------------------------------------
