@@ -511,10 +511,20 @@ def test_concurrent_promotes_one_wins_the_other_is_told_to_retry(
         return replace(aliases, live="3", history=(*aliases.history, aliases.live))
 
     with pytest.raises(ScarabError) as refused:
-        update_aliases(reg, "churn", slow_promote_of_3, target="3")
+        update_aliases(reg, "churn", slow_promote_of_3)
     assert str(refused.value) == CONFLICT.format(name="churn")
     assert "Run the command again." in str(refused.value)
     assert _aliases(stage) == {"live": "2", "history": ["1"], "revision": 2}, "the other won"
+
+    def promote_3_while_it_is_removed(aliases: Any) -> Any:
+        stage.ok("models", "rm", "churn", "3")
+        from dataclasses import replace
+
+        return replace(aliases, live="3", history=(*aliases.history, aliases.live))
+
+    with pytest.raises(ScarabError, match="has no version 3 any more"):
+        update_aliases(reg, "churn", promote_3_while_it_is_removed)
+    assert _aliases(stage) == {"live": "2", "history": ["1"], "revision": 2}
     # The first ever write races too: the item's absence is the condition.
     stage.ok("models", "push", str(save(tmp_path, "n.joblib", classifier(data))),
              "--name", "other", "--version", "1")  # fmt: skip
@@ -526,7 +536,7 @@ def test_concurrent_promotes_one_wins_the_other_is_told_to_retry(
         return replace(aliases, live="1")
 
     with pytest.raises(ScarabError, match="changed while this command ran"):
-        update_aliases(reg, "other", racing_first_promote, target="1")
+        update_aliases(reg, "other", racing_first_promote)
 
 
 def test_list_json_shape(stage: Stage, data: tuple[np.ndarray, ...], tmp_path: Path) -> None:

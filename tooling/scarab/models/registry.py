@@ -365,9 +365,11 @@ def _exists(reg: ModelRegistry, name: str, version: str) -> dict[str, Any]:
     }
 
 
-def _transact(reg: ModelRegistry, name: str, items: list[dict[str, Any]], missing: str) -> None:
-    """TransactWriteItems; item 0 is the aliases write (its failure: CONFLICT), the others
-    check versions (their failure: `missing`)."""
+def _transact(
+    reg: ModelRegistry, name: str, items: list[dict[str, Any]], missing: list[str]
+) -> None:
+    """TransactWriteItems; item 0 is the aliases write or check (its failure: CONFLICT),
+    item i > 0 checks version missing[i - 1] (its failure: that version is gone)."""
     try:
         reg.ddb().transact_write_items(TransactItems=items)
     except botocore.exceptions.ClientError as exc:
@@ -375,39 +377,37 @@ def _transact(reg: ModelRegistry, name: str, items: list[dict[str, Any]], missin
             with aws_errors({"ResourceNotFoundException": reg.not_deployed}):
                 raise
         reasons = [r.get("Code") for r in exc.response.get("CancellationReasons", [])]
-        if reasons and reasons[0] == "ConditionalCheckFailed":
-            raise ScarabError(CONFLICT.format(name=name)) from None
-        if "ConditionalCheckFailed" in reasons[1:]:
-            raise ScarabError(missing) from None
+        gone = [
+            v
+            for v, code in zip(missing, reasons[1:], strict=False)
+            if code == "ConditionalCheckFailed"
+        ]
+        if gone and (not reasons or reasons[0] != "ConditionalCheckFailed"):
+            raise ScarabError(
+                f"Model {name} has no version {gone[0]} any more (removed meanwhile);"
+                " nothing was changed."
+            ) from None
         raise ScarabError(CONFLICT.format(name=name)) from None
 
 
 Change = Callable[["Aliases"], "Aliases | None"]
 
 
-def update_aliases(
-    reg: ModelRegistry, name: str, change: Change, *, target: str | None, missing: str = ""
-) -> tuple[Aliases, Aliases | None]:
+def update_aliases(reg: ModelRegistry, name: str, change: Change) -> tuple[Aliases, Aliases | None]:
     """Read model `name`'s aliases, apply `change` (None: nothing to do) and write the
-    result if the item is still as read and version `target` still exists; a concurrent
-    write makes this one fail with CONFLICT (nothing changed). Returns (before, after)."""
+    result if the item is still as read and the versions it names (live, candidate)
+    still exist; a concurrent write makes this one fail with CONFLICT (nothing
+    changed). Returns (before, after)."""
     raw, before = _read_aliases(reg, name)
     after = change(before)
     if after is None:
         return before, None
     after = replace(after, revision=before.revision + 1)
-    items: list[dict[str, Any]] = [
-        {
-            "Put": {
-                "TableName": reg.table,
-                "Item": _aliases_item(name, after),
-                **_unchanged_since(raw),
-            }
-        }
-    ]
-    if target is not None:
-        items.append(_exists(reg, name, target))
-    _transact(reg, name, items, missing or f"Model {name} has no version {target}.")
+    item = _aliases_item(name, after)
+    put = {"Put": {"TableName": reg.table, "Item": item, **_unchanged_since(raw)}}
+    named = [v["S"] for k, v in item.items() if k in ("live", "candidate")]
+    named = list(dict.fromkeys(named))
+    _transact(reg, name, [put, *(_exists(reg, name, v) for v in named)], named)
     return before, after
 
 
@@ -438,7 +438,7 @@ def promote(reg: ModelRegistry, name: str, version: str) -> str:
             candidate_weight=0.0 if ended else a.candidate_weight,
         )
 
-    before, after = update_aliases(reg, name, change, target=version)
+    before, after = update_aliases(reg, name, change)
     if after is None:
         return f"{name} {version} is live already; nothing changed."
     was = f" (was {before.live})" if before.live else ""
@@ -465,15 +465,7 @@ def rollback(reg: ModelRegistry, name: str) -> str:
             candidate_weight=0.0 if ended else a.candidate_weight,
         )
 
-    _, peek = _read_aliases(reg, name)
-    target = peek.history[-1] if peek.history else None
-    before, after = update_aliases(
-        reg,
-        name,
-        change,
-        target=target,
-        missing=f"The previous live version of {name}, {target}, no longer exists.",
-    )
+    before, after = update_aliases(reg, name, change)
     assert after is not None  # change never answers "nothing to do"
     return f"{name} {after.live} is live again (was {before.live})."
 
@@ -503,7 +495,7 @@ def split(reg: ModelRegistry, name: str, version: str, weight: float) -> str:
             return None
         return replace(a, candidate=version, candidate_weight=weight)
 
-    before, after = update_aliases(reg, name, change, target=version if weight > 0 else None)
+    before, after = update_aliases(reg, name, change)
     if after is None:
         if weight <= 0:
             return f"{name} has no split running; nothing changed."
@@ -556,7 +548,7 @@ def remove(reg: ModelRegistry, name: str, version: str) -> str:
             "ExpressionAttributeValues": {":sha": {"S": sha}},
         }
     }
-    _transact(reg, name, [guard, delete], f"{name} {version} was removed meanwhile.")
+    _transact(reg, name, [guard, delete], [version])
     others = [
         i for i in _model_items(reg, name) if i.get("sha256") == sha and i["version"] != version
     ]
