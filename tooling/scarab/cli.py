@@ -35,6 +35,11 @@ keys_app = typer.Typer(help="List, create, rotate and revoke API keys.", no_args
 secrets_app = typer.Typer(help="Store secrets the function reads.", no_args_is_help=True)
 app.add_typer(keys_app, name="keys")
 app.add_typer(secrets_app, name="secrets")
+models_app = typer.Typer(
+    help="Push, list, promote, split and remove the stage's models (the model registry).",
+    no_args_is_help=True,
+)
+app.add_typer(models_app, name="models")
 
 out = Console(highlight=False, soft_wrap=True)
 err = Console(stderr=True, highlight=False, soft_wrap=True)
@@ -592,6 +597,222 @@ def keys_revoke(
         target.config, key_id, project_dir=target.project_dir, endpoint_url=target.endpoint_url
     )
     out.print(f"Revoked {key_id}.", markup=False)
+
+
+# -- scarab models ----------------------------------------------------------------------
+
+ModelFileArg = typer.Argument(
+    ..., exists=True, dir_okay=False, help="ONNX model, or scikit-learn joblib/pickle file."
+)
+SchemaOpt = typer.Option(
+    None,
+    "--schema",
+    exists=True,
+    dir_okay=False,
+    help="JSON Schema of the request body (default: from the estimator's features).",
+)
+MetricsOpt = typer.Option(
+    None,
+    "--metrics",
+    exists=True,
+    dir_okay=False,
+    help="JSON object of what training measured (shown by list and GET /forecast).",
+)
+DataFileArg = typer.Argument(..., exists=True, dir_okay=False, help="Observations (CSV).")
+
+
+def _registry(target: Target) -> Any:
+    from scarab.models.registry import open_registry
+
+    return open_registry(
+        target.config, project_dir=target.project_dir, endpoint_url=target.endpoint_url
+    )
+
+
+@aws_command(models_app, "push")
+def models_push(
+    target: Target,
+    file: Path = ModelFileArg,
+    name: str = typer.Option(..., "--name", help="Model name (what /predict/{name} serves)."),
+    version: str = typer.Option(..., "--version", help="Version (never reused)."),
+    kind: str = typer.Option(
+        None,
+        "--kind",
+        help="tabular-classifier, tabular-regressor, image-classifier or"
+        " forecaster (default: from the estimator or the ONNX outputs).",
+    ),
+    description: str = typer.Option("", "--description", help="What the model does."),
+    schema: Path | None = SchemaOpt,
+    labels: str = typer.Option(
+        None, "--labels", help="Class labels a,b,... in output order (default: classes_)."
+    ),
+    metrics: Path | None = MetricsOpt,
+    promote: bool = typer.Option(False, "--promote", help="Make this version live."),
+    as_json: bool = JsonOpt,
+) -> None:
+    """Push a model: ONNX, or a scikit-learn estimator converted to ONNX and checked.
+
+    A joblib or pickle FILE is unpickled here to convert it, and unpickling runs code
+    from the file: push only files you trust. Only the ONNX model is uploaded; the
+    pickle never leaves this machine, and nothing is ever unpickled from S3.
+    """
+    from scarab.models import options, use_function_code
+    from scarab.models.convert import prepare
+    from scarab.models.registry import push
+
+    use_function_code(target.project_dir)
+    options.check_name(name)
+    options.check_version(version)
+    prepared = prepare(
+        file,
+        kind=options.check_kind(kind),
+        schema=options.read_json_object(schema, "--schema"),
+        labels=options.parse_labels(labels),
+    )
+    measured = options.read_json_object(metrics, "--metrics") or {}
+    reg = _registry(target)
+    result = push(
+        reg,
+        prepared,
+        name=name,
+        version=version,
+        description=description,
+        metrics=measured,
+        promote_it=promote,
+    )
+    if as_json:
+        _print_json(
+            {
+                "name": name,
+                "version": version,
+                "kind": prepared.kind,
+                "sha256": result.sha256,
+                "artifact_uri": result.artifact_uri,
+                "pushed": result.pushed,
+                "max_difference": prepared.max_difference,
+                "promoted": result.promoted,
+            }
+        )
+        return
+    if prepared.check:
+        out.print(f"Converted {prepared.origin} to ONNX: {prepared.check}.", markup=False)
+    if result.pushed:
+        out.print(
+            f"Pushed {name} {version} ({prepared.kind}, sha256 {result.sha256[:12]}) to"
+            f" {result.artifact_uri}.",
+            markup=False,
+        )
+    else:
+        out.print(
+            f"{name} {version} is already pushed with these bytes; nothing changed.",
+            markup=False,
+        )
+    if result.promoted:
+        out.print(result.promoted, markup=False)
+
+
+def _metrics_text(metrics: dict[str, Any]) -> str:
+    parts = [f"{k}={round(v, 4) if isinstance(v, float) else v}" for k, v in metrics.items()]
+    text = " ".join(p for p in parts if len(p) <= 40)
+    return text if len(text) <= 60 else text[:57] + "..."
+
+
+@aws_command(models_app, "list")
+def models_list(target: Target, as_json: bool = JsonOpt) -> None:
+    """List every version: name, version, kind, aliases, sha256, created, metrics.
+
+    Aliases: "live", and "candidate:W" while a split gives the version W percent.
+    """
+    from scarab.models.registry import list_versions
+
+    rows = list_versions(_registry(target))
+    if as_json:
+        _print_json({"models": rows})
+        return
+    if not rows:
+        out.print("No models yet: 'scarab models push FILE --name NAME --version V'.")
+        return
+    table = [
+        [
+            r["name"],
+            r["version"],
+            r["kind"],
+            ",".join(r["aliases"]) or "-",
+            r["sha256"][:12],
+            r["created_at"],
+            _metrics_text(r["metrics"]) or "-",
+        ]
+        for r in rows
+    ]
+    header = ["NAME", "VERSION", "KIND", "ALIASES", "SHA256", "CREATED", "METRICS"]
+    widths = [max(len(row[i]) for row in [header, *table]) for i in range(len(header))]
+    for row in [header, *table]:
+        out.print(
+            "  ".join(c.ljust(w) for c, w in zip(row, widths, strict=True)).rstrip(), markup=False
+        )
+
+
+@aws_command(models_app, "promote")
+def models_promote(
+    target: Target,
+    name: str = typer.Argument(..., help="Model name."),
+    version: str = typer.Argument(..., help="The version to make live."),
+) -> None:
+    """Make VERSION live (the previous live version can be restored with rollback)."""
+    from scarab.models.registry import promote
+
+    out.print(promote(_registry(target), name, version), markup=False)
+
+
+@aws_command(models_app, "rollback")
+def models_rollback(target: Target, name: str = typer.Argument(..., help="Model name.")) -> None:
+    """Make the previous live version live again."""
+    from scarab.models.registry import rollback
+
+    out.print(rollback(_registry(target), name), markup=False)
+
+
+@aws_command(models_app, "split")
+def models_split(
+    target: Target,
+    name: str = typer.Argument(..., help="Model name."),
+    version: str = typer.Argument(..., help="The candidate version."),
+    weight: float = typer.Option(
+        ..., "--weight", min=0, max=100, help="Percent of requests the candidate gets (0 ends)."
+    ),
+) -> None:
+    """Send WEIGHT percent of unpinned requests to VERSION, the rest to live."""
+    from scarab.models.registry import split
+
+    out.print(split(_registry(target), name, version, weight), markup=False)
+
+
+@aws_command(models_app, "rm")
+def models_rm(
+    target: Target,
+    name: str = typer.Argument(..., help="Model name."),
+    version: str = typer.Argument(..., help="The version to remove."),
+) -> None:
+    """Remove a version that is neither live nor a split's candidate.
+
+    Its ONNX object is deleted too unless another version of the model has the same
+    bytes (the versioned bucket keeps a noncurrent copy).
+    """
+    from scarab.models.registry import remove
+
+    out.print(remove(_registry(target), name, version), markup=False)
+
+
+@aws_command(models_app, "push-data")
+def models_push_data(
+    target: Target,
+    name: str = typer.Argument(..., help="The forecaster's name."),
+    file: Path = DataFileArg,
+) -> None:
+    """Upload a forecaster's recent observations; GET /forecast/NAME forecasts from them."""
+    from scarab.models.registry import push_data
+
+    out.print(push_data(_registry(target), name, file), markup=False)
 
 
 @aws_command(secrets_app, "set")
