@@ -121,9 +121,12 @@ def converged(d: Desired) -> Observed:
     return Observed(
         units={fn.key: live_unit(d, fn) for fn in d.functions},
         registry=ObservedRegistry(
-            table_exists=True, bucket_exists=True, versioning=True,
-            public_access_blocked=True, encrypted=True,
-        ),  # fmt: skip
+            table_exists=True,
+            bucket_exists=True,
+            versioning=True,
+            public_access_blocked=True,
+            encrypted=True,
+        ),
         api=ObservedApi(
             "api1",
             resources,
