@@ -25,6 +25,8 @@ from scarab.config import load_config
 from scarab.deploy.export import FORMATS, render, to_json
 from scarab.deploy.models import Code as ModelCode
 from scarab.deploy.models import desired_state
+from scarab.deploy.routes import ROUTES
+from scarab.deploy.routes import resource_paths as route_paths
 from scarab.functions import FUNCTIONS
 from typer.testing import CliRunner
 
@@ -492,7 +494,9 @@ def test_the_template_is_what_deploy_created(
     assert template_inventory(template, refs) == live
     counts = {k: len(v) for k, v in live.items()}
     # analyze: logs + secret; models: logs + registry.
-    assert counts["AWS::ApiGateway::Method"] == 11 and counts["AWS::IAM::RolePolicy"] == 4
+    methods = len(ROUTES) + len(route_paths())  # every route, and a preflight per resource
+    assert counts["AWS::ApiGateway::Method"] == methods == 14
+    assert counts["AWS::IAM::RolePolicy"] == 4
     assert counts["AWS::DynamoDB::Table"] == 1 and counts["AWS::S3::Bucket"] == 1
     assert counts["AWS::Lambda::Function"] == 2 and counts["AWS::Lambda::Permission"] == 2
 
