@@ -597,8 +597,13 @@ def test_push_data_points_the_live_forecaster_at_its_observations(
     onnx_file.write_bytes(boto3.client("s3").get_object(Bucket=BUCKET, Key=key)["Body"].read())
     schema = tmp_path / "schema.json"
     schema.write_text(json.dumps({"type": "object", "properties": {"history": {"type": "array"}}}))
-    csv = tmp_path / "recent.csv"
-    csv.write_text("at,count,temp\n2012-12-31T22:00:00Z,120,0.3\n2012-12-31T23:00:00Z,90,0.28\n")
+    csv = tmp_path / "recent.csv"  # observations the function can forecast from
+    packaged = Path(__file__).resolve().parents[2] / "lambda/lens/predict/artifacts/bikes-1h.csv"
+    csv.write_bytes(packaged.read_bytes())
+    unusable = tmp_path / "unusable.csv"
+    unusable.write_text(
+        "at,count,temp\n2012-12-31T22:00:00Z,120,0.3\n2012-12-31T23:00:00Z,90,0.28\n"
+    )
 
     assert "no live version" in stage.refused("models", "push-data", "bikes-1h", str(csv))
     stage.ok(
@@ -618,6 +623,8 @@ def test_push_data_points_the_live_forecaster_at_its_observations(
     bad = tmp_path / "bad.csv"
     bad.write_bytes(b"\xff\xfe\x00binary")
     assert "not a UTF-8 CSV" in stage.refused("models", "push-data", "bikes-1h", str(bad))
+    refused = stage.refused("models", "push-data", "bikes-1h", str(unusable))
+    assert "cannot be forecast from" in refused and "weather" in refused
 
 
 class Skewed(LogisticRegression):  # type: ignore[misc]

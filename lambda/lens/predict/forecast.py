@@ -87,6 +87,9 @@ def parse_hour(value: str) -> datetime:
         raise ValueError("is not an ISO 8601 time like 2012-12-31T23:00:00") from None
     if (at.minute, at.second, at.microsecond) != (0, 0, 0):
         raise ValueError("must be on the hour (minutes and seconds 0)")
+    # The forecast names the hours after it: they must exist on the calendar.
+    if at.replace(tzinfo=None) > datetime.max - timedelta(hours=24):
+        raise ValueError("is too late: the hours after it are past year 9999")
     return at
 
 

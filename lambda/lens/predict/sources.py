@@ -21,6 +21,7 @@ directly (the Lambda runtime ships it; it is not in the zip), with short timeout
 from __future__ import annotations
 
 import json
+import math
 import os
 import random
 import threading
@@ -188,14 +189,35 @@ def entry_from_item(item: dict[str, Any]) -> ModelEntry:
     return ModelEntry.model_validate(fields)
 
 
+def _number(value: Any) -> float | None:
+    """A finite number, or None for anything else (a weight written by hand as "30%")."""
+    if isinstance(value, bool):
+        return None
+    try:
+        number = float(value)
+    except (TypeError, ValueError):
+        return None
+    return number if math.isfinite(number) else None
+
+
 def aliases_from_item(item: dict[str, Any]) -> Aliases:
-    weight = float(item.get("candidate_weight") or 0)
+    """The aliases of a model. A malformed split (weight not a number) is dropped, logged,
+    and `live` keeps serving: one bad attribute must not take the model down."""
+    weight = _number(item.get("candidate_weight") or 0)
+    candidate = _text(item, "candidate")
+    if weight is None:
+        logger.error(
+            "candidate_weight is not a number; the split is ignored",
+            extra={"model": str(item.get("name"))[:64]},
+        )
+        weight, candidate = 0.0, None
+    history = item.get("history")
     return Aliases(
         live=_text(item, "live"),
-        candidate=_text(item, "candidate"),
+        candidate=candidate,
         candidate_weight=min(max(weight, 0.0), 100.0),
-        history=tuple(str(v) for v in item.get("history") or []),
-        revision=int(item.get("revision") or 0),
+        history=tuple(str(v) for v in history) if isinstance(history, list) else (),
+        revision=int(_number(item.get("revision")) or 0),
     )
 
 

@@ -57,7 +57,7 @@ def request_model(features: tuple[str, ...]) -> type[BaseModel]:
 def _bounded_model(bounds: Bounds) -> type[BaseModel]:
     """Like request_model, with each feature's bounds from its schema (float32 at most)."""
     fields: dict[str, Any] = {}
-    for name, low, high in bounds:
+    for i, (name, low, high) in enumerate(bounds):
         value = Annotated[
             float,
             Field(
@@ -65,9 +65,12 @@ def _bounded_model(bounds: Bounds) -> type[BaseModel]:
                 ge=-FLOAT32_MAX if low is None else max(low, -FLOAT32_MAX),
                 le=FLOAT32_MAX if high is None else min(high, FLOAT32_MAX),
                 allow_inf_nan=False,
+                # The feature's own name as the key: pydantic reserves some names as
+                # attributes (`_id`, `model_config`), never as an alias.
+                alias=name,
             ),
         ]
-        fields[name] = (value, ...)
+        fields[f"feature_{i}"] = (value, ...)
     features_model = create_model(
         "TabularFeatures", __config__=ConfigDict(extra="forbid"), **fields
     )
@@ -130,7 +133,7 @@ def predict(model: LoadedModel, request: BaseModel) -> dict[str, Any]:
     """Label and probability (classifiers) or value (regressors), the threshold, the
     version and the features used."""
     entry = model.entry
-    values: dict[str, float] = request.model_dump()["features"]
+    values: dict[str, float] = request.model_dump(by_alias=True)["features"]
     used = {name: values[name] for name in entry.features}
     if entry.kind == "tabular-regressor":
         output = np.asarray(model.run(_row(entry, values)), dtype=np.float64).reshape(-1)

@@ -3,8 +3,9 @@ models seeded into them. Pure, like deploy/planner.py (which puts these steps in
 
 Seeding is idempotent and never takes a model from its owner: a version item is put only
 when missing (conditionally, so a concurrent push wins), and `live` is set only for a
-model that has no aliases item yet, or whose live version is an older packaged one.
-A version someone pushed is never replaced by a packaged one.
+model that has no aliases item yet, or whose live version is an older packaged one and
+the newer packaged version was never live (a person promoting or rolling back away from it
+decided). A version someone pushed is never replaced by a packaged one.
 """
 
 from __future__ import annotations
@@ -171,7 +172,12 @@ def plan_seeds(d: Desired, obs: ObservedRegistry | None) -> list[Step]:
             continue
         current, source = live.live.get(seed.name, ("", ""))
         newer = version_key(seed.version), version_key(current)
-        if source == "packaged" and None not in newer and newer[0] > newer[1]:  # type: ignore[operator]
+        # A version that was live before was taken out by someone (a promote of another
+        # version, a rollback): a deploy never puts it back.
+        was_live = seed.version in (aliases.get("history") or [])
+        if (
+            source == "packaged" and not was_live and None not in newer and newer[0] > newer[1]  # type: ignore[operator]
+        ):
             revision = int(aliases.get("revision") or 0)
             update = ApiCall(
                 "dynamodb",

@@ -176,7 +176,25 @@ def _from_onnx(
         raise Refused("A tabular-regressor has no labels; leave out --labels.")
     if kind == TABULAR_CLASSIFIER:
         found = _check_onnx_classifier(session, count, found, outputs, path)
+    else:
+        _check_onnx_runs(session, count, path)
     return Prepared(data, kind, _schema(features, schema), found, "ONNX file")
+
+
+def _check_onnx_runs(session: Any, count: int, path: Path) -> None:
+    """Run zeros through the regressor: it must take `count` features and give a number
+    per row (a model that cannot run on its schema would fail every request)."""
+    import numpy as np
+
+    double = session.get_inputs()[0].type == "tensor(double)"
+    batch = np.zeros((2, count), dtype=np.float64 if double else np.float32)
+    try:
+        (result, *_) = session.run(None, {session.get_inputs()[0].name: batch})
+    except Exception as exc:  # onnxruntime's own errors
+        raise Refused(f"{path} does not run on {count} features: {str(exc)[:300]}") from None
+    values = np.asarray(result)
+    if values.size == 0 or values.shape[0] != 2:
+        raise Refused(f"{path} gives no value per row on {count} features.")
 
 
 _FLOAT_INPUTS = ("tensor(float)", "tensor(double)")

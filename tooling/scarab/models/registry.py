@@ -183,6 +183,12 @@ def version_item(
         "created_at": {"S": _now()},
         "source": {"S": "push"},
     }
+    if prepared.kind == "forecaster":
+        # A forecaster's ONNX takes the function's own feature row (lens.predict.forecast
+        # builds it); the function checks the entry names exactly those features.
+        from lens.predict.forecast import FEATURE_NAMES
+
+        item["features"] = {"L": [{"S": f} for f in FEATURE_NAMES]}
     try:
         entry_from_item(_plain(item))
     except (ValueError, TypeError, ValidationError) as exc:
@@ -657,3 +663,10 @@ def _check_csv(path: Path, data: bytes) -> None:
     lines = [line for line in text.splitlines() if line.strip()]
     if len(lines) < 2 or "," not in lines[0]:
         raise Refused(f"{path} is not a CSV file with a header row and observations.")
+    # What the function does with it (lens.predict.forecast): refuse what it would refuse.
+    from lens.predict.forecast import parse_observations
+
+    try:
+        parse_observations(text)
+    except ValueError as exc:
+        raise Refused(f"{path} cannot be forecast from: {str(exc)[:300]}") from None
