@@ -38,7 +38,7 @@ def test_full_deploy_creates_every_resource(run_deploy, aws, project: Path) -> N
 
     # Functions: names, config, environment, tags; no single function any more.
     with pytest.raises(lam.exceptions.ResourceNotFoundException):
-        lam.get_function(FunctionName="scarab-test-analyze")
+        lam.get_function(FunctionName="scarab-test")
     fn = lam.get_function(FunctionName=ANALYZE)
     cfg = fn["Configuration"]
     assert cfg["MemorySize"] == 512 and cfg["Timeout"] == 30

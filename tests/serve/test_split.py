@@ -147,7 +147,9 @@ def test_a_single_function_stage_is_split_under_traffic(
         # models worker loaded onnxruntime for the digit.
         maps = Path(f"/proc/{analyze_pid}/maps").read_text()
         assert "onnxruntime" not in maps and "numpy" not in maps
-        assert "onnxruntime" in Path(f"/proc/{models_pid}/maps").read_text()
+        # (any of its workers: the digit may have gone to another one of the pool)
+        loaded = ["onnxruntime" in Path(f"/proc/{pid}/maps").read_text() for pid in pools[MODELS]]
+        assert any(loaded), loaded
     finally:
         emulator.stop()
 
