@@ -155,5 +155,7 @@ def _function_status(config: ScarabConfig, fn: FunctionNames, live: Any) -> dict
         "package": "image" if cfg.get("PackageType") == "Image" else "zip",
         "code_sha256": cfg.get("CodeSha256"),
         "image_digest": (live.code.get("ResolvedImageUri") if live else None),
+        # Its Lambda Function URL, None when it has none ([functions.<name>.url]).
+        "url": (live.url or {}).get("FunctionUrl") if live else None,
         "drift": _drift(config, fn.key, cfg) if live else [],
     }

@@ -25,11 +25,13 @@ from scarab.deploy.models import (
     ALIASES_VERSION,
     Code,
     Desired,
+    FunctionSpec,
     desired_state,
     function_settings,
 )
 from scarab.deploy.planner import API_KEY_ID, REST_API_ID, USAGE_PLAN_ID, seed_vars
 from scarab.deploy.planner import plan as make_plan
+from scarab.deploy.planner_url import url_var
 from scarab.deploy.reader import Observed, read_all
 from scarab.deploy.seeds import packaged_seeds
 from scarab.deploy.state import (
@@ -70,7 +72,8 @@ class DeployResult:
     region: str = ""
     # Things to act on that did not stop the deploy (see deploy/guards.py).
     warnings: list[str] = field(default_factory=list)
-    # By catalog name: {"name", "arn", "code_sha256", "image_uri"} of each function.
+    # By catalog name: {"name", "arn", "code_sha256", "image_uri", "url"} of each function
+    # ("url": its Function URL, None when [functions.<name>.url] is not set).
     functions: dict[str, dict[str, str | None]] = field(default_factory=dict)
 
 
@@ -196,8 +199,9 @@ def deploy(
                 registry=_registry_read(desired),
             )  # fmt: skip
             steps = make_plan(
-                desired, observed, state_env=state.managed_envs(), project_dir=project_dir
-            )
+                desired, observed, state_env=state.managed_envs(), project_dir=project_dir,
+                recorded_urls=state.recorded_urls(),
+            )  # fmt: skip
         return state, desired, observed, steps
 
     own = tuple(names.function(fn.name) for fn in functions)
@@ -270,10 +274,20 @@ def deploy(
                 "arn": fn.arn,
                 "code_sha256": fn.code.zip_sha256_b64,
                 "image_uri": _image_uri(fn.code),
+                "url": function_url(fn, values),
             }
             for fn in desired.functions
         },
     )
+
+
+def function_url(fn: FunctionSpec, values: dict[str, Any]) -> str | None:
+    """Function `fn`'s Function URL after the run (None: it has none, or a dry run has
+    not created it yet)."""
+    if fn.url is None:
+        return None
+    got = values.get(url_var(fn.key))
+    return str(got) if got else None
 
 
 def _registry_read(desired: Desired) -> tuple[str, str, tuple[Any, ...], str] | None:
@@ -318,6 +332,11 @@ def _recorder(
                 # the old names too, so a variable dropped from the config still goes.
                 "managed_env": managed if done else sorted(set(managed) | set(before)),
             }
+            url = function_url(fn, values)
+            if url is None and not done and previous.functions.get(fn.key, {}).get("url"):
+                url = previous.functions[fn.key].get("url")  # not deleted yet: still ours
+            if url:
+                functions[fn.key]["url"] = url
         state = StageState(
             app=names.app,
             stage=names.stage,

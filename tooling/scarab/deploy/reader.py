@@ -49,6 +49,8 @@ class ObservedFunction:
     code: dict[str, Any]
     tags: dict[str, str]
     policy: list[dict[str, Any]]
+    # GetFunctionUrlConfig's answer (FunctionUrl, AuthType, Cors); None: no Function URL.
+    url: dict[str, Any] | None = None
 
     @property
     def env(self) -> dict[str, str]:
@@ -192,7 +194,19 @@ def read_function(aws: Aws, names: FunctionNames) -> ObservedFunction | None:
         code=got.get("Code", {}),
         tags=dict(got.get("Tags", {}) or {}),
         policy=statements,
+        url=read_function_url(aws, names.function),
     )
+
+
+def read_function_url(aws: Aws, function: str) -> dict[str, Any] | None:
+    """The function's Function URL configuration, or None when it has none."""
+    try:
+        got = call(aws.client("lambda").get_function_url_config, FunctionName=function)
+    except Exception as exc:
+        if _missing(exc):
+            return None
+        raise
+    return {k: got.get(k) for k in ("FunctionUrl", "AuthType", "Cors")}
 
 
 def read_log_group(aws: Aws, names: FunctionNames) -> tuple[bool, int | None]:
