@@ -9,6 +9,7 @@ from typing import Any
 
 import pytest
 from scarab.config import load_config
+from scarab.deploy.destroy import destroy
 from scarab.deploy.models import URL_PERMISSION_SID
 from scarab.deploy.state import load_state
 from scarab.status import status
@@ -162,3 +163,20 @@ def test_the_plan_shows_the_url_calls(run_deploy, aws, project: Path) -> None:
     ]
     assert [c[0] for c in calls] == ["CreateFunctionUrlConfig", "AddPermission"]
     assert '"FunctionUrlAuthType": "NONE"' in calls[1][1]
+
+
+def test_destroy_shows_and_removes_the_url(run_deploy, aws, project: Path) -> None:
+    configure(project, PUBLIC)
+    run_deploy()
+    config = load_config(project)
+    removed = destroy(config, project_dir=project, endpoint_url=aws.url).removed
+    models = [r for r in removed if MODELS in r]
+    # The URL and its public grant are in the plan, before the function they belong to.
+    assert models[:3] == [
+        f"lambda.url {MODELS}",
+        f"lambda.permission {MODELS} {URL_PERMISSION_SID}",
+        f"lambda.permission {MODELS} scarab-apigateway-invoke",
+    ]
+    assert f"lambda.function {MODELS}" in models
+    assert not [r for r in removed if r.startswith("lambda.url scarab-test-analyze")]
+    assert client("lambda", aws).list_functions()["Functions"] == []

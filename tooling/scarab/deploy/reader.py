@@ -12,6 +12,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from scarab.aws import Aws, call, error_code, explain
+from scarab.deploy.models import URL_PERMISSION_SID
 from scarab.deploy.routes import GATEWAY_RESPONSE_TYPES
 from scarab.deploy.state import StageState
 from scarab.errors import ScarabError
@@ -660,6 +661,9 @@ class DoomedFunction:
     """One function's resources that destroy would delete."""
 
     permission: bool = False
+    # Its Function URL, and the public permission of one with auth NONE (scarab's).
+    url: bool = False
+    url_permission: bool = False
     function: bool = False
     log_group: bool = False
     role: ObservedRole | None = None
@@ -740,6 +744,10 @@ def read_doomed(
         if unit.function is not None:
             one.function = True
             one.permission = any(s.get("Sid") == names.permission_sid for s in unit.function.policy)
+            one.url = unit.function.url is not None
+            one.url_permission = any(
+                s.get("Sid") == URL_PERMISSION_SID for s in unit.function.policy
+            )
         if one.role is not None:
             one.role_users = role_users(aws, fn_names.function, one.role.arn)
         if one.function or one.log_group or one.role is not None:
