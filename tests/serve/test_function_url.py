@@ -3,6 +3,7 @@ answered by the gateway layer and SigV4 checked for auth AWS_IAM."""
 
 from __future__ import annotations
 
+import json
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -13,7 +14,7 @@ from botocore.credentials import Credentials
 from scarab.emulator import FAKE_CREDENTIALS
 
 from tests.serve.support import DEFAULT_TOML, Response, http, make_project
-from tests.support.serve_process import ServeProcess, start_serve
+from tests.support.serve_process import ServeProcess, scarab_cli, start_serve
 
 pytestmark = pytest.mark.emulator
 
@@ -139,3 +140,15 @@ def test_deploy_recorded_both_urls(served: ServeProcess) -> None:
     state = (Path(served.project_dir) / ".scarab" / "local" / "state").glob("*.json")
     text = "".join(p.read_text() for p in state)
     assert text.count(".lambda-url.") == 2
+
+
+def test_status_and_deploy_show_where_serve_answers_the_urls(served: ServeProcess) -> None:
+    shown = scarab_cli(served.project_dir, "status", "--json", "--local", check=True)
+    functions = json.loads(shown.stdout)["functions"]
+    models_url = f"{base(served)}/_url/scarab-dev-models/"
+    assert functions["models"]["url"] == models_url
+    assert functions["analyze"]["url"] == f"{base(served)}/_url/scarab-dev-analyze/"
+    # The URL shown answers (auth NONE: no signature needed).
+    assert http(f"{models_url}models").status == 200
+    deployed = scarab_cli(served.project_dir, "deploy", "--local", check=True)
+    assert f"models function url: {models_url}" in deployed.stdout

@@ -41,7 +41,7 @@ from scarab.deploy.state import (
     save_state,
     state_path,
 )
-from scarab.emulator import served_api_url
+from scarab.emulator import served_api_url, served_function_url
 from scarab.functions import FUNCTIONS, FunctionDef
 from scarab.naming import Names
 
@@ -274,11 +274,19 @@ def deploy(
                 "arn": fn.arn,
                 "code_sha256": fn.code.zip_sha256_b64,
                 "image_uri": _image_uri(fn.code),
-                "url": function_url(fn, values),
+                "url": shown_url(aws, project_dir, fn.name, function_url(fn, values)),
             }
             for fn in desired.functions
         },
     )
+
+
+def shown_url(aws: Aws, project_dir: Path, function: str, url: str | None) -> str | None:
+    """The Function URL to show: on an emulator with `scarab serve` in front of it, where
+    serve answers it (the emulator's own URL is not reachable); else `url` itself."""
+    if url and aws.endpoint_url and aws.local:
+        return served_function_url(project_dir, aws.endpoint_url, function) or url
+    return url
 
 
 def function_url(fn: FunctionSpec, values: dict[str, Any]) -> str | None:
