@@ -3,15 +3,19 @@ answered by the gateway layer and SigV4 checked for auth AWS_IAM."""
 
 from __future__ import annotations
 
+import datetime
 import json
 from collections.abc import Iterator
 from pathlib import Path
+from urllib.parse import urlsplit
 
 import pytest
 from botocore.auth import SigV4Auth
 from botocore.awsrequest import AWSRequest
 from botocore.credentials import Credentials
 from scarab.emulator import FAKE_CREDENTIALS
+from scarab.serve.function_url import SIGNATURE_SKEW_S, signature_valid
+from scarab.serve.proxy_event import IncomingRequest
 
 from tests.serve.support import DEFAULT_TOML, Response, http, make_project
 from tests.support.serve_process import ServeProcess, scarab_cli, start_serve
@@ -152,3 +156,36 @@ def test_status_and_deploy_show_where_serve_answers_the_urls(served: ServeProces
     assert http(f"{models_url}models").status == 200
     deployed = scarab_cli(served.project_dir, "deploy", "--local", check=True)
     assert f"models function url: {models_url}" in deployed.stdout
+
+
+def _signed_at(url: str, when: datetime.datetime) -> IncomingRequest:
+    """A GET of `url` signed as of `when` (botocore's own steps, with that timestamp)."""
+    auth = SigV4Auth(
+        Credentials(*(FAKE_CREDENTIALS[k] for k in ("AWS_ACCESS_KEY_ID",
+                      "AWS_SECRET_ACCESS_KEY", "AWS_SESSION_TOKEN"))),
+        "lambda", "us-east-1",
+    )  # fmt: skip
+    request = AWSRequest(method="GET", url=url)
+    request.context["timestamp"] = when.strftime("%Y%m%dT%H%M%SZ")
+    auth._modify_request_before_signing(request)
+    canonical = auth.canonical_request(request)
+    auth._inject_signature_to_request(
+        request, auth.signature(auth.string_to_sign(request, canonical), request)
+    )
+    parts = urlsplit(url)
+    headers = [(k.lower(), v) for k, v in request.headers.items()]
+    return IncomingRequest(
+        method="GET", path=parts.path, raw_query=parts.query,
+        headers=[("host", parts.netloc), *headers], body=b"", source_ip="127.0.0.1",
+        host=parts.netloc, port=parts.port or 80,
+    )  # fmt: skip
+
+
+def test_a_signature_older_than_sigv4_allows_is_refused() -> None:
+    url = "http://127.0.0.1:3000/_url/scarab-dev-analyze/health"
+    now = datetime.datetime.now(datetime.UTC)
+    path = urlsplit(url).path
+    assert signature_valid(_signed_at(url, now), path, "us-east-1")
+    assert not signature_valid(_signed_at(url, now), path, "eu-west-1")
+    stale = now - datetime.timedelta(seconds=SIGNATURE_SKEW_S + 60)
+    assert not signature_valid(_signed_at(url, stale), path, "us-east-1")
