@@ -640,3 +640,59 @@ def test_the_readme_examples_run_offline(project: Path, tmp_path: Path) -> None:
         text = (project / out).read_text() if out else proc.stdout
         template = json.loads(text)
         assert lint_matches(template)["E"] == [], command
+
+
+# [functions.<name>.url] --------------------------------------------------------------
+
+URL_CONFIG = """
+[functions.models.url]
+auth = "NONE"
+[functions.models.url.cors]
+allow_origins = ["https://dash.example.com"]
+allow_methods = ["GET"]
+max_age = 120
+[functions.analyze.url]
+auth = "AWS_IAM"
+"""
+
+
+@pytest.mark.parametrize("fmt", FORMATS)
+def test_function_urls_are_exported_and_lint_clean(project: Path, fmt: str) -> None:
+    (project / "scarab.toml").write_text((project / "scarab.toml").read_text() + URL_CONFIG)
+    template = render(load_config(project), project_dir=project, fmt=fmt)  # type: ignore[arg-type]
+    found = lint_matches(template)
+    assert found["E"] == [], found["E"]
+    assert found["W"] == [], found["W"]
+    urls = of_type(template, "AWS::Lambda::Url")
+    assert urls["ModelsUrl"] == {
+        "TargetFunctionArn": {"Fn::GetAtt": ["ModelsFunction", "Arn"]},
+        "AuthType": "NONE",
+        "Cors": {"AllowOrigins": ["https://dash.example.com"], "AllowMethods": ["GET"],
+                 "MaxAge": 120},
+    }  # fmt: skip
+    assert urls["AnalyzeUrl"] == {
+        "TargetFunctionArn": {"Fn::GetAtt": ["AnalyzeFunction", "Arn"]},
+        "AuthType": "AWS_IAM",
+    }
+    # Only the auth NONE URL gets a public grant, and only for the URL.
+    public = {
+        k: p
+        for k, p in of_type(template, "AWS::Lambda::Permission").items()
+        if p["Principal"] == "*"
+    }
+    assert public == {
+        "ModelsUrlPermission": {
+            "FunctionName": {"Ref": "ModelsFunction"},
+            "Action": "lambda:InvokeFunctionUrl",
+            "Principal": "*",
+            "FunctionUrlAuthType": "NONE",
+        }
+    }
+    assert template["Outputs"]["ModelsFunctionUrl"]["Value"] == {
+        "Fn::GetAtt": ["ModelsUrl", "FunctionUrl"]
+    }
+
+
+def test_no_url_section_exports_no_url(project: Path) -> None:
+    template = render(load_config(project), project_dir=project, fmt="cloudformation")
+    assert of_type(template, "AWS::Lambda::Url") == {}

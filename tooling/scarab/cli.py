@@ -464,6 +464,9 @@ def deploy(
     else:
         out.print(f"Deployed stage {result.stage}: {len(result.plan)} changes.")
     out.print(f"  url:     {result.url}", markup=False)
+    for name, fn in result.functions.items():
+        if fn.get("url"):
+            out.print(f"  {name} function url: {fn['url']}", markup=False)
     out.print(
         f"  api key: {result.api_key_id}"
         + ("" if show_key else "  (value: scarab keys list --show-values, or deploy --show-key)"),
@@ -494,7 +497,7 @@ def status(
         out.print(f"function {name}:", markup=False)
         for key in (
             "function_name", "function_arn", "function_state", "last_modified",
-            "code_sha256", "image_digest", "log_group",
+            "code_sha256", "image_digest", "log_group", "url",
         ):  # fmt: skip
             if fn.get(key) is not None:
                 out.print(f"  {key + ':':<16}{fn[key]}", markup=False)

@@ -140,6 +140,37 @@ _Architecture = Literal["x86_64", "arm64"]
 _Environment = Annotated[dict[str, str], AfterValidator(_check_environment)]
 
 
+def _check_origins(value: list[str]) -> list[str]:
+    """Origins as a browser sends them: scheme://host[:port] with no path, or '*'."""
+    for origin in value:
+        if origin != "*" and not re.match(r"^https?://[^/\s,]+$", origin):
+            raise ValueError(
+                f"{origin!r} is not an origin; use scheme://host[:port] with no path, or '*'"
+            )
+    return value
+
+
+_Origins = Annotated[list[str], AfterValidator(_check_origins)]
+# What a Function URL's CORS accepts (Lambda's limits: methods are HTTP verbs or '*',
+# header names are tokens, at most 100 of each).
+_HTTP_METHODS = ("GET", "PUT", "HEAD", "POST", "PATCH", "DELETE", "OPTIONS", "*")
+_HEADER_RE = re.compile(r"^[!#$%&'*+.^_`|~0-9A-Za-z-]{1,1024}$")
+
+
+def _check_methods(value: list[str]) -> list[str]:
+    for method in value:
+        if method not in _HTTP_METHODS:
+            raise ValueError(f"{method!r} is not a method; use {', '.join(_HTTP_METHODS)}")
+    return value
+
+
+def _check_headers(value: list[str]) -> list[str]:
+    for header in value:
+        if not _HEADER_RE.match(header):
+            raise ValueError(f"{header!r} is not an HTTP header name (or '*')")
+    return value
+
+
 class FunctionConfig(_Strict):
     """[function]: the settings of every function ([functions.<name>] overrides some)."""
 
@@ -152,29 +183,41 @@ class FunctionConfig(_Strict):
         1, 3, 5, 7, 14, 30, 60, 90, 120, 150, 180, 365, 400, 545, 731, 1096, 1827, 3653
     ] = 14
     environment: _Environment = Field(default_factory=dict)
-    allowed_origins: list[str] = Field(default_factory=lambda: ["http://localhost:3000"])
+    allowed_origins: _Origins = Field(default_factory=lambda: ["http://localhost:3000"])
     models: dict[str, str] = Field(default_factory=dict)
     thinking: dict[str, Any] = Field(default_factory=dict)
 
-    @field_validator("allowed_origins")
-    @classmethod
-    def _origins(cls, value: list[str]) -> list[str]:
-        for origin in value:
-            if origin != "*" and not re.match(r"^https?://[^/\s,]+$", origin):
-                raise ValueError(
-                    f"{origin!r} is not an origin; use scheme://host[:port] with no path, or '*'"
-                )
-        return value
+
+class UrlCors(_Strict):
+    """[functions.<name>.url.cors]: what the Function URL answers a browser with."""
+
+    allow_origins: Annotated[_Origins, Field(min_length=1, max_length=100)]
+    allow_methods: Annotated[list[str], AfterValidator(_check_methods), Field(max_length=6)] = (
+        Field(default_factory=lambda: ["*"])
+    )
+    allow_headers: Annotated[list[str], AfterValidator(_check_headers), Field(max_length=100)] = (
+        Field(default_factory=list)
+    )
+    max_age: int = Field(0, ge=0, le=86400, description="seconds a preflight is cached")
+
+
+class UrlConfig(_Strict):
+    """[functions.<name>.url]: the function's Lambda Function URL."""
+
+    auth: Literal["AWS_IAM", "NONE"]
+    cors: UrlCors | None = None
 
 
 class FunctionOverride(_Strict):
     """[functions.<name>]: what one function sets differently from [function]. A key left
-    out keeps [function]'s value; `environment` adds to (and wins over) [function]'s."""
+    out keeps [function]'s value; `environment` adds to (and wins over) [function]'s.
+    `url` is the function's own (there is no [function.url])."""
 
     memory: _Memory | None = None
     timeout: _Timeout | None = None
     architecture: _Architecture | None = None
     environment: _Environment = Field(default_factory=dict)
+    url: UrlConfig | None = None
 
 
 def _known_function(name: str) -> str:
@@ -356,10 +399,15 @@ class ScarabConfig(_Strict):
         update: dict[str, Any] = {
             key: getattr(override, key)
             for key in override.model_fields_set
-            if getattr(override, key) is not None
+            if key != "url" and getattr(override, key) is not None
         }
         update["environment"] = {**self.function.environment, **override.environment}
         return self.function.model_copy(update=update)
+
+    def function_url(self, name: str) -> UrlConfig | None:
+        """The Function URL of the catalog function `name` ([functions.<name>.url])."""
+        override = self.functions.get(name)
+        return override.url if override else None
 
 
 class UnknownFunctionError(ConfigError, KeyError):
@@ -440,6 +488,10 @@ def _field_names(model: type[BaseModel], loc: tuple[str | int, ...]) -> list[str
             ann = get_args(ann)[1]
             if next(parts, None) is None:
                 return []
+        # An optional table (`url: UrlConfig | None`): the table's own keys.
+        models = [a for a in get_args(ann) if isinstance(a, type) and issubclass(a, BaseModel)]
+        if models and not (isinstance(ann, type) and issubclass(ann, BaseModel)):
+            ann = models[0]
         if isinstance(ann, type) and issubclass(ann, BaseModel):
             current = ann
         else:

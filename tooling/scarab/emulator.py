@@ -444,6 +444,15 @@ def served_api_url(project_dir: Path, endpoint_url: str | None, stage: str) -> s
     return record.api_url if record.api_url.rstrip("/").endswith(f"/{stage}") else None
 
 
+def served_function_url(project_dir: Path, endpoint_url: str | None, function: str) -> str | None:
+    """Where a running `scarab serve` in front of the emulator at `endpoint_url` serves
+    `function`'s Function URL (/_url/<function>/); None when no such serve is running."""
+    if not endpoint_url or find_running(project_dir) != endpoint_url.rstrip("/"):
+        return None
+    record = ServeRecord.read(project_dir)
+    return f"{record.url.rstrip('/')}/_url/{function}/" if record else None
+
+
 @contextlib.contextmanager
 def local_endpoint(project_dir: Path) -> Iterator[str]:
     """Yield an emulator URL: the running one if any, else a private one for this block."""

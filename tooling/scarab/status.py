@@ -8,7 +8,7 @@ from typing import Any
 
 from scarab.aws import Aws, aws_errors
 from scarab.config import ScarabConfig
-from scarab.deploy import api_url
+from scarab.deploy import api_url, shown_url
 from scarab.deploy.guards import extra_access
 from scarab.deploy.models import function_environment, function_settings
 from scarab.deploy.reader import (
@@ -96,6 +96,9 @@ def status(
         fn.key: _function_status(config, fn, live)
         for fn, live in found
     }  # fmt: skip
+    for fn, _ in found:  # where a running `scarab serve` answers the URL, when it does
+        entry = functions[fn.key]
+        entry["url"] = shown_url(st.aws, project_dir, fn.function, entry["url"])
     if legacy is not None:
         # A stage deployed before the split, not yet migrated: the next deploy does it.
         functions["all"] = _function_status(config, names.legacy, legacy)
@@ -155,5 +158,7 @@ def _function_status(config: ScarabConfig, fn: FunctionNames, live: Any) -> dict
         "package": "image" if cfg.get("PackageType") == "Image" else "zip",
         "code_sha256": cfg.get("CodeSha256"),
         "image_digest": (live.code.get("ResolvedImageUri") if live else None),
+        # Its Lambda Function URL, None when it has none ([functions.<name>.url]).
+        "url": (live.url or {}).get("FunctionUrl") if live else None,
         "drift": _drift(config, fn.key, cfg) if live else [],
     }

@@ -25,11 +25,13 @@ from scarab.deploy.models import (
     ALIASES_VERSION,
     Code,
     Desired,
+    FunctionSpec,
     desired_state,
     function_settings,
 )
 from scarab.deploy.planner import API_KEY_ID, REST_API_ID, USAGE_PLAN_ID, seed_vars
 from scarab.deploy.planner import plan as make_plan
+from scarab.deploy.planner_url import url_var
 from scarab.deploy.reader import Observed, read_all
 from scarab.deploy.seeds import packaged_seeds
 from scarab.deploy.state import (
@@ -39,7 +41,7 @@ from scarab.deploy.state import (
     save_state,
     state_path,
 )
-from scarab.emulator import served_api_url
+from scarab.emulator import served_api_url, served_function_url
 from scarab.functions import FUNCTIONS, FunctionDef
 from scarab.naming import Names
 
@@ -70,7 +72,8 @@ class DeployResult:
     region: str = ""
     # Things to act on that did not stop the deploy (see deploy/guards.py).
     warnings: list[str] = field(default_factory=list)
-    # By catalog name: {"name", "arn", "code_sha256", "image_uri"} of each function.
+    # By catalog name: {"name", "arn", "code_sha256", "image_uri", "url"} of each function
+    # ("url": its Function URL, None when [functions.<name>.url] is not set).
     functions: dict[str, dict[str, str | None]] = field(default_factory=dict)
 
 
@@ -196,8 +199,9 @@ def deploy(
                 registry=_registry_read(desired),
             )  # fmt: skip
             steps = make_plan(
-                desired, observed, state_env=state.managed_envs(), project_dir=project_dir
-            )
+                desired, observed, state_env=state.managed_envs(), project_dir=project_dir,
+                recorded_urls=state.recorded_urls(),
+            )  # fmt: skip
         return state, desired, observed, steps
 
     own = tuple(names.function(fn.name) for fn in functions)
@@ -270,10 +274,28 @@ def deploy(
                 "arn": fn.arn,
                 "code_sha256": fn.code.zip_sha256_b64,
                 "image_uri": _image_uri(fn.code),
+                "url": shown_url(aws, project_dir, fn.name, function_url(fn, values)),
             }
             for fn in desired.functions
         },
     )
+
+
+def shown_url(aws: Aws, project_dir: Path, function: str, url: str | None) -> str | None:
+    """The Function URL to show: on an emulator with `scarab serve` in front of it, where
+    serve answers it (the emulator's own URL is not reachable); else `url` itself."""
+    if url and aws.endpoint_url and aws.local:
+        return served_function_url(project_dir, aws.endpoint_url, function) or url
+    return url
+
+
+def function_url(fn: FunctionSpec, values: dict[str, Any]) -> str | None:
+    """Function `fn`'s Function URL after the run (None: it has none, or a dry run has
+    not created it yet)."""
+    if fn.url is None:
+        return None
+    got = values.get(url_var(fn.key))
+    return str(got) if got else None
 
 
 def _registry_read(desired: Desired) -> tuple[str, str, tuple[Any, ...], str] | None:
@@ -318,6 +340,11 @@ def _recorder(
                 # the old names too, so a variable dropped from the config still goes.
                 "managed_env": managed if done else sorted(set(managed) | set(before)),
             }
+            url = function_url(fn, values)
+            if url is None and not done and previous.functions.get(fn.key, {}).get("url"):
+                url = previous.functions[fn.key].get("url")  # not deleted yet: still ours
+            if url:
+                functions[fn.key]["url"] = url
         state = StageState(
             app=names.app,
             stage=names.stage,

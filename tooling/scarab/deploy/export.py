@@ -24,6 +24,7 @@ from scarab.config import ScarabConfig
 from scarab.deploy import routes as routes_mod
 from scarab.deploy.models import (
     PREFLIGHT_REQUEST_TEMPLATES,
+    URL_INVOKE_ACTION,
     Code,
     Desired,
     FunctionSpec,
@@ -233,6 +234,7 @@ class _Template:
         self._api()
         for fn in d.functions:
             self._permission(fn)
+            self._url(fn)
         self._usage_plan()
         template["Parameters"] = self.parameters
         template["Resources"] = self.resources
@@ -433,6 +435,32 @@ class _Template:
             },
         )
 
+    def _url(self, fn: FunctionSpec) -> None:
+        """The function's Function URL, and for auth NONE the public permission Lambda
+        requires (the statement deploy adds as URL_PERMISSION_SID)."""
+        url = fn.url
+        if url is None:
+            return
+        props: dict[str, Any] = {
+            "TargetFunctionArn": {"Fn::GetAtt": [own_id(fn, FUNCTION), "Arn"]},
+            "AuthType": url.auth,
+        }
+        if url.has_cors:
+            # Empty lists left out: CloudFormation's defaults are the same.
+            props["Cors"] = {k: v for k, v in url.cors.items() if v or k == "MaxAge"}
+        self.add(own_id(fn, "Url"), "AWS::Lambda::Url", props)
+        if url.public:
+            self.add(
+                own_id(fn, "UrlPermission"),
+                "AWS::Lambda::Permission",
+                {
+                    "FunctionName": {"Ref": own_id(fn, FUNCTION)},
+                    "Action": URL_INVOKE_ACTION,
+                    "Principal": "*",
+                    "FunctionUrlAuthType": "NONE",
+                },
+            )
+
     # API Gateway -----------------------------------------------------------------------
 
     def _integration_uri(self, spec: MethodSpec) -> Any:
@@ -578,6 +606,14 @@ class _Template:
             **{
                 own_id(fn, "FunctionArn"): {"Value": {"Fn::GetAtt": [own_id(fn, FUNCTION), "Arn"]}}
                 for fn in self.d.functions
+            },
+            **{
+                own_id(fn, "FunctionUrl"): {
+                    "Description": f"The {fn.key} function's Function URL",
+                    "Value": {"Fn::GetAtt": [own_id(fn, "Url"), "FunctionUrl"]},
+                }
+                for fn in self.d.functions
+                if fn.url is not None
             },
             "RestApiId": {"Value": {"Ref": API}},
             "UsagePlanId": {"Value": {"Ref": USAGE_PLAN}},

@@ -20,6 +20,7 @@ from scarab.aws import Aws, call, error_code, explain
 from scarab.config import ScarabConfig, name_length_problem
 from scarab.deploy.lock import lock_parameter, unlock
 from scarab.deploy.planner import carried_environment, foreign_grants
+from scarab.deploy.planner_url import public_url_statement
 from scarab.deploy.reader import Observed, ObservedFunction, ObservedRole, role_users
 from scarab.deploy.state import StageState
 from scarab.errors import ConfigError, ScarabError
@@ -180,7 +181,7 @@ def extra_access(
     if function is not None:
         for stmt in function.policy:
             sid = str(stmt.get("Sid", ""))
-            if sid == names.permission_sid:
+            if sid == names.permission_sid or public_url_statement(stmt):
                 continue
             principal = stmt.get("Principal")
             public = principal == "*" or (
@@ -215,7 +216,32 @@ def deploy_warnings(
     Gemini key, and grants on the stage's functions that scarab did not make."""
     found = missing_secret(aws, config)
     items = [i for fn, r, f in units for i in extra_access(names, fn, r, f, aws.region)]
-    return ([found] if found else []) + extra_access_warnings(items)
+    return ([found] if found else []) + extra_access_warnings(items) + double_cors(config)
+
+
+def double_cors(config: ScarabConfig) -> list[str]:
+    """A warning per Function URL whose CORS and the function's own CORS headers (it
+    echoes an origin in [function] allowed_origins, through ALLOWED_ORIGINS) would both
+    answer one origin: the browser sees two Access-Control-Allow-Origin headers and
+    rejects the response."""
+    out: list[str] = []
+    own = set(config.function.allowed_origins)
+    for name, override in sorted(config.functions.items()):
+        cors = override.url.cors if override.url else None
+        if cors is None:
+            continue
+        theirs = set(cors.allow_origins)
+        both = sorted(own & theirs) if "*" not in own | theirs else sorted(own | theirs)
+        if both:
+            out.append(
+                f"the Function URL of {name} has CORS ([functions.{name}.url.cors]) and the"
+                " function sends its own CORS headers for [function] allowed_origins, so a"
+                f" browser calling from {', '.join(both)} gets Access-Control-Allow-Origin"
+                f" twice and rejects the answer. Remove [functions.{name}.url.cors] (the"
+                " function then answers CORS itself, preflight included), or keep the two"
+                " lists of origins apart"
+            )
+    return out
 
 
 def forced_unlock(aws: Aws, names: Names, progress: Callable[[str], None] | None) -> None:

@@ -11,7 +11,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from scarab.artifacts.zip import LAMBDA_ZIP_LIMIT
-from scarab.config import FunctionConfig, ScarabConfig
+from scarab.config import FunctionConfig, ScarabConfig, UrlConfig
 from scarab.deploy import routes as routes_mod
 from scarab.functions import ALL_ROUTES_NAME, FUNCTIONS, FunctionDef, get_function
 from scarab.naming import TAG_MANAGED_ENV, FunctionNames, Names
@@ -49,6 +49,9 @@ REGISTRY_TABLE_ENV = "MODEL_REGISTRY_TABLE"
 ARTIFACTS_BUCKET_ENV = "ARTIFACTS_BUCKET"
 # The sort key of a model's aliases item: after every version (contract with lens).
 ALIASES_VERSION = "~aliases"
+# The statement that lets anyone call a Function URL with auth NONE (Lambda requires it).
+URL_PERMISSION_SID = "scarab-function-url"
+URL_INVOKE_ACTION = "lambda:InvokeFunctionUrl"
 
 
 def api_methods() -> str:
@@ -75,6 +78,55 @@ class Code:
 
 
 @dataclass(frozen=True)
+class UrlSpec:
+    """A function's Lambda Function URL: its auth type and its CORS, in Lambda's shape
+    (every key given, empty when [functions.<name>.url] has no cors table)."""
+
+    auth: str  # "AWS_IAM" | "NONE"
+    cors: dict[str, Any]
+
+    @property
+    def public(self) -> bool:
+        """Anyone may call it: it needs the resource-based permission for Principal '*'."""
+        return self.auth == "NONE"
+
+    @property
+    def has_cors(self) -> bool:
+        return bool(self.cors.get("AllowOrigins"))
+
+
+def normalized_cors(cors: dict[str, Any] | None) -> dict[str, Any]:
+    """`cors` as compared for drift: every key, lists sorted, header names lower-case
+    (Lambda treats them case-insensitively), no CORS at all the same as empty CORS."""
+    cors = cors or {}
+    return {
+        "AllowCredentials": bool(cors.get("AllowCredentials", False)),
+        "AllowHeaders": sorted({str(h).lower() for h in cors.get("AllowHeaders") or []}),
+        "AllowMethods": sorted({str(m).upper() for m in cors.get("AllowMethods") or []}),
+        "AllowOrigins": sorted(str(o) for o in cors.get("AllowOrigins") or []),
+        "ExposeHeaders": sorted({str(h).lower() for h in cors.get("ExposeHeaders") or []}),
+        "MaxAge": int(cors.get("MaxAge") or 0),
+    }
+
+
+def url_spec(url: UrlConfig | None) -> UrlSpec | None:
+    """The Function URL [functions.<name>.url] describes (None: the function has none)."""
+    if url is None:
+        return None
+    cors: dict[str, Any] = normalized_cors(None)
+    if url.cors is not None:
+        cors = {
+            "AllowCredentials": False,
+            "AllowHeaders": list(url.cors.allow_headers),
+            "AllowMethods": list(url.cors.allow_methods),
+            "AllowOrigins": list(url.cors.allow_origins),
+            "ExposeHeaders": [],
+            "MaxAge": url.cors.max_age,
+        }
+    return UrlSpec(auth=url.auth, cors=cors)
+
+
+@dataclass(frozen=True)
 class FunctionSpec:
     """One Lambda function with what is its own: its role (and the role's inline
     policies), its log group and its invoke permission."""
@@ -96,6 +148,8 @@ class FunctionSpec:
     inline_policies: dict[str, dict[str, Any]]  # policy name -> document
     log_group: str
     log_retention_days: int
+    # Its Lambda Function URL ([functions.<name>.url]); None: it has none.
+    url: UrlSpec | None = None
 
     @property
     def names(self) -> FunctionNames:
@@ -412,6 +466,7 @@ def function_spec(
         inline_policies=policies,
         log_group=own.log_group,
         log_retention_days=config.function.log_retention_days,
+        url=url_spec(config.function_url(fn_def.name)),
     )
 
 

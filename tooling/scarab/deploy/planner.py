@@ -42,6 +42,7 @@ from scarab.deploy.planner_api import (
     resource_var,
 )
 from scarab.deploy.planner_registry import plan_registry_store, plan_seeds
+from scarab.deploy.planner_url import plan_url, url_var
 from scarab.deploy.reader import Observed, ObservedFunction, ObservedRole, ObservedUnit
 from scarab.errors import ScarabError
 from scarab.functions import ALL_ROUTES_NAME
@@ -67,6 +68,9 @@ def seed_vars(obs: Observed) -> dict[str, Any]:
         out.update({resource_var(p): r["id"] for p, r in obs.api.resources.items()})
     if obs.plan is not None:
         out[USAGE_PLAN_ID] = obs.plan.id
+    for key, unit in obs.units.items():
+        if unit.function is not None and unit.function.url is not None:
+            out[url_var(key)] = unit.function.url.get("FunctionUrl")
     return out
 
 
@@ -529,8 +533,10 @@ def plan(
     *,
     state_env: dict[str, list[str]] | None = None,
     project_dir: Path | None = None,
+    recorded_urls: frozenset[str] = frozenset(),
 ) -> list[Step]:
-    """Every step needed to make AWS match `d`, in dependency order.
+    """Every step needed to make AWS match `d`, in dependency order. `recorded_urls`:
+    the functions (by catalog name) whose Function URL the state record says scarab made.
 
     Each function is complete (role, logs, code, permission) before the API routes to
     it, and a retired function goes only after the new deployment stopped using it:
@@ -555,6 +561,8 @@ def plan(
     # After the API exists (the permission names it), before the deployment uses it.
     for fn in d.functions:
         steps += plan_permission(d, fn, obs.unit(fn.key), obs)
+    for fn in d.functions:
+        steps += plan_url(d, fn, obs.unit(fn.key), fn.key in recorded_urls)
     steps += plan_deployment(d, obs, api_changed=bool(api_steps))
     steps += plan_usage_plan(d, obs)
     steps += plan_retire(d, obs)

@@ -12,6 +12,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from scarab.aws import Aws, call, error_code, explain
+from scarab.deploy.models import URL_PERMISSION_SID
 from scarab.deploy.routes import GATEWAY_RESPONSE_TYPES
 from scarab.deploy.state import StageState
 from scarab.errors import ScarabError
@@ -49,6 +50,8 @@ class ObservedFunction:
     code: dict[str, Any]
     tags: dict[str, str]
     policy: list[dict[str, Any]]
+    # GetFunctionUrlConfig's answer (FunctionUrl, AuthType, Cors); None: no Function URL.
+    url: dict[str, Any] | None = None
 
     @property
     def env(self) -> dict[str, str]:
@@ -192,7 +195,19 @@ def read_function(aws: Aws, names: FunctionNames) -> ObservedFunction | None:
         code=got.get("Code", {}),
         tags=dict(got.get("Tags", {}) or {}),
         policy=statements,
+        url=read_function_url(aws, names.function),
     )
+
+
+def read_function_url(aws: Aws, function: str) -> dict[str, Any] | None:
+    """The function's Function URL configuration, or None when it has none."""
+    try:
+        got = call(aws.client("lambda").get_function_url_config, FunctionName=function)
+    except Exception as exc:
+        if _missing(exc):
+            return None
+        raise
+    return {k: got.get(k) for k in ("FunctionUrl", "AuthType", "Cors")}
 
 
 def read_log_group(aws: Aws, names: FunctionNames) -> tuple[bool, int | None]:
@@ -646,6 +661,9 @@ class DoomedFunction:
     """One function's resources that destroy would delete."""
 
     permission: bool = False
+    # Its Function URL, and the public permission of one with auth NONE (scarab's).
+    url: bool = False
+    url_permission: bool = False
     function: bool = False
     log_group: bool = False
     role: ObservedRole | None = None
@@ -726,6 +744,10 @@ def read_doomed(
         if unit.function is not None:
             one.function = True
             one.permission = any(s.get("Sid") == names.permission_sid for s in unit.function.policy)
+            one.url = unit.function.url is not None
+            one.url_permission = any(
+                s.get("Sid") == URL_PERMISSION_SID for s in unit.function.policy
+            )
         if one.role is not None:
             one.role_users = role_users(aws, fn_names.function, one.role.arn)
         if one.function or one.log_group or one.role is not None:

@@ -43,6 +43,8 @@ class FunctionRecord(TypedDict, total=False):
     image_uri: str | None
     # The environment variables scarab set on it (so a lost tag still knows them).
     managed_env: list[str]
+    # The Function URL scarab made ([functions.<name>.url]); absent: none.
+    url: str | None
 
 
 @dataclass
@@ -69,6 +71,10 @@ class StageState:
         if self.managed_env:
             out.setdefault("all", list(self.managed_env))
         return out
+
+    def recorded_urls(self) -> frozenset[str]:
+        """The functions whose Function URL scarab made (by catalog name)."""
+        return frozenset(key for key, rec in self.functions.items() if rec.get("url"))
 
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> StageState:

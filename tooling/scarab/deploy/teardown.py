@@ -10,6 +10,7 @@ a redeploy use them); the ECR repository goes only when asked.
 from __future__ import annotations
 
 from scarab.deploy.instructions import ApiCall, EmptyBucket, Step
+from scarab.deploy.models import URL_PERMISSION_SID
 from scarab.deploy.reader import Doomed, DoomedFunction, is_stage_key_name
 from scarab.naming import FunctionNames, Names
 
@@ -90,6 +91,16 @@ def _function_steps(names: Names, fn: FunctionNames, found: DoomedFunction) -> l
     """One function, then its log group, then its role (when no function elsewhere uses
     it): the function's permission before the function."""
     steps: list[Step] = []
+    if found.url:
+        # DeleteFunction would take the URL with it; the plan says so rather than hide it.
+        call = _delete("lambda", "DeleteFunctionUrlConfig", FunctionName=fn.function)
+        steps.append(Step(f"lambda.url {fn.function}", "delete", _why(), (call,)))
+    if found.url_permission:
+        call = _delete(
+            "lambda", "RemovePermission", FunctionName=fn.function, StatementId=URL_PERMISSION_SID
+        )
+        res = f"lambda.permission {fn.function} {URL_PERMISSION_SID}"
+        steps.append(Step(res, "delete", _why(), (call,)))
     if found.permission:
         call = _delete(
             "lambda", "RemovePermission", FunctionName=fn.function, StatementId=names.permission_sid

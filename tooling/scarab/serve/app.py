@@ -1,5 +1,6 @@
-"""The ASGI application uvicorn runs: `/{stage}/...` the API, `/api/...` the web
-client's proxy, everything else the web client's static files."""
+"""The ASGI application uvicorn runs: `/{stage}/...` the API, `/_url/<function>/...`
+the functions' Function URLs, `/api/...` the web client's proxy, everything else the web
+client's static files."""
 
 from __future__ import annotations
 
@@ -12,7 +13,8 @@ from typing import Any
 from starlette.exceptions import HTTPException
 from starlette.staticfiles import StaticFiles
 
-from scarab.serve.gateway import BODY_LIMIT, Gateway
+from scarab.serve.function_url import URL_PREFIX, FunctionUrlGateway
+from scarab.serve.gateway import BODY_LIMIT, EVENT_LIMIT, Gateway
 from scarab.serve.guard import MISDIRECTED_MESSAGE, MISDIRECTED_STATUS, host_allowed, host_names
 from scarab.serve.proxy_event import IncomingRequest
 from scarab.serve.responses import HttpResponse
@@ -29,6 +31,8 @@ Send = Callable[[Message], Awaitable[None]]
 # Past the limit the rest of an upload is read and dropped (so the client reads our
 # 413 instead of a reset connection), up to this much; beyond it the connection closes.
 _DRAIN_LIMIT = 64 * 1024 * 1024
+# A Function URL takes what Lambda's synchronous invocation does.
+FUNCTION_URL_BODY_LIMIT = EVENT_LIMIT
 
 NOT_BUILT_PAGE = b"""<!doctype html>
 <html><head><meta charset="utf-8"><title>Scarab</title></head>
@@ -97,6 +101,7 @@ class ServeApp:
         self.snapshot = snapshot
         self.stage = stage
         self.proxy = WebProxy(gateway, snapshot)
+        self.urls = FunctionUrlGateway(gateway.runtime)
         self.web_root = web_root
         self._static = StaticFiles(directory=web_root, html=True, check_dir=False)
         self._startup = lifespan
@@ -131,7 +136,9 @@ class ServeApp:
     async def _dispatch(self, scope: Scope, receive: Receive, send: Send) -> None:
         path: str = scope["path"]
         prefix = f"/{self.stage}"
-        if path == prefix or path.startswith(prefix + "/"):
+        if path.startswith(URL_PREFIX):
+            await self._function_url(scope, receive, send, path)
+        elif path == prefix or path.startswith(prefix + "/"):
             await self._api(scope, receive, send, path[len(prefix) :] or "/")
         elif path == "/api" or path.startswith("/api/"):
             await self._proxy(scope, receive, send)
@@ -165,6 +172,27 @@ class ServeApp:
     async def _api(self, scope: Scope, receive: Receive, send: Send, path: str) -> None:
         request, too_large = await self._request(scope, receive, path, BODY_LIMIT)
         response = await self.gateway.handle(request, self.snapshot(), body_too_large=too_large)
+        await send_response(send, response, head_only=scope["method"] == "HEAD")
+
+    async def _function_url(self, scope: Scope, receive: Receive, send: Send, path: str) -> None:
+        rest = path[len(URL_PREFIX) :]
+        own = "/" + rest.split("/", 1)[1] if "/" in rest else "/"
+        request, too_large = await self._request(scope, receive, own, FUNCTION_URL_BODY_LIMIT)
+        if too_large:
+            response = HttpResponse(
+                413, [("Content-Type", "application/json")], b'{"Message":"Request Too Long"}'
+            )
+        else:
+            # What the client signed: the path as it was sent, not as decoded.
+            raw = scope.get("raw_path") or path.encode()
+            snapshot = self.snapshot()
+            response = await self.urls.handle(
+                request,
+                raw.decode("latin-1"),
+                snapshot.urls if snapshot else {},
+                snapshot.region if snapshot else "",
+                snapshot.account_id if snapshot else "",
+            )
         await send_response(send, response, head_only=scope["method"] == "HEAD")
 
     async def _proxy(self, scope: Scope, receive: Receive, send: Send) -> None:

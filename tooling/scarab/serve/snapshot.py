@@ -15,6 +15,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from types import MappingProxyType
 from typing import Any
+from urllib.parse import urlsplit
 
 from scarab.serve.routing import Router, RouteTarget
 
@@ -141,6 +142,20 @@ class FunctionConfig:
 
 
 @dataclass(frozen=True)
+class FunctionUrl:
+    """One function's URL as deployed: GetFunctionUrlConfig's AuthType and Cors."""
+
+    function: FunctionConfig
+    url: str  # the deployed URL (https://<id>.lambda-url.<region>.on.aws/)
+    auth: str  # "AWS_IAM" | "NONE"
+    cors: Mapping[str, Any]
+
+    @property
+    def domain(self) -> str:
+        return urlsplit(self.url).netloc or "local.lambda-url.localhost"
+
+
+@dataclass(frozen=True)
 class Snapshot:
     """Everything the gateway needs to answer one request."""
 
@@ -157,6 +172,8 @@ class Snapshot:
     functions: Mapping[str, FunctionConfig]  # integration function ref -> config
     local_key: ApiKey | None = None  # the key serve uses for its /api proxy
     plans: tuple[UsagePlan, ...] = field(default=())
+    # By function name: the deployed Function URLs (served under /_url/<name>/).
+    urls: Mapping[str, FunctionUrl] = field(default_factory=lambda: MappingProxyType({}))
 
     def route(self, method: str, path: str) -> RouteTarget | None:
         return self.router.match(method, path)

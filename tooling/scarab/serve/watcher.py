@@ -23,6 +23,7 @@ from scarab.serve.routing import Router
 from scarab.serve.snapshot import (
     ApiKey,
     FunctionConfig,
+    FunctionUrl,
     Snapshot,
     UsagePlan,
     choose_local_key,
@@ -132,6 +133,21 @@ def load_snapshot(apigw: Any, lam: Any, rest_api_id: str, stage: str, region: st
             functions[ref] = fn
             account_id = fn.arn.split(":")[4] if fn.arn.count(":") >= 5 else account_id
 
+    urls: dict[str, FunctionUrl] = {}
+    for fn in {f.name: f for f in functions.values()}.values():
+        try:
+            got = lam.get_function_url_config(FunctionName=fn.name)
+        except ClientError:
+            continue  # no Function URL
+        except BotoCoreError as exc:
+            raise SnapshotError(f"the emulator does not answer ({type(exc).__name__})") from exc
+        urls[fn.name] = FunctionUrl(
+            function=fn,
+            url=str(got.get("FunctionUrl") or ""),
+            auth=str(got.get("AuthType") or "AWS_IAM"),
+            cors=MappingProxyType(dict(got.get("Cors") or {})),
+        )
+
     return Snapshot(
         rest_api_id=rest_api_id,
         stage=stage,
@@ -145,6 +161,7 @@ def load_snapshot(apigw: Any, lam: Any, rest_api_id: str, stage: str, region: st
         functions=MappingProxyType(functions),
         local_key=choose_local_key(local_candidates),
         plans=tuple(plans),
+        urls=MappingProxyType(urls),
     )
 
 
