@@ -63,6 +63,7 @@ def test_full_deploy_creates_every_resource(run_deploy, aws, project: Path) -> N
     menv = mcfg["Environment"]["Variables"]
     assert menv["FEATURE_X"] == "on" and menv["ALLOWED_ORIGINS"] == "http://localhost:3000"
     assert not {"GOOGLE_API_KEY_PARAM", "SCARAB_MODELS"} & set(menv)
+    assert menv["MODEL_REGISTRY_TABLE"] == "scarab-test-models"
 
     # Role: Lambda's trust, no managed policy, two inline policies, each scoped exactly.
     for role_name in (ANALYZE_ROLE, MODELS_ROLE):
@@ -73,8 +74,11 @@ def test_full_deploy_creates_every_resource(run_deploy, aws, project: Path) -> N
         "scarab-write-logs": EXPECTED_LOGS_POLICY,
         "scarab-read-secret": EXPECTED_SSM_POLICY,
     }
-    # The models function reads no Gemini key: its role writes its own logs, nothing else.
-    assert inline_policies(iam, MODELS_ROLE) == {"scarab-write-logs": expected_logs_policy(MODELS)}
+    # The models function reads no Gemini key: its role writes its own logs and reads the
+    # model registry (tests/deploy/test_registry_deploy.py checks that policy exactly).
+    models_policies = inline_policies(iam, MODELS_ROLE)
+    assert set(models_policies) == {"scarab-write-logs", "scarab-read-registry"}
+    assert models_policies["scarab-write-logs"] == expected_logs_policy(MODELS)
     roles = sorted(r["RoleName"] for r in iam.list_roles()["Roles"])
     assert [r for r in roles if r.startswith("scarab-test")] == [ANALYZE_ROLE, MODELS_ROLE]
 

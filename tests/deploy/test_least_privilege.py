@@ -148,9 +148,12 @@ def test_every_artifact_bucket_call_names_the_expected_owner(run_deploy, aws, pr
     own = tuple(f.names for f in desired.functions)
     bucket = "scarab-artifacts-123456789012-us-east-1"
     for _ in range(2):  # first upload: the bucket is created; second: it exists
+        registry = desired.registry
+        assert registry is not None
         obs = read_all(
-            aws_, desired.names, StageState(), own, artifact_bucket=(bucket, "123456789012")
-        )
+            aws_, desired.names, StageState(), own, artifact_bucket=(bucket, "123456789012"),
+            registry=(registry.table, registry.bucket, registry.seeds, "~aliases"),
+        )  # fmt: skip
         live = obs.unit("analyze").function
         assert live is not None
         live.config["CodeSha256"] = "stale"  # so the plan uploads the code
