@@ -145,6 +145,34 @@ def test_review8_max_age_zero_is_not_sent(served: ServeProcess) -> None:
     assert got.headers.get("access-control-max-age") == "0", got.headers
 
 
+@pytest.mark.parametrize(
+    "authorization",
+    [
+        "garbage",
+        "AWS4-HMAC-SHA256 Credential=, SignedHeaders=, Signature=",
+        "AWS4-HMAC-SHA256 Credential=a/b/c/d/e, SignedHeaders=host, Signature=" + "0" * 64,
+        "AWS4-HMAC-SHA256 " + "x" * 30000,
+        "\u00e9\u00e9",
+    ],
+)
+def test_review8_authorization_garbage_is_403(served: ServeProcess, authorization: str) -> None:
+    """Holds: a malformed or huge Authorization header is a plain 403, never a 500."""
+    url = f"{base(served)}/_url/{ANALYZE}/health"
+    got = http(url, headers={"Authorization": authorization, "X-Amz-Date": "20260101T000000Z"})
+    assert got.status in (403, 431, 400), (got.status, got.body[:200])
+    assert got.status != 403 or forbidden(got)
+
+
+def test_review8_replayed_with_another_method_is_403(served: ServeProcess) -> None:
+    """Holds: a signed GET's headers sent with DELETE (or to another function) are 403."""
+    url = f"{base(served)}/_url/{ANALYZE}/health"
+    headers = sign(AWSRequest(method="GET", url=url))
+    assert forbidden(http(url, "DELETE", headers=headers))
+    # A signature for one function's URL does not open another's.
+    other = f"{base(served)}/_url/{MODELS}/health"
+    assert http(other, headers=headers).status != 500
+
+
 # The tests below change the deployed stack; they run last.
 
 
