@@ -141,19 +141,22 @@ _Environment = Annotated[dict[str, str], AfterValidator(_check_environment)]
 
 
 def _check_origins(value: list[str]) -> list[str]:
-    """Origins as a browser sends them: scheme://host[:port] with no path, or '*'."""
+    """Origins as a browser sends them: scheme://host[:port] with no path, or '*'; in
+    lower case, as browsers send the scheme and host (a mixed-case origin never matches)."""
     for origin in value:
         if origin != "*" and not re.match(r"^https?://[^/\s,]+$", origin):
             raise ValueError(
                 f"{origin!r} is not an origin; use scheme://host[:port] with no path, or '*'"
             )
-    return value
+    return [origin.lower() for origin in value]
 
 
 _Origins = Annotated[list[str], AfterValidator(_check_origins)]
 # What a Function URL's CORS accepts (Lambda's limits: methods are HTTP verbs or '*',
 # header names are tokens, at most 100 of each).
-_HTTP_METHODS = ("GET", "PUT", "HEAD", "POST", "PATCH", "DELETE", "OPTIONS", "*")
+# What a Function URL's CORS may allow (Lambda caps a method at 6 characters; the
+# preflight itself is answered by Lambda, so OPTIONS is never listed).
+_HTTP_METHODS = ("GET", "PUT", "HEAD", "POST", "PATCH", "DELETE", "*")
 _HEADER_RE = re.compile(r"^[!#$%&'*+.^_`|~0-9A-Za-z-]{1,1024}$")
 
 

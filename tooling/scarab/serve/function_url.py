@@ -21,7 +21,7 @@ import time
 import uuid
 from collections.abc import Mapping
 from typing import Any
-from urllib.parse import parse_qsl
+from urllib.parse import parse_qsl, quote, unquote
 
 from botocore.auth import SigV4Auth
 from botocore.awsrequest import AWSRequest
@@ -95,9 +95,17 @@ def preflight(cors: Mapping[str, Any], request: IncomingRequest) -> HttpResponse
         allow = cors.get("AllowHeaders") or []
         if allow:
             headers.append(("Access-Control-Allow-Headers", ",".join(allow)))
-        if cors.get("MaxAge"):
+        if cors.get("MaxAge") is not None:  # 0 is "do not cache", and is sent
             headers.append(("Access-Control-Max-Age", str(int(cors["MaxAge"]))))
     return HttpResponse(200, headers, b"")
+
+
+def _canonical_query(raw: str) -> str:
+    def enc(text: str) -> str:
+        return quote(unquote(text), safe="-_.~")
+
+    pairs = (part.partition("=") for part in raw.split("&") if part)
+    return "&".join(f"{enc(k)}={enc(v)}" for k, _, v in pairs)
 
 
 def signature_valid(request: IncomingRequest, raw_path: str, region: str) -> bool:
@@ -131,11 +139,21 @@ def signature_valid(request: IncomingRequest, raw_path: str, region: str) -> boo
         headers[name] = ",".join(values)
     content_sha = headers.get("x-amz-content-sha256")
     body_sha = hashlib.sha256(request.body).hexdigest()
-    if content_sha not in (None, "UNSIGNED-PAYLOAD") and content_sha != body_sha:
+    # The body is always part of what is signed: an unsigned payload would let anyone
+    # replay a signed request with another body.
+    if content_sha is not None and content_sha != body_sha:
+        return False
+    # A session token, when sent, must be the credentials' own.
+    token = request.header("x-amz-security-token")
+    if token is not None and not hmac.compare_digest(
+        token, FAKE_CREDENTIALS.get("AWS_SESSION_TOKEN", "")
+    ):
         return False
     url = f"http://{headers['host']}{raw_path}"
     if request.raw_query:
-        url += f"?{request.raw_query}"
+        # AWS decodes the query and signs it re-encoded the standard way (RFC 3986
+        # unreserved characters kept): compare over that, whatever spelling arrived.
+        url += f"?{_canonical_query(request.raw_query)}"
     aws_request = AWSRequest(method=request.method, url=url, headers=headers, data=request.body)
     # The names botocore signs under ("X-Amz-Content-SHA256" is looked up by that case).
     if content_sha is not None:
@@ -278,6 +296,8 @@ class FunctionUrlGateway:
             return preflight(fu.cors, request)
         if fu.auth == "AWS_IAM" and not signature_valid(request, raw_path, region):
             return forbidden()
+        if fu.auth == "NONE" and not fu.public:
+            return forbidden()  # the URL is public only through its resource policy
         request_id = str(uuid.uuid4())
         event = build_url_event(request, request.path, fu, account_id, request_id)
         event_json = json.dumps(event, separators=(",", ":")).encode()

@@ -149,6 +149,9 @@ class FunctionUrl:
     url: str  # the deployed URL (https://<id>.lambda-url.<region>.on.aws/)
     auth: str  # "AWS_IAM" | "NONE"
     cors: Mapping[str, Any]
+    # auth NONE: whether the function's resource policy lets anyone invoke the URL
+    # (lambda:InvokeFunctionUrl for "*"); without it AWS answers every caller 403.
+    public: bool = False
 
     @property
     def domain(self) -> str:

@@ -9,6 +9,7 @@ with the CLI apply without restarting serve, and no request waits on the emulato
 
 from __future__ import annotations
 
+import json
 import logging
 import threading
 from collections.abc import Callable
@@ -66,6 +67,24 @@ def _pages(call: Callable[..., dict[str, Any]], **kwargs: Any) -> list[dict[str,
         position = page.get("position")
         if not position:
             return items
+
+
+def _grants_public_url(lam: Any, function: str) -> bool:
+    """Whether `function`'s resource policy lets anyone invoke its URL."""
+    try:
+        policy = json.loads(lam.get_policy(FunctionName=function)["Policy"])
+    except ClientError:
+        return False  # no policy at all
+    for statement in policy.get("Statement", []):
+        principal = statement.get("Principal")
+        anyone = principal == "*" or (isinstance(principal, dict) and principal.get("AWS") == "*")
+        if (
+            statement.get("Effect") == "Allow"
+            and anyone
+            and statement.get("Action") in ("lambda:InvokeFunctionUrl", "lambda:*")
+        ):
+            return True
+    return False
 
 
 def load_snapshot(apigw: Any, lam: Any, rest_api_id: str, stage: str, region: str) -> Snapshot:
@@ -141,11 +160,13 @@ def load_snapshot(apigw: Any, lam: Any, rest_api_id: str, stage: str, region: st
             continue  # no Function URL
         except BotoCoreError as exc:
             raise SnapshotError(f"the emulator does not answer ({type(exc).__name__})") from exc
+        auth = str(got.get("AuthType") or "AWS_IAM")
         urls[fn.name] = FunctionUrl(
             function=fn,
             url=str(got.get("FunctionUrl") or ""),
-            auth=str(got.get("AuthType") or "AWS_IAM"),
+            auth=auth,
             cors=MappingProxyType(dict(got.get("Cors") or {})),
+            public=auth == "NONE" and _grants_public_url(lam, fn.name),
         )
 
     return Snapshot(
