@@ -165,7 +165,8 @@ def test_destroy_dry_run_lists_the_deletion_plan_and_deletes_nothing(
     role_calls = [c["operation"] for c in doc["steps"][-5]["calls"]]
     assert role_calls == ["DeleteRolePolicy", "DeleteRolePolicy", "DeleteRole"]
     role_calls = [c["operation"] for c in doc["steps"][-1]["calls"]]
-    assert role_calls == ["DeleteRolePolicy", "DeleteRole"]  # the models role: logs only
+    # the models role: its logs and the model registry
+    assert role_calls == ["DeleteRolePolicy", "DeleteRolePolicy", "DeleteRole"]
     assert calls_of(doc, "DeleteRestApi") == [{"restApiId": first.rest_api_id}]
     # Nothing is gone; the secret and ECR are never in the plan.
     functions = client("lambda", aws).list_functions()["Functions"]

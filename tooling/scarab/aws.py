@@ -24,7 +24,7 @@ from scarab.errors import ScarabError
 
 T = TypeVar("T")
 
-_READ_PREFIXES = ("Get", "List", "Describe", "Filter", "Head", "Lookup", "Test")
+_READ_PREFIXES = ("Get", "List", "Describe", "Filter", "Head", "Lookup", "Test", "Scan", "Query")
 _LOOPBACK = {"127.0.0.1", "localhost", "::1"}
 
 

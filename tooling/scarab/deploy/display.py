@@ -66,8 +66,7 @@ def show(value: Any) -> Any:
     if isinstance(value, str):
         return literal(value)
     if isinstance(value, FileBytes):
-        kind = "zip" if value.path.endswith(".zip") else "file"
-        return f"<{kind} {value.size / 2**20:.1f} MB sha256 {value.sha256[:12]}>"
+        return f"<{value.kind} {value.size / 2**20:.1f} MB sha256 {value.sha256[:12]}>"
     if isinstance(value, Now):
         return "<now>"
     if isinstance(value, bytes):

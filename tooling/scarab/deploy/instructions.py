@@ -44,11 +44,12 @@ NOW = Now()
 
 @dataclass(frozen=True)
 class FileBytes:
-    """The bytes of a file (a function zip), read when the call is made."""
+    """The bytes of a file (a function zip, a model), read when the call is made."""
 
     path: str
     sha256: str
     size: int
+    kind: str = "zip"  # what the display calls it: zip, model, data
 
 
 @dataclass(frozen=True)

@@ -143,7 +143,12 @@ def plan_seeds(d: Desired, obs: ObservedRegistry | None) -> list[Step]:
     for seed in r.seeds:
         res = f"registry.model {seed.name} {seed.version}"
         ins: list[Any] = [
-            UploadArtifact(r.bucket, key, FileBytes(path, sha, size), expected_owner=d.account_id)
+            UploadArtifact(
+                r.bucket,
+                key,
+                FileBytes(path, sha, size, "model" if key.startswith("models/") else "data"),
+                expected_owner=d.account_id,
+            )
             for path, sha, size, key in seed.files
             if key not in live.objects
         ]

@@ -443,30 +443,36 @@ def read_registry(
         except Exception as exc:
             if error_code(exc) != "ServerSideEncryptionConfigurationNotFoundError":
                 raise
+        wanted = {key for seed in seeds for _, _, _, key in seed.files}
+        if wanted:
+            # One listing per prefix instead of a HEAD per file (a deploy reads this often).
+            for prefix in sorted({key.split("/", 1)[0] + "/" for key in wanted}):
+                pages = s3.get_paginator("list_objects_v2").paginate(
+                    Bucket=bucket, Prefix=prefix, ExpectedBucketOwner=owner
+                )
+                for page in pages:
+                    obs.objects.update(
+                        o["Key"] for o in page.get("Contents", []) if o["Key"] in wanted
+                    )
+    if obs.table_exists and seeds:
+        # The registry is small: one consistent scan instead of a GetItem per seed.
+        names = {seed.name for seed in seeds}
+        items: dict[tuple[str, str], dict[str, Any]] = {}
+        for page in ddb.get_paginator("scan").paginate(TableName=table, ConsistentRead=True):
+            for raw in page.get("Items", []):
+                name, version = _plain(raw.get("name", {})), _plain(raw.get("version", {}))
+                if name in names and isinstance(version, str):
+                    items[(str(name), version)] = {k: _plain(v) for k, v in raw.items()}
         for seed in seeds:
-            for _, _, _, key in seed.files:
-                try:
-                    call(s3.head_object, Bucket=bucket, Key=key, ExpectedBucketOwner=owner)
-                    obs.objects.add(key)
-                except Exception as exc:
-                    if not _missing(exc):
-                        raise
-    if obs.table_exists:
-        for seed in seeds:
-            for version in (seed.version, aliases_version):
-                key = {"name": {"S": seed.name}, "version": {"S": version}}
-                item = call(ddb.get_item, TableName=table, Key=key, ConsistentRead=True)
-                if "Item" not in item:
-                    continue
-                if version == aliases_version:
-                    obs.aliases[seed.name] = {k: _plain(v) for k, v in item["Item"].items()}
-                else:
-                    obs.versions.add((seed.name, version))
-            live = obs.aliases.get(seed.name, {}).get("live")
+            if (seed.name, seed.version) in items:
+                obs.versions.add((seed.name, seed.version))
+            aliases = items.get((seed.name, aliases_version))
+            if aliases is None:
+                continue
+            obs.aliases[seed.name] = aliases
+            live = aliases.get("live")
             if isinstance(live, str):
-                key = {"name": {"S": seed.name}, "version": {"S": live}}
-                item = call(ddb.get_item, TableName=table, Key=key, ConsistentRead=True)
-                source = str(_plain(item.get("Item", {}).get("source", {"S": ""})) or "")
+                source = str((items.get((seed.name, live)) or {}).get("source") or "")
                 obs.live[seed.name] = (live, source)
     return obs
 
