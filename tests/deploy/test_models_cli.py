@@ -690,17 +690,18 @@ def test_push_and_list_with_local(
     monkeypatch.setenv("AWS_DEFAULT_REGION", "us-east-1")
     emulator = start_embedded(project)
     try:
-        monkeypatch.setenv("AWS_ENDPOINT_URL", emulator.url)  # for create_registry only
-        create_registry()
-        monkeypatch.delenv("AWS_ENDPOINT_URL")
-        path = save(tmp_path, "m.joblib", classifier(data))
         runner = CliRunner()
+        # The deploy makes the registry (the embedded emulator may already hold it: it runs
+        # in this process, and other tests deploy stage `test` into it too).
+        deployed = runner.invoke(app, ["deploy", "--local"])
+        assert deployed.exit_code == 0, deployed.output
+        path = save(tmp_path, "m.joblib", classifier(data))
         push = ["models", "push", str(path), "--name", "churn", "--version", "1", "--promote"]
         result = runner.invoke(app, [*push, "--local"])
         assert result.exit_code == 0, result.output
         listed = runner.invoke(app, ["models", "list", "--local", "--json"])
         assert listed.exit_code == 0, listed.output
-        (row,) = json.loads(listed.output)["models"]
+        (row,) = [m for m in json.loads(listed.output)["models"] if m["name"] == "churn"]
         assert (row["name"], row["version"], row["aliases"]) == ("churn", "1", ["live"])
     finally:
         emulator.stop()

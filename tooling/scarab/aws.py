@@ -33,6 +33,26 @@ def is_mutating(operation: str) -> bool:
     return not operation.startswith(_READ_PREFIXES)
 
 
+def _dotted(endpoint_url: str | None) -> str | None:
+    """The endpoint with a short IPv4 spelling (127.1) written out (127.0.0.1): S3
+    emulators read a host that is not a full address as "<bucket>.<domain>"."""
+    if not endpoint_url:
+        return endpoint_url
+    import socket
+    from urllib.parse import urlsplit, urlunsplit
+
+    parts = urlsplit(endpoint_url)
+    host = parts.hostname or ""
+    if not host or not all(c.isdigit() or c == "." for c in host) or host.count(".") == 3:
+        return endpoint_url
+    try:
+        full = socket.inet_ntoa(socket.inet_aton(host))
+    except OSError:
+        return endpoint_url
+    netloc = full + (f":{parts.port}" if parts.port else "")
+    return urlunsplit(parts._replace(netloc=netloc))
+
+
 def is_emulator(endpoint_url: str | None) -> bool:
     """True for any explicit endpoint: it is not AWS (moto, LocalStack, scarab serve's), so
     its state record is kept apart from the real stage's (see deploy/state.py)."""
@@ -134,11 +154,16 @@ class Aws:
         destroy looks for the role's users in other regions too)."""
         key = f"{service}@{region}" if region and region != self.region else service
         if key not in self._clients:
+            config = self._config
+            if service == "s3" and self.local:
+                # An emulator is one host: bucket names go in the path, not the host name
+                # (botocore would put them in front of "127.1", which resolves to nothing).
+                config = config.merge(Config(s3={"addressing_style": "path"}))
             self._clients[key] = self.session.client(
                 service,
                 region_name=region or self.region,
-                endpoint_url=self.endpoint_url,
-                config=self._config,
+                endpoint_url=_dotted(self.endpoint_url),
+                config=config,
             )
         return self._clients[key]
 
