@@ -23,6 +23,7 @@ import pytest
 from lens.predict import loader, sources
 from scarab.cli import app
 from scarab.config import load_config
+from scarab.deploy.planner_registry import TABLE_KEY
 from scarab.errors import ScarabError
 from scarab.models.registry import CONFLICT, open_registry, update_aliases
 from sklearn.base import BaseEstimator, TransformerMixin
@@ -98,14 +99,7 @@ def create_registry() -> None:
     ddb = boto3.client("dynamodb")
     ddb.create_table(
         TableName=TABLE,
-        KeySchema=[
-            {"AttributeName": "name", "KeyType": "HASH"},
-            {"AttributeName": "version", "KeyType": "RANGE"},
-        ],
-        AttributeDefinitions=[
-            {"AttributeName": "name", "AttributeType": "S"},
-            {"AttributeName": "version", "AttributeType": "S"},
-        ],
+        **TABLE_KEY,  # the key schema deploy gives the registry table
         BillingMode="PAY_PER_REQUEST",
     )
     s3 = boto3.client("s3")
@@ -386,14 +380,7 @@ def test_a_push_before_any_deploy_says_to_deploy(
     assert "Run 'scarab deploy' first." in output
     boto3.client("dynamodb").create_table(  # a table, but no bucket yet
         TableName=TABLE,
-        KeySchema=[
-            {"AttributeName": "name", "KeyType": "HASH"},
-            {"AttributeName": "version", "KeyType": "RANGE"},
-        ],
-        AttributeDefinitions=[
-            {"AttributeName": "name", "AttributeType": "S"},
-            {"AttributeName": "version", "AttributeType": "S"},
-        ],
+        **TABLE_KEY,  # the key schema deploy gives the registry table
         BillingMode="PAY_PER_REQUEST",
     )
     output = undeployed.refused(

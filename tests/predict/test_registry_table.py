@@ -21,6 +21,7 @@ import pytest
 from lens.entry.models import lambda_handler
 from lens.predict import loader, sources
 from lens.predict.registry import tabular_schema
+from scarab.deploy.planner_registry import TABLE_KEY
 from skl2onnx import convert_sklearn
 from skl2onnx.common.data_types import FloatTensorType
 from sklearn.datasets import make_classification, make_regression
@@ -113,14 +114,7 @@ def table(aws: MotoServer, cache_dir: Path, monkeypatch: pytest.MonkeyPatch) -> 
     """An empty registry table and bucket; the function configured to read them."""
     boto3.client("dynamodb").create_table(
         TableName=TABLE,
-        KeySchema=[
-            {"AttributeName": "name", "KeyType": "HASH"},
-            {"AttributeName": "version", "KeyType": "RANGE"},
-        ],
-        AttributeDefinitions=[
-            {"AttributeName": "name", "AttributeType": "S"},
-            {"AttributeName": "version", "AttributeType": "S"},
-        ],
+        **TABLE_KEY,  # the key schema deploy gives the registry table
         BillingMode="PAY_PER_REQUEST",
     )
     boto3.client("s3").create_bucket(Bucket=BUCKET)
