@@ -1,0 +1,71 @@
+"""Applying the prediction log's alembic migrations from code (no alembic.ini, no URL
+in a file): `upgrade`, `downgrade`, `current_revision`, and `ensure_schema`, which the
+writer calls once per process before its first write.
+
+Why the function migrates on first use rather than `scarab deploy`: the database may sit
+in a VPC that only the function can reach, and a stage's first deploy may come before
+its database exists. The cost is one `SELECT version_num` per container; alembic itself
+is imported only when the database is behind HEAD.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+import sqlalchemy as sa
+
+if TYPE_CHECKING:
+    from alembic.config import Config
+    from sqlalchemy.engine import Connection, Engine
+
+MIGRATIONS = Path(__file__).resolve().parent / "migrations"
+VERSION_TABLE = "alembic_version"
+# The newest revision in migrations/versions (tests/log/test_migrations.py checks it is
+# alembic's head), so the check on first use needs no alembic import.
+HEAD = "0002"
+
+
+def _config(connection: Connection) -> Config:
+    from alembic.config import Config
+
+    config = Config()
+    config.set_main_option("script_location", str(MIGRATIONS))
+    config.attributes["connection"] = connection
+    return config
+
+
+def upgrade(engine: Engine, revision: str = "head") -> None:
+    from alembic import command
+
+    with engine.begin() as connection:
+        command.upgrade(_config(connection), revision)
+
+
+def downgrade(engine: Engine, revision: str) -> None:
+    """Down to `revision` ("base": nothing left, not even alembic's version table rows)."""
+    from alembic import command
+
+    with engine.begin() as connection:
+        command.downgrade(_config(connection), revision)
+
+
+def current_revision(engine: Engine) -> str | None:
+    """The database's revision; None for a database the log never touched."""
+    with engine.connect() as connection:
+        if not sa.inspect(connection).has_table(VERSION_TABLE):
+            return None
+        row = connection.execute(sa.text("SELECT version_num FROM alembic_version")).first()
+        return str(row[0]) if row else None
+
+
+def ensure_schema(engine: Engine) -> None:
+    """Bring the database to HEAD if it is behind. Two containers may try at once on a
+    fresh database: the loser's DDL fails, and if the winner got it to HEAD that is fine."""
+    if current_revision(engine) == HEAD:
+        return
+    try:
+        upgrade(engine)
+    except Exception:
+        if current_revision(engine) != HEAD:
+            raise
