@@ -19,6 +19,7 @@ from aws_lambda_powertools.metrics import MetricUnit
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
 from lens import invocation
+from lens import log as prediction_log
 from lens.app import Routers, get_resolver
 from lens.cors import EchoCORSConfig, cors_headers
 from lens.errors import ApiError
@@ -110,28 +111,65 @@ def _handle(
         )
     origin = header(normalized, "origin") or None
     received = body_size(event)
-    limit = get_settings().max_body_bytes
-    if received > limit:
-        # Before validation, so an oversized body is a 413 whatever its content.
-        return _plain_answer(
-            ApiError(
-                413,
-                "body_too_large",
-                f"The request body is {describe_bytes(received)}; "
-                f"the limit is {describe_bytes(limit)}.",
-            ),
-            request_id,
-            origin,
-        )
-    token = invocation.begin(
-        invocation.Invocation(
-            request_id=request_id,
-            remaining_ms=_remaining_ms(context),
-            origin=origin,
-            body_bytes=received,
-        )
+    current = invocation.Invocation(
+        request_id=request_id,
+        remaining_ms=_remaining_ms(context),
+        origin=origin,
+        body_bytes=received,
     )
+    token = invocation.begin(current)
     try:
-        return get_resolver(kind, routers).resolve(normalized, context)
+        limit = get_settings().max_body_bytes
+        if received > limit:
+            # Before validation, so an oversized body is a 413 whatever its content.
+            answer = _plain_answer(
+                ApiError(
+                    413,
+                    "body_too_large",
+                    f"The request body is {describe_bytes(received)}; "
+                    f"the limit is {describe_bytes(limit)}.",
+                ),
+                request_id,
+                origin,
+            )
+        else:
+            answer = get_resolver(kind, routers).resolve(normalized, context)
+        _log_answer(normalized, answer, current, routers)
+        return answer
     finally:
         invocation.end(token)
+
+
+def _log_answer(
+    event: dict[str, Any],
+    answer: dict[str, Any],
+    current: invocation.Invocation,
+    routers: Routers,
+) -> None:
+    """Record the answer in the prediction log when its route is logged and the log is
+    on (lens.log.record never raises, and imports nothing heavy while the log is off)."""
+    settings = prediction_log.log_settings()
+    if not settings.enabled:
+        return
+    try:
+        from lens.log.answer import logged_rule, request_line, row_for
+
+        method, path = request_line(event)
+        rule = logged_rule(declared_routes(routers), method, path)
+        if rule is None:
+            return
+        row = row_for(
+            rule=rule,
+            event=event,
+            answer=answer,
+            request_id=current.request_id,
+            latency_ms=current.elapsed_ms(),
+            notes=current.notes(),
+            stage=settings.stage,
+            store_inputs=settings.store_inputs,
+        )
+    except Exception:
+        prediction_log.count_failure("row")
+        logger.exception("prediction log row could not be built")
+        return
+    prediction_log.record(row, settings)

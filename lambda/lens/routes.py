@@ -12,6 +12,7 @@ from lens.gemini import analyze_with_gemini
 from lens.images import prepare_image
 from lens.intake import decode_image_field
 from lens.invocation import current
+from lens.log import digest
 from lens.observability import logger, metrics
 from lens.routing import LensRouter
 from lens.schema import (
@@ -51,7 +52,11 @@ def analyze(body: AnalyzeRequest) -> AnalyzeResponse:
     invocation = current()
     settings = get_settings()  # the body size was checked by the handler, before validation
     started = time.perf_counter()
+    # For the prediction log: the model asked for (so a failed call names it too) and the
+    # input's digest; the image itself is kept only with [log] store_inputs.
+    invocation.note(model=settings.model_for(body.speed))
     raw = decode_image_field(body.image, settings.max_image_bytes)
+    invocation.note(input_digest=digest(raw), input=body.image)
     image = prepare_image(
         raw,
         max_side=settings.max_side,
@@ -69,6 +74,13 @@ def analyze(body: AnalyzeRequest) -> AnalyzeResponse:
         remaining_ms=invocation.remaining_ms,
     )
     answered = time.perf_counter()
+    invocation.note(
+        model=result.model,
+        model_version=result.model,
+        tokens_in=result.usage.input_tokens,
+        # Thinking is billed as output.
+        tokens_out=result.usage.output_tokens + result.usage.thinking_tokens,
+    )
     timings = Timings(
         prepare=round((prepared - started) * 1000, 1),
         model=round((answered - prepared) * 1000, 1),

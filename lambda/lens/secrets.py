@@ -81,6 +81,19 @@ def _provider(kind: StoreKind) -> Any:
     return _providers[kind]
 
 
+def read_stored(kind: StoreKind, name: str) -> str:
+    """The value stored at `name` (SSM SecureString, decrypted, or Secrets Manager), as
+    text, through the same cached providers as the Gemini key (KEY_MAX_AGE seconds).
+    Raises whatever the store raises (missing, no permission, throttled)."""
+    if kind == "ssm":
+        value = _provider("ssm").get(name, decrypt=True, max_age=KEY_MAX_AGE)
+    else:
+        value = _provider("secretsmanager").get(name, max_age=KEY_MAX_AGE)
+    if isinstance(value, bytes):
+        value = value.decode("utf-8", "replace")
+    return value if isinstance(value, str) else ""
+
+
 def _from_secret_string(value: str) -> str:
     """A secret holds the bare key, or a JSON object with the key under a usual name."""
     text = value.strip()
@@ -136,10 +149,7 @@ def _read_api_key() -> str:
     if source.kind == "env":
         return (os.environ.get("GOOGLE_API_KEY") or os.environ.get("GEMINI_API_KEY") or "").strip()
     try:
-        if source.kind == "ssm":
-            value = _provider("ssm").get(source.name, decrypt=True, max_age=KEY_MAX_AGE)
-        else:
-            value = _provider("secretsmanager").get(source.name, max_age=KEY_MAX_AGE)
+        value = read_stored(source.kind, source.name or "")
     except Exception as exc:  # missing parameter, no permission, throttling...
         logger.error(
             "gemini key lookup failed", extra={"source": source.kind, "error": type(exc).__name__}
@@ -149,9 +159,7 @@ def _read_api_key() -> str:
             "from its parameter store.",
             "unreadable",
         ) from None
-    if isinstance(value, bytes):
-        value = value.decode("utf-8", "replace")
-    key = _from_secret_string(value) if isinstance(value, str) else ""
+    key = _from_secret_string(value)
     if not key:
         raise not_configured(
             "The analysis service is not configured: the stored Gemini API key is empty.",

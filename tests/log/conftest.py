@@ -11,6 +11,8 @@ from pathlib import Path
 import pytest
 from lens import log as prediction_log
 
+# The offline-model tests' handler calls (`call`) and model store (`cache_dir`).
+from tests.predict.conftest import cache_dir, call  # noqa: F401 (fixtures)
 from tests.support.databases import DatabaseServer, start_mariadb, start_postgres
 
 ENGINES = ("sqlite", "postgresql", "mariadb")

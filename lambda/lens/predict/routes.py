@@ -17,6 +17,8 @@ from pydantic import BaseModel, ValidationError
 
 from lens.errors import ApiError
 from lens.intake import parse_json
+from lens.invocation import current
+from lens.log import json_digest
 from lens.observability import NAMESPACE, logger
 from lens.predict import sources
 from lens.predict.loader import LoadedModel, ModelLoadError, store
@@ -54,7 +56,9 @@ def predict(model_id: str) -> dict[str, Any]:
     started = time.perf_counter()
     try:
         entry = resolve(model_id, _pinned_version())
+        current().note(model=entry.name, model_version=entry.version)
         body = _json_body()
+        current().note(input_digest=json_digest(body), input=router.current_event.decoded_body)
         request = _validate(entry, body)
         model = _loaded(entry)
         result = _run(model, request)
@@ -81,6 +85,7 @@ def stored_forecast(model_id: str) -> dict[str, Any]:
     started = time.perf_counter()
     try:
         entry = resolve(model_id, _pinned_version())
+        current().note(model=entry.name, model_version=entry.version)
         if entry.kind != "forecaster":
             view = current_registry()
             forecasters = ", ".join(
@@ -98,6 +103,8 @@ def stored_forecast(model_id: str) -> dict[str, Any]:
         except ModelLoadError as exc:
             logger.error("observations unusable", extra={"model": exc.model, "detail": exc.detail})
             raise ApiError(503, "model_unavailable", exc.public) from None
+        observations = request.model_dump(mode="json")
+        current().note(input_digest=json_digest(observations), input=observations)
         result = forecasting.predict(_loaded(entry), request)
     except ApiError as error:
         _count_error(model_id, error)
