@@ -32,7 +32,14 @@ from tests.support.gemini_server import GeminiServer
 _TABULAR = {name: 1.0 for name in getattr(registry().get("tabular"), "features", [])}
 RUNTIME = f"python{sys.version_info.major}.{sys.version_info.minor}"
 MB = 1024 * 1024
-ANALYZE_GOAL = 45 * MB
+ANALYZE_GOAL = 45 * MB  # issue 11's goal for the function's own code and dependencies
+# The prediction log's packages (SQLAlchemy, alembic and their drivers), which both
+# functions ship since issue 13: measured at 14.3 MB with bytecode, on top of the goal.
+LOG_PACKAGES = (
+    "sqlalchemy", "alembic", "mako", "markupsafe", "pg8000", "pymysql", "scramp",
+    "asn1crypto", "dateutil", "python_dateutil", "six",
+)  # fmt: skip
+LOG_GOAL = 16 * MB
 
 
 def _names(path: Path) -> list[str]:
@@ -167,7 +174,14 @@ def extracted(
 @pytest.mark.slow
 def test_analyze_zip_is_slim(function_zips: dict[str, zipmod.ZipBuild]) -> None:
     analyze, models, everything = (function_zips[n] for n in ("analyze", "models", "all"))
-    assert analyze.unzipped_size <= ANALYZE_GOAL, analyze.unzipped_size / MB
+    with zipfile.ZipFile(analyze.path) as zf:
+        log_size = sum(
+            i.file_size
+            for i in zf.infolist()
+            if i.filename.split("/")[0].split("-")[0].removesuffix(".py").lower() in LOG_PACKAGES
+        )
+    assert log_size <= LOG_GOAL, log_size / MB
+    assert analyze.unzipped_size - log_size <= ANALYZE_GOAL, analyze.unzipped_size / MB
     assert analyze.unzipped_size * 3 < everything.unzipped_size
     assert models.unzipped_size < everything.unzipped_size
     names = _names(analyze.path)
@@ -353,3 +367,44 @@ def test_extracted_all_routes_zip_still_answers_every_route(
         env,
     )
     assert [a[0] for a in out["answers"]] == [200, 200, 200], out["answers"]
+
+
+_LOG_CHILD = r"""
+import datetime, json, sys
+import sqlalchemy as sa
+from lens.log import migrate
+from lens.log.schema import predictions
+from lens.log.writer import Writer
+writer = Writer(sys.argv[1])
+writer.write({"at": datetime.datetime(2026, 12, 1), "stage": "dev", "request_id": "r-1",
+              "route": "/analyze", "latency_ms": 1.0, "status": 200})
+with writer.engine.connect() as connection:
+    count = connection.execute(sa.select(sa.func.count()).select_from(predictions)).scalar()
+migrate.downgrade(writer.engine, "base")
+print(json.dumps({"count": count, "sqlalchemy": sa.__file__}))
+"""
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("name", ["analyze", "models"])
+def test_extracted_zips_write_the_prediction_log(
+    extracted: dict[str, Path], name: str, tmp_path: Path
+) -> None:
+    # What the catalog prunes from SQLAlchemy and alembic (the ORM, compiled extensions,
+    # templates) is not needed to migrate a database up and down and write a row.
+    root = extracted[name]
+    env = {k: v for k, v in os.environ.items() if k != "PYTHONPATH"}
+    result = subprocess.run(
+        [sys.executable, "-S", "-c", _LOG_CHILD, f"sqlite:///{tmp_path / 'log.db'}"],
+        env={**env, "PYTHONPATH": str(root), "PYTHONDONTWRITEBYTECODE": "1"},
+        capture_output=True, text=True, timeout=180, check=False,
+    )  # fmt: skip
+    assert result.returncode == 0, result.stderr[-4000:]
+    out = json.loads(result.stdout.splitlines()[-1])
+    assert out["count"] == 1
+    assert out["sqlalchemy"].startswith(str(root))
+    assert not any(n.endswith(".so") for n in _names_under(root / "sqlalchemy"))
+
+
+def _names_under(folder: Path) -> list[str]:
+    return [str(p.relative_to(folder)) for p in folder.rglob("*")]

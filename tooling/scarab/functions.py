@@ -107,6 +107,20 @@ _ANALYZE_PRUNE = (
     "pillow.libs/libfreetype-*",
     "pillow.libs/libharfbuzz-*",
 )
+# The prediction log (lens.log) uses SQLAlchemy Core and alembic's upgrade/downgrade:
+# never the ORM, SQLAlchemy's test harness, its MSSQL/Oracle dialects or alembic's
+# project templates. SQLAlchemy's compiled extensions are optional (it falls back to the
+# same code in Python), and leaving them out keeps the zip the same on both
+# architectures and 9 MB smaller.
+_LOG_PRUNE = (
+    "sqlalchemy/*.so",
+    "sqlalchemy/orm/*",
+    "sqlalchemy/testing/*",
+    "sqlalchemy/dialects/mssql/*",
+    "sqlalchemy/dialects/oracle/*",
+    "alembic/templates/*",
+    "alembic/testing/*",
+)
 # What only /analyze needs (google-genai is not in the models artifact).
 _ANALYZE_ONLY = (
     "lens/gemini.py",
@@ -124,7 +138,7 @@ ANALYZE = FunctionDef(
     uses_gemini=True,
     # lens.handler serves every route and needs the models' code: not this function's.
     source_exclude=(*_MODELS_ONLY, "lens/handler.py"),
-    prune=_ANALYZE_PRUNE,
+    prune=(*_ANALYZE_PRUNE, *_LOG_PRUNE),
 )
 MODELS = FunctionDef(
     name="models",
@@ -135,6 +149,7 @@ MODELS = FunctionDef(
     ),
     source_exclude=(*_ANALYZE_ONLY, "lens/handler.py"),
     reads_registry=True,
+    prune=_LOG_PRUNE,
 )
 ALL_ROUTES = FunctionDef(
     name=ALL_ROUTES_NAME,
