@@ -26,9 +26,24 @@ def moto_server() -> Iterator[MotoServer]:
         server.stop()
 
 
+@pytest.fixture(scope="session")
+def moto_server_with_managed_policies() -> Iterator[MotoServer]:
+    """A second moto server that knows AWS's managed policies (started on first use)."""
+    server = MotoServer(managed_policies=True)
+    server.start()
+    try:
+        yield server
+    finally:
+        server.stop()
+
+
 @pytest.fixture
-def aws(moto_server: MotoServer, monkeypatch: pytest.MonkeyPatch) -> Iterator[MotoServer]:
-    """A clean moto server, with AWS_ENDPOINT_URL and fake credentials in the env."""
+def aws(request: pytest.FixtureRequest, monkeypatch: pytest.MonkeyPatch) -> Iterator[MotoServer]:
+    """A clean moto server, with AWS_ENDPOINT_URL and fake credentials in the env; the
+    one that knows AWS's managed policies for a test marked `managed_policies`."""
+    wants_managed = request.node.get_closest_marker("managed_policies") is not None
+    name = "moto_server_with_managed_policies" if wants_managed else "moto_server"
+    moto_server: MotoServer = request.getfixturevalue(name)
     moto_server.reset()
     for key, value in FAKE_CREDENTIALS.items():
         monkeypatch.setenv(key, value)

@@ -69,6 +69,8 @@ class Recorder:
 
     calls: list[str] = field(default_factory=list)
     fail_at: int | None = None  # fail the N-th mutating call (1-based)
+    # Each call's operation model and its parameters as the caller passed them.
+    requests: list[tuple[Any, dict[str, Any]]] = field(default_factory=list)
     _mutations: int = 0
 
     def __call__(self, model: Any, **_: Any) -> None:
@@ -82,6 +84,10 @@ class Recorder:
                     op,
                 )
 
+    def parameters(self, model: Any, params: dict[str, Any], **_: Any) -> None:
+        """botocore's before-parameter-build hook: what was asked, before serialization."""
+        self.requests.append((model, dict(params)))
+
     @property
     def mutating(self) -> list[str]:
         return [c for c in self.calls if is_mutating(c.split(".", 1)[1])]
@@ -90,6 +96,7 @@ class Recorder:
 def counted_session(recorder: Recorder) -> boto3.Session:
     session = boto3.Session(region_name="us-east-1")
     session.events.register("before-call", recorder)
+    session.events.register("before-parameter-build", recorder.parameters)
     return session
 
 

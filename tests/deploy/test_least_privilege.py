@@ -60,6 +60,7 @@ def deploy_the_old_way(aws: Any, api_id: str) -> None:
     apigw.update_rest_api(restApiId=api_id, patchOperations=ops)
 
 
+@pytest.mark.managed_policies  # attaches an AWS managed policy
 def test_a_stage_deployed_the_old_way_is_migrated(run_deploy, aws) -> None:
     first, _ = run_deploy()
     api_id = str(first.rest_api_id)

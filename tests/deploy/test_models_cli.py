@@ -692,3 +692,53 @@ def test_push_and_list_with_local(
         assert (row["name"], row["version"], row["aliases"]) == ("churn", "1", ["live"])
     finally:
         emulator.stop()
+
+
+def test_threshold_and_positive_label_decide_the_label(
+    stage: Stage, function: None, data: tuple[np.ndarray, ...], tmp_path: Path
+) -> None:
+    x = data[0]
+    model = classifier(data)
+    path = save(tmp_path, "churn.joblib", model)
+    push = ["models", "push", str(path), "--name", "churn"]
+    stage.ok(*push, "--version", "1", "--threshold", "0.8", "--positive-label", "0", "--promote")
+    item = stage.item("churn", "1")
+    assert item is not None
+    assert (item["threshold"], item["positive_label"]) == ({"N": "0.8"}, {"S": "0"})
+    stay = model.predict_proba(x[:40])[:, 0]  # the probability of label "0"
+    assert (stay >= 0.8).any() and (stay < 0.8).any(), "rows on both sides of the threshold"
+    for i in range(40):
+        status, body = call("POST", "/predict/churn", {"features": [float(v) for v in x[i]]})
+        assert status == 200, body
+        assert body["threshold"] == 0.8 and body["model_version"] == "1"
+        assert body["probability"] == pytest.approx(stay[i], abs=1e-5)
+        assert body["label"] == ("0" if stay[i] >= 0.8 else "1"), (body, stay[i])
+
+    # Without the options: 0.5 and the second label, as before.
+    stage.ok(*push, "--version", "2", "--promote")
+    assert "threshold" not in (stage.item("churn", "2") or {})
+    fresh_view()
+    status, body = call("POST", "/predict/churn", {"features": [float(v) for v in x[0]]})
+    assert status == 200 and body["threshold"] == 0.5 and body["model_version"] == "2"
+    assert body["probability"] == pytest.approx(model.predict_proba(x[:1])[0, 1], abs=1e-5)
+
+    # A version is immutable: the same bytes with another decision rule is refused.
+    same = stage.ok(*push, "--version", "1", "--threshold", "0.8", "--positive-label", "0")
+    assert "already pushed with these bytes; nothing changed" in same
+    refused = stage.refused(*push, "--version", "1", "--threshold", "0.7", "--positive-label", "0")
+    assert "already has a version 1 with threshold 0.8 (this push: --threshold 0.7)" in refused
+    refused = stage.refused(*push, "--version", "2", "--threshold", "0.5")
+    assert "with threshold unset (this push: --threshold 0.5)" in refused
+    assert "is not one of the labels (0, 1)" in stage.refused(
+        *push, "--version", "3", "--positive-label", "yes"
+    )
+    assert "give a probability from 0 to 1" in stage.refused(
+        *push, "--version", "3", "--threshold", "1.5"
+    )
+    regressor = make_pipeline(StandardScaler(), Ridge()).fit(x, data[2])
+    spend = save(tmp_path, "spend.joblib", regressor)
+    out = stage.refused(
+        "models", "push", str(spend), "--name", "spend", "--version", "1", "--threshold", "0.3"
+    )
+    assert "--threshold applies to a binary classifier; this model is a tabular-regressor" in out
+    assert stage.item("churn", "3") is None and stage.item("spend", "1") is None

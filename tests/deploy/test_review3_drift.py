@@ -20,6 +20,7 @@ pytestmark = pytest.mark.emulator
 WIDE = {"Version": "2012-10-17", "Statement": [{"Effect": "Allow", "Action": "*", "Resource": "*"}]}
 
 
+@pytest.mark.managed_policies  # attaches an AWS managed policy
 def test_a_widened_role_or_public_permission_is_repaired_or_reported(
     run_deploy, aws, project: Path
 ) -> None:

@@ -37,16 +37,27 @@ def _client(gemini: GeminiServer) -> genai.Client:
     )
 
 
+BASIC = "arn:aws:iam::aws:policy/service-role/AWSLambdaBasicExecutionRole"
+
+
 def test_moto_server_is_reset_between_tests(aws: MotoServer) -> None:
     iam = boto3.client("iam")
     assert iam.list_roles()["Roles"] == []
     iam.create_role(RoleName="r1", AssumeRolePolicyDocument="{}")
-    policy = iam.get_policy(
-        PolicyArn="arn:aws:iam::aws:policy/service-role/AWSLambdaBasicExecutionRole"
-    )
-    assert policy["Policy"]["PolicyName"] == "AWSLambdaBasicExecutionRole"
     aws.reset()
     assert iam.list_roles()["Roles"] == []
+    # The default server skips AWS's managed policies (they cost every reset 0.7 s) ...
+    with pytest.raises(iam.exceptions.NoSuchEntityException):
+        iam.get_policy(PolicyArn=BASIC)
+
+
+@pytest.mark.managed_policies
+def test_the_marked_server_knows_the_managed_policies(aws: MotoServer) -> None:
+    """... and a test marked `managed_policies` gets the server that has them."""
+    iam = boto3.client("iam")
+    assert iam.get_policy(PolicyArn=BASIC)["Policy"]["PolicyName"] == "AWSLambdaBasicExecutionRole"
+    aws.reset()
+    assert iam.get_policy(PolicyArn=BASIC)["Policy"]["PolicyName"] == "AWSLambdaBasicExecutionRole"
 
 
 def test_sdk_success_and_recording(gemini: GeminiServer) -> None:

@@ -25,6 +25,10 @@ class MotoServer:
     """A moto server process; `url` is what AWS_ENDPOINT_URL should be."""
 
     port: int = field(default_factory=free_port)
+    # AWS's ~1,200 managed policies (arn:aws:iam::aws:policy/...) are loaded again on
+    # the first IAM call after every reset: 0.7 s a test. Only tests that attach one
+    # ask for them (the `managed_policies` marker).
+    managed_policies: bool = False
     process: subprocess.Popen[bytes] | None = None
 
     @property
@@ -34,7 +38,7 @@ class MotoServer:
     def start(self) -> None:
         env = {
             **os.environ,
-            "MOTO_IAM_LOAD_MANAGED_POLICIES": "true",
+            "MOTO_IAM_LOAD_MANAGED_POLICIES": "true" if self.managed_policies else "false",
             "MOTO_LAMBDA_STUB_ECR": "false",
         }
         self.process = subprocess.Popen(

@@ -651,6 +651,18 @@ def models_push(
     ),
     metrics: Path | None = MetricsOpt,
     promote: bool = typer.Option(False, "--promote", help="Make this version live."),
+    threshold: float = typer.Option(
+        None,
+        "--threshold",
+        help="Binary classifiers: the positive label is answered from this probability on"
+        " (default 0.5).",
+    ),
+    positive_label: str = typer.Option(
+        None,
+        "--positive-label",
+        help="Binary classifiers: the label whose probability is answered (default: the"
+        " second label, classes_[1]).",
+    ),
     as_json: bool = JsonOpt,
 ) -> None:
     """Push a model: ONNX, or a scikit-learn estimator converted to ONNX and checked.
@@ -672,6 +684,7 @@ def models_push(
         schema=options.read_json_object(schema, "--schema"),
         labels=options.parse_labels(labels),
     )
+    options.check_decision(prepared.kind, prepared.labels, threshold, positive_label)
     measured = options.read_json_object(metrics, "--metrics") or {}
     reg = _registry(target)
     result = push(
@@ -682,6 +695,8 @@ def models_push(
         description=description,
         metrics=measured,
         promote_it=promote,
+        threshold=threshold,
+        positive_label=positive_label,
     )
     if as_json:
         _print_json(

@@ -65,3 +65,27 @@ def read_json_object(path: Path | None, option: str) -> dict[str, Any] | None:
     if not isinstance(value, dict):
         raise Refused(f"{option} {path} must hold a JSON object.")
     return value
+
+
+def check_decision(
+    kind: str, labels: list[str], threshold: float | None, positive_label: str | None
+) -> None:
+    """--threshold and --positive-label: only for a binary classifier, and the positive
+    label one of its labels."""
+    given = [
+        option
+        for option, value in (("--threshold", threshold), ("--positive-label", positive_label))
+        if value is not None
+    ]
+    if not given:
+        return
+    if not kind.endswith("-classifier") or len(labels) != 2:
+        what = f"has {len(labels)} classes" if kind.endswith("-classifier") else f"is a {kind}"
+        verb = "apply" if len(given) > 1 else "applies"
+        raise Refused(f"{' and '.join(given)} {verb} to a binary classifier; this model {what}.")
+    if threshold is not None and not 0.0 <= threshold <= 1.0:
+        raise Refused(f"--threshold {threshold}: give a probability from 0 to 1.")
+    if positive_label is not None and positive_label not in labels:
+        raise Refused(
+            f"--positive-label {positive_label!r} is not one of the labels ({', '.join(labels)})."
+        )

@@ -164,9 +164,13 @@ def version_item(
     version: str,
     description: str,
     metrics: dict[str, Any],
+    threshold: float | None = None,
+    positive_label: str | None = None,
 ) -> dict[str, Any]:
     """The version item of `prepared` (DynamoDB wire format), checked with the function's
-    own parser (lens.predict.sources.entry_from_item): what it would skip is refused."""
+    own parser (lens.predict.sources.entry_from_item): what it would skip is refused.
+    `threshold` and `positive_label` (binary classifiers): the function's decision rule,
+    default 0.5 and the second label."""
     from lens.predict.sources import entry_from_item
     from pydantic import ValidationError
 
@@ -183,6 +187,10 @@ def version_item(
         "created_at": {"S": _now()},
         "source": {"S": "push"},
     }
+    if threshold is not None:
+        item["threshold"] = {"N": _number(threshold)}
+    if positive_label is not None:
+        item["positive_label"] = {"S": positive_label}
     if prepared.kind == "forecaster":
         # A forecaster's ONNX takes the function's own feature row (lens.predict.forecast
         # builds it); the function checks the entry names exactly those features.
@@ -273,17 +281,27 @@ def push(
     description: str = "",
     metrics: dict[str, Any] | None = None,
     promote_it: bool = False,
+    threshold: float | None = None,
+    positive_label: str | None = None,
 ) -> PushResult:
     """Upload the ONNX bytes, then register the version (never overwriting one), then
     with `promote_it` make it live."""
     item = version_item(
-        reg, prepared, name=name, version=version, description=description, metrics=metrics or {}
+        reg,
+        prepared,
+        name=name,
+        version=version,
+        description=description,
+        metrics=metrics or {},
+        threshold=threshold,
+        positive_label=positive_label,
     )
     uri = item["artifact_uri"]["S"]
     existing = _get(reg, name, version)
     pushed = uploaded = False
     if existing is not None:
         _same_bytes(existing, prepared.sha256, name, version)
+        _same_decision(existing, _plain(item), name, version)
     else:
         _check_bucket(reg)
         uploaded = _upload(
@@ -317,6 +335,19 @@ def _same_bytes(existing: dict[str, Any], sha256: str, name: str, version: str) 
             f" {str(existing.get('sha256'))[:SHORT_SHA]}, this file's {sha256[:SHORT_SHA]});"
             " versions never change: push it as a new version."
         )
+
+
+def _same_decision(existing: dict[str, Any], item: dict[str, Any], name: str, version: str) -> None:
+    """The same bytes with another threshold or positive label is another version too."""
+    for key, option in (("threshold", "--threshold"), ("positive_label", "--positive-label")):
+        had, asked = existing.get(key), item.get(key)
+        if (None if had is None else str(had)) != (None if asked is None else str(asked)):
+            raise Refused(
+                f"Model {name} already has a version {version} with {key}"
+                f" {'unset' if had is None else had} (this push: {option}"
+                f" {'unset' if asked is None else asked}); versions never change: push it as a"
+                " new version."
+            )
 
 
 # -- aliases --------------------------------------------------------------------------------
