@@ -836,7 +836,7 @@ def models_push_data(
 @aws_command(secrets_app, "set")
 def secrets_set(
     target: Target,
-    name: str = typer.Argument(..., help="The secret: gemini-api-key."),
+    name: str = typer.Argument(..., help="The secret: gemini-api-key or prediction-db-url."),
     from_env: str = typer.Option(None, "--from-env", help="Read the value from this variable."),
     stdin: bool = typer.Option(False, "--stdin", help="Read the value from standard input."),
 ) -> None:
@@ -860,7 +860,20 @@ def secrets_set(
     )
     where = "SSM SecureString" if result.backend == "ssm" else "Secrets Manager secret"
     out.print(f"Stored {name} as {where} {result.name}.", markup=False)
-    if result.role_cannot_read:
+    if result.log:
+        if target.config.log.enabled:
+            out.print(
+                "Run 'scarab deploy' to turn the prediction log on (the functions get its"
+                " packages and may read this URL).",
+                markup=False,
+            )
+        else:
+            out.print(
+                "[log] enabled = false in scarab.toml: the prediction log stays off until"
+                " it is true and you run 'scarab deploy'.",
+                markup=False,
+            )
+    elif result.role_cannot_read:
         out.print(
             "The function still reads its previous key: its role may not read this one yet."
             " Run 'scarab deploy' to grant it and switch the function over.",

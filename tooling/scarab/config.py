@@ -30,9 +30,18 @@ from scarab.functions import FUNCTIONS
 CONFIG_NAME = "scarab.toml"
 _NAME_RE = re.compile(r"^[a-z][a-z0-9-]{0,39}$")
 _ENV_RE = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
+# The prediction log's variables ([log] and its secret; contract with lens.log).
+LOG_DERIVED_ENV = (
+    "SCARAB_LOG_ENABLED",
+    "SCARAB_LOG_STORE_INPUTS",
+    "SCARAB_STAGE",
+    "PREDICTION_DB_URL_PARAM",
+    "PREDICTION_DB_URL_BACKEND",
+)
 # Variables scarab derives from other settings; setting them in [function.environment]
 # would be ambiguous, so it is refused.
 DERIVED_ENV = (
+    *LOG_DERIVED_ENV,
     "ALLOWED_ORIGINS",
     "MODEL_REGISTRY_TABLE",
     "ARTIFACTS_BUCKET",
@@ -319,6 +328,30 @@ class LockConfig(_Strict):
     timeout_minutes: int = Field(15, ge=1, le=24 * 60)
 
 
+class LogConfig(_Strict):
+    """[log]: the prediction log (one row per /analyze, /predict and /forecast answer).
+
+    In AWS the log is on when `enabled` and the stage's `prediction-db-url` secret is
+    stored (scarab secrets set prediction-db-url --stdin); the URL itself is never in
+    scarab.toml. `scarab serve` logs to .scarab/local/predictions.db whenever `enabled`.
+    """
+
+    enabled: bool = True
+    # Keep each request's input (the image, the features) in the row, not only its digest.
+    store_inputs: bool = False
+
+
+# The prediction log's database URL: a secret, stored like the Gemini key in [secrets]
+# backend under this name ({app} and {stage} filled in).
+PREDICTION_DB_SECRET = "prediction-db-url"  # noqa: S105 (a name, not a value)
+PREDICTION_DB_NAME = "/scarab/{app}/{stage}/prediction-db-url"
+
+
+def prediction_db_secret_name(app: str, stage: str) -> str:
+    """Where the stage's prediction log URL is stored (SSM parameter or secret name)."""
+    return PREDICTION_DB_NAME.format(app=app, stage=stage)
+
+
 class ScarabConfig(_Strict):
     app: str = "scarab"
     region: str | None = None
@@ -329,6 +362,7 @@ class ScarabConfig(_Strict):
     secrets: SecretsConfig = Field(default_factory=SecretsConfig)
     images: ImagesConfig = Field(default_factory=ImagesConfig)  # type: ignore[arg-type]
     lock: LockConfig = Field(default_factory=LockConfig)  # type: ignore[arg-type]
+    log: LogConfig = Field(default_factory=LogConfig)
 
     @field_validator("app", "stage")
     @classmethod

@@ -24,6 +24,10 @@ if TYPE_CHECKING:
 
 TASK_ROOT = Path("lambda")
 ALL_ROUTES_NAME = "all"
+# The prediction log's packages (SQLAlchemy, alembic, the drivers): appended to each
+# function's requirements for a lambda zip only when the stage's log is on, so a stage
+# without a log database keeps its small zips (lambda/requirements.txt includes it).
+LOG_REQUIREMENTS = TASK_ROOT / "requirements" / "log.txt"
 
 # Never shipped by any function: tests and caches inside the source tree.
 _COMMON_EXCLUDE = ("*/__pycache__/*", "*.pyc", "*/tests/*", "*/test_*.py")

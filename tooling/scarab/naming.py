@@ -75,6 +75,11 @@ class Names:
         return "scarab-read-secret"
 
     @property
+    def log_db_policy(self) -> str:
+        """The role's inline policy that reads the prediction log's database URL."""
+        return "scarab-read-prediction-db"
+
+    @property
     def logs_policy(self) -> str:
         """The role's inline policy that writes the function's logs."""
         return "scarab-write-logs"

@@ -1,5 +1,8 @@
 """`scarab secrets set`: store the Gemini key in SSM (SecureString) or Secrets Manager,
-and point the function at it (GOOGLE_API_KEY_PARAM and GOOGLE_API_KEY_BACKEND).
+and point the function at it (GOOGLE_API_KEY_PARAM and GOOGLE_API_KEY_BACKEND); or the
+prediction log's database URL (`prediction-db-url`), which the next `scarab deploy`
+finds and turns the log on with (its packages go into the zips then, so nothing is
+wired here).
 
 The value arrives as a Python str (from an environment variable or stdin in the CLI),
 never through argv; it is not logged, recorded in state, or printed.
@@ -11,7 +14,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from scarab.aws import Aws, aws_errors, call, error_code
-from scarab.config import ScarabConfig
+from scarab.config import PREDICTION_DB_SECRET, ScarabConfig, prediction_db_secret_name
 from scarab.deploy.models import secret_environment, secret_policy
 from scarab.deploy.reader import read_legacy_unit, read_role
 from scarab.deploy.waiters import wait_for_function
@@ -22,6 +25,9 @@ from scarab.stage import open_stage
 
 # Logical secret names accepted by `scarab secrets set NAME`.
 SECRET_ALIASES = {"gemini-api-key", "gemini", "google-api-key", "GOOGLE_API_KEY", "GEMINI_API_KEY"}
+# The prediction log's database URL: SQLAlchemy's dialects it supports ([+driver] allowed).
+_DB_SCHEMES = ("postgresql", "postgres", "mysql", "mariadb")
+_LOCAL_DB_SCHEMES = ("sqlite",)
 
 
 @dataclass
@@ -32,15 +38,38 @@ class SecretResult:
     # The function's role may not read this secret (e.g. after [secrets] backend changed):
     # the function was left reading its previous key, and 'scarab deploy' switches it over.
     role_cannot_read: bool = False
+    # The prediction log's URL (not the Gemini key): `scarab deploy` turns the log on.
+    log: bool = False
 
 
 def resolve_secret_name(config: ScarabConfig, logical: str) -> str:
+    if logical == PREDICTION_DB_SECRET:
+        return prediction_db_secret_name(config.app, config.stage)
     if logical not in SECRET_ALIASES:
         raise ConfigError(
-            f"Unknown secret {logical!r}. scarab manages one secret: 'gemini-api-key'"
-            f" (stored as {config.secret_name})."
+            f"Unknown secret {logical!r}. scarab manages two secrets: 'gemini-api-key'"
+            f" (stored as {config.secret_name}) and '{PREDICTION_DB_SECRET}' (the prediction"
+            f" log's database URL, stored as"
+            f" {prediction_db_secret_name(config.app, config.stage)})."
         )
     return config.secret_name
+
+
+def database_url_problem(value: str, *, local: bool) -> str | None:
+    """Why `value` cannot be the prediction log's database URL, or None. Never quotes
+    the value (it holds a password)."""
+    scheme, sep, rest = value.partition("://")
+    dialect = scheme.split("+", 1)[0].lower()
+    allowed = _DB_SCHEMES + (_LOCAL_DB_SCHEMES if local else ())
+    if not sep or not rest or dialect not in allowed:
+        return (
+            "The value is not a database URL the prediction log can use (value not shown):"
+            " give dialect://user:password@host:port/database with dialect postgresql or"
+            " mysql (mariadb)"
+            + (", or sqlite:///path on an emulator" if local else "")
+            + ". Nothing was stored."
+        )
+    return None
 
 
 def set_secret(
@@ -52,12 +81,19 @@ def set_secret(
     endpoint_url: str | None = None,
     aws: Aws | None = None,
 ) -> SecretResult:
-    """Store `value` as the stage's Gemini key and wire the function to read it."""
+    """Store `value` as the stage's Gemini key and wire the function to read it; or, for
+    `prediction-db-url`, as the prediction log's database URL (wired by `scarab deploy`)."""
     if not value.strip():
         raise ScarabError("The secret value is empty; nothing was stored.")
     value = value.strip()
     target = resolve_secret_name(config, name)
     st = open_stage(config, project_dir=project_dir, endpoint_url=endpoint_url, aws=aws)
+    log = name == PREDICTION_DB_SECRET
+    if log:
+        problem = database_url_problem(value, local=st.aws.local)
+        if problem:
+            raise ConfigError(problem)
+    what = "Prediction log database URL" if log else "Gemini API key"
     blocked = False
     # The message of an AWS error never contains the value we sent.
     with st.lock("secrets set"), aws_errors():
@@ -69,7 +105,7 @@ def set_secret(
                 Value=value,
                 Type="SecureString",
                 Overwrite=True,
-                Description=f"Gemini API key for {st.names.base} (scarab)",
+                Description=f"{what} for {st.names.base} (scarab)",
             )
             call(
                 ssm.add_tags_to_resource,
@@ -91,6 +127,8 @@ def set_secret(
                     SecretString=value,
                     Tags=[{"Key": k, "Value": v} for k, v in st.names.tags.items()],
                 )
+        if log:
+            return SecretResult(target, config.secrets.backend, False, log=True)
         wired = False
         # The functions that read the key: the analyze function, and the single function
         # of a stage deployed before the split (until the next deploy retires it).

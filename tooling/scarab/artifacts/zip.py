@@ -41,7 +41,7 @@ from typing import Literal
 
 from scarab import layout
 from scarab.errors import ScarabError
-from scarab.functions import ALL_ROUTES, FUNCTIONS, TASK_ROOT, FunctionDef
+from scarab.functions import ALL_ROUTES, FUNCTIONS, LOG_REQUIREMENTS, TASK_ROOT, FunctionDef
 
 Flavor = Literal["lambda", "local"]
 
@@ -238,11 +238,14 @@ def install_deps(
     architecture: str,
     progress: Callable[[str], None] | None = None,
     requirements_file: Path = ALL_ROUTES.requirements,
+    extra_requirements: tuple[Path, ...] = (),
 ) -> Path:
-    """pip-install a requirements file (relative to the project) for Lambda into a cache
-    keyed by its requirement set, runtime and architecture."""
-    requirements = project_dir / requirements_file
-    key = _deps_key(read_requirements(requirements), runtime, architecture)
+    """pip-install a requirements file (relative to the project), plus `extra_requirements`
+    (the prediction log's), for Lambda into a cache keyed by their requirement set,
+    runtime and architecture."""
+    files = [project_dir / f for f in (requirements_file, *extra_requirements)]
+    wanted = list(dict.fromkeys(line for f in files for line in read_requirements(f)))
+    key = _deps_key(wanted, runtime, architecture)
     # SCARAB_CACHE_DIR lets several checkouts (or test projects) share one cache.
     root = os.environ.get("SCARAB_CACHE_DIR") or project_dir / layout.CACHE_DIR
     cache = Path(root) / "deps" / key
@@ -265,9 +268,9 @@ def install_deps(
         "--target",
         str(tmp),
         "--no-compile",
-        "-r",
-        str(requirements),
     ]
+    for f in files:
+        cmd += ["-r", str(f)]
     proc = subprocess.run(cmd, capture_output=True, text=True, check=False)
     if proc.returncode != 0:
         shutil.rmtree(tmp, ignore_errors=True)
@@ -275,7 +278,8 @@ def install_deps(
         raise ScarabError(
             f"Installing the function's dependencies for {runtime}/{architecture} failed."
             f" Check your network access to PyPI and that every package in"
-            f" {requirements_file} has a manylinux wheel.\n{tail}"
+            f" {', '.join(str(f) for f in (requirements_file, *extra_requirements))} has a"
+            f" manylinux wheel.\n{tail}"
         )
     (tmp / ".complete").write_text(key)
     if (cache / ".complete").is_file():  # a concurrent build finished first: keep its copy
@@ -322,17 +326,22 @@ def build_zip(
     progress: Callable[[str], None] | None = None,
     function: FunctionDef = ALL_ROUTES,
     bytecode: bool = True,
+    log: bool = False,
 ) -> ZipBuild:
     """Build (or reuse) `function`'s zip for these inputs and return where it is.
 
     The default is the all-routes function (lens.handler, every dependency): what a stage
     deployed as one function runs. A lambda zip carries bytecode when `bytecode` is set
-    and this interpreter can compile for `runtime` (see `bytecode_tag`).
+    and this interpreter can compile for `runtime` (see `bytecode_tag`), and the
+    prediction log's packages (LOG_REQUIREMENTS) when `log` is set.
     """
     tag = bytecode_tag(runtime) if bytecode and flavor == "lambda" else None
     entries = source_entries(project_dir, function)
     if flavor == "lambda":
-        deps = install_deps(project_dir, runtime, architecture, progress, function.requirements)
+        extra = (LOG_REQUIREMENTS,) if log else ()
+        deps = install_deps(
+            project_dir, runtime, architecture, progress, function.requirements, extra
+        )
         dep_entries = {n: p for n, p in _dep_entries(deps).items() if not function.prunes(n)}
         clash = sorted(set(dep_entries) & set(entries))
         if clash:
@@ -408,8 +417,10 @@ def build_function_zips(
     architecture: str = "x86_64",
     progress: Callable[[str], None] | None = None,
     functions: tuple[FunctionDef, ...] = FUNCTIONS,
+    log: bool = False,
 ) -> dict[str, ZipBuild]:
-    """One zip per catalog function, by function name (each reused when unchanged)."""
+    """One zip per catalog function, by function name (each reused when unchanged);
+    with the prediction log's packages when `log` is set."""
     return {
         fn.name: build_zip(
             project_dir,
@@ -418,6 +429,7 @@ def build_function_zips(
             architecture=architecture,
             progress=progress,
             function=fn,
+            log=log,
         )
         for fn in functions
     }

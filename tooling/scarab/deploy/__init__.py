@@ -113,8 +113,10 @@ def _codes(
     aws: Aws,
     progress: Callable[[str], None] | None,
     functions: tuple[FunctionDef, ...],
+    log: bool = False,
 ) -> dict[str, Code]:
-    """Each function's code, by catalog name: its own zip, or the stage's one image."""
+    """Each function's code, by catalog name: its own zip (with the prediction log's
+    packages when `log`), or the stage's one image (which has every package)."""
     if package == "image":
         tag = image_tag(project_dir, config.function.architecture)
         names = Names(config.app, config.stage)
@@ -130,6 +132,7 @@ def _codes(
             architecture=function_settings(config, fn.name).architecture,
             progress=progress,
             function=fn,
+            log=log,
         )
         if progress:
             verb = "reused" if built.reused else "built"
@@ -185,7 +188,7 @@ def deploy(
             seeds = packaged_seeds(project_dir, names.models_bucket(aws.account_id, aws.region))
             desired = desired_state(
                 config, account_id=aws.account_id, region=aws.region, partition=aws.partition,
-                codes=codes, functions=functions, seeds=seeds,
+                codes=codes, functions=functions, seeds=seeds, log=log_on,
             )  # fmt: skip
             if progress:
                 progress("reading the stage's resources")
@@ -209,7 +212,10 @@ def deploy(
         state0 = load_state(project_dir, config.stage, aws.endpoint_url)
         # Not the old layout's names: they may be another stage's (see read_legacy_unit).
         guards.preflight(aws, names, state0, own)
-        codes = _codes(config, project_dir, pkg, flv, aws, progress, functions)
+        # The log is on when [log] enabled finds its database URL stored (the secret's
+        # existence only: the CLI never reads the URL); then the zips carry its packages.
+        log_on, log_notice = guards.prediction_log(aws, config)
+        codes = _codes(config, project_dir, pkg, flv, aws, progress, functions, log_on)
     # Plan without the lock: a run with nothing to do (or a dry run) changes nothing, so
     # it makes no mutating call at all, the lock's included.
     state, desired, observed, steps = survey()
@@ -245,6 +251,8 @@ def deploy(
         warnings = guards.deploy_warnings(aws, config, names, units)
         if steps and observed.retired:
             warnings += guards.migration_warnings(observed, state.managed_envs().get("all", []))
+    if log_notice:
+        warnings.append(log_notice)
     if notice:
         warnings.append(notice)
     code = desired.code

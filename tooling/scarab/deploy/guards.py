@@ -17,7 +17,7 @@ from collections.abc import Callable
 from typing import Any
 
 from scarab.aws import Aws, call, error_code, explain
-from scarab.config import ScarabConfig, name_length_problem
+from scarab.config import ScarabConfig, name_length_problem, prediction_db_secret_name
 from scarab.deploy.lock import lock_parameter, unlock
 from scarab.deploy.planner import carried_environment, foreign_grants
 from scarab.deploy.planner_url import public_url_statement
@@ -123,24 +123,58 @@ def _region_of(user: str) -> str:
     return user.rsplit(" in ", 1)[1].split()[0]
 
 
-def missing_secret(aws: Aws, config: ScarabConfig) -> str | None:
-    """A warning when the Gemini key the function reads does not exist in its store
-    (never set, or [secrets] backend switched): /analyze fails until it is set."""
-    name, backend = config.secret_name, config.secrets.backend
+def secret_exists(aws: Aws, name: str, backend: str) -> bool:
+    """Whether the SSM parameter or Secrets Manager secret `name` exists, asked without
+    reading its value (DescribeParameters, DescribeSecret). Raises on other errors."""
     try:
         if backend == "ssm":
             got = call(
                 aws.client("ssm").describe_parameters,
                 ParameterFilters=[{"Key": "Name", "Option": "Equals", "Values": [name]}],
             )
-            exists = bool(got.get("Parameters"))
-        else:
-            call(aws.client("secretsmanager").describe_secret, SecretId=name)
-            exists = True
+            return bool(got.get("Parameters"))
+        call(aws.client("secretsmanager").describe_secret, SecretId=name)
+        return True
     except Exception as exc:
         if error_code(exc) not in _GONE:
-            return f"could not check that the Gemini key {name} exists ({explain(exc)})"
-        exists = False
+            raise
+        return False
+
+
+def prediction_log(aws: Aws, config: ScarabConfig) -> tuple[bool, str | None]:
+    """Whether the stage's prediction log is on ([log] enabled and its database URL
+    stored; only the secret's existence is asked, never its value), and what to say
+    when [log] enabled finds no URL."""
+    if not config.log.enabled:
+        return False, None
+    name = prediction_db_secret_name(config.app, config.stage)
+    backend = config.secrets.backend
+    try:
+        found = secret_exists(aws, name, backend)
+    except Exception as exc:
+        return False, (
+            f"the prediction log is off: could not check that its database URL {name}"
+            f" exists ({explain(exc)})"
+        )
+    if found:
+        return True, None
+    store = "SSM parameter" if backend == "ssm" else "Secrets Manager secret"
+    return False, (
+        f"the prediction log is off: no database URL is stored in the {store} {name}."
+        " To turn it on, run 'scarab secrets set prediction-db-url --stdin' (the URL on"
+        " standard input, e.g. postgresql://user:password@host/db), then 'scarab deploy';"
+        " [log] enabled = false in scarab.toml silences this"
+    )
+
+
+def missing_secret(aws: Aws, config: ScarabConfig) -> str | None:
+    """A warning when the Gemini key the function reads does not exist in its store
+    (never set, or [secrets] backend switched): /analyze fails until it is set."""
+    name, backend = config.secret_name, config.secrets.backend
+    try:
+        exists = secret_exists(aws, name, backend)
+    except Exception as exc:
+        return f"could not check that the Gemini key {name} exists ({explain(exc)})"
     if exists:
         return None
     store = "SSM parameter" if backend == "ssm" else "Secrets Manager secret"
@@ -161,7 +195,7 @@ def extra_access(
     """Grants on the stage's role and function that scarab did not make. Each: kind, name,
     and the command that removes it (the user decides: scarab never deletes them)."""
     out: list[dict[str, Any]] = []
-    ours = {names.logs_policy, names.inline_policy, names.registry_policy}
+    ours = {names.logs_policy, names.inline_policy, names.registry_policy, names.log_db_policy}
     if role is not None:
         for policy in sorted(set(role.inline) - ours):
             out.append({

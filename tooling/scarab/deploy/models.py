@@ -11,7 +11,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from scarab.artifacts.zip import LAMBDA_ZIP_LIMIT
-from scarab.config import FunctionConfig, ScarabConfig, UrlConfig
+from scarab.config import FunctionConfig, ScarabConfig, UrlConfig, prediction_db_secret_name
 from scarab.deploy import routes as routes_mod
 from scarab.functions import ALL_ROUTES_NAME, FUNCTIONS, FunctionDef, get_function
 from scarab.naming import TAG_MANAGED_ENV, FunctionNames, Names
@@ -359,9 +359,12 @@ def function_settings(config: ScarabConfig, key: str) -> FunctionConfig:
     return config.function if key == ALL_ROUTES_NAME else config.function_config(key)
 
 
-def function_environment(config: ScarabConfig, key: str = "analyze") -> dict[str, str]:
+def function_environment(
+    config: ScarabConfig, key: str = "analyze", *, log: bool = False
+) -> dict[str, str]:
     """The environment scarab sets on function `key` (contract with lens). Only a
-    function that calls Gemini gets the Gemini settings and the key's location."""
+    function that calls Gemini gets the Gemini settings and the key's location; with
+    `log` (the stage's prediction log is on) every function gets where its URL is."""
     fn = function_settings(config, key)
     env = dict(fn.environment)
     env.setdefault("POWERTOOLS_SERVICE_NAME", "scarab")
@@ -378,7 +381,60 @@ def function_environment(config: ScarabConfig, key: str = "analyze") -> dict[str
                 defaults.thinking, sort_keys=True, separators=(",", ":")
             )
         env.update(secret_environment(config))
+    if log:
+        env.update(log_environment(config))
     return env
+
+
+# The prediction log's variables (contract with lens.log; scarab.config.LOG_DERIVED_ENV).
+LOG_ENABLED_ENV = "SCARAB_LOG_ENABLED"
+LOG_STORE_INPUTS_ENV = "SCARAB_LOG_STORE_INPUTS"
+LOG_STAGE_ENV = "SCARAB_STAGE"
+LOG_URL_PARAM_ENV = "PREDICTION_DB_URL_PARAM"
+LOG_URL_BACKEND_ENV = "PREDICTION_DB_URL_BACKEND"
+
+
+def log_environment(config: ScarabConfig) -> dict[str, str]:
+    """Where a function with the prediction log on reads the database URL (the secret's
+    name and store, never the URL), and what it records."""
+    env = {
+        LOG_ENABLED_ENV: "true",
+        LOG_STAGE_ENV: config.stage,
+        LOG_URL_PARAM_ENV: prediction_db_secret_name(config.app, config.stage),
+        LOG_URL_BACKEND_ENV: config.secrets.backend,
+    }
+    if config.log.store_inputs:
+        env[LOG_STORE_INPUTS_ENV] = "true"
+    return env
+
+
+def _read_policy(
+    sid: str, name: str, backend: str, region: str, account: str, partition: str
+) -> dict[str, Any]:
+    """An inline policy that can read exactly the parameter or secret `name`."""
+    if backend == "ssm":
+        resource = f"arn:{partition}:ssm:{region}:{account}:parameter/{name.lstrip('/')}"
+        action = "ssm:GetParameter"
+    else:
+        # Secrets Manager appends a random 6-character suffix to a secret's ARN.
+        resource = f"arn:{partition}:secretsmanager:{region}:{account}:secret:{name}-??????"
+        action = "secretsmanager:GetSecretValue"
+    return {
+        "Version": "2012-10-17",
+        "Statement": [{"Sid": sid, "Effect": "Allow", "Action": action, "Resource": resource}],
+    }
+
+
+def log_db_policy(
+    config: ScarabConfig, region: str, account: str, partition: str
+) -> dict[str, Any]:
+    """An inline policy that can read exactly the prediction log's URL and nothing else
+    (no kms:Decrypt: like the Gemini key, a SecureString under the account's default
+    aws/ssm key is decrypted for whoever may read it)."""
+    name = prediction_db_secret_name(config.app, config.stage)
+    return _read_policy(
+        "ReadPredictionDbUrl", name, config.secrets.backend, region, account, partition
+    )
 
 
 def secret_environment(config: ScarabConfig) -> dict[str, str]:
@@ -391,20 +447,9 @@ def secret_policy(
     config: ScarabConfig, region: str, account: str, partition: str
 ) -> dict[str, Any]:
     """An inline policy that can read exactly the configured secret and nothing else."""
-    name = config.secret_name
-    if config.secrets.backend == "ssm":
-        resource = f"arn:{partition}:ssm:{region}:{account}:parameter/{name.lstrip('/')}"
-        action = "ssm:GetParameter"
-    else:
-        # Secrets Manager appends a random 6-character suffix to a secret's ARN.
-        resource = f"arn:{partition}:secretsmanager:{region}:{account}:secret:{name}-??????"
-        action = "secretsmanager:GetSecretValue"
-    return {
-        "Version": "2012-10-17",
-        "Statement": [
-            {"Sid": "ReadGeminiKey", "Effect": "Allow", "Action": action, "Resource": resource}
-        ],
-    }
+    return _read_policy(
+        "ReadGeminiKey", config.secret_name, config.secrets.backend, region, account, partition
+    )
 
 
 def logs_policy(log_group: str, region: str, account: str, partition: str) -> dict[str, Any]:
@@ -436,15 +481,19 @@ def function_spec(
     partition: str,
     code: Code,
     registry: RegistrySpec | None = None,
+    log: bool = False,
 ) -> FunctionSpec:
-    """Function `fn_def` of the stage as it should be, with its role and log group."""
+    """Function `fn_def` of the stage as it should be, with its role and log group;
+    with `log`, it writes the prediction log (its URL's location, a role that reads it)."""
     names = Names(config.app, config.stage)
     own = names.function(fn_def.name)
     settings = function_settings(config, fn_def.name)
-    env = function_environment(config, fn_def.name)
+    env = function_environment(config, fn_def.name, log=log)
     policies = {names.logs_policy: logs_policy(own.log_group, region, account_id, partition)}
     if fn_def.uses_gemini:
         policies[names.inline_policy] = secret_policy(config, region, account_id, partition)
+    if log:
+        policies[names.log_db_policy] = log_db_policy(config, region, account_id, partition)
     if fn_def.reads_registry and registry is not None:
         env.update(registry.environment)
         policies[names.registry_policy] = registry_policy(registry)
@@ -487,9 +536,11 @@ def desired_state(
     codes: dict[str, Code],
     functions: tuple[FunctionDef, ...] = FUNCTIONS,
     seeds: tuple[SeedModel, ...] = (),
+    log: bool = False,
 ) -> Desired:
     """The stage as `config` describes it: `functions` (by default the catalog's), each
     with the code in `codes[name]`, and the API routing each route to its function.
+    `log`: the prediction log is on (see scarab.deploy.log_secret_found).
 
     `functions=(ALL_ROUTES,)` describes the single-function layout of stages deployed
     before the split (what the migration tests start from).
@@ -505,7 +556,7 @@ def desired_state(
     specs = tuple(
         function_spec(
             config, f, account_id=account_id, region=region, partition=partition,
-            code=codes[f.name], registry=registry,
+            code=codes[f.name], registry=registry, log=log,
         )
         for f in functions
     )  # fmt: skip

@@ -173,7 +173,12 @@ def plan_role(d: Desired, fn: FunctionSpec, unit: ObservedUnit) -> list[Step]:
 
 
 # The inline policies scarab writes (deploy/models.py names them through Names).
-_SCARAB_POLICIES = ("scarab-read-secret", "scarab-write-logs", "scarab-read-registry")
+_SCARAB_POLICIES = (
+    "scarab-read-secret",
+    "scarab-write-logs",
+    "scarab-read-registry",
+    "scarab-read-prediction-db",
+)
 
 
 def foreign_grants(role: ObservedRole) -> list[str]:
