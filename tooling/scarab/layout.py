@@ -8,6 +8,7 @@
     .scarab/local/serve.json            the running `scarab serve` (scarab.serve.record)
     .scarab/local/functions/<hex>/      zips extracted for `scarab serve`'s workers
     .scarab/local/logs/                 `scarab serve`'s function logs
+    .scarab/local/predictions.db        `scarab serve`'s prediction log (SQLite)
 
 Paths are relative to the project directory.
 """
@@ -24,6 +25,7 @@ EMULATOR_RECORD = LOCAL / "emulator.json"
 SERVE_RECORD = LOCAL / "serve.json"
 FUNCTIONS_DIR = LOCAL / "functions"
 LOG_DIR = LOCAL / "logs"
+PREDICTIONS_DB = LOCAL / "predictions.db"
 
 
 def state_dir(*, local: bool) -> Path:

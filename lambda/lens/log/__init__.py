@@ -6,13 +6,16 @@ thread would be frozen with the container). It can never fail the request: any e
 is counted (EMF metric LogWriteFailures) and logged with the database URL's password
 redacted, and the database's timeouts are short (lens.log.database).
 
-Configuration (set by `scarab deploy` from [log] and [secrets]; `scarab serve` stores a
-SQLite URL for .scarab/local/predictions.db):
+Configuration (set by `scarab deploy` from [log] and [secrets]; `scarab serve` gives its
+workers SCARAB_LOG_LOCAL_URL, the SQLite file .scarab/local/predictions.db):
     SCARAB_LOG_ENABLED          "true" to log (anything else, or unset: no log).
     SCARAB_LOG_STORE_INPUTS     "true" to keep the input itself, not only its digest.
     PREDICTION_DB_URL_PARAM     the SSM parameter or Secrets Manager secret holding the
                                 database URL (never the URL itself: it is a secret).
     PREDICTION_DB_URL_BACKEND   which store: ssm (default) or secretsmanager.
+    SCARAB_LOG_LOCAL_URL        a sqlite:/// URL used when no PREDICTION_DB_URL_PARAM is
+                                set (scarab serve); any other URL here is refused, since
+                                one with a password would sit in the environment in plain.
     SCARAB_STAGE                the stage recorded in each row.
 
 This module imports neither SQLAlchemy nor boto3: a function whose log is off pays
@@ -39,6 +42,7 @@ ENABLED_ENV = "SCARAB_LOG_ENABLED"
 STORE_INPUTS_ENV = "SCARAB_LOG_STORE_INPUTS"
 URL_PARAM_ENV = "PREDICTION_DB_URL_PARAM"
 URL_BACKEND_ENV = "PREDICTION_DB_URL_BACKEND"
+LOCAL_URL_ENV = "SCARAB_LOG_LOCAL_URL"
 STAGE_ENV = "SCARAB_STAGE"
 FAILURE_METRIC = "LogWriteFailures"
 # The routes whose answers are logged, as Powertools writes their rules.
@@ -56,6 +60,7 @@ class LogSettings:
     url_param: str | None
     url_backend: Literal["ssm", "secretsmanager"]
     stage: str | None
+    local_url: str | None = None
 
 
 def _flag(value: str | None) -> bool:
@@ -71,6 +76,7 @@ def log_settings(env: Mapping[str, str] | None = None) -> LogSettings:
         url_param=(env.get(URL_PARAM_ENV) or "").strip() or None,
         url_backend="secretsmanager" if backend == "secretsmanager" else "ssm",
         stage=(env.get(STAGE_ENV) or "").strip() or None,
+        local_url=(env.get(LOCAL_URL_ENV) or "").strip() or None,
     )
 
 
@@ -90,10 +96,12 @@ _url_cache: dict[str, tuple[float, str | None]] = {}
 
 
 def database_url(settings: LogSettings) -> str | None:
-    """The database URL from its secret; None (logged once a minute) when unreadable."""
+    """The database URL from its secret; None (logged once a minute) when unreadable.
+    Without a secret: the local SQLite URL (scarab serve), if that is what it is."""
     name = settings.url_param
     if name is None:
-        return None
+        local = settings.local_url
+        return local if local is not None and local.startswith("sqlite:///") else None
     remembered = _url_cache.get(name)
     if remembered is not None and remembered[1] is None and time.monotonic() < remembered[0]:
         return None

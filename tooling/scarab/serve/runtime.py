@@ -186,13 +186,17 @@ class FunctionRuntime:
         region: str,
         log_file: IO[bytes] | None = None,
         max_containers: int = DEFAULT_MAX_CONTAINERS,
+        local_env: dict[str, str] | None = None,
     ) -> None:
+        """`local_env`: local-only variables every worker gets (scarab.serve.stack's
+        worker_env: the prediction log's SQLite file)."""
         self.project_dir = project_dir
         self.emulator_url = emulator_url
         self.region = region
         self.log_file = log_file
         self.max_containers = max(1, max_containers)
         self.passthrough = {k: os.environ[k] for k in PASSTHROUGH_ENV if k in os.environ}
+        self.passthrough.update(local_env or {})
         self._pools: dict[tuple[Any, ...], Pool] = {}
         self._failed: dict[tuple[Any, ...], tuple[float, InvokeError]] = {}
         self._background: set[asyncio.Task[Any]] = set()

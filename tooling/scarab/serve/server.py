@@ -65,6 +65,7 @@ def run(
             stack.region,
             log_file,
             max_containers=options.max_containers,
+            local_env=stack.worker_env,
         )
         gateway = Gateway(runtime, GatewayOptions(integration_timeout=options.integration_timeout))
         warming: set[asyncio.Task[None]] = set()

@@ -9,17 +9,20 @@ from __future__ import annotations
 
 import os
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import boto3
 from botocore.exceptions import BotoCoreError, ClientError
 
+from scarab import layout
 from scarab.config import ScarabConfig
 from scarab.emulator import Emulator, find_running, start_embedded
 from scarab.errors import ScarabError
 
 GEMINI_KEY_VARIABLES = ("GOOGLE_API_KEY", "GEMINI_API_KEY")
+# The prediction log's local database URL (contract with lens.log.LOCAL_URL_ENV).
+LOCAL_LOG_URL_ENV = "SCARAB_LOG_LOCAL_URL"
 
 
 @dataclass
@@ -33,6 +36,8 @@ class LocalStack:
     rest_api_id: str
     emulator: Emulator | None  # set when serve started the emulator (and must stop it)
     gemini_key_stored: bool = False
+    # Local-only variables for every worker (the prediction log's SQLite file).
+    worker_env: dict[str, str] = field(default_factory=dict)
 
     def close(self) -> None:
         if self.emulator is not None:
@@ -118,11 +123,30 @@ def prepare(
             rest_api_id=rest_api_id,
             emulator=emulator,
             gemini_key_stored=stored,
+            worker_env=local_log_environment(config, project_dir),
         )
     except BaseException:
         if emulator is not None:
             emulator.stop()
         raise
+
+
+def local_log_environment(config: ScarabConfig, project_dir: Path) -> dict[str, str]:
+    """What serve's workers need to write the prediction log to .scarab/local/predictions.db
+    ([log] enabled; nothing when it is off). A file path, not a secret: the workers get it
+    in their environment like GOOGLE_GEMINI_BASE_URL, and lens.log takes only a sqlite URL
+    from there."""
+    if not config.log.enabled:
+        return {}
+    from scarab.deploy.models import LOG_ENABLED_ENV, LOG_STAGE_ENV, LOG_STORE_INPUTS_ENV
+
+    path = (project_dir / layout.PREDICTIONS_DB).resolve()
+    return {
+        LOG_ENABLED_ENV: "true",
+        LOG_STORE_INPUTS_ENV: "true" if config.log.store_inputs else "false",
+        LOG_STAGE_ENV: config.stage,
+        LOCAL_LOG_URL_ENV: f"sqlite:///{path}",
+    }
 
 
 def find_rest_api(project_dir: Path, stage: str, endpoint_url: str, app: str) -> str | None:
