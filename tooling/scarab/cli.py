@@ -885,6 +885,50 @@ def secrets_set(
         out.print("The function is not deployed yet; 'scarab deploy' wires it.")
 
 
+@app.command()
+def predictions(
+    since: str = typer.Option("1h", "--since", help="How far back: 30s, 10m, 2h, 1d."),
+    model: str = typer.Option(None, "--model", help="Only this model's rows."),
+    route: str = typer.Option(
+        None, "--route", help="Only this route's rows: analyze, predict or forecast."
+    ),
+    limit: int = typer.Option(50, "--limit", help="At most this many rows (newest first)."),
+    as_json: bool = JsonOpt,
+    as_csv: bool = typer.Option(False, "--csv", help="Print CSV (every column)."),
+    local: bool = typer.Option(
+        False, "--local", help="Read the SQLite log 'scarab serve' writes (.scarab/local)."
+    ),
+    stage: str | None = StageOpt,
+) -> None:
+    """Print the stage's prediction log: one row per /analyze, /predict, /forecast answer."""
+
+    def body() -> None:
+        from scarab import predictions as lib
+        from scarab.config import find_project_dir, load_config
+
+        if as_json and as_csv:
+            raise _usage("Give at most one of --json and --csv.")
+        project_dir = find_project_dir()
+        config = load_config(project_dir, {"stage": stage})
+        query = lib.make_query(config.stage, since, model, route, limit)
+        if not local:
+            raise _usage(
+                "Reading the prediction log of a stage in AWS (through its function) is not"
+                " available yet; 'scarab predictions --local' reads the log 'scarab serve'"
+                " writes, and the database itself can be queried directly (README:"
+                " Prediction log)."
+            )
+        columns, rows = lib.read_local(project_dir, query)
+        if as_json:
+            out.print(lib.as_json(rows), markup=False, highlight=False)
+        elif as_csv:
+            sys.stdout.write(lib.as_csv(rows, columns))
+        else:
+            out.print(lib.as_text(rows), markup=False)
+
+    _run(body)
+
+
 @aws_command(app)
 def invoke(
     target: Target,

@@ -1,0 +1,152 @@
+"""`scarab predictions`: read the stage's prediction log.
+
+With --local: the SQLite file `scarab serve` writes (.scarab/local/predictions.db),
+through SQLAlchemy and the function's own table definition (lens.log.schema), so the
+columns are never restated here. Reading a stage's log in AWS through its function
+(which reaches a database inside a VPC) is not available yet.
+"""
+
+from __future__ import annotations
+
+import csv
+import datetime
+import io
+import json
+from collections.abc import Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from scarab import layout
+from scarab.errors import EXIT_USAGE, ScarabError
+from scarab.logs import parse_since
+
+# The logged routes as the log records them (lens.log.LOGGED_RULES, in API form).
+ROUTES = ("/analyze", "/predict/{model_id}", "/forecast/{model_id}")
+# What the text table shows of a row (--json and --csv give every column).
+TEXT_COLUMNS = (
+    "at", "route", "model", "model_version", "status", "error_code", "latency_ms", "cache",
+    "tokens_in", "tokens_out",
+)  # fmt: skip
+DEFAULT_LIMIT = 50
+
+
+class UsageError(ScarabError):
+    exit_code = EXIT_USAGE
+
+
+@dataclass(frozen=True)
+class Query:
+    stage: str
+    since_s: float | None = 3600.0
+    model: str | None = None
+    route: str | None = None
+    limit: int = DEFAULT_LIMIT
+
+
+def local_database(project_dir: Path) -> Path:
+    """The SQLite file `scarab serve` logs to."""
+    return project_dir / layout.PREDICTIONS_DB
+
+
+def route_named(text: str) -> str:
+    """The logged route `text` names: the route itself or its first word
+    (analyze, /predict, predict/{model_id})."""
+    wanted = text.strip().strip("/").split("/")[0].lower()
+    for route in ROUTES:
+        if route.strip("/").split("/")[0] == wanted:
+            return route
+    raise UsageError(f"--route {text!r}: the logged routes are {', '.join(ROUTES)}.")
+
+
+def make_query(
+    stage: str, since: str | None, model: str | None, route: str | None, limit: int
+) -> Query:
+    if limit < 1:
+        raise UsageError(f"--limit {limit}: give a positive number of rows.")
+    return Query(
+        stage=stage,
+        since_s=parse_since(since) if since else None,
+        model=model or None,
+        route=route_named(route) if route else None,
+        limit=limit,
+    )
+
+
+def read_local(project_dir: Path, query: Query) -> tuple[list[str], list[dict[str, Any]]]:
+    """The log's columns, and the rows of the local log matching `query`, newest first."""
+    path = local_database(project_dir)
+    if not path.is_file():
+        raise ScarabError(
+            f"There is no local prediction log at {path} yet: run 'scarab serve' (with"
+            " [log] enabled, the default) and send it a request."
+        )
+    from scarab.models import use_function_code
+
+    use_function_code(project_dir)
+    try:
+        import sqlalchemy as sa
+        from lens.log.schema import TABLE, predictions
+    except ImportError as exc:
+        raise ScarabError(
+            f"Reading the prediction log needs SQLAlchemy ({exc}): pip install -r"
+            " lambda/requirements/log.txt"
+        ) from None
+    table = predictions
+    columns = [c.name for c in table.columns]
+    stmt = sa.select(table).where(table.c.stage == query.stage)
+    if query.since_s is not None:
+        now = datetime.datetime.now(datetime.UTC).replace(tzinfo=None)
+        stmt = stmt.where(table.c.at >= now - datetime.timedelta(seconds=query.since_s))
+    if query.model:
+        stmt = stmt.where(table.c.model == query.model)
+    if query.route:
+        stmt = stmt.where(table.c.route == query.route)
+    stmt = stmt.order_by(table.c.at.desc(), table.c.id.desc()).limit(query.limit)
+    # Read-only: `scarab predictions` never creates or migrates the file serve owns.
+    engine = sa.create_engine(f"sqlite:///file:{path}?mode=ro&uri=true")
+    try:
+        with engine.connect() as connection:
+            if not sa.inspect(connection).has_table(TABLE):
+                return columns, []
+            return columns, [dict(row._mapping) for row in connection.execute(stmt)]
+    except sa.exc.OperationalError as exc:
+        raise ScarabError(f"The local prediction log {path} cannot be read: {exc.orig}") from None
+    finally:
+        engine.dispose()
+
+
+def _plain(value: Any) -> Any:
+    if isinstance(value, datetime.datetime):
+        return value.isoformat(timespec="milliseconds") + "Z"  # the log holds UTC
+    return value
+
+
+def as_json(rows: Sequence[dict[str, Any]]) -> str:
+    return json.dumps([{k: _plain(v) for k, v in row.items()} for row in rows], indent=2)
+
+
+def as_csv(rows: Sequence[dict[str, Any]], columns: Sequence[str]) -> str:
+    buf = io.StringIO()
+    writer = csv.DictWriter(buf, fieldnames=list(columns), lineterminator="\n")
+    writer.writeheader()
+    for row in rows:
+        writer.writerow({k: "" if row.get(k) is None else _plain(row.get(k)) for k in columns})
+    return buf.getvalue()
+
+
+def as_text(rows: Sequence[dict[str, Any]]) -> str:
+    """An aligned table of TEXT_COLUMNS, newest first."""
+    if not rows:
+        return "No predictions match."
+    cells = [[_cell(r.get(c)) for c in TEXT_COLUMNS] for r in rows]
+    widths = [max(len(c), *(len(line[i]) for line in cells)) for i, c in enumerate(TEXT_COLUMNS)]
+
+    def line(values: Sequence[str]) -> str:
+        return "  ".join(v.ljust(w) for v, w in zip(values, widths, strict=True)).rstrip()
+
+    return "\n".join([line(TEXT_COLUMNS), *(line(c) for c in cells)])
+
+
+def _cell(value: Any) -> str:
+    return "" if value is None else str(_plain(value))
