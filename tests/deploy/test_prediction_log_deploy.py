@@ -18,6 +18,7 @@ from scarab.cli import app
 from typer.testing import CliRunner
 
 from tests.deploy.conftest import ANALYZE, MODELS, client
+from tests.log.test_readme_log import commands
 from tests.support.moto_server import MotoServer
 
 pytestmark = [pytest.mark.emulator, pytest.mark.slow]
@@ -73,11 +74,8 @@ def test_the_log_follows_its_secret_and_log_enabled(
     assert PARAM in notices[0] and "scarab deploy" in notices[0]
 
     monkeypatch.chdir(project)
-    stored = CliRunner().invoke(
-        app,
-        ["secrets", "set", "prediction-db-url", "--stdin", "--endpoint-url", aws.url],
-        input=URL + "\n",
-    )
+    (argv,) = commands("scarab secrets set prediction-db-url")  # README's own line
+    stored = CliRunner().invoke(app, [*argv[1:], "--endpoint-url", aws.url], input=URL + "\n")
     assert stored.exit_code == 0, stored.output
     assert PASSWORD not in stored.output and "scarab deploy" in stored.output
     param = client("ssm", aws).get_parameter(Name=PARAM, WithDecryption=True)["Parameter"]
