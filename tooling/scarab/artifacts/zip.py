@@ -209,6 +209,13 @@ def unfit(interpreter: Interpreter, runtime: str) -> str | None:
 Probe = Callable[[str], "Interpreter | str"]
 
 
+def _fit(found: Interpreter | str, runtime: str) -> Interpreter | str:
+    """A probed interpreter if it can compile for `runtime`, else why not."""
+    if isinstance(found, str):
+        return found
+    return unfit(found, runtime) or found
+
+
 def choose_compiler(
     runtime: str, *, build: Interpreter, explicit: str | None, probe: Probe
 ) -> BytecodeCompiler:
@@ -220,32 +227,28 @@ def choose_compiler(
     the runtime's version, `python<version>` on PATH; else none, and the zips ship source.
     """
     if explicit:
-        found = probe(explicit)
-        why = found if isinstance(found, str) else unfit(found, runtime)
-        if why is not None:
+        named = _fit(probe(explicit), runtime)
+        if isinstance(named, str):
             raise ScarabError(
-                f"{BYTECODE_PYTHON_ENV}={explicit} {why}, so it cannot compile the"
+                f"{BYTECODE_PYTHON_ENV}={explicit} {named}, so it cannot compile the"
                 f" bytecode of a {runtime} function. Name a CPython"
                 f" {runtime_python(runtime) or ''} interpreter there, or unset"
                 f" {BYTECODE_PYTHON_ENV}."
             )
-        assert not isinstance(found, str)
-        return BytecodeCompiler(runtime, found)
+        return BytecodeCompiler(runtime, named)
     if unfit(build, runtime) is None:
         return BytecodeCompiler(runtime, build)
     version = runtime_python(runtime)
     if version is None:
         return BytecodeCompiler(runtime, None, f"{runtime} is not a Python runtime")
     command = f"python{version}"
-    found = probe(command)
-    why = found if isinstance(found, str) else unfit(found, runtime)
-    if why is None:
-        assert not isinstance(found, str)
+    found = _fit(probe(command), runtime)
+    if not isinstance(found, str):
         return BytecodeCompiler(runtime, found)
     return BytecodeCompiler(
         runtime,
         None,
-        f"no bytecode for {runtime}: this is Python {build.version} and {command} {why};"
+        f"no bytecode for {runtime}: this is Python {build.version} and {command} {found};"
         f" the lambda zips ship source only, so each cold start compiles what it imports."
         f" Put a CPython {version} on PATH as {command} or set {BYTECODE_PYTHON_ENV}",
     )
@@ -271,7 +274,8 @@ def _describe(executable: str, env: dict[str, str] | None = None) -> Interpreter
     except (OSError, subprocess.TimeoutExpired) as e:
         return f"could not be run ({e})"
     if proc.returncode != 0:
-        return f"exited with status {proc.returncode} ({proc.stderr.strip()[-300:]})"
+        said = " ".join(proc.stderr.split())[-300:]  # pyenv's advice spans lines
+        return f"exited with status {proc.returncode} ({said})"
     try:
         exe, impl, version, tag = json.loads(proc.stdout.splitlines()[-1])
     except (ValueError, IndexError):
