@@ -277,9 +277,19 @@ def _describe(executable: str, env: dict[str, str] | None = None) -> Interpreter
         said = " ".join(proc.stderr.split())[-300:]  # pyenv's advice spans lines
         return f"exited with status {proc.returncode} ({said})"
     try:
-        exe, impl, version, tag = json.loads(proc.stdout.splitlines()[-1])
+        said_json = json.loads(proc.stdout.splitlines()[-1])
     except (ValueError, IndexError):
         return "did not describe itself"
+    # A wrapper or another program may print any JSON: only [str, str, str, str | None]
+    # is a Python describing itself.
+    if (
+        not isinstance(said_json, list)
+        or len(said_json) != 4
+        or not all(isinstance(v, str) for v in said_json[:3])
+        or not isinstance(said_json[3], str | None)
+    ):
+        return "did not describe itself"
+    exe, impl, version, tag = said_json
     return Interpreter(exe, impl, version, tag)
 
 
