@@ -65,6 +65,8 @@ TAG_ON_CREATE = {
     ("logs", "CreateLogGroup"): ("tags", "logs:TagResource"),
     ("dynamodb", "CreateTable"): ("Tags", "dynamodb:TagResource"),
     ("ecr", "CreateRepository"): ("tags", "ecr:TagResource"),
+    ("ssm", "PutParameter"): ("Tags", "ssm:AddTagsToResource"),  # the stage lock
+    ("secretsmanager", "CreateSecret"): ("Tags", "secretsmanager:TagResource"),
 }
 
 
