@@ -39,6 +39,19 @@ def test_local_flavor_is_reproducible_and_content_addressed(project: Path, tmp_p
     assert build_zip(other, flavor="local").sha256 == first.sha256
 
 
+def test_a_scarab_that_builds_differently_does_not_reuse_an_older_zip(
+    project: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The zip builder's own code is an input of the key: after an upgrade of scarab that
+    changes how zips are built, the same sources are built again, not reused."""
+    import scarab.artifacts.zip as zip_module
+
+    build_zip(project, flavor="local")
+    assert build_zip(project, flavor="local").reused
+    monkeypatch.setattr(zip_module, "BUILDER_DIGEST", "another-builder")
+    assert not build_zip(project, flavor="local").reused
+
+
 def test_zip_entries_are_normalised(project: Path) -> None:
     built = build_zip(project, flavor="local")
     with zipfile.ZipFile(built.path) as zf:

@@ -487,8 +487,13 @@ def install_deps(
     return cache
 
 
+# How this module builds a zip (the compile script, what it prunes, how it writes) is an
+# input too: a scarab that builds differently must not reuse a zip an older one built.
+BUILDER_DIGEST = hashlib.sha256(Path(__file__).read_bytes()).hexdigest()[:16]
+
+
 def _inputs_key(flavor: str, entries: dict[str, Path]) -> str:
-    h = hashlib.sha256(flavor.encode())
+    h = hashlib.sha256(f"{flavor} {BUILDER_DIGEST}".encode())
     for name in sorted(entries):
         h.update(name.encode() + b"\0")
         h.update(hashlib.sha256(entries[name].read_bytes()).digest())
