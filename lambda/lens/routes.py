@@ -3,18 +3,24 @@
 from __future__ import annotations
 
 import time
+from typing import Any
 
 from aws_lambda_powertools.metrics import MetricUnit
 
 import lens
 from lens import predict
+from lens.cache import cached_json
+from lens.cache import state as cache_state
+from lens.cache.keys import analyze_key
 from lens.gemini import analyze_with_gemini
 from lens.images import prepare_image
 from lens.intake import decode_image_field
 from lens.invocation import current
 from lens.observability import logger, metrics
+from lens.prompt import SYSTEM_INSTRUCTION, user_prompt
 from lens.routing import LensRouter
 from lens.schema import (
+    Analysis,
     AnalyzeRequest,
     AnalyzeResponse,
     ErrorResponse,
@@ -22,6 +28,7 @@ from lens.schema import (
     HealthResponse,
     ImageInfo,
     Timings,
+    Usage,
 )
 from lens.secrets import key_status
 from lens.settings import get_settings
@@ -61,13 +68,45 @@ def analyze(body: AnalyzeRequest) -> AnalyzeResponse:
         memory_budget=settings.image_memory_bytes,
     )
     prepared = time.perf_counter()
-    result = analyze_with_gemini(
-        image,
-        tier=body.speed,
+    model = settings.model_for(body.speed)
+    key = analyze_key(
+        image.data,
+        speed=body.speed,
         image_type=body.image_type,
-        settings=settings,
-        remaining_ms=invocation.remaining_ms,
+        model=model,
+        thinking=settings.thinking[body.speed],
+        prompt=SYSTEM_INSTRUCTION + user_prompt(body.image_type),
+        version=lens.__version__,
     )
+
+    attempts = 0  # Gemini calls made for this request (0: answered from the cache)
+
+    def ask_gemini() -> dict[str, Any]:
+        nonlocal attempts
+        result = analyze_with_gemini(
+            image,
+            tier=body.speed,
+            image_type=body.image_type,
+            settings=settings,
+            remaining_ms=invocation.remaining_ms,
+        )
+        usage = result.usage
+        metrics.add_metric(name="InputTokens", unit=MetricUnit.Count, value=usage.input_tokens)
+        metrics.add_metric(name="OutputTokens", unit=MetricUnit.Count, value=usage.output_tokens)
+        metrics.add_metric(
+            name="ThinkingTokens", unit=MetricUnit.Count, value=usage.thinking_tokens
+        )
+        attempts = result.attempts
+        return {
+            "analysis": result.analysis.model_dump(mode="json"),
+            "model": result.model,
+            "usage": usage.model_dump(mode="json"),
+        }
+
+    # What Gemini answered for this image, speed and type (the cached part of the answer;
+    # the image facts, timings and request id are this request's).
+    answer = cached_json(key, ask_gemini)
+    usage = Usage.model_validate(answer["usage"])
     answered = time.perf_counter()
     timings = Timings(
         prepare=round((prepared - started) * 1000, 1),
@@ -77,31 +116,27 @@ def analyze(body: AnalyzeRequest) -> AnalyzeResponse:
     logger.info(
         "analysis complete",
         extra={
-            "model": result.model,
+            "model": answer["model"],
             "speed": body.speed,
-            "attempts": result.attempts,
+            "attempts": attempts,
+            "cache": cache_state(),
             "latency_ms": timings.total,
             "prepare_ms": timings.prepare,
             "model_ms": timings.model,
-            "input_tokens": result.usage.input_tokens,
-            "output_tokens": result.usage.output_tokens,
-            "thinking_tokens": result.usage.thinking_tokens,
+            "input_tokens": usage.input_tokens,
+            "output_tokens": usage.output_tokens,
+            "thinking_tokens": usage.thinking_tokens,
             "bytes_in": image.bytes_in,
             "bytes_sent": len(image.data),
         },
     )
     metrics.add_metric(name="Latency", unit=MetricUnit.Milliseconds, value=timings.total)
     metrics.add_metric(name="ModelLatency", unit=MetricUnit.Milliseconds, value=timings.model)
-    metrics.add_metric(name="InputTokens", unit=MetricUnit.Count, value=result.usage.input_tokens)
-    metrics.add_metric(name="OutputTokens", unit=MetricUnit.Count, value=result.usage.output_tokens)
-    metrics.add_metric(
-        name="ThinkingTokens", unit=MetricUnit.Count, value=result.usage.thinking_tokens
-    )
     metrics.add_metric(name="BytesSent", unit=MetricUnit.Bytes, value=len(image.data))
     return AnalyzeResponse(
-        analysis=result.analysis,
-        model=result.model,
-        usage=result.usage,
+        analysis=Analysis.model_validate(answer["analysis"]),
+        model=answer["model"],
+        usage=usage,
         image=ImageInfo(
             width=image.width,
             height=image.height,
