@@ -9,10 +9,11 @@ from dataclasses import dataclass
 import pytest
 from lens import cache
 
+from tests.deploy.conftest import _fast_retries, project, run_deploy
 from tests.function.conftest import invoke, lens_env
 from tests.predict.conftest import cache_dir, call
 
-__all__ = ["cache_dir", "call", "invoke", "lens_env"]
+__all__ = ["_fast_retries", "cache_dir", "call", "invoke", "lens_env", "project", "run_deploy"]
 
 
 @dataclass
