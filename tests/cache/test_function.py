@@ -52,6 +52,8 @@ def test_a_repeated_analysis_is_a_hit_with_no_gemini_call(
     assert second["model"] == first["model"] and second["usage"] == first["usage"]
     assert second["image"] == first["image"]
     assert second["request_id"] != first["request_id"]  # the answer is this request's
+    # The same upload: this container knows what it prepares to, so nothing is decoded.
+    assert second["timings_ms"]["prepare"] == 0.0 and first["timings_ms"]["prepare"] > 0
 
 
 def test_speed_and_image_type_are_part_of_the_question(

@@ -6,7 +6,7 @@ from __future__ import annotations
 from typing import Any
 
 import pytest
-from lens.cache.keys import analyze_key, prediction_key
+from lens.cache.keys import analyze_key, digest, prediction_key, upload_key
 
 BASE: dict[str, Any] = {
     "speed": "fast",
@@ -21,7 +21,7 @@ BASE: dict[str, Any] = {
 def _analyze(image: bytes = b"prepared-jpeg-bytes", **changes: Any) -> str:
     parts = {**BASE, **changes}
     return analyze_key(
-        image,
+        digest(image),
         speed=parts["speed"],
         image_type=parts["imageType"],
         model=parts["model"],
@@ -85,3 +85,11 @@ def test_prediction_keys_follow_model_version_and_input() -> None:
         {"inputs": {"features": {"x": 1.5, "y": 2.5}}},
     ):
         assert key(**changes) != key(), changes
+
+
+def test_an_upload_key_follows_the_bytes_and_every_preparation_setting() -> None:
+    settings = {"max_side": 1024, "jpeg_quality": 85}
+    assert upload_key(b"raw", settings) == upload_key(b"raw", dict(settings))
+    assert upload_key(b"raw", settings) != upload_key(b"raw2", settings)
+    assert upload_key(b"raw", settings) != upload_key(b"raw", {**settings, "max_side": 2048})
+    assert upload_key(b"raw", settings) != _analyze(b"raw")

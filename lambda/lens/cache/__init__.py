@@ -173,6 +173,37 @@ def cached_json(key: str, compute: Callable[[], dict[str, Any]]) -> dict[str, An
     return value
 
 
+def recall(key: str) -> dict[str, Any] | None:
+    """A value kept in this process's memory only (`remember`), or None (also when the
+    cache is off)."""
+    cache = get_cache()
+    found = cache.memory.get(key) if cache is not None else None
+    if found is None:
+        return None
+    value: dict[str, Any] = json.loads(found[0])
+    return value
+
+
+def remember(key: str, value: dict[str, Any]) -> None:
+    """Keep `value` in this process's memory for the TTL (a fact about this process's
+    own work, e.g. what an upload prepares to; never written to the table)."""
+    cache = get_cache()
+    if cache is not None and (text := _encode(value)) is not None:
+        cache.memory.put(key, text, cache.clock() + cache.ttl_s)
+
+
+def peek(key: str) -> dict[str, Any] | None:
+    """The answer under `key` when this process's memory has it live and the request
+    does not bypass the cache (marked a hit); else None, and nothing is marked."""
+    request = _request.get()
+    if request is not None and request.bypass:
+        return None
+    found = recall(key)
+    if found is not None:
+        _mark(request, "hit")
+    return found
+
+
 def header_middleware(app: ApiGatewayResolver, next_middleware: NextMiddleware) -> Response[str]:
     """Reads the request's Cache-Control, and says in X-Cache what the cache did."""
     token = _request.set(directives(header(app.current_event.raw_event, "cache-control")))

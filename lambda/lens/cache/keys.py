@@ -35,7 +35,7 @@ def _key(route: str, parts: dict[str, Any]) -> str:
 
 
 def analyze_key(
-    image: bytes,
+    image_sha256: str,
     *,
     speed: str,
     image_type: str,
@@ -44,11 +44,11 @@ def analyze_key(
     prompt: str,
     version: str,
 ) -> str:
-    """The key of an /analyze answer for the prepared `image` bytes."""
+    """The key of an /analyze answer for the prepared image whose sha256 is given."""
     return _key(
         "analyze",
         {
-            "image": digest(image),
+            "image": image_sha256,
             "speed": speed,
             "imageType": image_type,
             "model": model,
@@ -57,6 +57,12 @@ def analyze_key(
             "lens": version,
         },
     )
+
+
+def upload_key(upload: bytes, preparation: dict[str, Any]) -> str:
+    """The key of what an upload prepares to: the upload as sent and every setting that
+    decides the preparation (the same upload prepared the same way gives the same bytes)."""
+    return _key("upload", {"upload": digest(upload), "preparation": preparation})
 
 
 def prediction_key(route: str, *, model: str, version: str, sha256: str, inputs: Any) -> str:
