@@ -99,3 +99,17 @@ def test_the_longest_ttl_the_config_allows_is_one_the_function_takes(tmp_path: P
     d = _desired(tmp_path, "[cache]\nttl_seconds = 86400\n")
     env = dict(d.function("analyze").environment)
     assert lens_settings.load_settings(env).cache_ttl_s == lens_settings.MAX_CACHE_TTL_S == 86400
+
+
+def test_the_readme_shows_the_cache_policy_the_deploy_writes(tmp_path: Path) -> None:
+    import json
+
+    readme = (Path(__file__).resolve().parents[2] / "README.md").read_text()
+    section = readme.split("## Response cache", 1)[1].split("\n## ", 1)[0]
+    (block,) = [json.loads(b.split("```", 1)[0]) for b in section.split("```json\n")[1:]]
+    d = desired_state(
+        load_config(write(tmp_path, "")), account_id="<account>", region="<region>",
+        partition="<partition>", codes=CODES,
+    )  # fmt: skip
+    for fn in d.functions:
+        assert fn.inline_policies["scarab-use-cache"] == block, fn.key
