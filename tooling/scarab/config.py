@@ -35,6 +35,8 @@ _ENV_RE = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
 DERIVED_ENV = (
     "ALLOWED_ORIGINS",
     "MODEL_REGISTRY_TABLE",
+    "SCARAB_CACHE_TTL_S",
+    "SCARAB_CACHE_TABLE",
     "ARTIFACTS_BUCKET",
     "SCARAB_MODELS",
     "SCARAB_THINKING",
@@ -319,6 +321,16 @@ class LockConfig(_Strict):
     timeout_minutes: int = Field(15, ge=1, le=24 * 60)
 
 
+class CacheConfig(_Strict):
+    """[cache]: the response cache of /analyze, /predict and /forecast."""
+
+    # Seconds an answer is reused; 0 turns the cache off (no table, no X-Cache).
+    ttl_seconds: int = Field(300, ge=0, le=86400)
+    # Every container shares answers through the stage's table `<app>-<stage>-cache`;
+    # false keeps them in each container's memory only.
+    shared: bool = True
+
+
 class ScarabConfig(_Strict):
     app: str = "scarab"
     region: str | None = None
@@ -329,6 +341,7 @@ class ScarabConfig(_Strict):
     secrets: SecretsConfig = Field(default_factory=SecretsConfig)
     images: ImagesConfig = Field(default_factory=ImagesConfig)  # type: ignore[arg-type]
     lock: LockConfig = Field(default_factory=LockConfig)  # type: ignore[arg-type]
+    cache: CacheConfig = Field(default_factory=CacheConfig)  # type: ignore[arg-type]
 
     @field_validator("app", "stage")
     @classmethod
