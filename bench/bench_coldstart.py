@@ -9,12 +9,15 @@ delay, or POST /predict/tabular. Today's function answers both, as the baseline 
 
 Phases: extract (in this process), import and first request (timed inside the child),
 and their total; medians of RUNS runs, ratios against today's function answering the
-same request. The zips are built for this interpreter's Python (their compiled wheels
-must load here), so they carry bytecode, as every zip built by the runtime's own Python
-version does (scarab.artifacts.zip.bytecode_tag); the `source` rows are the same zips
-built without it: what a build for another Python version ships (the default python3.12
-runtime built by a 3.11 scarab). Each is compared with the all-routes zip built the
-same way; the goal line also gives analyze against the source-only all-routes zip.
+same request. The first rows are zips built for this interpreter's Python (their compiled
+wheels must load here) with bytecode, run by it. Then, when an interpreter of the default
+runtime's version is at hand (python3.12 on PATH or SCARAB_BYTECODE_PYTHON, as
+scarab.artifacts.zip.bytecode_compiler finds it; its real executable, not a pyenv shim),
+the default runtime's rows: its zips (cp312 wheels) with and without its bytecode, run by
+that interpreter. Without one, those rows are skipped (the output says why) and this
+version's zips built without bytecode stand in for the source-only rows. Today's function
+built for a runtime with no interpreter of its version at hand ships source only, so the
+goal lines also compare analyze with bytecode against the source-only all-routes zip.
 
 Goals: analyze <= 45 MB unzipped; analyze extract + import + first request at least 2x
 faster than today's function.
@@ -87,7 +90,9 @@ def _files(path: Path) -> int:
         return len(zf.infolist())
 
 
-def _one(zip_file: Path, handler: str, event: dict[str, Any], work: Path) -> dict[str, float]:
+def _one(
+    python: str, zip_file: Path, handler: str, event: dict[str, Any], work: Path
+) -> dict[str, float]:
     target = Path(tempfile.mkdtemp(dir=work))
     started = time.perf_counter()
     with zipfile.ZipFile(zip_file) as zf:
@@ -97,7 +102,7 @@ def _one(zip_file: Path, handler: str, event: dict[str, Any], work: Path) -> dic
     env.update(PYTHONPATH=str(target), PYTHONDONTWRITEBYTECODE="1")
     proc = subprocess.run(
         [
-            sys.executable,
+            python,
             "-S",
             "-c",
             _CHILD.format(handler=handler, context=CONTEXT_SOURCE),
@@ -116,6 +121,25 @@ def _one(zip_file: Path, handler: str, event: dict[str, Any], work: Path) -> dic
     return {"extract": extract_ms, "import": child["import"], "first": child["first"]}
 
 
+def _default_runtime_python(own: str) -> tuple[str | None, str]:
+    """The interpreter that runs the default runtime's rows (its real executable, not a
+    pyenv shim), or None and why those rows are skipped."""
+    from scarab.artifacts.zip import bytecode_compiler
+    from scarab.config import FunctionConfig
+
+    default = FunctionConfig().runtime
+    if default == own:
+        return None, f"this interpreter is {own}, the default runtime: the rows above are it"
+    compiler = bytecode_compiler(default)
+    if compiler.interpreter is None:
+        return None, compiler.note
+    return compiler.interpreter.executable, default
+
+
+# (row, zip key (runtime, function, bytecode), handler, request, baseline row)
+Row = tuple[str, tuple[str, str, bool], str, str, str | None]
+
+
 def main() -> None:
     sys.path[:0] = [str(ROOT / "lambda"), str(ROOT / "tooling"), str(ROOT)]
     from scarab.artifacts import build_zip
@@ -123,15 +147,48 @@ def main() -> None:
 
     from tests.support.gemini_server import GeminiServer
 
-    runtime = f"python{sys.version_info.major}.{sys.version_info.minor}"
+    own = f"python{sys.version_info.major}.{sys.version_info.minor}"
+    a, m, al = ANALYZE.handler, MODELS.handler, ALL_ROUTES.handler
+    pythons = {own: sys.executable}
+    default_python, default = _default_runtime_python(own)
+    if default_python:
+        pythons[default] = default_python
+
+    def analyze_rows(runtime: str, prefix: str, bytecode: bool) -> list[Row]:
+        suffix = "" if bytecode else ", source"
+        base = f"{prefix}all /analyze{suffix}"
+        return [
+            (base, (runtime, "all", bytecode), al, "/analyze", None),
+            (f"{prefix}analyze{suffix}", (runtime, "analyze", bytecode), a, "/analyze", base),
+        ]
+
+    rows: list[Row] = [
+        *analyze_rows(own, "", True),
+        ("all /predict", (own, "all", True), al, "/predict/tabular", None),
+        ("models", (own, "models", True), m, "/predict/tabular", "all /predict"),
+    ]
+    # Source only: the default runtime's real zips when its interpreter is here; else
+    # this version's zips built without bytecode stand in for them.
+    short = f"{default.removeprefix('python')} " if default_python else ""
+    if default_python:
+        rows += analyze_rows(default, short, True)
+    rows += analyze_rows(default if default_python else own, short, False)
+    functions = {fn.name: fn for fn in (ANALYZE, MODELS, ALL_ROUTES)}
     zips = {
-        (fn.name, bytecode): build_zip(
-            ROOT, flavor="lambda", runtime=runtime, function=fn, bytecode=bytecode, progress=print
+        key: build_zip(
+            ROOT,
+            flavor="lambda",
+            runtime=key[0],
+            function=functions[key[1]],
+            bytecode=key[2],
+            progress=print,
         )
-        for fn in (ANALYZE, MODELS, ALL_ROUTES)
-        for bytecode in (True, False)
-        if bytecode or fn is not MODELS
+        for key in dict.fromkeys(row[1] for row in rows)
     }
+    for key, z in zips.items():
+        # The rows' labels say what each zip carries; a build that could not compile is
+        # not the row it claims to be.
+        assert (z.bytecode is not None) is key[2], (key, z.bytecode)
     requests = _requests()
     server = GeminiServer()
     server.start()
@@ -143,40 +200,34 @@ def main() -> None:
             "POWERTOOLS_METRICS_DISABLED": "true",
         }
     )
-    # (row, zip key, handler, request, baseline row)
-    rows = [
-        ("all /analyze", ("all", True), ALL_ROUTES.handler, "/analyze", None),
-        ("analyze", ("analyze", True), ANALYZE.handler, "/analyze", "all /analyze"),
-        ("all /analyze, source", ("all", False), ALL_ROUTES.handler, "/analyze", None),
-        (
-            "analyze, source",
-            ("analyze", False),
-            ANALYZE.handler,
-            "/analyze",
-            "all /analyze, source",
-        ),
-        ("all /predict", ("all", True), ALL_ROUTES.handler, "/predict/tabular", None),
-        ("models", ("models", True), MODELS.handler, "/predict/tabular", "all /predict"),
-    ]
     work = Path(tempfile.mkdtemp(prefix="bench-coldstart-"))
     try:
         samples: dict[str, list[dict[str, float]]] = {row[0]: [] for row in rows}
         for _ in range(RUNS):  # interleaved, so drift hits every row alike
             for name, key, handler, request, _base in rows:
-                samples[name].append(_one(zips[key].path, handler, requests[request], work))
+                samples[name].append(
+                    _one(pythons[key[0]], zips[key].path, handler, requests[request], work)
+                )
     finally:
         server.stop()
         shutil.rmtree(work, ignore_errors=True)
 
-    print(f"python {runtime}, {RUNS} runs each, medians; x = today's function / this one")
-    print(f"{'artifact':20s} {'bytecode':>11s} {'files':>6s} {'zip MB':>7s} {'unzip MB':>9s}")
-    for (name, _bytecode), z in zips.items():
+    print(f"{RUNS} runs each, medians; x = today's function / this one")
+    for runtime, python in pythons.items():
+        print(f"  {runtime} rows run by {python}")
+    if not default_python:
+        print(f"  default-runtime rows skipped: {default}")
+    print(
+        f"{'artifact':24s} {'runtime':>10s} {'bytecode':>11s} {'files':>6s}"
+        f" {'zip MB':>7s} {'unzip MB':>9s}"
+    )
+    for (runtime, name, _bytecode), z in zips.items():
         print(
-            f"{name:20s} {z.bytecode or 'none':>11s} {_files(z.path):6d}"
+            f"{name:24s} {runtime:>10s} {z.bytecode or 'none':>11s} {_files(z.path):6d}"
             f" {z.size / MB:7.1f} {z.unzipped_size / MB:9.1f}"
         )
     print()
-    header = f"{'function':20s}" + "".join(
+    header = f"{'function':24s}" + "".join(
         f" {p + ' ms':>11s} {'x':>5s}" for p in ("extract", "import", "first", "total")
     )
     print(header)
@@ -190,24 +241,41 @@ def main() -> None:
             s["extract"] + s["import"] + s["first"] for s in samples[name]
         )
         medians[name] = phases
-        line = f"{name:20s}"
+        line = f"{name:24s}"
         for p, value in phases.items():
             ratio = medians[base][p] / value if base else 1.0
             line += f" {value:11.0f} {ratio:4.1f}x"
         print(line)
-    size = zips["analyze", True].unzipped_size / MB
+    size = zips[own, "analyze", True].unzipped_size / MB
     print(
         f"analyze: {size:.1f} MB unzipped (goal <= {SIZE_GOAL_MB}: "
         f"{'met' if size <= SIZE_GOAL_MB else 'MISSED'})"
     )
-    for label, row, base in (
-        ("both with bytecode", "analyze", "all /analyze"),
-        ("both source only", "analyze, source", "all /analyze, source"),
-        ("analyze with bytecode, today's function source only", "analyze", "all /analyze, source"),
-    ):
+    source_runtime = default if default_python else own
+    goals = [
+        (own, "both with bytecode", "analyze", "all /analyze"),
+        (
+            source_runtime,
+            "both source only",
+            f"{short}analyze, source",
+            f"{short}all /analyze, source",
+        ),
+    ]
+    if default_python:
+        goals.append((default, "both with bytecode", f"{short}analyze", f"{short}all /analyze"))
+    goals.append(
+        (
+            source_runtime,
+            "analyze with bytecode, today's function source only (what a build for"
+            f" {source_runtime} ships without a {source_runtime} to compile with)",
+            f"{short}analyze",
+            f"{short}all /analyze, source",
+        )
+    )
+    for runtime, label, row, base in goals:
         speedup = medians[base]["total"] / medians[row]["total"]
         print(
-            f"analyze extract+import+first request {speedup:.1f}x faster than today's"
-            f" function, {label} (goal >= {SPEED_GOAL:.0f}x:"
+            f"{runtime}: analyze extract+import+first request {speedup:.1f}x faster than"
+            f" today's function, {label} (goal >= {SPEED_GOAL:.0f}x:"
             f" {'met' if speedup >= SPEED_GOAL else 'MISSED'})"
         )

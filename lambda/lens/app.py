@@ -23,6 +23,7 @@ from aws_lambda_powertools.event_handler.openapi.exceptions import (
     RequestValidationError,
 )
 
+from lens import cache
 from lens.cors import EchoCORSConfig, cors_headers
 from lens.errors import ApiError
 from lens.intake import EventKind, parse_json
@@ -55,7 +56,8 @@ def build_resolver(kind: EventKind, routers: Routers) -> ApiGatewayResolver:
         _decorate(response, cors)
         return response
 
-    app.use(middlewares=[common_headers])
+    # The cache's runs inside: it reads Cache-Control and sets X-Cache (lens.cache).
+    app.use(middlewares=[common_headers, cache.header_middleware])
     return app
 
 

@@ -3,19 +3,22 @@
 from __future__ import annotations
 
 import time
+from typing import Any
 
 from aws_lambda_powertools.metrics import MetricUnit
 
 import lens
-from lens import predict
+from lens import cache, predict
+from lens.cache.keys import analyze_key, digest, upload_key
 from lens.gemini import analyze_with_gemini
 from lens.images import prepare_image
 from lens.intake import decode_image_field
 from lens.invocation import current
-from lens.log import digest
 from lens.observability import logger, metrics
+from lens.prompt import SYSTEM_INSTRUCTION, user_prompt
 from lens.routing import LensRouter
 from lens.schema import (
+    Analysis,
     AnalyzeRequest,
     AnalyzeResponse,
     ErrorResponse,
@@ -23,6 +26,7 @@ from lens.schema import (
     HealthResponse,
     ImageInfo,
     Timings,
+    Usage,
 )
 from lens.secrets import key_status
 from lens.settings import get_settings
@@ -53,34 +57,98 @@ def analyze(body: AnalyzeRequest) -> AnalyzeResponse:
     settings = get_settings()  # the body size was checked by the handler, before validation
     started = time.perf_counter()
     # For the prediction log: the model asked for (so a failed call names it too) and the
-    # input's digest; the image itself is kept only with [log] store_inputs.
-    invocation.note(model=settings.model_for(body.speed))
+    # input (kept only with [log] store_inputs; its digest is the prepared image's sha256).
+    invocation.note(model=settings.model_for(body.speed), input=body.image)
+    preparation = {
+        "max_side": settings.max_side,
+        "max_pixels": settings.max_pixels,
+        "max_bytes": settings.max_image_bytes,
+        "jpeg_quality": settings.jpeg_quality,
+        "memory_budget": settings.image_memory_bytes,
+    }
+
+    def question(prepared_sha256: str) -> str:
+        return analyze_key(
+            prepared_sha256,
+            speed=body.speed,
+            image_type=body.image_type,
+            model=settings.model_for(body.speed),
+            thinking=settings.thinking[body.speed],
+            prompt=SYSTEM_INSTRUCTION + user_prompt(body.image_type),
+            version=lens.__version__,
+        )
+
+    # An upload this container prepared before prepares to the same bytes: when their
+    # answer is in memory, it is a hit without decoding the upload or the image again
+    # (the upload's text is the key: decoding 2 MB of base64 costs more than hashing it).
+    upload = upload_key(body.image.encode("utf-8", "surrogatepass"), preparation)
+    known = cache.recall(upload)
+    if known is not None and (answer := cache.peek(question(known["sha256"]))) is not None:
+        info = ImageInfo.model_validate(known["image"])
+        invocation.note(input_digest=known["sha256"])
+        return _answer(body, answer, info, started, started, attempts=0)
     raw = decode_image_field(body.image, settings.max_image_bytes)
-    invocation.note(input_digest=digest(raw), input=body.image)
-    image = prepare_image(
-        raw,
-        max_side=settings.max_side,
-        max_pixels=settings.max_pixels,
-        max_bytes=settings.max_image_bytes,
-        jpeg_quality=settings.jpeg_quality,
-        memory_budget=settings.image_memory_bytes,
-    )
+    image = prepare_image(raw, **preparation)
     prepared = time.perf_counter()
-    result = analyze_with_gemini(
-        image,
-        tier=body.speed,
-        image_type=body.image_type,
-        settings=settings,
-        remaining_ms=invocation.remaining_ms,
+    info = ImageInfo(
+        width=image.width,
+        height=image.height,
+        bytes_in=image.bytes_in,
+        bytes_sent=len(image.data),
     )
+    sha256 = digest(image.data)
+    invocation.note(input_digest=sha256)
+    cache.remember(upload, {"sha256": sha256, "image": info.model_dump()})
+    attempts = 0  # Gemini calls made for this request (0: answered from the cache)
+
+    def ask_gemini() -> dict[str, Any]:
+        nonlocal attempts
+        result = analyze_with_gemini(
+            image,
+            tier=body.speed,
+            image_type=body.image_type,
+            settings=settings,
+            remaining_ms=invocation.remaining_ms,
+        )
+        usage = result.usage
+        metrics.add_metric(name="InputTokens", unit=MetricUnit.Count, value=usage.input_tokens)
+        metrics.add_metric(name="OutputTokens", unit=MetricUnit.Count, value=usage.output_tokens)
+        metrics.add_metric(
+            name="ThinkingTokens", unit=MetricUnit.Count, value=usage.thinking_tokens
+        )
+        attempts = result.attempts
+        return {
+            "analysis": result.analysis.model_dump(mode="json"),
+            "model": result.model,
+            "usage": usage.model_dump(mode="json"),
+        }
+
+    # What Gemini answered for this image, speed and type (the cached part of the answer;
+    # the image facts, timings and request id are this request's).
+    answer = cache.cached_json(question(sha256), ask_gemini)
+    return _answer(body, answer, info, started, prepared, attempts)
+
+
+def _answer(
+    body: AnalyzeRequest,
+    answer: dict[str, Any],
+    info: ImageInfo,
+    started: float,
+    prepared: float,
+    attempts: int,
+) -> AnalyzeResponse:
+    """The 200 answer around `answer` ({analysis, model, usage}), logged and measured."""
+    invocation = current()
+    usage = Usage.model_validate(answer["usage"])
     answered = time.perf_counter()
-    invocation.note(
-        model=result.model,
-        model_version=result.model,
-        tokens_in=result.usage.input_tokens,
-        # Thinking is billed as output.
-        tokens_out=result.usage.output_tokens + result.usage.thinking_tokens,
-    )
+    invocation.note(model=answer["model"], model_version=answer["model"])
+    if attempts:
+        # Tokens this request spent (a cached answer's were spent by the request it
+        # cached); thinking is billed as output.
+        invocation.note(
+            tokens_in=usage.input_tokens,
+            tokens_out=usage.output_tokens + usage.thinking_tokens,
+        )
     timings = Timings(
         prepare=round((prepared - started) * 1000, 1),
         model=round((answered - prepared) * 1000, 1),
@@ -89,37 +157,28 @@ def analyze(body: AnalyzeRequest) -> AnalyzeResponse:
     logger.info(
         "analysis complete",
         extra={
-            "model": result.model,
+            "model": answer["model"],
             "speed": body.speed,
-            "attempts": result.attempts,
+            "attempts": attempts,
+            "cache": cache.state(),
             "latency_ms": timings.total,
             "prepare_ms": timings.prepare,
             "model_ms": timings.model,
-            "input_tokens": result.usage.input_tokens,
-            "output_tokens": result.usage.output_tokens,
-            "thinking_tokens": result.usage.thinking_tokens,
-            "bytes_in": image.bytes_in,
-            "bytes_sent": len(image.data),
+            "input_tokens": usage.input_tokens,
+            "output_tokens": usage.output_tokens,
+            "thinking_tokens": usage.thinking_tokens,
+            "bytes_in": info.bytes_in,
+            "bytes_sent": info.bytes_sent,
         },
     )
     metrics.add_metric(name="Latency", unit=MetricUnit.Milliseconds, value=timings.total)
     metrics.add_metric(name="ModelLatency", unit=MetricUnit.Milliseconds, value=timings.model)
-    metrics.add_metric(name="InputTokens", unit=MetricUnit.Count, value=result.usage.input_tokens)
-    metrics.add_metric(name="OutputTokens", unit=MetricUnit.Count, value=result.usage.output_tokens)
-    metrics.add_metric(
-        name="ThinkingTokens", unit=MetricUnit.Count, value=result.usage.thinking_tokens
-    )
-    metrics.add_metric(name="BytesSent", unit=MetricUnit.Bytes, value=len(image.data))
+    metrics.add_metric(name="BytesSent", unit=MetricUnit.Bytes, value=info.bytes_sent)
     return AnalyzeResponse(
-        analysis=result.analysis,
-        model=result.model,
-        usage=result.usage,
-        image=ImageInfo(
-            width=image.width,
-            height=image.height,
-            bytes_in=image.bytes_in,
-            bytes_sent=len(image.data),
-        ),
+        analysis=Analysis.model_validate(answer["analysis"]),
+        model=answer["model"],
+        usage=usage,
+        image=info,
         timings_ms=timings,
         request_id=invocation.request_id,
     )

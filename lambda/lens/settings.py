@@ -25,6 +25,9 @@ Environment variables:
                            ourselves (default 1500 ms).
     ALLOWED_ORIGINS        comma list of browser origins allowed by CORS; "*" allows any
                            (default "*": the API key, not CORS, is what secures the API).
+    SCARAB_CACHE_TTL_S     seconds an answer of /analyze, /predict or /forecast is reused
+                           (default 0: no cache; `scarab deploy` sets [cache] ttl_seconds).
+    SCARAB_CACHE_TABLE     the stage's shared cache table (unset: in-process cache only).
 
 Why 1024 px: Gemini 2.x cuts images into 768x768 tiles (258 tokens each), so a 4:3
 photo at 1024x768 costs two tiles; Gemini 3 scales every image to a fixed token budget
@@ -69,6 +72,10 @@ DEFAULT_THINKING: dict[str, str | int] = {
 THINKING_LEVELS = ("minimal", "low", "medium", "high")
 
 MIB = 1024 * 1024
+# The response cache's variables (contract with scarab.deploy.models, which sets them).
+CACHE_TTL_ENV = "SCARAB_CACHE_TTL_S"
+CACHE_TABLE_ENV = "SCARAB_CACHE_TABLE"
+MAX_CACHE_TTL_S = 86_400
 # Lambda sets AWS_LAMBDA_FUNCTION_MEMORY_SIZE; 512 is what `scarab deploy` configures.
 DEFAULT_FUNCTION_MEMORY_MB = 512
 # The interpreter with lens and the digits model loaded holds about 90 MB; 40% more for
@@ -99,6 +106,8 @@ class Settings:
     allowed_origins: tuple[str, ...] = ("*",)
     function_memory_mb: int = DEFAULT_FUNCTION_MEMORY_MB
     image_memory_percent: int = DEFAULT_IMAGE_MEMORY_PERCENT
+    cache_ttl_s: int = 0
+    cache_table: str = ""
 
     @property
     def image_memory_bytes(self) -> int:
@@ -193,6 +202,8 @@ def load_settings(env: dict[str, str] | None = None) -> Settings:
         image_memory_percent=_int(
             env, "SCARAB_IMAGE_MEMORY_PERCENT", DEFAULT_IMAGE_MEMORY_PERCENT, 5, 90
         ),
+        cache_ttl_s=_int(env, CACHE_TTL_ENV, 0, 0, MAX_CACHE_TTL_S),
+        cache_table=env.get(CACHE_TABLE_ENV, "").strip(),
     )
 
 

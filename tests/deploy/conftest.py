@@ -174,6 +174,18 @@ EXPECTED_SSM_POLICY = {
         }
     ],
 }
+# Both roles: the shared response cache's table, items in and out, nothing else.
+EXPECTED_CACHE_POLICY = {
+    "Version": "2012-10-17",
+    "Statement": [
+        {
+            "Sid": "UseResponseCache",
+            "Effect": "Allow",
+            "Action": ["dynamodb:GetItem", "dynamodb:PutItem"],
+            "Resource": "arn:aws:dynamodb:us-east-1:123456789012:table/scarab-test-cache",
+        }
+    ],
+}
 
 
 def expected_permission(api_id: str, stage: str, function: str = "analyze") -> list[dict[str, Any]]:

@@ -12,6 +12,7 @@ from scarab.naming import TAG_MANAGED_ENV
 from tests.deploy.conftest import (
     ANALYZE,
     ANALYZE_ROLE,
+    EXPECTED_CACHE_POLICY,
     EXPECTED_LOGS_POLICY,
     EXPECTED_SSM_POLICY,
     EXPECTED_TRUST,
@@ -65,7 +66,7 @@ def test_full_deploy_creates_every_resource(run_deploy, aws, project: Path) -> N
     assert not {"GOOGLE_API_KEY_PARAM", "SCARAB_MODELS"} & set(menv)
     assert menv["MODEL_REGISTRY_TABLE"] == "scarab-test-models"
 
-    # Role: Lambda's trust, no managed policy, two inline policies, each scoped exactly.
+    # Role: Lambda's trust, no managed policy, inline policies each scoped exactly.
     for role_name in (ANALYZE_ROLE, MODELS_ROLE):
         role = iam.get_role(RoleName=role_name)["Role"]
         assert role["AssumeRolePolicyDocument"] == EXPECTED_TRUST
@@ -73,11 +74,13 @@ def test_full_deploy_creates_every_resource(run_deploy, aws, project: Path) -> N
     assert inline_policies(iam, ANALYZE_ROLE) == {
         "scarab-write-logs": EXPECTED_LOGS_POLICY,
         "scarab-read-secret": EXPECTED_SSM_POLICY,
+        "scarab-use-cache": EXPECTED_CACHE_POLICY,
     }
     # The models function reads no Gemini key: its role writes its own logs and reads the
     # model registry (tests/deploy/test_registry_deploy.py checks that policy exactly).
     models_policies = inline_policies(iam, MODELS_ROLE)
-    assert set(models_policies) == {"scarab-write-logs", "scarab-read-registry"}
+    assert set(models_policies) == {"scarab-write-logs", "scarab-read-registry", "scarab-use-cache"}
+    assert models_policies["scarab-use-cache"] == EXPECTED_CACHE_POLICY
     assert models_policies["scarab-write-logs"] == expected_logs_policy(MODELS)
     roles = sorted(r["RoleName"] for r in iam.list_roles()["Roles"])
     assert [r for r in roles if r.startswith("scarab-test")] == [ANALYZE_ROLE, MODELS_ROLE]

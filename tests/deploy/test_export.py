@@ -493,11 +493,12 @@ def test_the_template_is_what_deploy_created(
     live = live_inventory(aws, api_id, [str(f["name"]) for f in result.functions.values()])
     assert template_inventory(template, refs) == live
     counts = {k: len(v) for k, v in live.items()}
-    # analyze: logs + secret; models: logs + registry.
+    # analyze: logs + secret + cache; models: logs + registry + cache.
     methods = len(ROUTES) + len(route_paths())  # every route, and a preflight per resource
     assert counts["AWS::ApiGateway::Method"] == methods == 14
-    assert counts["AWS::IAM::RolePolicy"] == 4
-    assert counts["AWS::DynamoDB::Table"] == 1 and counts["AWS::S3::Bucket"] == 1
+    assert counts["AWS::IAM::RolePolicy"] == 6
+    # The registry and the shared response cache.
+    assert counts["AWS::DynamoDB::Table"] == 2 and counts["AWS::S3::Bucket"] == 1
     assert counts["AWS::Lambda::Function"] == 2 and counts["AWS::Lambda::Permission"] == 2
 
     # The properties deploy set are the template's, once its references are resolved.

@@ -137,6 +137,8 @@ def test_cli_build_reports_every_function(project: Path, monkeypatch: pytest.Mon
     for name, row in data["functions"].items():
         assert {"path", "sha256", "size", "unzipped_size"} <= set(row)
         assert row["function"] == name and Path(row["path"]).is_file()
+        assert row["bytecode"] is None  # the local flavor is source only
+    assert data["bytecode_note"] is None  # nothing to say: no lambda zip was built
     assert data["functions"]["analyze"]["handler"] == "lens.entry.analyze.lambda_handler"
     assert data["function"] == "all" and data["handler"] == "lens.handler.lambda_handler"
     text = CliRunner().invoke(app, ["build", "--package", "zip", "--flavor", "local"])
@@ -234,6 +236,34 @@ def test_bytecode_zips_are_reproducible(
     again = build_zip(tmp_path, flavor="lambda", runtime=RUNTIME, function=ANALYZE)
     assert not again.reused and again.bytecode is not None
     assert again.sha256 == function_zips["analyze"].sha256
+
+
+@pytest.mark.slow
+def test_a_named_interpreter_compiles_and_source_only_is_never_reused_as_bytecode(
+    function_zips: dict[str, zipmod.ZipBuild], tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    shutil.copytree(
+        REPO / "lambda", tmp_path / "lambda", ignore=shutil.ignore_patterns("__pycache__", "*.pyc")
+    )
+    monkeypatch.setenv("SCARAB_CACHE_DIR", str(REPO / ".scarab" / "cache"))
+    source = build_zip(tmp_path, flavor="lambda", runtime=RUNTIME, function=ANALYZE, bytecode=False)
+    assert source.bytecode is None and not any(n.endswith(".pyc") for n in _names(source.path))
+    # SCARAB_BYTECODE_PYTHON names the interpreter that compiles (here this one, the only
+    # one every machine has): same inputs as the source-only zip but for the bytecode,
+    # so the index must not hand back the source-only zip.
+    monkeypatch.setenv("SCARAB_BYTECODE_PYTHON", sys.executable)
+    said: list[str] = []
+    named = build_zip(
+        tmp_path, flavor="lambda", runtime=RUNTIME, function=ANALYZE, progress=said.append
+    )
+    assert not named.reused and named.bytecode == sys.implementation.cache_tag
+    probed = zipmod.probe_python(sys.executable)
+    assert isinstance(probed, zipmod.Interpreter)
+    assert f"compiling analyze's modules ({named.bytecode}, {probed.executable})" in said
+    # Byte for byte what the build interpreter compiles for its own version.
+    assert named.sha256 == function_zips["analyze"].sha256
+    again = build_zip(tmp_path, flavor="lambda", runtime=RUNTIME, function=ANALYZE, bytecode=False)
+    assert again.reused and again.sha256 == source.sha256
 
 
 @pytest.mark.slow

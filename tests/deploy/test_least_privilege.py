@@ -22,6 +22,7 @@ from scarab.deploy.state import StageState
 from tests.deploy.conftest import (
     ANALYZE,
     ANALYZE_ROLE,
+    EXPECTED_CACHE_POLICY,
     EXPECTED_LOGS_POLICY,
     EXPECTED_SSM_POLICY,
     client,
@@ -91,6 +92,7 @@ def test_a_stage_deployed_the_old_way_is_migrated(run_deploy, aws) -> None:
     assert inline_policies(iam, ROLE) == {
         "scarab-write-logs": EXPECTED_LOGS_POLICY,
         "scarab-read-secret": EXPECTED_SSM_POLICY,
+        "scarab-use-cache": EXPECTED_CACHE_POLICY,
     }
     assert permission(lam, ANALYZE) == expected_permission(api_id, "test")
     assert apigw.get_rest_api(restApiId=api_id)["binaryMediaTypes"] == BINARY

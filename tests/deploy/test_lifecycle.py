@@ -238,6 +238,7 @@ def test_destroy_leaves_nothing(run_deploy, aws, project: Path) -> None:
         "lambda.function scarab-test-models",
         "logs.group /aws/lambda/scarab-test-models",
         "iam.role scarab-test-models-role",
+        "dynamodb.table scarab-test-cache",
     ]
     apigw = client("apigateway", aws)
     assert apigw.get_rest_apis()["items"] == []

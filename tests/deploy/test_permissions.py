@@ -17,6 +17,7 @@ from scarab.config import load_config
 from scarab.deploy.destroy import destroy
 from scarab.models import registry
 from scarab.models.convert import prepare
+from scarab.secrets import set_secret
 
 from tests.deploy.conftest import Recorder, counted_session
 from tests.deploy.test_forecast_data import shifted
@@ -65,6 +66,8 @@ TAG_ON_CREATE = {
     ("logs", "CreateLogGroup"): ("tags", "logs:TagResource"),
     ("dynamodb", "CreateTable"): ("Tags", "dynamodb:TagResource"),
     ("ecr", "CreateRepository"): ("tags", "ecr:TagResource"),
+    ("ssm", "PutParameter"): ("Tags", "ssm:AddTagsToResource"),  # the stage lock
+    ("secretsmanager", "CreateSecret"): ("Tags", "secretsmanager:TagResource"),
 }
 
 
@@ -180,6 +183,11 @@ def test_every_call_of_deploy_models_and_destroy_is_in_the_readme(
         recorders.append(Recorder())
         return Aws("us-east-1", endpoint_url=aws.url, session=counted_session(recorders[-1]))
 
+    # scarab secrets set, with each backend (Secrets Manager: created, then overwritten).
+    sm_config = load_config(project, {"secrets": {"backend": "secretsmanager"}})
+    for cfg in (config, sm_config, sm_config):
+        set_secret(cfg, "a-test-key-value", project_dir=project, aws=session())
+
     reg = registry.open_registry(config, project_dir=project, aws=session())
     for version, c in (("1", 1.0), ("2", 0.01)):
         path = tmp_path / f"churn-{version}.joblib"
@@ -204,6 +212,7 @@ def test_every_call_of_deploy_models_and_destroy_is_in_the_readme(
     assert {"lambda:CreateFunctionUrlConfig", "lambda:UpdateFunctionUrlConfig"} <= set(needed)
     assert {"lambda:DeleteFunctionUrlConfig", "dynamodb:DeleteTable"} <= set(needed)
     assert {"s3:DeleteObjectVersion", "ec2:DescribeRegions", "iam:PassRole"} <= set(needed)
+    assert {"secretsmanager:CreateSecret", "secretsmanager:PutSecretValue"} <= set(needed)
     listed = readme_actions(README.read_text())
     missing = {a: sorted(ops) for a, ops in sorted(needed.items()) if a not in listed}
     assert not missing, f"README.md's permissions table lacks (action: calls): {missing}"

@@ -160,13 +160,15 @@ def test_destroy_dry_run_lists_the_deletion_plan_and_deletes_nothing(
         "lambda.function scarab-test-models",
         "logs.group /aws/lambda/scarab-test-models",
         "iam.role scarab-test-models-role",
+        "dynamodb.table scarab-test-cache",
     ]
     assert all(s["action"] == "delete" for s in doc["steps"])
-    role_calls = [c["operation"] for c in doc["steps"][-5]["calls"]]
-    assert role_calls == ["DeleteRolePolicy", "DeleteRolePolicy", "DeleteRole"]
-    role_calls = [c["operation"] for c in doc["steps"][-1]["calls"]]
-    # the models role: its logs and the model registry
-    assert role_calls == ["DeleteRolePolicy", "DeleteRolePolicy", "DeleteRole"]
+    role_calls = [c["operation"] for c in doc["steps"][-6]["calls"]]
+    # the analyze role: its logs, the Gemini key and the cache
+    assert role_calls == [*["DeleteRolePolicy"] * 3, "DeleteRole"]
+    role_calls = [c["operation"] for c in doc["steps"][-2]["calls"]]
+    # the models role: its logs, the model registry and the cache
+    assert role_calls == [*["DeleteRolePolicy"] * 3, "DeleteRole"]
     assert calls_of(doc, "DeleteRestApi") == [{"restApiId": first.rest_api_id}]
     # Nothing is gone; the secret and ECR are never in the plan.
     functions = client("lambda", aws).list_functions()["Functions"]

@@ -24,6 +24,7 @@ from scarab.deploy.reader import (
     DoomedFunction,
     Observed,
     ObservedApi,
+    ObservedCache,
     ObservedFunction,
     ObservedKey,
     ObservedPlan,
@@ -127,6 +128,7 @@ def converged(d: Desired) -> Observed:
             public_access_blocked=True,
             encrypted=True,
         ),
+        cache=ObservedCache(True, True, "expires_at", dict(d.tags)) if d.cache else None,
         api=ObservedApi(
             "api1",
             resources,
@@ -285,10 +287,19 @@ def test_role_has_scoped_inline_policies_and_no_managed_policy(tmp_path: Path) -
             }
         ],
     }
-    assert set(analyze.inline_policies) == {"scarab-write-logs", "scarab-read-secret"}
+    # Both use the shared response cache table ([cache] shared, the default).
+    assert set(analyze.inline_policies) == {
+        "scarab-write-logs",
+        "scarab-read-secret",
+        "scarab-use-cache",
+    }
     # The models function reads no Gemini key: its role cannot, and it is not told where;
     # it reads the model registry instead (and analyze cannot).
-    assert set(models.inline_policies) == {"scarab-write-logs", "scarab-read-registry"}
+    assert set(models.inline_policies) == {
+        "scarab-write-logs",
+        "scarab-read-registry",
+        "scarab-use-cache",
+    }
     assert models.environment["MODEL_REGISTRY_TABLE"] == "scarab-dev-models"
     assert "MODEL_REGISTRY_TABLE" not in analyze.environment
     logs_resource = models.inline_policies["scarab-write-logs"]["Statement"][0]["Resource"]
@@ -654,7 +665,8 @@ def test_destroy_keeps_a_role_another_region_uses(tmp_path: Path) -> None:
         f"iam.role {ANALYZE}-role",
     ]
     role = steps[-1].calls
-    assert [c.operation for c in role] == ["DeleteRolePolicy", "DeleteRolePolicy", "DeleteRole"]
+    # logs, secret and cache
+    assert [c.operation for c in role] == [*["DeleteRolePolicy"] * 3, "DeleteRole"]
     assert all(c.missing_ok for s in steps for c in s.calls)
     found.role_users = [f"the function {ANALYZE} in eu-west-1 still uses it"]
     assert f"iam.role {ANALYZE}-role" not in [s.resource for s in plan_destroy(d.names, doomed)]
@@ -712,7 +724,7 @@ def test_a_single_function_stage_is_split_and_the_old_function_goes_last(
     delete = step(steps, "lambda.function scarab-dev")
     assert delete.action == "delete" and delete.reason.startswith("deletes it: replaced by")
     role_calls = [c.operation for c in step(steps, "iam.role scarab-dev-role").calls]
-    assert role_calls == ["DeleteRolePolicy", "DeleteRolePolicy", "DeleteRole"]
+    assert role_calls == [*["DeleteRolePolicy"] * 3, "DeleteRole"]  # logs, secret, cache
 
 
 def test_an_old_function_of_someone_else_is_never_retired(tmp_path: Path) -> None:
@@ -741,9 +753,11 @@ def test_the_planners_are_pure() -> None:
         "scarab.deploy.models", "scarab.deploy.planner_api", "scarab.deploy.reader",
         "scarab.errors", "scarab.naming", "scarab.functions", "re",
         "scarab.deploy.planner_registry", "scarab.deploy.planner_url",
+        "scarab.deploy.planner_cache",
     }  # fmt: skip
     for name in (
         "planner.py", "planner_api.py", "planner_registry.py", "planner_url.py", "teardown.py",
+        "planner_cache.py",
     ):  # fmt: skip
         tree = ast.parse((deploy / name).read_text())
         imported = {

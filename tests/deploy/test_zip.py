@@ -39,6 +39,19 @@ def test_local_flavor_is_reproducible_and_content_addressed(project: Path, tmp_p
     assert build_zip(other, flavor="local").sha256 == first.sha256
 
 
+def test_a_scarab_that_builds_differently_does_not_reuse_an_older_zip(
+    project: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The zip builder's own code is an input of the key: after an upgrade of scarab that
+    changes how zips are built, the same sources are built again, not reused."""
+    import scarab.artifacts.zip as zip_module
+
+    build_zip(project, flavor="local")
+    assert build_zip(project, flavor="local").reused
+    monkeypatch.setattr(zip_module, "BUILDER_DIGEST", "another-builder")
+    assert not build_zip(project, flavor="local").reused
+
+
 def test_zip_entries_are_normalised(project: Path) -> None:
     built = build_zip(project, flavor="local")
     with zipfile.ZipFile(built.path) as zf:
@@ -83,11 +96,114 @@ def test_pip_platforms_cover_manylinux_2_28() -> None:
     assert zipmod.pip_platforms("arm64") == ["manylinux2014_aarch64", "manylinux_2_28_aarch64"]
 
 
-def test_bytecode_only_for_this_interpreters_version() -> None:
+# -- which interpreter compiles a runtime's bytecode (pure: every input given) ----------
+
+PY311 = zipmod.Interpreter("/opt/py311/bin/python3.11", "cpython", "3.11.7", "cpython-311")
+PY312 = zipmod.Interpreter("/opt/py312/bin/python3.12", "cpython", "3.12.1", "cpython-312")
+PY313 = zipmod.Interpreter("/opt/py313/bin/python3.13", "cpython", "3.13.0", "cpython-313")
+PYPY312 = zipmod.Interpreter("/opt/pypy/bin/pypy3", "pypy", "3.12.9", "pypy312")
+
+
+def _probe(**found: zipmod.Interpreter | str) -> zipmod.Probe:
+    """A probe that knows these commands (keys spelled with _ for .) and nothing else."""
+    known = {name.replace("_", "."): it for name, it in found.items()}
+
+    def probe(command: str) -> zipmod.Interpreter | str:
+        return known.get(command, "is not on PATH")
+
+    return probe
+
+
+def _never(command: str) -> zipmod.Interpreter | str:
+    raise AssertionError(f"probed {command}")
+
+
+def test_build_interpreter_of_the_runtimes_version_compiles_without_probing() -> None:
+    chosen = zipmod.choose_compiler("python3.12", build=PY312, explicit=None, probe=_never)
+    assert chosen.interpreter == PY312 and chosen.tag == "cpython-312" and not chosen.note
+
+
+def test_another_version_builds_with_python_x_y_from_path() -> None:
+    chosen = zipmod.choose_compiler(
+        "python3.12", build=PY311, explicit=None, probe=_probe(python3_12=PY312)
+    )
+    assert chosen.interpreter == PY312 and chosen.tag == "cpython-312"
+    chosen = zipmod.choose_compiler(
+        "python3.13", build=PY311, explicit=None, probe=_probe(python3_12=PY312)
+    )
+    assert chosen.interpreter is None and chosen.tag is None
+    assert "python3.13 is not on PATH" in chosen.note
+    assert "source only" in chosen.note and zipmod.BYTECODE_PYTHON_ENV in chosen.note
+
+
+@pytest.mark.parametrize(
+    ("impostor", "why"),
+    [
+        (PY313, "is Python 3.13.0, not 3.12"),
+        (PYPY312, "is pypy 3.12.9, not CPython"),
+        ("exited with status 127 (pyenv: python3.12: command not found)", "exited with status"),
+    ],
+)
+def test_a_python_x_y_on_path_of_another_kind_is_passed_over(
+    impostor: zipmod.Interpreter | str, why: str
+) -> None:
+    chosen = zipmod.choose_compiler(
+        "python3.12", build=PY311, explicit=None, probe=_probe(python3_12=impostor)
+    )
+    assert chosen.interpreter is None and why in chosen.note
+
+
+def test_the_named_interpreter_wins_and_must_fit() -> None:
+    # Named explicitly, it compiles even when the build interpreter could.
+    probe = _probe(**{"/x/py312": PY312, "/x/py313": PY313})
+    chosen = zipmod.choose_compiler("python3.12", build=PY312, explicit="/x/py312", probe=probe)
+    assert chosen.interpreter == PY312
+    # A named interpreter that does not fit was asked for: an error, not a quiet fallback.
+    with pytest.raises(ScarabError) as refused:
+        zipmod.choose_compiler("python3.12", build=PY312, explicit="/x/py313", probe=probe)
+    message = str(refused.value)
+    assert "SCARAB_BYTECODE_PYTHON=/x/py313 is Python 3.13.0, not 3.12" in message
+    assert "Name a CPython 3.12 interpreter" in message
+    with pytest.raises(ScarabError, match="/x/missing is not on PATH"):
+        zipmod.choose_compiler("python3.12", build=PY311, explicit="/x/missing", probe=probe)
+
+
+def test_the_zip_key_names_the_compilers_tag_and_version() -> None:
+    source = zipmod.BytecodeCompiler("python3.12", None)
+    assert source.key == "source"
+    assert zipmod.BytecodeCompiler("python3.12", PY312).key == "cpython-312 3.12.1"
+    patched = zipmod.Interpreter(PY312.executable, "cpython", "3.12.9", "cpython-312")
+    assert zipmod.BytecodeCompiler("python3.12", patched).key != "cpython-312 3.12.1"
+
+
+@pytest.mark.parametrize(
+    ("runtime", "version"),
+    [("python3.12", "3.12"), ("python3.9", "3.9"), ("nodejs20.x", None), ("python3", None)],
+)
+def test_runtime_python(runtime: str, version: str | None) -> None:
+    assert zipmod.runtime_python(runtime) == version
+
+
+def test_a_named_interpreter_of_another_version_is_refused_before_building(
+    project: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
     major, minor = sys.version_info[:2]
-    assert zipmod.bytecode_tag(f"python{major}.{minor}") == sys.implementation.cache_tag
-    assert zipmod.bytecode_tag(f"python{major}.{minor + 1}") is None
-    assert zipmod.bytecode_tag(f"python{major}.{minor - 1}") is None
+    other = "python3.13" if (major, minor) != (3, 13) else "python3.12"
+    monkeypatch.setenv("SCARAB_BYTECODE_PYTHON", sys.executable)
+    with pytest.raises(ScarabError, match=rf"is Python {major}\.{minor}\.\d+, not 3\.1[23]"):
+        build_zip(project, flavor="lambda", runtime=other)
+    assert not (project / ".scarab" / "build").exists()  # refused before pip ran
+    # The CLI says the same, as an error without a traceback.
+    config = project / "scarab.toml"
+    config.write_text(config.read_text().replace("[function]", f'[function]\nruntime = "{other}"'))
+    monkeypatch.chdir(project)
+    result = CliRunner().invoke(app, ["build", "--package", "zip"])
+    assert result.exit_code != 0
+    assert f"SCARAB_BYTECODE_PYTHON={sys.executable} is Python" in result.output
+    assert "Traceback" not in result.output
+    monkeypatch.setenv("SCARAB_BYTECODE_PYTHON", str(project / "no-such-python"))
+    with pytest.raises(ScarabError, match="no-such-python could not be run"):
+        build_zip(project, flavor="lambda", runtime=other)
 
 
 @pytest.fixture(scope="session")

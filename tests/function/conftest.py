@@ -6,7 +6,7 @@ from collections.abc import Callable, Iterator
 from typing import Any
 
 import pytest
-from lens import app, gemini, secrets, settings
+from lens import app, cache, gemini, secrets, settings
 
 from tests.function.events import FakeContext
 
@@ -33,6 +33,8 @@ SCARAB_VARS = (
     "GEMINI_API_KEY",
     "GOOGLE_API_KEY_PARAM",
     "GOOGLE_API_KEY_BACKEND",
+    settings.CACHE_TTL_ENV,
+    settings.CACHE_TABLE_ENV,
 )
 
 
@@ -41,6 +43,7 @@ def reset_lens() -> None:
     app.reset_resolvers()
     secrets.reset_key_cache()
     gemini.reset_client()
+    cache.reset_cache()
 
 
 @pytest.fixture(autouse=True)

@@ -107,22 +107,43 @@ def test_store_inputs_keeps_the_input_itself(
 def test_analyze_rows_carry_the_model_tokens_and_the_image_digest_only(
     db_url: str, aws: MotoServer, monkeypatch: pytest.MonkeyPatch, gemini: GeminiServer
 ) -> None:
+    from lens import cache, settings
     from lens.handler import lambda_handler
+    from lens.images import prepare_image
 
     _configure(monkeypatch, db_url)
+    monkeypatch.setenv("SCARAB_CACHE_TTL_S", "300")  # in memory: no table in this test
+    settings.reset_settings()
+    cache.reset_cache()
     image = jpeg()
     event = rest_event("POST", "/analyze", body={"image": b64(image), "speed": "fast"})
     answer = response_json(lambda_handler(event, FakeContext()))
-    (row,) = _rows(db_url)
-    assert row["route"] == "/analyze" and row["status"] == 200
-    assert row["model"] == answer["model"] == row["model_version"]
-    assert row["tokens_in"] == answer["usage"]["input_tokens"]
+    again = lambda_handler(event, FakeContext())  # the same question: from the cache
+    settings.reset_settings()
+    cache.reset_cache()
+    first, second = _rows(db_url)
+    assert first["route"] == "/analyze" and first["status"] == 200
+    assert first["model"] == answer["model"] == first["model_version"]
+    assert first["tokens_in"] == answer["usage"]["input_tokens"]
     usage = answer["usage"]
-    assert row["tokens_out"] == usage["output_tokens"] + usage["thinking_tokens"]
-    assert row["input_digest"] == prediction_log.digest(image)
-    assert row["input"] is None
-    assert b64(image)[:40] not in json.dumps({k: str(v) for k, v in row.items()})
-    assert TEST_GEMINI_KEY not in str(row)
+    assert first["tokens_out"] == usage["output_tokens"] + usage["thinking_tokens"]
+    # The digest is the prepared image's (the bytes sent to Gemini, the cache's key too).
+    s = settings.get_settings()
+    prepared = prepare_image(
+        image, max_side=s.max_side, max_pixels=s.max_pixels, max_bytes=s.max_image_bytes,
+        jpeg_quality=s.jpeg_quality, memory_budget=s.image_memory_bytes,
+    )  # fmt: skip
+    assert first["input_digest"] == prediction_log.digest(prepared.data)
+    assert first["input"] is None
+    assert b64(image)[:40] not in json.dumps({k: str(v) for k, v in first.items()})
+    assert TEST_GEMINI_KEY not in str(first)
+    # The repeat is logged as the hit its X-Cache says, with no tokens of its own.
+    assert (first["cache"], second["cache"]) == ("miss", "hit")
+    headers = {k.lower(): v for k, v in (again.get("headers") or {}).items()}
+    headers.update({k.lower(): v[0] for k, v in (again.get("multiValueHeaders") or {}).items()})
+    assert headers["x-cache"] == "hit"
+    assert second["input_digest"] == first["input_digest"] and second["model"] == first["model"]
+    assert second["tokens_in"] is None and second["tokens_out"] is None
 
 
 class SilentServer:

@@ -34,6 +34,11 @@ throttle_rate = 5000
 throttle_burst = 5000
 quota_limit = 10000000
 quota_period = "DAY"
+
+# Off: these stages script Gemini per request, and a cached answer would skip the script
+# (tests/serve/test_cache.py runs stages with the cache on).
+[cache]
+ttl_seconds = 0
 """
 
 

@@ -255,13 +255,41 @@ CHECKS: dict[str, Callable[[Run], None]] = {
 }
 # A command the block runs twice does something else the second time.
 SECOND_TIME: dict[str, Callable[[Run], None]] = {"scarab models rm churn 2": _removed}
+# What the README's comment on each command says, in the order the block runs them: the
+# checks above verify these claims, so a comment that changes must change its check too.
+SAYS: list[tuple[str, str]] = [
+    ("scarab models push churn.joblib --name churn --version 1 --promote",
+     "or an .onnx file; 1 is live"),
+    ("scarab models list [--json]", "name, version, kind, aliases, sha256, created, metrics"),
+    ("scarab models push churn-2.joblib --name churn --version 2", "pushed, not live yet"),
+    ("scarab models promote churn 2", "live -> 2 (1 is kept in the history)"),
+    ("scarab models rollback churn", "live -> the previous live version, 1"),
+    ("scarab models split churn 2 --weight 30", "2 answers 30 % of requests, live 1 the rest"),
+    ("scarab models rm churn 1", "refused: 1 is live"),
+    ("scarab models rm churn 2", "refused: 2 is the candidate of the split"),
+    ("scarab models split churn 2 --weight 0", "ends the split: live 1 answers every request"),
+    ("scarab models rm churn 2", "removes 2 and its artifact"),
+    ("scarab models push-data bikes-3h recent.csv", "a forecaster's recent observations"),
+]  # fmt: skip
+
+
+def drift(lines: list[Line]) -> list[str]:
+    """How the README block differs from what this test checks (empty: not at all)."""
+    problems = [
+        f"README.md:{line.number}: no check for {line.command!r}"
+        for line in lines
+        if line.command not in CHECKS
+    ]
+    said = [(line.command, " ".join(line.comment.split())) for line in lines]
+    if said != SAYS:
+        problems.append(f"the block says {said}, the checks verify {SAYS}")
+    return problems
 
 
 def test_the_block_is_read_from_the_readme() -> None:
     lines = models_block(README.read_text())
     assert len(lines) >= 8
-    for line in lines:
-        assert line.command in CHECKS, f"README.md:{line.number}: no check for {line.command!r}"
+    assert not drift(lines)
     commands = [line.command for line in lines]
     assert "scarab models list [--json]" in commands
     assert forms(shlex.split("scarab models list [--json]")) == [

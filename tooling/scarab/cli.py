@@ -255,6 +255,7 @@ def build(
 
     def body() -> None:
         from scarab.artifacts import build_image, build_zip
+        from scarab.artifacts.zip import bytecode_compiler
         from scarab.config import find_project_dir, load_config
         from scarab.deploy.models import function_settings
         from scarab.functions import FUNCTIONS
@@ -274,6 +275,10 @@ def build(
                     "platform": img.platform,
                 }
             else:
+                # Said once for the whole build (every zip shares the runtime).
+                note = bytecode_compiler(fn.runtime).note if flavor == "lambda" else ""
+                if note:
+                    progress(note)
                 options: dict[str, Any] = {
                     "flavor": flavor,
                     "runtime": fn.runtime,
@@ -296,6 +301,7 @@ def build(
                     "package": "zip",
                     **_zip_fields(build_zip(project_dir, **options)),
                     "functions": {name: _zip_fields(z) for name, z in functions.items()},
+                    "bytecode_note": note or None,
                 }
         if as_json:
             _print_json(data)
@@ -307,7 +313,7 @@ def build(
                     f"{row['function']} ({row['handler']})\n  {row['path']}\n"
                     f"  {row['size'] / 2**20:.1f} MB zipped,"
                     f" {row['unzipped_size'] / 2**20:.1f} MB unzipped{via}\n"
-                    f"  sha256 {row['sha256']}"
+                    f"  sha256 {row['sha256']}, bytecode {row['bytecode'] or 'none'}"
                 )
             out.print(
                 "deploy uploads the analyze and models zips; the all-routes zip is what"
@@ -332,6 +338,7 @@ def _zip_fields(z: Any) -> dict[str, Any]:
         "unzipped_size": z.unzipped_size,
         "upload_via_s3": z.needs_s3,
         "reused": z.reused,
+        "bytecode": z.bytecode,  # the cache tag of its .pyc files (cpython-312), or None
     }
 
 

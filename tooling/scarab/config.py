@@ -44,6 +44,8 @@ DERIVED_ENV = (
     *LOG_DERIVED_ENV,
     "ALLOWED_ORIGINS",
     "MODEL_REGISTRY_TABLE",
+    "SCARAB_CACHE_TTL_S",
+    "SCARAB_CACHE_TABLE",
     "ARTIFACTS_BUCKET",
     "SCARAB_MODELS",
     "SCARAB_THINKING",
@@ -352,6 +354,16 @@ def prediction_db_secret_name(app: str, stage: str) -> str:
     return PREDICTION_DB_NAME.format(app=app, stage=stage)
 
 
+class CacheConfig(_Strict):
+    """[cache]: the response cache of /analyze, /predict and /forecast."""
+
+    # Seconds an answer is reused; 0 turns the cache off (no table, no X-Cache).
+    ttl_seconds: int = Field(300, ge=0, le=86400)
+    # Every container shares answers through the stage's table `<app>-<stage>-cache`;
+    # false keeps them in each container's memory only.
+    shared: bool = True
+
+
 class ScarabConfig(_Strict):
     app: str = "scarab"
     region: str | None = None
@@ -363,6 +375,7 @@ class ScarabConfig(_Strict):
     images: ImagesConfig = Field(default_factory=ImagesConfig)  # type: ignore[arg-type]
     lock: LockConfig = Field(default_factory=LockConfig)  # type: ignore[arg-type]
     log: LogConfig = Field(default_factory=LogConfig)
+    cache: CacheConfig = Field(default_factory=CacheConfig)  # type: ignore[arg-type]
 
     @field_validator("app", "stage")
     @classmethod

@@ -102,6 +102,16 @@ class Names:
         """The models role's inline policy that reads the registry and its artifacts."""
         return "scarab-read-registry"
 
+    @property
+    def cache_table(self) -> str:
+        """The DynamoDB table of the stage's shared response cache."""
+        return f"{self.base}-cache"
+
+    @property
+    def cache_policy(self) -> str:
+        """Each role's inline policy that reads and writes the cache table."""
+        return "scarab-use-cache"
+
     def artifact_bucket(self, account_id: str, region: str) -> str:
         return f"{self.app}-artifacts-{account_id}-{region}"
 

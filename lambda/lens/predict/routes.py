@@ -15,6 +15,9 @@ from typing import Any, cast
 from aws_lambda_powertools.metrics import MetricUnit, single_metric
 from pydantic import BaseModel, ValidationError
 
+from lens.cache import cached_json
+from lens.cache import state as cache_state
+from lens.cache.keys import prediction_key
 from lens.errors import ApiError
 from lens.intake import parse_json
 from lens.invocation import current
@@ -60,8 +63,8 @@ def predict(model_id: str) -> dict[str, Any]:
         body = _json_body()
         current().note(input_digest=json_digest(body), input=router.current_event.decoded_body)
         request = _validate(entry, body)
-        model = _loaded(entry)
-        result = _run(model, request)
+        # The model loads only on a miss: a cached answer needs no ONNX session.
+        result = cached_json(_key("predict", entry, request), lambda: _run(_loaded(entry), request))
     except ApiError as error:
         _count_error(model_id, error)
         raise
@@ -72,6 +75,7 @@ def predict(model_id: str) -> dict[str, Any]:
             "model": entry.name,
             "version": entry.version,
             "label": result.get("label"),
+            "cache": cache_state(),
             "latency_ms": round(elapsed_ms, 2),
         },
     )
@@ -105,23 +109,45 @@ def stored_forecast(model_id: str) -> dict[str, Any]:
             raise ApiError(503, "model_unavailable", exc.public) from None
         observations = request.model_dump(mode="json")
         current().note(input_digest=json_digest(observations), input=observations)
-        result = forecasting.predict(_loaded(entry), request)
+
+        def forecast() -> dict[str, Any]:
+            result = forecasting.predict(_loaded(entry), request)
+            return {
+                "model": entry.name,
+                "model_version": result["model_version"],
+                "observed_until": request.last_at,
+                "forecast": result["forecast"],
+                "metrics": entry.metrics,
+            }
+
+        answer = cached_json(_key("forecast", entry, request), forecast)
     except ApiError as error:
         _count_error(model_id, error)
         raise
     elapsed_ms = (time.perf_counter() - started) * 1000
     logger.info(
         "forecast",
-        extra={"model": entry.name, "version": entry.version, "latency_ms": round(elapsed_ms, 2)},
+        extra={
+            "model": entry.name,
+            "version": entry.version,
+            "cache": cache_state(),
+            "latency_ms": round(elapsed_ms, 2),
+        },
     )
     _emit("PredictLatency", MetricUnit.Milliseconds, elapsed_ms, {"model": entry.name})
-    return {
-        "model": entry.name,
-        "model_version": result["model_version"],
-        "observed_until": request.last_at,
-        "forecast": result["forecast"],
-        "metrics": entry.metrics,
-    }
+    return answer
+
+
+def _key(route: str, entry: ModelEntry, request: BaseModel) -> str:
+    """The cache key of `entry`'s answer to `request` (the validated input, so two
+    spellings of the same input are one key)."""
+    return prediction_key(
+        route,
+        model=entry.name,
+        version=entry.version,
+        sha256=entry.sha256,
+        inputs=request.model_dump(mode="json"),
+    )
 
 
 def _is_forecaster(model: Any) -> bool:

@@ -340,12 +340,18 @@ class CachedRegistry:
 
 def _seconds(name: str, default: float) -> float:
     raw = os.environ.get(name, "").strip()
+    if not raw:
+        return default
     try:
-        value = float(raw) if raw else default
+        value = float(raw)
     except ValueError:
+        value = math.nan
+    # float() reads "inf" and "1e400" as infinity: a TTL that never ends would never
+    # serve a push, so only a finite, non-negative number counts.
+    if not math.isfinite(value) or value < 0:
         logger.warning("not a number of seconds; using the default", extra={"variable": name})
         return default
-    return value if value >= 0 else default
+    return value
 
 
 _cached: CachedRegistry | None = None

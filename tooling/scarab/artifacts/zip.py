@@ -7,9 +7,10 @@ Two flavors:
   with pip (no Docker) from the function's requirements, plus its source. This is what
   AWS runs. What a runtime never reads is left out of the wheels' files (see
   `runtime_needs`): tests, caches, type stubs, docs and examples, install records.
-  When the build interpreter is the runtime's Python version, every module also ships
-  compiled (see `bytecode_tag`): Lambda's task root is read-only, so without bytecode
-  each cold start compiles every module it imports again.
+  Every module also ships compiled when an interpreter of the runtime's Python version
+  is at hand (see `choose_compiler`: SCARAB_BYTECODE_PYTHON, the build interpreter, or
+  `python3.12` on PATH for python3.12): Lambda's task root is read-only, so without
+  bytecode each cold start compiles every module it imports again.
 - `local`: the function's source only; the local interpreter's venv supplies the
   dependencies. `--local` deploys and `scarab serve` use it.
 
@@ -26,6 +27,7 @@ compiled by a fresh interpreter in a fixed order, with archive names as file nam
 from __future__ import annotations
 
 import base64
+import functools
 import hashlib
 import json
 import os
@@ -37,6 +39,7 @@ import zipfile
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
+from platform import python_version
 from typing import Literal
 
 from scarab import layout
@@ -137,15 +140,205 @@ def runtime_needs(relative: str) -> bool:
     return not f"/{relative}".endswith(_SKIP_DEP_SUFFIXES)
 
 
-def bytecode_tag(runtime: str) -> str | None:
-    """The cache tag of the bytecode a lambda zip for `runtime` ships, or None.
+BYTECODE_PYTHON_ENV = "SCARAB_BYTECODE_PYTHON"
 
-    Only this interpreter's own version can be compiled (a .pyc holds one version's
-    bytecode, and python3.12 ignores what 3.11 wrote), so a zip built for another
-    version ships source alone and its cold starts compile what they import.
+
+@dataclass(frozen=True)
+class Interpreter:
+    """A Python interpreter as it describes itself when run."""
+
+    executable: str  # its own sys.executable: a pyenv shim resolves to the real binary
+    implementation: str  # sys.implementation.name: "cpython"
+    version: str  # "3.12.1"
+    cache_tag: str | None  # "cpython-312"; None when it writes no bytecode
+
+    @property
+    def major_minor(self) -> str:
+        return ".".join(self.version.split(".")[:2])
+
+
+BUILD_PYTHON = Interpreter(
+    sys.executable, sys.implementation.name, python_version(), sys.implementation.cache_tag
+)
+
+
+@dataclass(frozen=True)
+class BytecodeCompiler:
+    """Which interpreter compiles a runtime's bytecode, or why nothing does."""
+
+    runtime: str
+    interpreter: Interpreter | None  # None: the zips ship source only
+    note: str = ""  # why source only (said once in the build's output)
+
+    @property
+    def tag(self) -> str | None:
+        return self.interpreter.cache_tag if self.interpreter else None
+
+    @property
+    def key(self) -> str:
+        """What a zip's inputs key records of its bytecode: the cache tag and the exact
+        version (marshal's output may change between patch releases)."""
+        it = self.interpreter
+        return f"{it.cache_tag} {it.version}" if it else "source"
+
+
+def runtime_python(runtime: str) -> str | None:
+    """The Python version ("3.12") of a Lambda runtime name ("python3.12"), or None."""
+    version = runtime.removeprefix("python")
+    major, _, minor = version.partition(".")
+    ok = runtime.startswith("python") and major.isdigit() and minor.isdigit()
+    return version if ok else None
+
+
+def unfit(interpreter: Interpreter, runtime: str) -> str | None:
+    """Why `interpreter` cannot compile bytecode for `runtime`, or None when it can.
+
+    A .pyc holds one version's bytecode (python3.12 ignores what 3.11 wrote), and Lambda
+    runs CPython, so only CPython of the runtime's exact major.minor will do.
     """
-    own = f"python{sys.version_info.major}.{sys.version_info.minor}"
-    return sys.implementation.cache_tag if runtime == own else None
+    wanted = runtime_python(runtime)
+    if wanted is None:
+        return f"compiles nothing for {runtime}, which is not a Python runtime"
+    if interpreter.implementation != "cpython" or not interpreter.cache_tag:
+        return f"is {interpreter.implementation} {interpreter.version}, not CPython"
+    if interpreter.major_minor != wanted:
+        return f"is Python {interpreter.version}, not {wanted} (the {runtime} runtime)"
+    return None
+
+
+Probe = Callable[[str], "Interpreter | str"]
+
+
+def _fit(found: Interpreter | str, runtime: str) -> Interpreter | str:
+    """A probed interpreter if it can compile for `runtime`, else why not."""
+    if isinstance(found, str):
+        return found
+    return unfit(found, runtime) or found
+
+
+def choose_compiler(
+    runtime: str, *, build: Interpreter, explicit: str | None, probe: Probe
+) -> BytecodeCompiler:
+    """The interpreter that compiles `runtime`'s bytecode (pure: `probe` runs a command
+    and returns the interpreter it describes, or why it could not).
+
+    In order: the one named by SCARAB_BYTECODE_PYTHON (`explicit`; one that is missing or
+    of another version is an error: it was asked for), the build interpreter when it is
+    the runtime's version, `python<version>` on PATH; else none, and the zips ship source.
+    """
+    if explicit:
+        named = _fit(probe(explicit), runtime)
+        if isinstance(named, str):
+            raise ScarabError(
+                f"{BYTECODE_PYTHON_ENV}={explicit} {named}, so it cannot compile the"
+                f" bytecode of a {runtime} function. Name a CPython"
+                f" {runtime_python(runtime) or ''} interpreter there, or unset"
+                f" {BYTECODE_PYTHON_ENV}."
+            )
+        return BytecodeCompiler(runtime, named)
+    if unfit(build, runtime) is None:
+        return BytecodeCompiler(runtime, build)
+    version = runtime_python(runtime)
+    if version is None:
+        return BytecodeCompiler(runtime, None, f"{runtime} is not a Python runtime")
+    command = f"python{version}"
+    found = _fit(probe(command), runtime)
+    if not isinstance(found, str):
+        return BytecodeCompiler(runtime, found)
+    return BytecodeCompiler(
+        runtime,
+        None,
+        f"no bytecode for {runtime}: this is Python {build.version} and {command} {found};"
+        f" the lambda zips ship source only, so each cold start compiles what it imports."
+        f" Put a CPython {version} on PATH as {command} or set {BYTECODE_PYTHON_ENV}",
+    )
+
+
+# Prints what choose_compiler checks; -I: no user site, no PYTHON* variables.
+_DESCRIBE = (
+    "import json, platform, sys; print(json.dumps([sys.executable, sys.implementation.name,"
+    " platform.python_version(), sys.implementation.cache_tag]))"
+)
+
+
+def _describe(executable: str, env: dict[str, str] | None = None) -> Interpreter | str:
+    try:
+        proc = subprocess.run(
+            [executable, "-I", "-c", _DESCRIBE],
+            env=env,
+            capture_output=True,
+            text=True,
+            timeout=60,
+            check=False,
+        )
+    except (OSError, subprocess.TimeoutExpired) as e:
+        return f"could not be run ({e})"
+    if proc.returncode != 0:
+        said = " ".join(proc.stderr.split())[-300:]  # pyenv's advice spans lines
+        return f"exited with status {proc.returncode} ({said})"
+    try:
+        said_json = json.loads(proc.stdout.splitlines()[-1])
+    except (ValueError, IndexError):
+        return "did not describe itself"
+    # A wrapper or another program may print any JSON: only [str, str, str, str | None]
+    # is a Python describing itself.
+    if (
+        not isinstance(said_json, list)
+        or len(said_json) != 4
+        or not all(isinstance(v, str) for v in said_json[:3])
+        or not isinstance(said_json[3], str | None)
+    ):
+        return "did not describe itself"
+    exe, impl, version, tag = said_json
+    return Interpreter(exe, impl, version, tag)
+
+
+@functools.cache
+def _probe_path(executable: str, pyenv: str | None) -> Interpreter | str:
+    found = _describe(executable)
+    if not isinstance(found, str) or pyenv is None:
+        return found
+    # A pyenv shim fails unless a selected version has the command; ask pyenv which
+    # installed versions do and run the shim under each (it then reports the real binary).
+    name = Path(executable).name
+    try:
+        whence = subprocess.run(
+            [pyenv, "whence", name], capture_output=True, text=True, timeout=60, check=False
+        )
+    except (OSError, subprocess.TimeoutExpired):
+        return found
+    for version in whence.stdout.split():
+        other = _describe(executable, {**os.environ, "PYENV_VERSION": version})
+        if not isinstance(other, str):
+            return other
+    return found
+
+
+def probe_python(command: str) -> Interpreter | str:
+    """Run `command` (a path, or a name looked up on PATH) and return the interpreter it
+    is, or why not; once per process for each executable."""
+    executable = command if "/" in command else shutil.which(command)
+    if executable is None:
+        return "is not on PATH"
+    pyenv = shutil.which("pyenv")
+    is_shim = pyenv is not None and Path(executable).parent.name == "shims"
+    return _probe_path(str(Path(executable).absolute()), pyenv if is_shim else None)
+
+
+def bytecode_compiler(runtime: str) -> BytecodeCompiler:
+    """Which interpreter on this machine compiles `runtime`'s bytecode (choose_compiler
+    with this interpreter, SCARAB_BYTECODE_PYTHON and PATH)."""
+    return choose_compiler(
+        runtime,
+        build=BUILD_PYTHON,
+        explicit=os.environ.get(BYTECODE_PYTHON_ENV) or None,
+        probe=probe_python,
+    )
+
+
+def bytecode_tag(runtime: str) -> str | None:
+    """The cache tag of the bytecode a lambda zip for `runtime` ships here, or None."""
+    return bytecode_compiler(runtime).tag
 
 
 # Run in a fresh interpreter (same state every build, so the same bytes: marshal's
@@ -164,17 +357,17 @@ for source, target, name in json.load(sys.stdin):
 """
 
 
-def _compile(entries: dict[str, Path], tag: str, out: Path) -> dict[str, Path]:
-    """Every module of `entries` compiled under `out`, by archive name
+def _compile(entries: dict[str, Path], python: Interpreter, out: Path) -> dict[str, Path]:
+    """Every module of `entries` compiled by `python` under `out`, by archive name
     (`pkg/__pycache__/mod.<tag>.pyc`, where the import system looks first)."""
     jobs = []
     for name in sorted(entries):
         if name.endswith(".py"):
             folder, _, stem = name[: -len(".py")].rpartition("/")
-            pyc = f"{folder}/__pycache__/{stem}.{tag}.pyc".lstrip("/")
+            pyc = f"{folder}/__pycache__/{stem}.{python.cache_tag}.pyc".lstrip("/")
             jobs.append((str(entries[name]), str(out / pyc), name, pyc))
     proc = subprocess.run(
-        [sys.executable, "-s", "-S", "-c", _COMPILE],
+        [python.executable, "-s", "-S", "-c", _COMPILE],
         input=json.dumps([job[:3] for job in jobs]),
         env={"PYTHONHASHSEED": "0", "PATH": os.environ.get("PATH", "")},
         capture_output=True,
@@ -182,7 +375,10 @@ def _compile(entries: dict[str, Path], tag: str, out: Path) -> dict[str, Path]:
         check=False,
     )
     if proc.returncode != 0:
-        raise ScarabError(f"Compiling the function's bytecode failed:\n{proc.stderr[-2000:]}")
+        raise ScarabError(
+            f"Compiling the function's bytecode with {python.executable} failed:\n"
+            f"{proc.stderr[-2000:]}"
+        )
     return {pyc: Path(target) for _s, target, _n, pyc in jobs if Path(target).is_file()}
 
 
@@ -295,8 +491,13 @@ def install_deps(
     return cache
 
 
+# How this module builds a zip (the compile script, what it prunes, how it writes) is an
+# input too: a scarab that builds differently must not reuse a zip an older one built.
+BUILDER_DIGEST = hashlib.sha256(Path(__file__).read_bytes()).hexdigest()[:16]
+
+
 def _inputs_key(flavor: str, entries: dict[str, Path]) -> str:
-    h = hashlib.sha256(flavor.encode())
+    h = hashlib.sha256(f"{flavor} {BUILDER_DIGEST}".encode())
     for name in sorted(entries):
         h.update(name.encode() + b"\0")
         h.update(hashlib.sha256(entries[name].read_bytes()).digest())
@@ -332,10 +533,17 @@ def build_zip(
 
     The default is the all-routes function (lens.handler, every dependency): what a stage
     deployed as one function runs. A lambda zip carries bytecode when `bytecode` is set
-    and this interpreter can compile for `runtime` (see `bytecode_tag`), and the
+    and an interpreter of `runtime`'s version is at hand (see `bytecode_compiler`); the
+    zip's inputs key names that interpreter's cache tag and version, so a source-only
+    zip is never reused as one with bytecode, nor the other way round. It carries the
     prediction log's packages (LOG_REQUIREMENTS) when `log` is set.
     """
-    tag = bytecode_tag(runtime) if bytecode and flavor == "lambda" else None
+    compiler = (
+        bytecode_compiler(runtime)
+        if bytecode and flavor == "lambda"
+        else BytecodeCompiler(runtime, None)
+    )
+    tag = compiler.tag
     entries = source_entries(project_dir, function)
     if flavor == "lambda":
         extra = (LOG_REQUIREMENTS,) if log else ()
@@ -349,7 +557,7 @@ def build_zip(
         entries = {**dep_entries, **entries}
     out_dir = zip_dir(project_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
-    index = out_dir / "index" / _inputs_key(f"{flavor} {tag or 'source'}", entries)
+    index = out_dir / "index" / _inputs_key(f"{flavor} {compiler.key}", entries)
     if index.is_file():
         sha, _, unzipped_s = index.read_text().partition(" ")
         existing = zip_path(project_dir, sha)
@@ -370,10 +578,13 @@ def build_zip(
     os.close(fd)
     tmp = Path(tmp_name)
     try:
-        if tag:
+        if compiler.interpreter:
             if progress:
-                progress(f"compiling {function.name}'s modules ({tag})")
-            entries = {**entries, **_compile(entries, tag, compiled_dir)}
+                progress(
+                    f"compiling {function.name}'s modules ({tag},"
+                    f" {compiler.interpreter.executable})"
+                )
+            entries = {**entries, **_compile(entries, compiler.interpreter, compiled_dir)}
         if progress:
             progress(f"zipping {len(entries)} files ({function.name}, {flavor} flavor)")
         unzipped = _write_zip(entries, tmp)

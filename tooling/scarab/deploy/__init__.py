@@ -14,7 +14,7 @@ from typing import Any, Literal
 import boto3
 
 from scarab.artifacts import build_zip, image_tag
-from scarab.artifacts.zip import Flavor
+from scarab.artifacts.zip import Flavor, bytecode_compiler
 from scarab.aws import Aws, aws_errors
 from scarab.config import ScarabConfig
 from scarab.deploy import guards
@@ -124,6 +124,9 @@ def _codes(
         image = Code(package="image", image_tag=tag, image_repository=repo)
         return {fn.name: image for fn in functions}
     codes: dict[str, Code] = {}
+    note = bytecode_compiler(config.function.runtime).note if flavor == "lambda" else ""
+    if note and progress:
+        progress(note)  # once: every function shares the runtime
     for fn in functions:
         built = build_zip(
             project_dir,

@@ -31,6 +31,8 @@ from scarab.deploy.models import (
     MethodSpec,
     desired_state,
 )
+from scarab.deploy.planner_cache import TABLE_KEY as CACHE_TABLE_KEY
+from scarab.deploy.planner_cache import ttl_specification
 from scarab.deploy.planner_registry import PUBLIC_ACCESS_BLOCK, TABLE_KEY
 from scarab.errors import ConfigError, ScarabError
 from scarab.functions import FUNCTIONS
@@ -58,6 +60,7 @@ API, STAGE, USAGE_PLAN, API_KEY, USAGE_PLAN_KEY = (
 )
 REPOSITORY = "Repository"
 REGISTRY_TABLE, MODELS_BUCKET = "RegistryTable", "ModelsBucket"
+CACHE_TABLE = "CacheTable"
 # In --code-uri's key: replaced by each function's name.
 FUNCTION_PLACEHOLDER = "{function}"
 
@@ -226,6 +229,7 @@ class _Template:
         )
         self._repository()
         self._registry()
+        self._cache()
         self._code_parameters()
         for fn in d.functions:
             self._role(fn)
@@ -322,6 +326,27 @@ class _Template:
                 "Tags": _tag_list(r.tags),
             },
             **keep,
+        )
+
+    def _cache(self) -> None:
+        """The shared response cache's table, with DynamoDB's TTL on (copies only: it
+        goes with the stack)."""
+        c = self.d.cache
+        if c is None:
+            return
+        self.add(
+            CACHE_TABLE,
+            "AWS::DynamoDB::Table",
+            {
+                "TableName": c.table,
+                "AttributeDefinitions": CACHE_TABLE_KEY["AttributeDefinitions"],
+                "KeySchema": CACHE_TABLE_KEY["KeySchema"],
+                "BillingMode": "PAY_PER_REQUEST",
+                "TimeToLiveSpecification": ttl_specification(c),
+                "Tags": _tag_list(c.tags),
+            },
+            DeletionPolicy="Delete",
+            UpdateReplacePolicy="Delete",
         )
 
     def _repository(self) -> None:

@@ -195,7 +195,10 @@ def extra_access(
     """Grants on the stage's role and function that scarab did not make. Each: kind, name,
     and the command that removes it (the user decides: scarab never deletes them)."""
     out: list[dict[str, Any]] = []
-    ours = {names.logs_policy, names.inline_policy, names.registry_policy, names.log_db_policy}
+    ours = {
+        names.logs_policy, names.inline_policy, names.registry_policy, names.log_db_policy,
+        names.cache_policy,
+    }  # fmt: skip
     if role is not None:
         for policy in sorted(set(role.inline) - ours):
             out.append({

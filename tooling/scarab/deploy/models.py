@@ -47,6 +47,11 @@ KEY_BACKEND_ENV = "GOOGLE_API_KEY_BACKEND"
 # Where the models function finds the stage's model registry (contract with lens.predict).
 REGISTRY_TABLE_ENV = "MODEL_REGISTRY_TABLE"
 ARTIFACTS_BUCKET_ENV = "ARTIFACTS_BUCKET"
+# The response cache's settings (contract with lens.settings, which reads them).
+CACHE_TTL_ENV = "SCARAB_CACHE_TTL_S"
+CACHE_TABLE_ENV = "SCARAB_CACHE_TABLE"
+# The cache table's TTL attribute: epoch seconds (contract with lens.cache.shared).
+CACHE_TTL_ATTRIBUTE = "expires_at"
 # The sort key of a model's aliases item: after every version (contract with lens).
 ALIASES_VERSION = "~aliases"
 # The statement that lets anyone call a Function URL with auth NONE (Lambda requires it).
@@ -281,6 +286,55 @@ def registry_spec(
 
 
 @dataclass(frozen=True)
+class CacheSpec:
+    """The stage's shared response cache: a DynamoDB table whose items expire through
+    DynamoDB's TTL on `ttl_attribute`."""
+
+    table: str
+    table_arn: str
+    tags: dict[str, str]
+    ttl_attribute: str = CACHE_TTL_ATTRIBUTE
+
+
+def cache_spec(
+    config: ScarabConfig, *, account_id: str, region: str, partition: str
+) -> CacheSpec | None:
+    """The shared cache table `[cache]` asks for (None: the cache is off or not shared)."""
+    if config.cache.ttl_seconds == 0 or not config.cache.shared:
+        return None
+    names = Names(config.app, config.stage)
+    table = names.cache_table
+    return CacheSpec(
+        table=table,
+        table_arn=f"arn:{partition}:dynamodb:{region}:{account_id}:table/{table}",
+        tags=names.tags,
+    )
+
+
+def cache_policy(cache: CacheSpec) -> dict[str, Any]:
+    """An inline policy that reads and writes items of exactly the cache table."""
+    return {
+        "Version": "2012-10-17",
+        "Statement": [
+            {
+                "Sid": "UseResponseCache",
+                "Effect": "Allow",
+                "Action": ["dynamodb:GetItem", "dynamodb:PutItem"],
+                "Resource": cache.table_arn,
+            }
+        ],
+    }
+
+
+def cache_environment(config: ScarabConfig) -> dict[str, str]:
+    """The cache's variables on every function: its TTL, and the table when shared."""
+    env = {CACHE_TTL_ENV: str(config.cache.ttl_seconds)}
+    if config.cache.ttl_seconds > 0 and config.cache.shared:
+        env[CACHE_TABLE_ENV] = Names(config.app, config.stage).cache_table
+    return env
+
+
+@dataclass(frozen=True)
 class UsagePlanSpec:
     name: str
     rate: float
@@ -313,6 +367,8 @@ class Desired:
     retired: tuple[FunctionNames, ...] = ()
     # The model registry, when a function serves it (the models function).
     registry: RegistrySpec | None = None
+    # The shared response cache table ([cache] shared, with a TTL above 0).
+    cache: CacheSpec | None = None
 
     def function(self, key: str) -> FunctionSpec:
         """The function called `key` in the catalog; KeyError if the stage has none."""
@@ -370,6 +426,7 @@ def function_environment(
     env.setdefault("POWERTOOLS_SERVICE_NAME", "scarab")
     env.setdefault("LOG_LEVEL", "INFO")
     env["ALLOWED_ORIGINS"] = ",".join(config.function.allowed_origins)
+    env.update(cache_environment(config))
     if get_function(key).uses_gemini:
         defaults = config.function
         if defaults.models:
@@ -481,6 +538,7 @@ def function_spec(
     partition: str,
     code: Code,
     registry: RegistrySpec | None = None,
+    cache: CacheSpec | None = None,
     log: bool = False,
 ) -> FunctionSpec:
     """Function `fn_def` of the stage as it should be, with its role and log group;
@@ -497,6 +555,8 @@ def function_spec(
     if fn_def.reads_registry and registry is not None:
         env.update(registry.environment)
         policies[names.registry_policy] = registry_policy(registry)
+    if cache is not None:
+        policies[names.cache_policy] = cache_policy(cache)
     return FunctionSpec(
         key=fn_def.name,
         name=own.function,
@@ -540,7 +600,7 @@ def desired_state(
 ) -> Desired:
     """The stage as `config` describes it: `functions` (by default the catalog's), each
     with the code in `codes[name]`, and the API routing each route to its function.
-    `log`: the prediction log is on (see scarab.deploy.log_secret_found).
+    `log`: the prediction log is on (see scarab.deploy.guards.prediction_log).
 
     `functions=(ALL_ROUTES,)` describes the single-function layout of stages deployed
     before the split (what the migration tests start from).
@@ -553,10 +613,11 @@ def desired_state(
         registry = registry_spec(
             names, account_id=account_id, region=region, partition=partition, seeds=seeds
         )
+    cache = cache_spec(config, account_id=account_id, region=region, partition=partition)
     specs = tuple(
         function_spec(
             config, f, account_id=account_id, region=region, partition=partition,
-            code=codes[f.name], registry=registry, log=log,
+            code=codes[f.name], registry=registry, cache=cache, log=log,
         )
         for f in functions
     )  # fmt: skip
@@ -609,4 +670,5 @@ def desired_state(
         tags=tags,
         retired=retired,
         registry=registry,
+        cache=cache,
     )

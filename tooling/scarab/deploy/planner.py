@@ -41,6 +41,7 @@ from scarab.deploy.planner_api import (
     plan_usage_plan,
     resource_var,
 )
+from scarab.deploy.planner_cache import plan_cache
 from scarab.deploy.planner_registry import plan_registry_store, plan_seeds
 from scarab.deploy.planner_url import plan_url, url_var
 from scarab.deploy.reader import Observed, ObservedFunction, ObservedRole, ObservedUnit
@@ -178,6 +179,7 @@ _SCARAB_POLICIES = (
     "scarab-write-logs",
     "scarab-read-registry",
     "scarab-read-prediction-db",
+    "scarab-use-cache",
 )
 
 
@@ -555,6 +557,8 @@ def plan(
     # The registry before the functions: the models function reads it from its first call.
     steps += plan_registry_store(d, obs.registry)
     steps += plan_seeds(d, obs.registry)
+    # The cache table too: every function reads it from its first call.
+    steps += plan_cache(d, obs.cache)
     steps += plan_image(d, obs, project_dir or Path.cwd())
     steps += plan_artifact_bucket(d, obs)
     carried = carried_environment(obs, (state_env or {}).get(ALL_ROUTES_NAME, []))

@@ -116,6 +116,16 @@ class ObservedRegistry:
 
 
 @dataclass
+class ObservedCache:
+    """The stage's shared response cache table as found (DescribeTable, its TTL, tags)."""
+
+    table_exists: bool = False
+    ttl_enabled: bool = False  # ENABLED or ENABLING
+    ttl_attribute: str | None = None
+    tags: dict[str, str] = field(default_factory=dict)
+
+
+@dataclass
 class Observed:
     # By catalog name (analyze, models): the stage's functions.
     units: dict[str, ObservedUnit] = field(default_factory=dict)
@@ -128,6 +138,7 @@ class Observed:
     ecr_has_tag: bool = False
     artifact_bucket_exists: bool = False
     registry: ObservedRegistry | None = None
+    cache: ObservedCache | None = None
 
     @classmethod
     def empty(cls) -> Observed:
@@ -409,6 +420,25 @@ def _plain(attr: dict[str, Any]) -> Any:
     return None
 
 
+def read_cache(aws: Aws, table: str) -> ObservedCache:
+    """The cache table, whether DynamoDB's TTL is on for it and on which attribute."""
+    ddb = aws.client("dynamodb")
+    obs = ObservedCache()
+    try:
+        described = call(ddb.describe_table, TableName=table)["Table"]
+    except Exception as exc:
+        if _missing(exc):
+            return obs
+        raise
+    obs.table_exists = True
+    ttl = call(ddb.describe_time_to_live, TableName=table).get("TimeToLiveDescription", {})
+    obs.ttl_enabled = ttl.get("TimeToLiveStatus") in ("ENABLED", "ENABLING")
+    obs.ttl_attribute = ttl.get("AttributeName")
+    got = call(ddb.list_tags_of_resource, ResourceArn=described["TableArn"])
+    obs.tags = {t["Key"]: t["Value"] for t in got.get("Tags", [])}
+    return obs
+
+
 def read_registry(
     aws: Aws, table: str, bucket: str, seeds: tuple[Any, ...], aliases_version: str
 ) -> ObservedRegistry:
@@ -631,6 +661,8 @@ def read_all(
         obs.artifact_bucket_exists = read_artifact_bucket(aws, *artifact_bucket)
     if registry is not None:
         obs.registry = read_registry(aws, *registry)
+    # Always: a table the config no longer wants is deleted.
+    obs.cache = read_cache(aws, names.cache_table)
     return obs
 
 
@@ -659,6 +691,8 @@ class Doomed:
     registry_table: str | None = None
     models_bucket: str | None = None
     include_models: bool = False
+    # The shared response cache's table (only copies of answers: always deleted).
+    cache_table: str | None = None
     owner: str = ""  # the account, for the bucket's ExpectedBucketOwner
 
 
@@ -768,5 +802,8 @@ def read_doomed(
     if registry.bucket_exists:
         doomed.models_bucket = names.models_bucket(aws.account_id, aws.region)
     doomed.include_models = include_models
+    cache = read_cache(aws, names.cache_table)
+    if cache.table_exists and names.tagged_by(cache.tags):
+        doomed.cache_table = names.cache_table
     doomed.owner = aws.account_id
     return doomed

@@ -69,6 +69,10 @@ def plan_destroy(names: Names, doomed: Doomed) -> list[Step]:
         steps.append(Step(f"apigateway.rest_api {names.rest_api}", "delete", _why(api_id), (call,)))
     for fn, found in doomed.functions:
         steps += _function_steps(names, fn, found)
+    if doomed.cache_table:
+        call = _delete("dynamodb", "DeleteTable", TableName=doomed.cache_table)
+        why = _why("the shared response cache: copies of answers only")
+        steps.append(Step(f"dynamodb.table {doomed.cache_table}", "delete", why, (call,)))
     if doomed.include_models and doomed.registry_table:
         call = _delete("dynamodb", "DeleteTable", TableName=doomed.registry_table)
         why = _why("--include-models: every pushed model's record goes")

@@ -70,8 +70,8 @@ def read_json_object(path: Path | None, option: str) -> dict[str, Any] | None:
 def check_decision(
     kind: str, labels: list[str], threshold: float | None, positive_label: str | None
 ) -> None:
-    """--threshold and --positive-label: only for a binary classifier, and the positive
-    label one of its labels."""
+    """--threshold and --positive-label: only for a binary tabular classifier, and the
+    positive label one of its labels."""
     given = [
         option
         for option, value in (("--threshold", threshold), ("--positive-label", positive_label))
@@ -79,8 +79,13 @@ def check_decision(
     ]
     if not given:
         return
-    if not kind.endswith("-classifier") or len(labels) != 2:
-        what = f"has {len(labels)} classes" if kind.endswith("-classifier") else f"is a {kind}"
+    # Only tabular classifiers apply the rule (lens.predict.tabular); an image classifier
+    # answers its likeliest label whatever a threshold says.
+    if kind != "tabular-classifier" or len(labels) != 2:
+        article = "an" if kind[:1] in "aeiou" else "a"
+        what = (
+            f"has {len(labels)} classes" if kind == "tabular-classifier" else f"is {article} {kind}"
+        )
         verb = "apply" if len(given) > 1 else "applies"
         raise Refused(f"{' and '.join(given)} {verb} to a binary classifier; this model {what}.")
     if threshold is not None and not 0.0 <= threshold <= 1.0:

@@ -323,6 +323,7 @@ def push(
             if raced is None:
                 raise ScarabError(f"Pushing {name} {version} failed; run it again.") from None
             _same_bytes(raced, prepared.sha256, name, version)
+            _same_decision(raced, _plain(item), name, version)
             uri = str(raced.get("artifact_uri", uri))
     promoted = promote(reg, name, version) if promote_it else None
     return PushResult(name, version, prepared.sha256, uri, pushed, uploaded, promoted)
