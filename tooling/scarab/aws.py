@@ -279,7 +279,7 @@ def call(
     /,
     *,
     retry_codes: frozenset[str] = frozenset(),
-    retry_message: str | None = None,
+    retry_message: str | tuple[str, ...] | None = None,
     attempts: int = 10,
     delay: float | None = None,
     **params: Any,
@@ -299,7 +299,8 @@ def call(
             transient = code in _TRANSIENT or code in retry_codes
             if "already exist" in message:
                 transient = False  # a real conflict (e.g. a duplicate id), not a busy resource
-            if retry_message is not None and retry_message in message:
+            wanted = (retry_message,) if isinstance(retry_message, str) else retry_message
+            if wanted and any(m in message for m in wanted):
                 transient = True
             if not transient or attempt == attempts - 1:
                 raise

@@ -222,16 +222,66 @@ class UrlConfig(_Strict):
     cors: UrlCors | None = None
 
 
+# AWS's resource ids: the prefix, then 8 (older) or 17 hexadecimal digits.
+_SUBNET_ID_RE = re.compile(r"^subnet-(?:[0-9a-f]{8}|[0-9a-f]{17})$")
+_SECURITY_GROUP_ID_RE = re.compile(r"^sg-(?:[0-9a-f]{8}|[0-9a-f]{17})$")
+# Lambda's limits on a function's VpcConfig.
+_MAX_SUBNETS = 16
+_MAX_SECURITY_GROUPS = 5
+
+
+def _check_ids(
+    value: list[str], pattern: re.Pattern[str], what: str, example: str, limit: int
+) -> list[str]:
+    if not value:
+        raise ValueError(
+            f"give at least one {what} id (e.g. {example!r}); to take the function out of"
+            " its VPC, remove the whole [functions.<name>.vpc] table"
+        )
+    if len(value) > limit:
+        raise ValueError(f"Lambda takes at most {limit} {what} ids, not {len(value)}")
+    for item in value:
+        if not pattern.match(item):
+            raise ValueError(
+                f"{item!r} is not a {what} id; one looks like {example!r} (the prefix, then"
+                " 8 or 17 lowercase hexadecimal digits)"
+            )
+    if len(set(value)) != len(value):
+        raise ValueError(f"a {what} id is listed twice")
+    return value
+
+
+def _check_subnets(value: list[str]) -> list[str]:
+    return _check_ids(value, _SUBNET_ID_RE, "subnet", "subnet-0123456789abcdef0", _MAX_SUBNETS)
+
+
+def _check_security_groups(value: list[str]) -> list[str]:
+    return _check_ids(
+        value, _SECURITY_GROUP_ID_RE, "security group", "sg-0123456789abcdef0",
+        _MAX_SECURITY_GROUPS,
+    )  # fmt: skip
+
+
+class VpcConfig(_Strict):
+    """[functions.<name>.vpc]: run the function inside a VPC (e.g. to reach a prediction
+    log database with no public address). Lambda attaches it through network interfaces
+    in these subnets, so the function's role gets the ENI permissions (and only those)."""
+
+    subnet_ids: Annotated[list[str], AfterValidator(_check_subnets)]
+    security_group_ids: Annotated[list[str], AfterValidator(_check_security_groups)]
+
+
 class FunctionOverride(_Strict):
     """[functions.<name>]: what one function sets differently from [function]. A key left
     out keeps [function]'s value; `environment` adds to (and wins over) [function]'s.
-    `url` is the function's own (there is no [function.url])."""
+    `url` and `vpc` are the function's own (there is no [function.url] or [function.vpc])."""
 
     memory: _Memory | None = None
     timeout: _Timeout | None = None
     architecture: _Architecture | None = None
     environment: _Environment = Field(default_factory=dict)
     url: UrlConfig | None = None
+    vpc: VpcConfig | None = None
 
 
 def _known_function(name: str) -> str:
@@ -449,7 +499,7 @@ class ScarabConfig(_Strict):
         update: dict[str, Any] = {
             key: getattr(override, key)
             for key in override.model_fields_set
-            if key != "url" and getattr(override, key) is not None
+            if key not in ("url", "vpc") and getattr(override, key) is not None
         }
         update["environment"] = {**self.function.environment, **override.environment}
         return self.function.model_copy(update=update)
@@ -458,6 +508,11 @@ class ScarabConfig(_Strict):
         """The Function URL of the catalog function `name` ([functions.<name>.url])."""
         override = self.functions.get(name)
         return override.url if override else None
+
+    def function_vpc(self, name: str) -> VpcConfig | None:
+        """The VPC the catalog function `name` runs in ([functions.<name>.vpc])."""
+        override = self.functions.get(name)
+        return override.vpc if override else None
 
 
 class UnknownFunctionError(ConfigError, KeyError):

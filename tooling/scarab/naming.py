@@ -80,6 +80,11 @@ class Names:
         return "scarab-read-prediction-db"
 
     @property
+    def vpc_policy(self) -> str:
+        """The role's inline policy that lets Lambda attach the function to its VPC."""
+        return "scarab-vpc-network-interfaces"
+
+    @property
     def logs_policy(self) -> str:
         """The role's inline policy that writes the function's logs."""
         return "scarab-write-logs"

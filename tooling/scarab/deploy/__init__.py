@@ -215,6 +215,7 @@ def deploy(
         state0 = load_state(project_dir, config.stage, aws.endpoint_url)
         # Not the old layout's names: they may be another stage's (see read_legacy_unit).
         guards.preflight(aws, names, state0, own)
+        guards.check_vpcs(aws, config)
         # The log is on when [log] enabled finds its database URL stored (the secret's
         # existence only: the CLI never reads the URL); then the zips carry its packages.
         log_on, log_notice = guards.prediction_log(aws, config)

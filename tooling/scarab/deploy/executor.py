@@ -35,6 +35,10 @@ from scarab.errors import ScarabError
 
 # Lambda cannot assume a role for a few seconds after IAM creates it.
 ROLE_NOT_READY = "cannot be assumed by Lambda"
+# Nor see a policy just put on it: a VPC function's network-interface grant (AWS answers
+# "The provided execution role does not have permissions to call CreateNetworkInterface
+# on EC2" until IAM has propagated it).
+ENI_GRANT_NOT_READY = "does not have permissions to call CreateNetworkInterface"
 # A deletion whose target is already gone has nothing left to do.
 GONE = frozenset(
     {
@@ -117,7 +121,7 @@ class Executor:
         params = resolve(ins.params, self.values)
         retry: dict[str, Any] = {}
         if ins.retry_while_role_not_ready:
-            retry = {"retry_message": ROLE_NOT_READY, "attempts": 12}
+            retry = {"retry_message": (ROLE_NOT_READY, ENI_GRANT_NOT_READY), "attempts": 12}
         try:
             out = call(method, **retry, **params)
         except Exception as exc:

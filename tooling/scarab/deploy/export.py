@@ -409,6 +409,8 @@ class _Template:
             "Architectures": [fn.architecture],
             "Environment": {"Variables": self._environment(fn)},
         }
+        if fn.vpc is not None:  # its network-interface policy is in DependsOn below
+            props["VpcConfig"] = fn.vpc.as_params()
         image = fn.code.package == "image"
         image_uri = _sub(f"{fn.code.image_repository}:${{{IMAGE_TAG}}}")
         s3 = {"Bucket": {"Ref": "CodeBucket"}, "Key": {"Ref": own_id(fn, "CodeKey")}}

@@ -55,6 +55,70 @@ def preflight(
         _check_role_region(aws, names, fn)
 
 
+def check_vpcs(aws: Aws, config: ScarabConfig) -> None:
+    """Each [functions.<name>.vpc] names subnets and security groups that exist in this
+    account and region, all in one VPC: Lambda would refuse them half-way through the
+    deploy (after the roles changed), so a wrong id is a config error before anything."""
+    from scarab.functions import FUNCTIONS
+
+    if all(config.function_vpc(fn.name) is None for fn in FUNCTIONS):
+        return
+    ec2 = aws.client("ec2")
+
+    def subnets(ids: list[str]) -> list[dict[str, Any]]:
+        return list(call(lambda: ec2.describe_subnets(SubnetIds=ids))["Subnets"])
+
+    def groups(ids: list[str]) -> list[dict[str, Any]]:
+        return list(call(lambda: ec2.describe_security_groups(GroupIds=ids))["SecurityGroups"])
+
+    for fn in FUNCTIONS:
+        vpc = config.function_vpc(fn.name)
+        if vpc is None:
+            continue
+        where = f"scarab.toml: [functions.{fn.name}.vpc]"
+        found = _described(aws, subnets, vpc.subnet_ids, "SubnetId", f"{where}: subnet_ids")
+        found += _described(
+            aws, groups, vpc.security_group_ids, "GroupId", f"{where}: security_group_ids"
+        )
+        vpcs = {str(item.get("VpcId")) for item in found}
+        if len(vpcs) > 1:
+            raise ConfigError(
+                f"{where}: the subnets and security groups must all be in one VPC; they are"
+                f" in {', '.join(sorted(vpcs))} (Lambda attaches a function to one VPC)."
+            )
+
+
+def _described(
+    aws: Aws,
+    describe: Callable[[list[str]], list[dict[str, Any]]],
+    ids: list[str],
+    id_key: str,
+    where: str,
+) -> list[dict[str, Any]]:
+    """EC2's description of each of `ids`; ConfigError naming the ones that do not exist
+    (EC2 answers *.NotFound for the whole call when one is missing: asked one by one)."""
+    try:
+        found = describe(ids)
+    except Exception as exc:
+        if not error_code(exc).endswith(".NotFound"):
+            raise
+        found = []
+        for one in ids:
+            try:
+                found += describe([one])
+            except Exception as inner:
+                if not error_code(inner).endswith(".NotFound"):
+                    raise
+    missing = sorted(set(ids) - {str(item.get(id_key)) for item in found})
+    if missing:
+        verb = "does" if len(missing) == 1 else "do"
+        raise ConfigError(
+            f"{where} names {', '.join(missing)}, which {verb} not exist in {aws.region}"
+            " for this account."
+        )
+    return found
+
+
 def _check_role_region(aws: Aws, names: Names, fn: FunctionNames) -> None:
     role_arn = _role_used_elsewhere(aws, fn)
     if role_arn is None:
@@ -197,7 +261,7 @@ def extra_access(
     out: list[dict[str, Any]] = []
     ours = {
         names.logs_policy, names.inline_policy, names.registry_policy, names.log_db_policy,
-        names.cache_policy,
+        names.cache_policy, names.vpc_policy,
     }  # fmt: skip
     if role is not None:
         for policy in sorted(set(role.inline) - ours):

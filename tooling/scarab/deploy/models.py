@@ -11,7 +11,13 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from scarab.artifacts.zip import LAMBDA_ZIP_LIMIT
-from scarab.config import FunctionConfig, ScarabConfig, UrlConfig, prediction_db_secret_name
+from scarab.config import (
+    FunctionConfig,
+    ScarabConfig,
+    UrlConfig,
+    VpcConfig,
+    prediction_db_secret_name,
+)
 from scarab.deploy import routes as routes_mod
 from scarab.functions import ALL_ROUTES_NAME, FUNCTIONS, FunctionDef, get_function
 from scarab.naming import TAG_MANAGED_ENV, FunctionNames, Names
@@ -132,6 +138,72 @@ def url_spec(url: UrlConfig | None) -> UrlSpec | None:
 
 
 @dataclass(frozen=True)
+class VpcSpec:
+    """The VPC a function runs in: Lambda's VpcConfig (sorted, so order is no drift)."""
+
+    subnet_ids: tuple[str, ...]
+    security_group_ids: tuple[str, ...]
+
+    def as_params(self) -> dict[str, list[str]]:
+        return {
+            "SubnetIds": list(self.subnet_ids),
+            "SecurityGroupIds": list(self.security_group_ids),
+        }
+
+
+# A VpcConfig that takes the function out of its VPC (Lambda's way: empty lists).
+NO_VPC: dict[str, list[str]] = {"SubnetIds": [], "SecurityGroupIds": []}
+
+
+def vpc_spec(vpc: VpcConfig | None) -> VpcSpec | None:
+    """The VpcConfig [functions.<name>.vpc] describes (None: the function has no VPC)."""
+    if vpc is None:
+        return None
+    return VpcSpec(tuple(sorted(vpc.subnet_ids)), tuple(sorted(vpc.security_group_ids)))
+
+
+def live_vpc(config: dict[str, Any]) -> VpcSpec | None:
+    """The VPC a live function (GetFunction's Configuration) is attached to, if any
+    (a function outside any VPC has no VpcConfig, or one with empty lists)."""
+    vpc = config.get("VpcConfig") or {}
+    subnets = tuple(sorted(vpc.get("SubnetIds") or []))
+    groups = tuple(sorted(vpc.get("SecurityGroupIds") or []))
+    return VpcSpec(subnets, groups) if subnets or groups else None
+
+
+# What Lambda does with a VPC function's role: create, describe and delete the network
+# interfaces it attaches in the function's subnets, and move their private addresses.
+# Exactly the EC2 actions of AWS's managed AWSLambdaVPCAccessExecutionRole (v3, 2024;
+# its logs actions are in scarab's own logs policy, scoped to the function's group).
+VPC_ENI_ACTIONS = (
+    "ec2:CreateNetworkInterface",
+    "ec2:DescribeNetworkInterfaces",
+    "ec2:DescribeSubnets",
+    "ec2:DeleteNetworkInterface",
+    "ec2:AssignPrivateIpAddresses",
+    "ec2:UnassignPrivateIpAddresses",
+)
+
+
+def vpc_policy() -> dict[str, Any]:
+    """The inline policy a VPC function's role needs for its network interfaces."""
+    return {
+        "Version": "2012-10-17",
+        "Statement": [
+            {
+                "Sid": "ManageVpcNetworkInterfaces",
+                "Effect": "Allow",
+                "Action": list(VPC_ENI_ACTIONS),
+                # "*" is required: EC2 supports no resource-level permissions for the
+                # Describe actions, and Lambda creates the interfaces before their ARNs
+                # exist (AWS's managed policy grants them on "*" as well).
+                "Resource": "*",
+            }
+        ],
+    }
+
+
+@dataclass(frozen=True)
 class FunctionSpec:
     """One Lambda function with what is its own: its role (and the role's inline
     policies), its log group and its invoke permission."""
@@ -155,6 +227,8 @@ class FunctionSpec:
     log_retention_days: int
     # Its Lambda Function URL ([functions.<name>.url]); None: it has none.
     url: UrlSpec | None = None
+    # The VPC it runs in ([functions.<name>.vpc]); None: no VPC.
+    vpc: VpcSpec | None = None
 
     @property
     def names(self) -> FunctionNames:
@@ -557,6 +631,9 @@ def function_spec(
         policies[names.registry_policy] = registry_policy(registry)
     if cache is not None:
         policies[names.cache_policy] = cache_policy(cache)
+    vpc = vpc_spec(config.function_vpc(fn_def.name))
+    if vpc is not None:
+        policies[names.vpc_policy] = vpc_policy()
     return FunctionSpec(
         key=fn_def.name,
         name=own.function,
@@ -576,6 +653,7 @@ def function_spec(
         log_group=own.log_group,
         log_retention_days=config.function.log_retention_days,
         url=url_spec(config.function_url(fn_def.name)),
+        vpc=vpc,
     )
 
 

@@ -28,7 +28,7 @@ from scarab.deploy.instructions import (
     UploadArtifact,
     WaitForFunction,
 )
-from scarab.deploy.models import Desired, FunctionSpec
+from scarab.deploy.models import NO_VPC, Desired, FunctionSpec, live_vpc
 from scarab.deploy.planner_api import (
     API_KEY_ID,
     REST_API_ID,
@@ -164,6 +164,8 @@ def plan_role(d: Desired, fn: FunctionSpec, unit: ObservedUnit) -> list[Step]:
                 )
             )
     for name in sorted(set(inline) - set(fn.inline_policies)):
+        if name == d.names.vpc_policy:
+            continue  # after the function left its VPC (plan_vpc_release)
         if name in _SCARAB_POLICIES:
             # A policy scarab put there that this function no longer needs (the models
             # function reads no Gemini key); anyone else's is reported, never removed.
@@ -180,7 +182,24 @@ _SCARAB_POLICIES = (
     "scarab-read-registry",
     "scarab-read-prediction-db",
     "scarab-use-cache",
+    "scarab-vpc-network-interfaces",
 )
+
+
+def plan_vpc_release(d: Desired, fn: FunctionSpec, unit: ObservedUnit) -> list[Step]:
+    """Delete the network-interface policy of a function that no longer runs in a VPC.
+    Planned after the function's configuration update that detaches it: Lambda uses the
+    role to release the interfaces, so the grant goes only once the function is out."""
+    role = unit.role
+    name = d.names.vpc_policy
+    if role is None or name not in role.inline or name in fn.inline_policies:
+        return []
+    delete = ApiCall(
+        "iam", "DeleteRolePolicy", {"RoleName": fn.role_name, "PolicyName": name},
+        missing_ok=True,
+    )  # fmt: skip
+    why = deleting("the function runs in no VPC any more")
+    return [Step(f"iam.role {fn.role_name} inline {name}", "delete", why, (delete,))]
 
 
 def foreign_grants(role: ObservedRole) -> list[str]:
@@ -368,6 +387,8 @@ def plan_function(
             params.update(PackageType="Image", ImageConfig=_image_config(fn))
         else:
             params.update(PackageType="Zip", Runtime=fn.runtime, Handler=fn.handler)
+        if fn.vpc is not None:
+            params["VpcConfig"] = fn.vpc.as_params()
         create = ApiCall("lambda", "CreateFunction", params, retry_while_role_not_ready=True)
         return [Step(res, "create", "missing", (*upload, create, wait))]
     cfg = live.config
@@ -414,6 +435,14 @@ def plan_function(
         live_image = (cfg.get("ImageConfigResponse") or {}).get("ImageConfig") or {}
         if live_image.get("Command") != [fn.handler]:
             diffs.append(f"image command -> {fn.handler}")
+    have_vpc = live_vpc(cfg)
+    if have_vpc != fn.vpc:
+        if fn.vpc is None:
+            diffs.append(f"VPC: leaves [functions.{fn.key}.vpc]'s subnets (no VPC)")
+        elif have_vpc is None:
+            diffs.append(f"VPC: none -> subnets {', '.join(fn.vpc.subnet_ids)}")
+        else:
+            diffs.append(f"VPC differs from [functions.{fn.key}.vpc]")
     if diffs:
         params = {
             "FunctionName": fn.name,
@@ -422,6 +451,10 @@ def plan_function(
             "Timeout": fn.timeout,
             "Environment": {"Variables": env},
         }
+        if fn.vpc is not None:
+            params["VpcConfig"] = fn.vpc.as_params()
+        elif have_vpc is not None:
+            params["VpcConfig"] = NO_VPC  # empty lists: Lambda detaches the function
         if fn.code.package == "zip":
             params.update(Runtime=fn.runtime, Handler=fn.handler)
         else:
@@ -565,6 +598,7 @@ def plan(
     for fn in d.functions:
         env = (state_env or {}).get(fn.key, [])
         steps += plan_function(d, fn, obs.unit(fn.key), env, carried)
+        steps += plan_vpc_release(d, fn, obs.unit(fn.key))
     api_steps = plan_api(d, obs)
     steps += api_steps
     # After the API exists (the permission names it), before the deployment uses it.
