@@ -25,6 +25,7 @@ from lens.cors import EchoCORSConfig, cors_headers
 from lens.errors import ApiError
 from lens.images import describe_bytes
 from lens.intake import body_size, event_kind, header, normalize_event
+from lens.log import remote as log_remote
 from lens.observability import logger, metrics
 from lens.responses import internal_error, record_error
 from lens.routing import api_path, declared_routes
@@ -87,6 +88,9 @@ def _make_handler(routers: Routers) -> Handler:
         metrics.add_metric(name="Requests", unit=MetricUnit.Count, value=1)
         safe_event = event if isinstance(event, dict) else {}
         request_id = _request_id(safe_event, context)
+        if event_kind(safe_event) is None and log_remote.is_direct(safe_event):
+            # A direct lambda:Invoke (scarab predictions), never an HTTP request.
+            return log_remote.answer(safe_event)
         try:
             return _handle(safe_event, context, request_id, routers)
         except ApiError as exc:  # e.g. invalid settings while building the resolver

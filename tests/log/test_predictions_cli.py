@@ -1,6 +1,6 @@
 """`scarab predictions --local`: the SQLite log `scarab serve` writes, read through the
 function's table definition, filtered by --since, --model, --route, --limit and the
-stage, printed as a table, --json or --csv. Without --local: a clear exit 2."""
+stage, printed as a table, --json or --csv."""
 
 from __future__ import annotations
 
@@ -104,7 +104,7 @@ def test_text_table(project: Path) -> None:
 @pytest.mark.parametrize(
     ("args", "says"),
     [
-        (("--json",), "not available yet"),
+        (("--local", "--region", "us-east-1"), "--local reads the local file"),
         (("--local", "--route", "stats"), "the logged routes are /analyze"),
         (("--local", "--since", "yesterday"), "--since 'yesterday'"),
         (("--local", "--limit", "0"), "--limit 0"),

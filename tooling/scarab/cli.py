@@ -906,8 +906,14 @@ def predictions(
         False, "--local", help="Read the SQLite log 'scarab serve' writes (.scarab/local)."
     ),
     stage: str | None = StageOpt,
+    region: str | None = RegionOpt,
+    profile: str | None = ProfileOpt,
+    endpoint_url: str | None = EndpointOpt,
 ) -> None:
-    """Print the stage's prediction log: one row per /analyze, /predict, /forecast answer."""
+    """Print the stage's prediction log: one row per /analyze, /predict, /forecast answer.
+
+    Without --local it is read by the stage's function (lambda:Invoke), which reaches
+    its database wherever it is (inside a VPC too)."""
 
     def body() -> None:
         from scarab import predictions as lib
@@ -916,16 +922,23 @@ def predictions(
         if as_json and as_csv:
             raise _usage("Give at most one of --json and --csv.")
         project_dir = find_project_dir()
-        config = load_config(project_dir, {"stage": stage})
+        config = load_config(project_dir, {"stage": stage, "region": region})
         query = lib.make_query(config.stage, since, model, route, limit)
-        if not local:
-            raise _usage(
-                "Reading the prediction log of a stage in AWS (through its function) is not"
-                " available yet; 'scarab predictions --local' reads the log 'scarab serve'"
-                " writes, and the database itself can be queried directly (README:"
-                " Prediction log)."
-            )
-        columns, rows = lib.read_local(project_dir, query)
+        if local:
+            if endpoint_url or region or profile:
+                raise _usage("--local reads the local file: it takes no --region, --profile"
+                             " or --endpoint-url.")  # fmt: skip
+            columns, rows = lib.read_local(project_dir, query)
+        else:
+            from scarab.deploy import make_aws
+            from scarab.naming import Names
+
+            aws = make_aws(
+                config, endpoint_url=endpoint_url or os.environ.get("AWS_ENDPOINT_URL"),
+                profile=profile,
+            )  # fmt: skip
+            function = Names(config.app, config.stage).function(lib.REMOTE_FUNCTION).function
+            columns, rows = lib.read_remote(aws, function, query)
         if as_json:
             out.print(lib.as_json(rows), markup=False, highlight=False)
         elif as_csv:

@@ -2,8 +2,9 @@
 
 With --local: the SQLite file `scarab serve` writes (.scarab/local/predictions.db),
 through SQLAlchemy and the function's own table definition (lens.log.schema), so the
-columns are never restated here. Reading a stage's log in AWS through its function
-(which reaches a database inside a VPC) is not available yet.
+columns are never restated here. Without --local: through the stage's function
+(lambda:Invoke with a direct event, lens.log.remote), which reaches a database inside a
+VPC; both run lens.log.query.
 """
 
 from __future__ import annotations
@@ -18,6 +19,7 @@ from pathlib import Path
 from typing import Any
 
 from scarab import layout
+from scarab.aws import Aws, call, error_code, explain
 from scarab.errors import EXIT_USAGE, ScarabError
 from scarab.logs import parse_since
 
@@ -74,7 +76,8 @@ def make_query(
 
 
 def read_local(project_dir: Path, query: Query) -> tuple[list[str], list[dict[str, Any]]]:
-    """The log's columns, and the rows of the local log matching `query`, newest first."""
+    """The log's columns, and the rows of the local log matching `query`, newest first
+    (lens.log.query: the same query the function runs for a stage in AWS)."""
     path = local_database(project_dir)
     if not path.is_file():
         raise ScarabError(
@@ -86,40 +89,99 @@ def read_local(project_dir: Path, query: Query) -> tuple[list[str], list[dict[st
     use_function_code(project_dir)
     try:
         import sqlalchemy as sa
-        from lens.log.schema import TABLE, predictions
+        from lens.log import query as log_query
     except ImportError as exc:
         raise ScarabError(
             f"Reading the prediction log needs SQLAlchemy ({exc}): pip install -r"
             " lambda/requirements/log.txt"
         ) from None
-    table = predictions
-    columns = [c.name for c in table.columns]
-    stmt = sa.select(table).where(table.c.stage == query.stage)
-    if query.since_s is not None:
-        now = datetime.datetime.now(datetime.UTC).replace(tzinfo=None)
-        stmt = stmt.where(table.c.at >= now - datetime.timedelta(seconds=query.since_s))
-    if query.model:
-        stmt = stmt.where(table.c.model == query.model)
-    if query.route:
-        stmt = stmt.where(table.c.route == query.route)
-    stmt = stmt.order_by(table.c.at.desc(), table.c.id.desc()).limit(query.limit)
     # Read-only: `scarab predictions` never creates or migrates the file serve owns.
     engine = sa.create_engine(f"sqlite:///file:{path}?mode=ro&uri=true")
     try:
         with engine.connect() as connection:
-            if not sa.inspect(connection).has_table(TABLE):
-                return columns, []
-            return columns, [dict(row._mapping) for row in connection.execute(stmt)]
+            return log_query.columns(), log_query.read_rows(connection, _filters(query))
     except sa.exc.OperationalError as exc:
         raise ScarabError(f"The local prediction log {path} cannot be read: {exc.orig}") from None
     finally:
         engine.dispose()
 
 
+def _filters(query: Query) -> Any:
+    from lens.log.query import Filters
+
+    return Filters(
+        stage=query.stage, since_s=query.since_s, model=query.model, route=query.route,
+        limit=query.limit,
+    )  # fmt: skip
+
+
+# The function that answers `scarab predictions` for a stage in AWS (every function
+# with the log on can reach its database; this one is always deployed).
+REMOTE_FUNCTION = "analyze"
+
+
+def remote_event(query: Query) -> dict[str, Any]:
+    """The direct event the function answers with the log's rows (lens.log.remote)."""
+    event: dict[str, Any] = {"scarab": "predictions", "since": query.since_s, "limit": query.limit}
+    if query.model:
+        event["model"] = query.model
+    if query.route:
+        event["route"] = query.route
+    return event
+
+
+def parse_answer(function: str, payload: Any) -> tuple[list[str], list[dict[str, Any]]]:
+    """The columns and rows of the function's answer; ScarabError for its refusals."""
+    if isinstance(payload, dict) and isinstance(payload.get("error"), dict):
+        code, message = payload["error"].get("code"), payload["error"].get("message")
+        advice = ""
+        if code == "log_off":
+            advice = " Store the URL and deploy: README, Prediction log."
+        raise ScarabError(
+            f"The function {function} did not read the log: {message} ({code}).{advice}"
+        )
+    if not (
+        isinstance(payload, dict)
+        and isinstance(payload.get("columns"), list)
+        and isinstance(payload.get("rows"), list)
+    ):
+        raise ScarabError(
+            f"The function {function} does not answer 'scarab predictions' (deployed before"
+            " it could): run 'scarab deploy', then try again."
+        )
+    return [str(c) for c in payload["columns"]], list(payload["rows"])
+
+
+def read_remote(aws: Aws, function: str, query: Query) -> tuple[list[str], list[dict[str, Any]]]:
+    """The rows of the stage's log, read by its function `function` (lambda:Invoke)."""
+    client = aws.client("lambda")
+    try:
+        got = call(
+            client.invoke, FunctionName=function, InvocationType="RequestResponse",
+            Payload=json.dumps(remote_event(query)).encode(),
+        )  # fmt: skip
+    except Exception as exc:
+        if error_code(exc) == "ResourceNotFoundException":
+            raise ScarabError(
+                f"The stage has no function {function}: run 'scarab deploy' first."
+            ) from None
+        raise explain(exc) from None
+    body = got["Payload"].read()
+    if got.get("FunctionError"):
+        raise ScarabError(f"The function {function} failed reading the log: {body[:500]!r}")
+    try:
+        payload = json.loads(body)
+    except ValueError:
+        payload = None
+    return parse_answer(function, payload)
+
+
 def _plain(value: Any) -> Any:
-    if isinstance(value, datetime.datetime):
-        return value.isoformat(timespec="milliseconds") + "Z"  # the log holds UTC
-    return value
+    if isinstance(value, datetime.datetime):  # a local read (lens is importable then)
+        from lens.log.query import plain
+
+        return plain(value)
+    return value  # rows the function read are JSON already, in the same form
 
 
 def as_json(rows: Sequence[dict[str, Any]]) -> str:

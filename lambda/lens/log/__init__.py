@@ -47,6 +47,9 @@ STAGE_ENV = "SCARAB_STAGE"
 FAILURE_METRIC = "LogWriteFailures"
 # The routes whose answers are logged, as Powertools writes their rules.
 LOGGED_RULES = ("/analyze", "/predict/<model_id>", "/forecast/<model_id>")
+# Rows one read of the log returns by default and at most (a Lambda answer is <= 6 MB).
+READ_DEFAULT_LIMIT = 50
+READ_MAX_LIMIT = 1000
 # How long an unreadable URL is remembered before the store is asked again.
 MISSING_URL_RETRY_S = 60.0
 
