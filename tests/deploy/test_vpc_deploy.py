@@ -129,8 +129,29 @@ def test_a_function_joins_moves_and_leaves_its_vpc(
     config = load_config(project)
     live = status(config, project_dir=project, endpoint_url=aws.url)
     assert live["unmanaged_access"] == [], live["unmanaged_access"]
+    assert [d for d in live["drift"] if d["field"] == "vpc"] == []
+    # Moved by hand to the other security group: status shows it as drift.
+    client("lambda", aws).update_function_configuration(
+        FunctionName=ANALYZE, VpcConfig={"SubnetIds": subnets, "SecurityGroupIds": groups[1:]}
+    )
+    drift = status(config, project_dir=project, endpoint_url=aws.url)["drift"]
+    assert [d for d in drift if d["field"] == "vpc"] == [
+        {
+            "field": "vpc",
+            "function": "analyze",
+            "live": {"subnet_ids": sorted(subnets), "security_group_ids": groups[1:]},
+            "config": {"subnet_ids": sorted(subnets), "security_group_ids": groups[:1]},
+        }
+    ]
+    configure(project, vpc_section(subnets, groups[:1]))  # and the next deploy repairs it
     assert VPC_POLICY not in json.dumps(result.warnings)
 
+    repaired, rec = run_deploy()
+    recorders.append(rec)
+    assert calls_of(repaired.plan, "UpdateFunctionConfiguration")[0]["VpcConfig"] == {
+        "SubnetIds": sorted(subnets), "SecurityGroupIds": groups[:1],
+    }  # fmt: skip
+    assert live_vpc(aws, ANALYZE) == (sorted(subnets), groups[:1])
     again, rec = run_deploy()
     recorders.append(rec)
     assert again.up_to_date and rec.mutating == [c for c in rec.mutating if c.startswith("ssm.")]

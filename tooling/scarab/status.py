@@ -10,7 +10,13 @@ from scarab.aws import Aws, aws_errors
 from scarab.config import ScarabConfig
 from scarab.deploy import api_url, shown_url
 from scarab.deploy.guards import extra_access
-from scarab.deploy.models import function_environment, function_settings
+from scarab.deploy.models import (
+    VpcSpec,
+    function_environment,
+    function_settings,
+    live_vpc,
+    vpc_spec,
+)
 from scarab.deploy.reader import (
     find_rest_api,
     read_function,
@@ -48,7 +54,15 @@ def _drift(config: ScarabConfig, key: str, cfg: dict[str, Any]) -> list[dict[str
     live_env = (cfg.get("Environment") or {}).get("Variables") or {}
     for name, want in sorted(function_environment(config, key).items()):
         check(f"environment.{name}", live_env.get(name), want)
+    check("vpc", _vpc(live_vpc(cfg)), _vpc(vpc_spec(config.function_vpc(key))))
     return out
+
+
+def _vpc(vpc: VpcSpec | None) -> dict[str, list[str]] | None:
+    """A VpcConfig as status shows it ([functions.<name>.vpc]'s keys; None: no VPC)."""
+    if vpc is None:
+        return None
+    return {"subnet_ids": list(vpc.subnet_ids), "security_group_ids": list(vpc.security_group_ids)}
 
 
 def _api_drift(config: ScarabConfig, plan: Any) -> list[dict[str, Any]]:
