@@ -12,6 +12,7 @@ import { Readable } from "node:stream";
 import { fileURLToPath } from "node:url";
 
 import { handleAnalyze, handleOptions } from "./api/analyze.js";
+import { handleStats } from "./api/stats.js";
 
 const PUBLIC_DIR = fileURLToPath(new URL("./public/", import.meta.url));
 const TYPES = {
@@ -52,7 +53,7 @@ async function runFunction(handler, req, res, env) {
   res.end(Buffer.from(await response.arrayBuffer()));
 }
 
-/** An http.Server for public/ and /api/analyze with the given environment. */
+/** An http.Server for public/, /api/analyze and /api/stats with the given environment. */
 export function createDevServer(env = process.env) {
   return http.createServer((req, res) => {
     const path = new URL(req.url, "http://x").pathname;
@@ -61,6 +62,9 @@ export function createDevServer(env = process.env) {
       if (req.method === "POST") work = runFunction(handleAnalyze, req, res, env);
       else if (req.method === "OPTIONS") work = runFunction(handleOptions, req, res, env);
       else work = Promise.resolve(res.writeHead(405, { allow: "POST, OPTIONS" }).end());
+    } else if (path === "/api/stats") {
+      if (req.method === "GET") work = runFunction(handleStats, req, res, env);
+      else work = Promise.resolve(res.writeHead(405, { allow: "GET" }).end());
     } else if (req.method === "GET" || req.method === "HEAD") {
       work = serveStatic(req, res);
     } else {

@@ -11,6 +11,7 @@ from lens.function import LensFunction
 from lens.openapi import router as openapi_router
 from lens.predict.routes import router as predict_router
 from lens.routes import router as analysis_router
+from lens.stats import router as stats_router
 
-function = LensFunction("all", (analysis_router, openapi_router, predict_router))
+function = LensFunction("all", (analysis_router, openapi_router, predict_router, stats_router))
 lambda_handler = function.lambda_handler

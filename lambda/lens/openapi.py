@@ -30,8 +30,9 @@ def api_routers() -> tuple[LensRouter, ...]:
     """Every router of the API, in the order the document lists them."""
     from lens.predict.routes import router as predict_router
     from lens.routes import router as analysis_router
+    from lens.stats import router as stats_router
 
-    return (analysis_router, router, predict_router)
+    return (analysis_router, router, predict_router, stats_router)
 
 
 @lru_cache(maxsize=1)

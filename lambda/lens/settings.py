@@ -28,6 +28,8 @@ Environment variables:
     SCARAB_CACHE_TTL_S     seconds an answer of /analyze, /predict or /forecast is reused
                            (default 0: no cache; `scarab deploy` sets [cache] ttl_seconds).
     SCARAB_CACHE_TABLE     the stage's shared cache table (unset: in-process cache only).
+    SCARAB_GEMINI_PRICES   JSON object model id -> {"input": USD, "output": USD} per 1M
+                           tokens, merged over DEFAULT_GEMINI_PRICES (GET /stats' estimate).
 
 Why 1024 px: Gemini 2.x cuts images into 768x768 tiles (258 tokens each), so a 4:3
 photo at 1024x768 costs two tiles; Gemini 3 scales every image to a fixed token budget
@@ -43,7 +45,7 @@ import json
 import os
 from dataclasses import dataclass, field
 from functools import lru_cache
-from typing import Literal, get_args
+from typing import Literal, cast, get_args
 
 from lens.errors import ApiError
 
@@ -70,6 +72,23 @@ DEFAULT_THINKING: dict[str, str | int] = {
     "super-fast": "minimal",
 }
 THINKING_LEVELS = ("minimal", "low", "medium", "high")
+
+# USD per 1M tokens (input, output; thinking is billed as output) for GET /stats'
+# *estimated* cost: Google's pay-as-you-go standard rates for prompts up to 200k tokens
+# as published on https://ai.google.dev/gemini-api/docs/pricing (read 2026-12 via
+# third-party copies of that page; batch, caching and long-prompt rates differ). No
+# published rate was found for gemini-3.5-flash-lite, so it has none here: its tokens
+# are counted and /stats lists it under unpriced_models. Set SCARAB_GEMINI_PRICES to
+# correct or add rates; the bill itself is in Google Cloud Billing.
+DEFAULT_GEMINI_PRICES: dict[str, tuple[float, float]] = {
+    "gemini-3.1-pro-preview": (2.00, 12.00),
+    "gemini-3.5-flash": (1.50, 9.00),
+    "gemini-3.1-flash-lite-preview": (0.25, 1.50),
+    "gemini-3-flash-preview": (0.50, 3.00),
+    "gemini-2.5-flash": (0.30, 2.50),
+    "gemini-2.5-flash-lite": (0.10, 0.40),
+}
+GEMINI_PRICES_ENV = "SCARAB_GEMINI_PRICES"
 
 MIB = 1024 * 1024
 # The response cache's variables (contract with scarab.deploy.models, which sets them).
@@ -108,6 +127,9 @@ class Settings:
     image_memory_percent: int = DEFAULT_IMAGE_MEMORY_PERCENT
     cache_ttl_s: int = 0
     cache_table: str = ""
+    gemini_prices: dict[str, tuple[float, float]] = field(
+        default_factory=lambda: dict(DEFAULT_GEMINI_PRICES)
+    )
 
     @property
     def image_memory_bytes(self) -> int:
@@ -173,6 +195,30 @@ def _thinking(env: dict[str, str]) -> dict[str, str | int]:
     return thinking
 
 
+def _prices(env: dict[str, str]) -> dict[str, tuple[float, float]]:
+    prices = dict(DEFAULT_GEMINI_PRICES)
+    raw = env.get(GEMINI_PRICES_ENV, "").strip()
+    if not raw:
+        return prices
+    try:
+        value = json.loads(raw)
+    except ValueError:
+        raise _invalid(GEMINI_PRICES_ENV, "is not valid JSON") from None
+    if not isinstance(value, dict):
+        raise _invalid(GEMINI_PRICES_ENV, "must be a JSON object of model id to prices")
+    for model, price in value.items():
+        rates = [price.get(k) for k in ("input", "output")] if isinstance(price, dict) else []
+        if len(rates) != 2 or not all(
+            isinstance(r, int | float) and not isinstance(r, bool) and 0 <= r < 1e6 for r in rates
+        ):
+            raise _invalid(
+                GEMINI_PRICES_ENV,
+                f'needs {{"input": USD, "output": USD}} per 1M tokens for {str(model)[:64]}',
+            )
+        prices[str(model)] = (float(cast(float, rates[0])), float(cast(float, rates[1])))
+    return prices
+
+
 def _origins(env: dict[str, str]) -> tuple[str, ...]:
     raw = env.get("ALLOWED_ORIGINS")
     if raw is None:
@@ -204,6 +250,7 @@ def load_settings(env: dict[str, str] | None = None) -> Settings:
         ),
         cache_ttl_s=_int(env, CACHE_TTL_ENV, 0, 0, MAX_CACHE_TTL_S),
         cache_table=env.get(CACHE_TABLE_ENV, "").strip(),
+        gemini_prices=_prices(env),
     )
 
 

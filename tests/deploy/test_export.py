@@ -494,8 +494,8 @@ def test_the_template_is_what_deploy_created(
     assert template_inventory(template, refs) == live
     counts = {k: len(v) for k, v in live.items()}
     # analyze: logs + secret + cache; models: logs + registry + cache.
-    methods = len(ROUTES) + len(route_paths())  # every route, and a preflight per resource
-    assert counts["AWS::ApiGateway::Method"] == methods == 14
+    methods = len(ROUTES) + len(route_paths())  # every route, and a preflight per resource (7 + 9)
+    assert counts["AWS::ApiGateway::Method"] == methods == 16
     assert counts["AWS::IAM::RolePolicy"] == 6
     # The registry and the shared response cache.
     assert counts["AWS::DynamoDB::Table"] == 2 and counts["AWS::S3::Bucket"] == 1

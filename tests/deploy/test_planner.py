@@ -323,6 +323,7 @@ def test_each_route_is_integrated_with_its_function(tmp_path: Path) -> None:
         ("GET", "/models"): MODELS,
         ("POST", "/predict/{model_id}"): MODELS,
         ("GET", "/forecast/{model_id}"): MODELS,
+        ("GET", "/stats"): MODELS,
     }
     for m in d.api.methods:
         if m.kind == "proxy":

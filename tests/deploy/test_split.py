@@ -63,6 +63,7 @@ def test_a_single_function_stage_is_moved_to_its_functions(aws, project: Path, r
         "GET /models": MODELS,
         "POST /predict/{model_id}": MODELS,
         "GET /forecast/{model_id}": MODELS,
+        "GET /stats": MODELS,
     }
     # A retargeted method is one PutIntegration; none is deleted and made again.
     assert "apigateway.DeleteMethod" not in recorder.mutating

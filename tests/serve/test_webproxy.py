@@ -95,6 +95,19 @@ def test_api_models_and_predict_are_forwarded(shared: Shared) -> None:
     assert proxied_p.json()["error"]["code"] == direct_p.json()["error"]["code"]
 
 
+def test_api_stats_is_forwarded_with_since_only(shared: Shared) -> None:
+    # The key is required on the API itself, like /analyze; the proxy adds it.
+    assert http(f"{shared.api}/stats?since=7d").status == 403
+    direct = http(f"{shared.api}/stats?since=7d", headers={"x-api-key": shared.key})
+    proxied = http(f"{shared.serve.url}/api/stats?since=7d&x-api-key=nope&other=1")
+    assert proxied.status == direct.status == 200, proxied.body
+    assert proxied.json()["since"] == direct.json()["since"] == "7d"
+    assert proxied.json()["from"][:13] == direct.json()["from"][:13]
+    bad = http(f"{shared.serve.url}/api/stats?since=forever")
+    assert bad.status == 400 and bad.json()["error"]["code"] == "invalid_since"
+    _assert_no_key(shared, proxied.headers, proxied.body)
+
+
 def test_api_preflight_and_foreign_origins(shared: Shared) -> None:
     pre = http(f"{shared.serve.url}/api/analyze", "OPTIONS", headers={"Origin": shared.serve.url})
     assert pre.status == 204

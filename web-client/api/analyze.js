@@ -18,9 +18,9 @@ export const MAX_BODY_BYTES = 4_500_000; // Vercel's request body limit is 4.5 M
 export const MAX_RESPONSE_BYTES = 10_000_000;
 export const DEFAULT_TIMEOUT_MS = 30_000;
 const MAX_TIMEOUT_MS = 2 ** 31 - 1; // setTimeout's (and AbortSignal.timeout's) limit
-const PASSED_HEADERS = ["content-type", "retry-after", "x-amzn-requestid", "x-amzn-errortype"];
+export const PASSED_HEADERS = ["content-type", "retry-after", "x-amzn-requestid", "x-amzn-errortype"];
 
-function errorResponse(status, code, message, headers = {}) {
+export function errorResponse(status, code, message, headers = {}) {
   return new Response(JSON.stringify({ error: { code, message } }), {
     status,
     headers: { "content-type": "application/json", "cache-control": "no-store", ...headers },
@@ -73,7 +73,7 @@ export function checkOrigin(request, env) {
   return { ok: false };
 }
 
-const forbiddenOrigin = () =>
+export const forbiddenOrigin = () =>
   errorResponse(403, "origin_not_allowed", "This page's origin is not allowed to use this API.");
 
 
@@ -104,10 +104,10 @@ async function readLimited(request) {
   return body;
 }
 
-class TooLarge extends Error {}
+export class TooLarge extends Error {}
 
 // The upstream's answer as text, or TooLarge past MAX_RESPONSE_BYTES (read no further).
-async function readResponse(response) {
+export async function readResponse(response) {
   const declared = Number(response.headers.get("content-length"));
   if (Number.isFinite(declared) && declared > MAX_RESPONSE_BYTES) {
     await response.body?.cancel().catch(() => {});
@@ -131,7 +131,7 @@ async function readResponse(response) {
   return text + decoder.decode();
 }
 
-function log(fields) {
+export function log(fields) {
   // One line per request; never headers, bodies or the key.
   console.log(JSON.stringify({ source: "scarab-proxy", ...fields }));
 }

@@ -12,7 +12,7 @@ import json
 import os
 import re
 from collections.abc import Callable, Sequence
-from urllib.parse import urlsplit
+from urllib.parse import parse_qsl, urlencode, urlsplit
 
 from scarab.serve.gateway import Gateway
 from scarab.serve.proxy_event import IncomingRequest
@@ -27,7 +27,17 @@ _ROUTES: dict[str, tuple[str, str]] = {
     "/api/analyze": ("POST", "/analyze"),
     "/api/models": ("GET", "/models"),
     "/api/health": ("GET", "/health"),
+    "/api/stats": ("GET", "/stats"),
 }
+# The query parameters a route passes on (everything else stays here): the dashboard's window.
+FORWARDED_QUERY = {"/stats": ("since",)}
+
+
+def forwarded_query(stage_path: str, raw_query: str) -> str:
+    """The part of the page's query string `stage_path` takes (none for most routes)."""
+    names = FORWARDED_QUERY.get(stage_path, ())
+    pairs = [(k, v) for k, v in parse_qsl(raw_query, keep_blank_values=True) if k in names]
+    return urlencode(pairs)
 
 
 def target(path: str) -> tuple[str, str] | None:
@@ -174,7 +184,7 @@ class WebProxy:
             IncomingRequest(
                 method=verb,
                 path=stage_path,
-                raw_query="",
+                raw_query=forwarded_query(stage_path, request.raw_query),
                 headers=headers,
                 body=request.body,
                 source_ip=request.source_ip,
