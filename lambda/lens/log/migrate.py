@@ -59,10 +59,27 @@ def current_revision(engine: Engine) -> str | None:
         return str(row[0]) if row else None
 
 
+def known_revisions() -> frozenset[str]:
+    """The revisions this code ships (migrations/versions/<revision>_<name>.py)."""
+    return frozenset(p.name.split("_", 1)[0] for p in (MIGRATIONS / "versions").glob("*_*.py"))
+
+
 def ensure_schema(engine: Engine) -> None:
     """Bring the database to HEAD if it is behind. Two containers may try at once on a
-    fresh database: the loser's DDL fails, and if the winner got it to HEAD that is fine."""
-    if current_revision(engine) == HEAD:
+    fresh database: the loser's DDL fails, and if the winner got it to HEAD that is fine.
+    A database at a revision this code does not know was migrated by a newer scarab: it
+    is left as it is and written to (migrations add, so this code's columns are there;
+    if not, each write fails and is counted like any other)."""
+    revision = current_revision(engine)
+    if revision == HEAD:
+        return
+    if revision is not None and revision not in known_revisions():
+        from lens.observability import logger
+
+        logger.warning(
+            "prediction log database is ahead of this code; writing without migrating",
+            extra={"revision": revision[:32], "head": HEAD},
+        )
         return
     try:
         upgrade(engine)
