@@ -83,7 +83,7 @@ def analyze(body: AnalyzeRequest) -> AnalyzeResponse:
     # (the upload's text is the key: decoding 2 MB of base64 costs more than hashing it).
     upload = upload_key(body.image.encode("utf-8", "surrogatepass"), preparation)
     known = cache.recall(upload)
-    if known is not None and (answer := cache.peek(question(known["sha256"]))) is not None:
+    if known is not None and (answer := cache.peek(question(known["sha256"]), _usable)) is not None:
         info = ImageInfo.model_validate(known["image"])
         invocation.note(input_digest=known["sha256"])
         return _answer(body, answer, info, started, started, attempts=0)
@@ -125,8 +125,15 @@ def analyze(body: AnalyzeRequest) -> AnalyzeResponse:
 
     # What Gemini answered for this image, speed and type (the cached part of the answer;
     # the image facts, timings and request id are this request's).
-    answer = cache.cached_json(question(sha256), ask_gemini)
+    answer = cache.cached_json(question(sha256), ask_gemini, _usable)
     return _answer(body, answer, info, started, prepared, attempts)
+
+
+def _usable(answer: dict[str, Any]) -> bool:
+    """Whether a cached value is an answer `_answer` can serve (a corrupt item is not)."""
+    Analysis.model_validate(answer["analysis"])
+    Usage.model_validate(answer["usage"])
+    return isinstance(answer["model"], str)
 
 
 def _answer(

@@ -15,6 +15,7 @@ from scarab.functions import ALL_ROUTES_NAME, FUNCTIONS
 from scarab.stage import open_stage
 
 _UNITS = {"s": 1, "m": 60, "h": 3600, "d": 86400}
+_MAX_SINCE_S = 36500 * 86400  # a hundred years: "everything"
 
 
 def parse_since(text: str) -> float:
@@ -22,7 +23,10 @@ def parse_since(text: str) -> float:
     m = re.fullmatch(r"\s*(\d+)\s*([smhd])\s*", text)
     if not m:
         raise ConfigError(f"--since {text!r}: use a number and a unit, such as 30s, 10m, 2h, 1d.")
-    return int(m.group(1)) * _UNITS[m.group(2)]
+    seconds = int(m.group(1)) * _UNITS[m.group(2)]
+    if seconds > _MAX_SINCE_S:  # a date before year 1 is an OverflowError, not a range
+        raise ConfigError(f"--since {text!r}: at most {_MAX_SINCE_S // 86400}d.")
+    return seconds
 
 
 def tail(

@@ -100,7 +100,7 @@ def read_local(project_dir: Path, query: Query) -> tuple[list[str], list[dict[st
     try:
         with engine.connect() as connection:
             return log_query.columns(), log_query.read_rows(connection, _filters(query))
-    except sa.exc.OperationalError as exc:
+    except sa.exc.DatabaseError as exc:  # OperationalError, "file is not a database"...
         raise ScarabError(f"The local prediction log {path} cannot be read: {exc.orig}") from None
     finally:
         engine.dispose()
@@ -188,12 +188,26 @@ def as_json(rows: Sequence[dict[str, Any]]) -> str:
     return json.dumps([{k: _plain(v) for k, v in row.items()} for row in rows], indent=2)
 
 
+# A text cell starting with one of these is a formula to a spreadsheet; a logged model
+# name is whatever a request's path said (/predict/=HYPERLINK(...) is logged as a 404).
+_FORMULA_STARTS = ("=", "+", "-", "@", "\t", "\r")
+
+
+def _csv_cell(value: Any) -> Any:
+    if value is None:
+        return ""
+    plain = _plain(value)
+    if isinstance(plain, str) and plain.startswith(_FORMULA_STARTS):
+        return "'" + plain  # OWASP's advice: a leading quote makes it text
+    return plain
+
+
 def as_csv(rows: Sequence[dict[str, Any]], columns: Sequence[str]) -> str:
     buf = io.StringIO()
     writer = csv.DictWriter(buf, fieldnames=list(columns), lineterminator="\n")
     writer.writeheader()
     for row in rows:
-        writer.writerow({k: "" if row.get(k) is None else _plain(row.get(k)) for k in columns})
+        writer.writerow({k: _csv_cell(row.get(k)) for k in columns})
     return buf.getvalue()
 
 

@@ -69,6 +69,12 @@ def database_url_problem(value: str, *, local: bool) -> str | None:
             + (", or sqlite:///path on an emulator" if local else "")
             + ". Nothing was stored."
         )
+    if rest.count("@") > 1:
+        # The function would read the rest of the password as the host name.
+        return (
+            "The database URL has an '@' in its password or user name (value not shown):"
+            " percent-encode it as %40. Nothing was stored."
+        )
     return None
 
 

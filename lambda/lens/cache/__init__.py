@@ -149,8 +149,30 @@ def _encode(value: dict[str, Any]) -> str | None:
         return None
 
 
-def cached_json(key: str, compute: Callable[[], dict[str, Any]]) -> dict[str, Any]:
-    """The answer under `key`, from the cache when live, else `compute()` (stored)."""
+def _decoded(text: str, usable: Callable[[dict[str, Any]], bool] | None) -> dict[str, Any] | None:
+    """A cached value as the answer it holds; None (logged, counted as CacheErrors) for an
+    item that is not JSON, not an object or not what `usable` accepts: a corrupt or
+    foreign item in the table is a miss, never a 500."""
+    try:
+        value = json.loads(text)
+        ok = isinstance(value, dict) and (usable is None or usable(value))
+    except Exception:  # ValueError, or `usable` meeting a value of the wrong shape
+        ok = False
+    if not ok:
+        logger.warning("cached answer unusable; answering as a miss")
+        metrics.add_metric(name="CacheErrors", unit=MetricUnit.Count, value=1)
+        return None
+    answer: dict[str, Any] = value
+    return answer
+
+
+def cached_json(
+    key: str,
+    compute: Callable[[], dict[str, Any]],
+    usable: Callable[[dict[str, Any]], bool] | None = None,
+) -> dict[str, Any]:
+    """The answer under `key`, from the cache when live (and `usable`, if given, accepts
+    it), else `compute()` (stored)."""
     cache = get_cache()
     if cache is None:
         return compute()
@@ -162,9 +184,9 @@ def cached_json(key: str, compute: Callable[[], dict[str, Any]]) -> dict[str, An
             cache.store(key, text)
         return value
     hit = cache.fetch(key)
-    if hit is not None:
+    answer = _decoded(hit, usable) if hit is not None else None
+    if answer is not None:
         _mark(request, "hit")
-        answer: dict[str, Any] = json.loads(hit)
         return answer
     value = compute()  # raising stores nothing
     _mark(request, "miss")
@@ -192,13 +214,16 @@ def remember(key: str, value: dict[str, Any]) -> None:
         cache.memory.put(key, text, cache.clock() + cache.ttl_s)
 
 
-def peek(key: str) -> dict[str, Any] | None:
-    """The answer under `key` when this process's memory has it live and the request
-    does not bypass the cache (marked a hit); else None, and nothing is marked."""
+def peek(key: str, usable: Callable[[dict[str, Any]], bool] | None = None) -> dict[str, Any] | None:
+    """The answer under `key` when this process's memory has it live (and `usable`, if
+    given, accepts it) and the request does not bypass the cache (marked a hit); else
+    None, and nothing is marked."""
     request = _request.get()
     if request is not None and request.bypass:
         return None
-    found = recall(key)
+    cache = get_cache()
+    live = cache.memory.get(key) if cache is not None else None
+    found = _decoded(live[0], usable) if live is not None else None
     if found is not None:
         _mark(request, "hit")
     return found

@@ -11,6 +11,7 @@ across invocations.
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
 from typing import Any
 
@@ -33,6 +34,12 @@ _DEFAULT_DRIVERS = {
 }
 
 
+# Query parameters that hold a secret: SQLAlchemy passes a URL's query to the driver, so
+# `?password=` (pg8000, PyMySQL) and `?passwd=` (PyMySQL) work and are as secret as the
+# password in the userinfo.
+_SECRET_QUERY_KEY = re.compile(r"pass|pwd|secret|token|key", re.IGNORECASE)
+
+
 class BadDatabaseUrl(ValueError):
     """The URL cannot be used; the message never contains it."""
 
@@ -50,6 +57,13 @@ def parse_url(url: str) -> URL:
         parsed = make_url(text)
     except Exception:  # sqlalchemy.exc.ArgumentError and friends
         raise BadDatabaseUrl("the prediction log's database URL cannot be parsed") from None
+    if "@" in (parsed.host or ""):
+        # An '@' in the password that is not percent-encoded: the rest of the password
+        # would be read as the host (and shown in every connection error).
+        raise BadDatabaseUrl(
+            "the prediction log's database URL has an '@' in its password or user name:"
+            " percent-encode it as %40"
+        )
     if parsed.get_backend_name() not in ("sqlite", "postgresql", "mysql", "mariadb"):
         raise BadDatabaseUrl(
             "the prediction log supports sqlite, postgresql and mysql/mariadb URLs, not "
@@ -58,20 +72,33 @@ def parse_url(url: str) -> URL:
     return parsed
 
 
+def _secret_query_keys(url: URL) -> list[str]:
+    return [key for key in url.query if _SECRET_QUERY_KEY.search(key)]
+
+
 def redacted(url: str | URL) -> str:
-    """The URL with its password replaced by ***, for logs and messages."""
+    """The URL with its password (and any password-like query parameter) replaced by
+    ***, for logs and messages."""
     try:
         parsed = url if isinstance(url, URL) else parse_url(url)
     except BadDatabaseUrl:
         return "<unparsable database URL>"
-    return parsed.render_as_string(hide_password=True)
+    hidden = {key: "***" for key in _secret_query_keys(parsed)}
+    if hidden:
+        parsed = parsed.update_query_dict(hidden)
+    return parsed.render_as_string(hide_password=True).replace("%2A%2A%2A", "***")
 
 
 def scrub(text: str, url: URL) -> str:
-    """`text` (a driver's error message) with the URL's password taken out, if present."""
-    password = url.password
-    if isinstance(password, str) and password:
-        text = text.replace(password, "***")
+    """`text` (a driver's error message) with the URL's password, and the values of its
+    password-like query parameters, taken out where present."""
+    secrets: list[str] = [url.password] if isinstance(url.password, str) else []
+    for key in _secret_query_keys(url):
+        value = url.query[key]
+        secrets.extend((value,) if isinstance(value, str) else value)
+    for secret in secrets:
+        if secret:
+            text = text.replace(secret, "***")
     return text
 
 

@@ -10,6 +10,7 @@ the `model_version` that answered.
 from __future__ import annotations
 
 import time
+from collections.abc import Callable
 from typing import Any, cast
 
 from aws_lambda_powertools.metrics import MetricUnit, single_metric
@@ -64,7 +65,11 @@ def predict(model_id: str) -> dict[str, Any]:
         current().note(input_digest=json_digest(body), input=router.current_event.decoded_body)
         request = _validate(entry, body)
         # The model loads only on a miss: a cached answer needs no ONNX session.
-        result = cached_json(_key("predict", entry, request), lambda: _run(_loaded(entry), request))
+        result = cached_json(
+            _key("predict", entry, request),
+            lambda: _run(_loaded(entry), request),
+            _answers_for(entry),
+        )
     except ApiError as error:
         _count_error(model_id, error)
         raise
@@ -120,7 +125,7 @@ def stored_forecast(model_id: str) -> dict[str, Any]:
                 "metrics": entry.metrics,
             }
 
-        answer = cached_json(_key("forecast", entry, request), forecast)
+        answer = cached_json(_key("forecast", entry, request), forecast, _answers_for(entry))
     except ApiError as error:
         _count_error(model_id, error)
         raise
@@ -148,6 +153,11 @@ def _key(route: str, entry: ModelEntry, request: BaseModel) -> str:
         sha256=entry.sha256,
         inputs=request.model_dump(mode="json"),
     )
+
+
+def _answers_for(entry: ModelEntry) -> Callable[[dict[str, Any]], bool]:
+    """Whether a cached value is `entry`'s answer (a corrupt item in the table is not)."""
+    return lambda answer: answer.get("model_version") == entry.version
 
 
 def _is_forecaster(model: Any) -> bool:

@@ -41,6 +41,9 @@ def upgrade() -> None:
         sa.Column("tokens_in", sa.Integer),
         sa.Column("tokens_out", sa.Integer),
         sa.Column("cache", sa.String(8)),
+        # MySQL/MariaDB: the database's default character set may be latin1 (or utf8mb3),
+        # which refuses emoji and anything outside the BMP in an output or a model name.
+        mysql_charset="utf8mb4",
     )
     op.create_index("ix_predictions_at", "predictions", ["at"])
     op.create_index("ix_predictions_route_at", "predictions", ["route", "at"])
