@@ -19,7 +19,7 @@ from pathlib import Path
 from typing import Any
 
 from scarab import layout
-from scarab.aws import Aws, call, error_code, explain
+from scarab.aws import Aws, aws_errors, call
 from scarab.errors import EXIT_USAGE, ScarabError
 from scarab.logs import parse_since
 
@@ -155,17 +155,12 @@ def parse_answer(function: str, payload: Any) -> tuple[list[str], list[dict[str,
 def read_remote(aws: Aws, function: str, query: Query) -> tuple[list[str], list[dict[str, Any]]]:
     """The rows of the stage's log, read by its function `function` (lambda:Invoke)."""
     client = aws.client("lambda")
-    try:
+    missing = f"The stage has no function {function}: run 'scarab deploy' first."
+    with aws_errors({"ResourceNotFoundException": missing}):
         got = call(
             client.invoke, FunctionName=function, InvocationType="RequestResponse",
             Payload=json.dumps(remote_event(query)).encode(),
         )  # fmt: skip
-    except Exception as exc:
-        if error_code(exc) == "ResourceNotFoundException":
-            raise ScarabError(
-                f"The stage has no function {function}: run 'scarab deploy' first."
-            ) from None
-        raise explain(exc) from None
     body = got["Payload"].read()
     if got.get("FunctionError"):
         raise ScarabError(f"The function {function} failed reading the log: {body[:500]!r}")
