@@ -13,8 +13,8 @@ from lens.settings import CACHE_TABLE_ENV, CACHE_TTL_ENV
 
 from tests.cache.conftest import Clock
 from tests.cache.test_function import _features
-from tests.cache.test_shared import TABLE, table  # noqa: F401 (fixture)
-from tests.function.events import b64, jpeg, response_headers, response_json, rest_event
+from tests.cache.test_shared import TABLE, analyze_once, table  # noqa: F401 (fixture)
+from tests.function.events import b64, jpeg
 from tests.predict.conftest import Call
 from tests.support.gemini_server import SAMPLE_ANALYSIS, GeminiServer
 from tests.support.moto_server import MotoServer
@@ -48,9 +48,7 @@ def test_a_corrupt_analyze_item_is_a_miss_not_a_500(
     body = {"image": b64(jpeg()), "speed": "fast", "imageType": "tomb"}
 
     def analyze() -> tuple[int, Any, dict[str, str]]:
-        event = rest_event(body=body, headers={"Content-Type": "application/json"})
-        response = invoke(event)
-        return response["statusCode"], response_json(response), response_headers(response)
+        return analyze_once(invoke, body)
 
     status, _, headers = analyze()
     assert status == 200 and headers["x-cache"] == "miss"

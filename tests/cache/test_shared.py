@@ -98,6 +98,15 @@ def test_a_value_found_in_the_table_is_kept_in_memory_until_the_item_expires(
 Invoke = Callable[..., dict[str, Any]]
 
 
+def analyze_once(
+    invoke: Callable[..., dict[str, Any]], body: dict[str, Any]
+) -> tuple[int, Any, dict[str, str]]:
+    """POST /analyze with `body` through the handler: status, JSON body, headers."""
+    event = rest_event(body=body, headers={"Content-Type": "application/json"})
+    response = invoke(event)
+    return response["statusCode"], response_json(response), response_headers(response)
+
+
 def test_a_second_container_answers_from_the_table_with_no_gemini_call(
     table: str,
     gemini: GeminiServer,
@@ -110,9 +119,7 @@ def test_a_second_container_answers_from_the_table_with_no_gemini_call(
     body = {"image": b64(jpeg()), "speed": "fast", "imageType": "tomb"}
 
     def analyze() -> tuple[int, Any, dict[str, str]]:
-        event = rest_event(body=body, headers={"Content-Type": "application/json"})
-        response = invoke(event)
-        return response["statusCode"], response_json(response), response_headers(response)
+        return analyze_once(invoke, body)
 
     status, first, headers = analyze()
     assert status == 200 and headers["x-cache"] == "miss"
