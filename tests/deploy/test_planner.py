@@ -19,6 +19,12 @@ from scarab.deploy.instructions import (
 )
 from scarab.deploy.models import Code, Desired, FunctionSpec, desired_state
 from scarab.deploy.planner import merged_environment, method_drift, plan
+from scarab.deploy.planner_versions import (
+    code_identity,
+    config_digest,
+    version_configuration,
+    version_description,
+)
 from scarab.deploy.reader import (
     Doomed,
     DoomedFunction,
@@ -41,6 +47,16 @@ CODES = {f.name: CODE for f in (*FUNCTIONS, ALL_ROUTES)}
 ANALYZE, MODELS = "scarab-dev-analyze", "scarab-dev-models"
 
 
+def alias_permission(function: str) -> str:
+    """The resource of the step that grants API Gateway the `live` alias of `function`."""
+    return f"lambda.permission {function}:live scarab-apigateway-invoke-live"
+
+
+def release(function: str) -> list[tuple[str, str]]:
+    """The steps that publish a version of `function` and move `live` to it."""
+    return [("create", f"lambda.version {function}"), ("update", f"lambda.alias {function}:live")]
+
+
 def desired(tmp_path: Path, **overrides: object) -> Desired:
     cfg = load_config(tmp_path, dict(overrides))
     return desired_state(
@@ -51,6 +67,12 @@ def desired(tmp_path: Path, **overrides: object) -> Desired:
 def with_code(d: Desired, key: str, code: Code) -> Desired:
     fns = tuple(dataclasses.replace(f, code=code) if f.key == key else f for f in d.functions)
     return dataclasses.replace(d, functions=fns)
+
+
+def recorded(fn: FunctionSpec, env: dict[str, str] | None = None) -> str:
+    """The description scarab gives a version of `fn` as `d` describes it."""
+    config = version_configuration(fn, fn.environment if env is None else env)
+    return version_description(code_identity(fn), config_digest(config), None, "0.1.0")
 
 
 def live_unit(d: Desired, fn: FunctionSpec) -> ObservedUnit:
@@ -74,9 +96,13 @@ def live_unit(d: Desired, fn: FunctionSpec) -> ObservedUnit:
             },
             code={},
             tags=dict(fn.tags),
-            policy=[
+            policy=[],
+            # Version 1 records this code and configuration; `live` points to it.
+            versions=[{"Version": "1", "Description": recorded(fn)}],
+            aliases={"live": {"Name": "live", "FunctionVersion": "1"}},
+            alias_policy=[
                 {
-                    "Sid": d.names.permission_sid,
+                    "Sid": d.names.alias_permission_sid,
                     "Condition": {"ArnLike": {"AWS:SourceArn": d.source_arn("api1")}},
                 }
             ],
@@ -166,8 +192,10 @@ def test_empty_account_plans_every_resource(tmp_path: Path) -> None:
         "apigateway.rest_api scarab-dev POST /analyze",
         "apigateway.rest_api scarab-dev OPTIONS /predict/{model_id}",
         "apigateway.rest_api scarab-dev gateway-response DEFAULT_4XX",
-        f"lambda.permission {ANALYZE} scarab-apigateway-invoke",
-        f"lambda.permission {MODELS} scarab-apigateway-invoke",
+        f"lambda.version {ANALYZE}",
+        f"lambda.alias {ANALYZE}:live",
+        alias_permission(ANALYZE),
+        alias_permission(MODELS),
         "apigateway.stage dev",
         "apigateway.usage_plan scarab-dev-plan",
         "apigateway.api_key scarab-dev-key-1",
@@ -179,8 +207,10 @@ def test_empty_account_plans_every_resource(tmp_path: Path) -> None:
         for n in (
             f"iam.role {ANALYZE}-role",
             f"lambda.function {ANALYZE}",
+            f"lambda.version {ANALYZE}",
+            f"lambda.alias {ANALYZE}:live",
             "apigateway.rest_api scarab-dev",
-            f"lambda.permission {MODELS} scarab-apigateway-invoke",
+            alias_permission(MODELS),
             "apigateway.stage dev",
             "apigateway.usage_plan scarab-dev-plan",
         )
@@ -199,11 +229,15 @@ def test_memory_change_updates_configuration_only(tmp_path: Path) -> None:
     obs = converged(d)
     d2 = desired(tmp_path, **{"function.memory": 1024})
     steps = plan(d2, obs)
+    # A change of configuration alone publishes a version too (SAM's does not).
     assert kinds(steps) == [
         ("update", f"lambda.function {ANALYZE} configuration"),
+        *release(ANALYZE),
         ("update", f"lambda.function {MODELS} configuration"),
+        *release(MODELS),
     ]
     assert "MemorySize 512 -> 1024" in steps[0].reason
+    assert steps[1].reason == "version 1 has other configuration"
 
 
 def test_functions_override_changes_only_that_function(tmp_path: Path) -> None:
@@ -211,7 +245,7 @@ def test_functions_override_changes_only_that_function(tmp_path: Path) -> None:
     d2 = desired(tmp_path, **{"functions.models.memory": 2048, "functions.models.timeout": 60})
     assert (d2.function("analyze").memory, d2.function("models").memory) == (512, 2048)
     steps = plan(d2, converged(d))
-    assert kinds(steps) == [("update", f"lambda.function {MODELS} configuration")]
+    assert kinds(steps) == [("update", f"lambda.function {MODELS} configuration"), *release(MODELS)]
     assert "MemorySize 512 -> 2048" in steps[0].reason and "Timeout 30 -> 60" in steps[0].reason
 
 
@@ -219,7 +253,9 @@ def test_code_change_updates_code_only(tmp_path: Path) -> None:
     d = desired(tmp_path)
     obs = converged(d)
     d2 = with_code(d, "models", dataclasses.replace(CODE, zip_sha256_b64="bmV3"))
-    assert kinds(plan(d2, obs)) == [("update", f"lambda.function {MODELS} code")]
+    steps = plan(d2, obs)
+    assert kinds(steps) == [("update", f"lambda.function {MODELS} code"), *release(MODELS)]
+    assert steps[1].reason == "version 1 runs other code"
 
 
 def test_drifted_method_is_replaced_and_the_api_redeployed(tmp_path: Path) -> None:
@@ -248,10 +284,10 @@ def test_permission_for_another_api_is_replaced(tmp_path: Path) -> None:
     obs = converged(d)
     live = unit(obs).function
     assert live is not None
-    live.policy[0]["Condition"]["ArnLike"]["AWS:SourceArn"] = d.source_arn("other")
+    live.alias_policy[0]["Condition"]["ArnLike"]["AWS:SourceArn"] = d.source_arn("other")
     assert kinds(plan(d, obs)) == [
-        ("delete", f"lambda.permission {ANALYZE} scarab-apigateway-invoke"),
-        ("create", f"lambda.permission {ANALYZE} scarab-apigateway-invoke"),
+        ("delete", alias_permission(ANALYZE)),
+        ("create", alias_permission(ANALYZE)),
     ]
 
 
@@ -263,10 +299,10 @@ def test_permission_on_every_stage_is_narrowed_to_this_stage(tmp_path: Path) -> 
     assert live is not None
     # What scarab granted before: any stage, method and path of the API.
     broad = "arn:aws:execute-api:us-east-1:123456789012:api1/*"
-    live.policy[0]["Condition"]["ArnLike"]["AWS:SourceArn"] = broad
+    live.alias_policy[0]["Condition"]["ArnLike"]["AWS:SourceArn"] = broad
     assert kinds(plan(d, obs)) == [
-        ("delete", f"lambda.permission {MODELS} scarab-apigateway-invoke"),
-        ("create", f"lambda.permission {MODELS} scarab-apigateway-invoke"),
+        ("delete", alias_permission(MODELS)),
+        ("create", alias_permission(MODELS)),
     ]
 
 
@@ -327,7 +363,7 @@ def test_each_route_is_integrated_with_its_function(tmp_path: Path) -> None:
     }
     for m in d.api.methods:
         if m.kind == "proxy":
-            assert m.integration_uri.endswith(f"functions/{m.function_arn}/invocations")
+            assert m.integration_uri.endswith(f"functions/{m.function_arn}:live/invocations")
     handlers = {f.key: f.handler for f in d.functions}
     assert handlers == {
         "analyze": "lens.entry.analyze.lambda_handler",
@@ -434,6 +470,8 @@ def test_environment_merge_reads_the_managed_tag(tmp_path: Path) -> None:
     assert kinds(steps) == [
         ("update", f"lambda.function {ANALYZE} configuration"),
         ("update", f"lambda.function {ANALYZE} tags"),
+        # The variable someone set by hand is in $LATEST: the version freezes it too.
+        *release(ANALYZE),
     ]
     assert "OLD_SETTING" in steps[0].reason and "SOMEONE_ELSES" not in steps[0].reason
 
@@ -447,6 +485,7 @@ def test_a_new_variable_is_named_as_scarabs_before_it_is_set(tmp_path: Path) -> 
     assert kinds(steps) == [
         ("update", f"lambda.function {MODELS} tags"),
         ("update", f"lambda.function {MODELS} configuration"),
+        *release(MODELS),
     ]
     tagged = steps[0].calls[0].params["Tags"][TAG_MANAGED_ENV].split()
     assert "NEWV" in tagged and tagged == sorted(d2.function("models").environment)
@@ -484,11 +523,11 @@ def test_readme_shows_the_policies_the_deploy_writes(tmp_path: Path) -> None:
     assert logs == analyze.inline_policies["scarab-write-logs"]
     assert secret == analyze.inline_policies["scarab-read-secret"]
     assert permission == {
-        "Sid": d.names.permission_sid,
+        "Sid": d.names.alias_permission_sid,
         "Effect": "Allow",
         "Principal": {"Service": "apigateway.amazonaws.com"},
         "Action": "lambda:InvokeFunction",
-        "Resource": analyze.arn,
+        "Resource": analyze.alias_arn,
         "Condition": {"ArnLike": {"AWS:SourceArn": d.source_arn("<api-id>")}},
     }
 
@@ -502,7 +541,7 @@ def refs_in(value: object) -> list[str]:
     if isinstance(value, Sub):
         return [part.split("}", 1)[0] for part in value.template.split("${")[1:]]
     if isinstance(value, dict):
-        return [r for v in value.values() for r in refs_in(v)]
+        return [r for k, v in value.items() for r in (*refs_in(k), *refs_in(v))]
     if isinstance(value, list | tuple):
         return [r for v in value for r in refs_in(v)]
     return []
@@ -554,7 +593,11 @@ def test_first_deploy_calls_as_values(tmp_path: Path) -> None:
         "keyId": Ref("api_key_id"),
         "keyType": "API_KEY",
     }
-    (permission,) = step(steps, f"lambda.permission {ANALYZE} scarab-apigateway-invoke").calls
+    (permission,) = step(steps, alias_permission(ANALYZE)).calls
+    assert (permission.params["Qualifier"], permission.params["StatementId"]) == (
+        "live",
+        "scarab-apigateway-invoke-live",
+    )
     assert permission.params["SourceArn"] == Sub(
         "arn:aws:execute-api:us-east-1:123456789012:${rest_api_id}/dev/*/*"
     )
@@ -570,7 +613,8 @@ def test_first_deploy_calls_as_values(tmp_path: Path) -> None:
 def test_memory_change_is_one_call_and_a_wait(tmp_path: Path) -> None:
     d = desired(tmp_path)
     d2 = desired(tmp_path, **{"functions.analyze.memory": 1024})
-    (s,) = plan(d2, converged(d))
+    s, *published = plan(d2, converged(d))
+    assert kinds(published) == release(ANALYZE)
     fn = d.function("analyze")
     assert s.instructions == (
         ApiCall(
@@ -643,7 +687,7 @@ def test_every_delete_step_says_so(tmp_path: Path) -> None:
     assert obs.api is not None and live is not None and role is not None
     obs.api.resources["/stray"] = {"id": "rs", "methods": {}}
     obs.api.resources["/health"]["methods"]["DELETE"] = {}
-    live.policy[0]["Condition"]["ArnLike"]["AWS:SourceArn"] = "other"
+    live.alias_policy[0]["Condition"]["ArnLike"]["AWS:SourceArn"] = "other"
     role.attached = {"arn:aws:iam::aws:policy/service-role/AWSLambdaBasicExecutionRole"}
     obs.retired["scarab-dev"] = live_unit(d, d.function("analyze"))
     deletes = [s for s in plan(d, obs) if s.action == "delete"]
@@ -715,13 +759,14 @@ def test_a_single_function_stage_is_split_and_the_old_function_goes_last(
     # new deployment before the old function goes, and the old log group stays.
     i = resources.index
     assert i(f"lambda.function {MODELS}") < i("apigateway.rest_api scarab-dev POST /analyze")
-    assert i(f"lambda.permission {ANALYZE} scarab-apigateway-invoke") < i("apigateway.stage dev")
+    assert i(f"lambda.alias {ANALYZE}:live") < i("apigateway.rest_api scarab-dev POST /analyze")
+    assert i(alias_permission(ANALYZE)) < i("apigateway.rest_api scarab-dev POST /analyze")
     assert resources[-2:] == ["lambda.function scarab-dev", "iam.role scarab-dev-role"]
     assert i("apigateway.stage dev") < i("lambda.function scarab-dev")
     assert not any(r == "logs.group /aws/lambda/scarab-dev" for r in resources)
     # A retargeted route is one PutIntegration: the method never goes missing.
     (put,) = step(steps, "apigateway.rest_api scarab-dev POST /analyze").calls
-    assert put.operation == "PutIntegration" and ANALYZE in put.params["uri"]
+    assert put.operation == "PutIntegration" and f"{ANALYZE}:live/" in put.params["uri"]
     delete = step(steps, "lambda.function scarab-dev")
     assert delete.action == "delete" and delete.reason.startswith("deletes it: replaced by")
     role_calls = [c.operation for c in step(steps, "iam.role scarab-dev-role").calls]
@@ -754,11 +799,12 @@ def test_the_planners_are_pure() -> None:
         "scarab.deploy.models", "scarab.deploy.planner_api", "scarab.deploy.reader",
         "scarab.errors", "scarab.naming", "scarab.functions", "re",
         "scarab.deploy.planner_registry", "scarab.deploy.planner_url",
-        "scarab.deploy.planner_cache",
+        "scarab.deploy.planner_cache", "scarab.deploy.planner_versions", "hashlib",
+        "dataclasses", "scarab.deploy.release_models", "scarab",  # scarab: its __version__
     }  # fmt: skip
     for name in (
         "planner.py", "planner_api.py", "planner_registry.py", "planner_url.py", "teardown.py",
-        "planner_cache.py",
+        "planner_cache.py", "planner_versions.py",
     ):  # fmt: skip
         tree = ast.parse((deploy / name).read_text())
         imported = {

@@ -20,13 +20,14 @@ auth = "NONE"
 allow_origins = ["https://dash.example.com"]
 allow_headers = ["Content-Type"]
 """
-# What GetPolicy answers on AWS for `add-permission --function-url-auth-type NONE`.
+# What GetPolicy answers on AWS for `add-permission --function-url-auth-type NONE
+# --qualifier live` (the URL is the alias's).
 AWS_STATEMENT = {
     "Sid": URL_PERMISSION_SID,
     "Effect": "Allow",
     "Principal": "*",
     "Action": "lambda:InvokeFunctionUrl",
-    "Resource": "arn:aws:lambda:us-east-1:123456789012:function:scarab-dev-models",
+    "Resource": "arn:aws:lambda:us-east-1:123456789012:function:scarab-dev-models:live",
     "Condition": {"StringEquals": {"lambda:FunctionUrlAuthType": "NONE"}},
 }
 
@@ -39,10 +40,10 @@ def _setup(
     fn = d.function("models")
     unit = live_unit(d, fn)
     assert unit.function is not None
-    unit.function.policy += policy_extra
+    unit.function.alias_policy += policy_extra
     assert fn.url is not None
     # Lambda answers header names as it likes and fills in the keys left out.
-    unit.function.url = {
+    unit.function.alias_url = {
         "FunctionUrl": "https://abc.lambda-url.us-east-1.on.aws/",
         "AuthType": "NONE",
         "Cors": {"AllowOrigins": ["https://dash.example.com"], "AllowHeaders": ["content-type"],

@@ -185,6 +185,11 @@ def _check_headers(value: list[str]) -> list[str]:
     return value
 
 
+# Lambda keeps up to 75 GB of code per region: a bound that still lets a rollback reach
+# back a long way.
+_KeepVersions = Annotated[int, Field(ge=1, le=100)]
+
+
 class FunctionConfig(_Strict):
     """[function]: the settings of every function ([functions.<name>] overrides some)."""
 
@@ -197,6 +202,8 @@ class FunctionConfig(_Strict):
         1, 3, 5, 7, 14, 30, 60, 90, 120, 150, 180, 365, 400, 545, 731, 1096, 1827, 3653
     ] = 14
     environment: _Environment = Field(default_factory=dict)
+    # Published versions kept per function (older ones no alias uses are deleted).
+    keep_versions: _KeepVersions = 10
     allowed_origins: _Origins = Field(default_factory=lambda: ["http://localhost:3000"])
     models: dict[str, str] = Field(default_factory=dict)
     thinking: dict[str, Any] = Field(default_factory=dict)
@@ -280,6 +287,7 @@ class FunctionOverride(_Strict):
     timeout: _Timeout | None = None
     architecture: _Architecture | None = None
     environment: _Environment = Field(default_factory=dict)
+    keep_versions: _KeepVersions | None = None
     url: UrlConfig | None = None
     vpc: VpcConfig | None = None
 

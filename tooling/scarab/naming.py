@@ -94,6 +94,13 @@ class Names:
         return "scarab-apigateway-invoke"
 
     @property
+    def alias_permission_sid(self) -> str:
+        """The API's invoke permission on the `live` alias: its own id, so removing the
+        unqualified one of an older deploy can never take it (emulators keep one policy
+        for a function and its aliases)."""
+        return "scarab-apigateway-invoke-live"
+
+    @property
     def registry_table(self) -> str:
         """The DynamoDB table of the stage's model registry."""
         return f"{self.base}-models"

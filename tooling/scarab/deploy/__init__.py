@@ -29,10 +29,20 @@ from scarab.deploy.models import (
     desired_state,
     function_settings,
 )
-from scarab.deploy.planner import API_KEY_ID, REST_API_ID, USAGE_PLAN_ID, seed_vars
+from scarab.deploy.planner import (
+    API_KEY_ID,
+    REST_API_ID,
+    USAGE_PLAN_ID,
+    carried_environment,
+    planned_environment,
+    seed_vars,
+)
 from scarab.deploy.planner import plan as make_plan
-from scarab.deploy.planner_url import url_var
+from scarab.deploy.planner_url import url_move_warnings, url_var
+from scarab.deploy.planner_versions import planned_release, version_var
+from scarab.deploy.provenance import project_provenance
 from scarab.deploy.reader import Observed, read_all
+from scarab.deploy.release_models import LIVE_ALIAS, Release
 from scarab.deploy.seeds import packaged_seeds
 from scarab.deploy.state import (
     FunctionRecord,
@@ -42,7 +52,7 @@ from scarab.deploy.state import (
     state_path,
 )
 from scarab.emulator import served_api_url, served_function_url
-from scarab.functions import FUNCTIONS, FunctionDef
+from scarab.functions import ALL_ROUTES_NAME, FUNCTIONS, FunctionDef
 from scarab.naming import Names
 
 Package = Literal["zip", "image"]
@@ -75,6 +85,8 @@ class DeployResult:
     # By catalog name: {"name", "arn", "code_sha256", "image_uri", "url"} of each function
     # ("url": its Function URL, None when [functions.<name>.url] is not set).
     functions: dict[str, dict[str, str | None]] = field(default_factory=dict)
+    # One per function whose `live` alias this deploy moved (none on a dry run).
+    releases: list[Release] = field(default_factory=list)
 
 
 def make_aws(
@@ -165,6 +177,7 @@ def deploy(
     aws: Aws | None = None,
     force_unlock: bool = False,
     functions: tuple[FunctionDef, ...] = FUNCTIONS,
+    canary_percent: float | None = None,
 ) -> DeployResult:
     """Make the stage match `config`: build, plan, apply, record; idempotent.
 
@@ -175,6 +188,11 @@ def deploy(
     removes a lock record left by a run that died. `functions` are the stage's
     functions (the catalog's; `(ALL_ROUTES,)` deploys the single-function layout of
     earlier scarab versions, which the migration tests start from).
+
+    A function whose code or configuration changed gets a new version and its `live`
+    alias moves there; with `canary_percent`, `live` keeps its version and sends that
+    share of the traffic to the new one (a first deploy goes straight to 100%).
+    `DeployResult.releases` says what moved.
     """
     project_dir = project_dir.resolve()
     aws = aws or make_aws(config, endpoint_url=endpoint_url, session=session)
@@ -183,6 +201,7 @@ def deploy(
     # a remote one (LocalStack in a container) runs Lambda's real runtime: the lambda zip.
     flv: Flavor = flavor or ("local" if aws.loopback else "lambda")
     names = Names(config.app, config.stage)
+    provenance = project_provenance(project_dir)
 
     def survey() -> tuple[StageState, Desired, Observed, list[Step]]:
         with aws_errors():
@@ -206,7 +225,8 @@ def deploy(
             )  # fmt: skip
             steps = make_plan(
                 desired, observed, state_env=state.managed_envs(), project_dir=project_dir,
-                recorded_urls=state.recorded_urls(),
+                recorded_urls=state.recorded_urls(), provenance=provenance,
+                canary_percent=canary_percent,
             )  # fmt: skip
         return state, desired, observed, steps
 
@@ -255,6 +275,8 @@ def deploy(
         warnings = guards.deploy_warnings(aws, config, names, units)
         if steps and observed.retired:
             warnings += guards.migration_warnings(observed, state.managed_envs().get("all", []))
+    if steps:
+        warnings += url_move_warnings(desired, observed)
     if log_notice:
         warnings.append(log_notice)
     if notice:
@@ -290,7 +312,39 @@ def deploy(
             }
             for fn in desired.functions
         },
+        releases=[] if dry_run else _releases(desired, observed, state, values, canary_percent),
     )
+
+
+def _releases(
+    desired: Desired,
+    observed: Observed,
+    state: StageState,
+    values: dict[str, Any],
+    canary_percent: float | None,
+) -> list[Release]:
+    """What the run did to each function's `live` alias (planned from the same
+    observation as the steps it ran; the published numbers from the executor)."""
+    out = []
+    envs = state.managed_envs()
+    carried = carried_environment(observed, envs.get(ALL_ROUTES_NAME, []))
+    for fn in desired.functions:
+        unit = observed.unit(fn.key)
+        env = planned_environment(fn, unit, envs.get(fn.key, []), carried)
+        planned = planned_release(fn, unit, env, canary_percent)
+        if planned is None:
+            continue
+        target = planned.target or values.get(version_var(fn.key))
+        out.append(
+            Release(
+                function=fn.name,
+                key=fn.key,
+                previous=planned.previous,
+                published=None if target is None else str(target),
+                canary_weight=planned.canary_weight,
+            )
+        )
+    return out
 
 
 def shown_url(aws: Aws, project_dir: Path, function: str, url: str | None) -> str | None:
@@ -357,6 +411,10 @@ def _recorder(
                 url = previous.functions[fn.key].get("url")  # not deleted yet: still ours
             if url:
                 functions[fn.key]["url"] = url
+                if url == function_url(fn, values):  # made (or found) on the alias
+                    functions[fn.key]["url_on"] = LIVE_ALIAS
+                elif previous.functions.get(fn.key, {}).get("url_on"):
+                    functions[fn.key]["url_on"] = previous.functions[fn.key]["url_on"]
         state = StageState(
             app=names.app,
             stage=names.stage,

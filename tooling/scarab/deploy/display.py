@@ -72,7 +72,7 @@ def show(value: Any) -> Any:
     if isinstance(value, bytes):
         return f"<{len(value)} bytes>"
     if isinstance(value, dict):
-        return {k: show(v) for k, v in value.items()}
+        return {(show(k) if isinstance(k, Ref) else k): show(v) for k, v in value.items()}
     if isinstance(value, list | tuple):
         return [show(v) for v in value]
     return value

@@ -63,7 +63,11 @@ def resolve(value: Any, values: dict[str, Any]) -> Any:
     if isinstance(value, Now):
         return datetime.datetime.now(datetime.UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
     if isinstance(value, dict):
-        return {k: resolve(v, values) for k, v in value.items()}
+        # A key may be a Ref too: a weight of the version a step before published.
+        return {
+            (resolve(k, values) if isinstance(k, Ref) else k): resolve(v, values)
+            for k, v in value.items()
+        }
     if isinstance(value, list | tuple):
         return [resolve(v, values) for v in value]
     return value

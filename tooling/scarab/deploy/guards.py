@@ -22,6 +22,7 @@ from scarab.deploy.lock import lock_parameter, unlock
 from scarab.deploy.planner import carried_environment, foreign_grants
 from scarab.deploy.planner_url import public_url_statement
 from scarab.deploy.reader import Observed, ObservedFunction, ObservedRole, role_users
+from scarab.deploy.release_models import LIVE_ALIAS
 from scarab.deploy.state import StageState
 from scarab.errors import ConfigError, ScarabError
 from scarab.naming import TAG_APP, TAG_STAGE, FunctionNames, Names
@@ -280,20 +281,27 @@ def extra_access(
                 f" --policy-arn {arn}",
             })  # fmt: skip
     if function is not None:
-        for stmt in function.policy:
+        # The function's own policy and its `live` alias's (what the API and URL invoke).
+        for qualifier, stmt in [
+            *((None, s) for s in function.policy),
+            *((LIVE_ALIAS, s) for s in function.alias_policy),
+        ]:
             sid = str(stmt.get("Sid", ""))
-            if sid == names.permission_sid or public_url_statement(stmt):
+            if sid in (names.permission_sid, names.alias_permission_sid):
+                continue
+            if public_url_statement(stmt):
                 continue
             principal = stmt.get("Principal")
             public = principal == "*" or (
                 isinstance(principal, dict) and "*" in {str(v) for v in principal.values()}
             )
+            alias = f" --qualifier {qualifier}" if qualifier else ""
             out.append({
                 "kind": "public invoke permission" if public else "invoke permission",
-                "name": sid,
+                "name": sid if qualifier is None else f"{sid} ({LIVE_ALIAS} alias)",
                 "principal": principal,
                 "remove": f"aws lambda remove-permission --function-name {fn.function}"
-                f" --statement-id {sid} --region {region}",
+                f"{alias} --statement-id {sid} --region {region}",
             })  # fmt: skip
     return out
 

@@ -19,6 +19,7 @@ from scarab.config import (
     prediction_db_secret_name,
 )
 from scarab.deploy import routes as routes_mod
+from scarab.deploy.release_models import LIVE_ALIAS
 from scarab.functions import ALL_ROUTES_NAME, FUNCTIONS, FunctionDef, get_function
 from scarab.naming import TAG_MANAGED_ENV, FunctionNames, Names
 
@@ -229,6 +230,13 @@ class FunctionSpec:
     url: UrlSpec | None = None
     # The VPC it runs in ([functions.<name>.vpc]); None: no VPC.
     vpc: VpcSpec | None = None
+    # Published versions kept ([function] keep_versions, per function overridable).
+    keep_versions: int = 10
+
+    @property
+    def alias_arn(self) -> str:
+        """The `live` alias's ARN: what the API and the Function URL invoke."""
+        return f"{self.arn}:{LIVE_ALIAS}"
 
     @property
     def names(self) -> FunctionNames:
@@ -654,6 +662,7 @@ def function_spec(
         log_retention_days=config.function.log_retention_days,
         url=url_spec(config.function_url(fn_def.name)),
         vpc=vpc,
+        keep_versions=settings.keep_versions,
     )
 
 
@@ -709,7 +718,8 @@ def desired_state(
             methods.append(
                 MethodSpec(
                     path, route.method, route.api_key_required, "proxy",
-                    integration_uri=integration_uri(partition, region, target.arn),
+                    # The alias: the API runs what `live` serves, never $LATEST.
+                    integration_uri=integration_uri(partition, region, target.alias_arn),
                     function_arn=target.arn,
                 )
             )  # fmt: skip

@@ -18,6 +18,7 @@ import json
 from pathlib import Path
 from typing import Any
 
+from scarab import __version__
 from scarab.deploy.instructions import (
     ApiCall,
     FileBytes,
@@ -44,7 +45,14 @@ from scarab.deploy.planner_api import (
 from scarab.deploy.planner_cache import plan_cache
 from scarab.deploy.planner_registry import plan_registry_store, plan_seeds
 from scarab.deploy.planner_url import plan_url, url_var
+from scarab.deploy.planner_versions import (
+    Provenance,
+    plan_prune,
+    plan_release,
+    planned_release,
+)
 from scarab.deploy.reader import Observed, ObservedFunction, ObservedRole, ObservedUnit
+from scarab.deploy.release_models import LIVE_ALIAS
 from scarab.errors import ScarabError
 from scarab.functions import ALL_ROUTES_NAME
 from scarab.naming import TAG_MANAGED_ENV
@@ -70,8 +78,8 @@ def seed_vars(obs: Observed) -> dict[str, Any]:
     if obs.plan is not None:
         out[USAGE_PLAN_ID] = obs.plan.id
     for key, unit in obs.units.items():
-        if unit.function is not None and unit.function.url is not None:
-            out[url_var(key)] = unit.function.url.get("FunctionUrl")
+        if unit.function is not None and unit.function.alias_url is not None:
+            out[url_var(key)] = unit.function.alias_url.get("FunctionUrl")
     return out
 
 
@@ -483,7 +491,9 @@ def _add_permission(d: Desired, fn: FunctionSpec) -> ApiCall:
         "AddPermission",
         {
             "FunctionName": fn.name,
-            "StatementId": d.names.permission_sid,
+            # On the alias the API invokes: $LATEST and the versions are not callable.
+            "Qualifier": LIVE_ALIAS,
+            "StatementId": d.names.alias_permission_sid,
             "Action": "lambda:InvokeFunction",
             "Principal": "apigateway.amazonaws.com",
             # This API's stage (any method and path) and nothing else.
@@ -493,12 +503,15 @@ def _add_permission(d: Desired, fn: FunctionSpec) -> ApiCall:
 
 
 def plan_permission(d: Desired, fn: FunctionSpec, unit: ObservedUnit, obs: Observed) -> list[Step]:
-    res = f"lambda.permission {fn.name} {d.names.permission_sid}"
-    statements = unit.function.policy if unit.function else []
-    ours = [s for s in statements if s.get("Sid") == d.names.permission_sid]
+    """API Gateway's permission to invoke the `live` alias of `fn`, scoped to this API's
+    stage (the alias exists by then: the versions steps come first)."""
+    sid = d.names.alias_permission_sid
+    res = f"lambda.permission {fn.name}:{LIVE_ALIAS} {sid}"
+    statements = unit.function.alias_policy if unit.function else []
+    ours = [s for s in statements if s.get("Sid") == sid]
     api_id = obs.api.id if obs.api else None
     if not ours:
-        why = "API Gateway may not invoke the function"
+        why = "API Gateway may not invoke the live alias"
         return [Step(res, "create", why, (_add_permission(d, fn),))]
     cond = ours[0].get("Condition", {}).get("ArnLike", {}).get("AWS:SourceArn")
     want = d.source_arn(api_id) if api_id else None
@@ -506,13 +519,39 @@ def plan_permission(d: Desired, fn: FunctionSpec, unit: ObservedUnit, obs: Obser
         remove = ApiCall(
             "lambda",
             "RemovePermission",
-            {"FunctionName": fn.name, "StatementId": d.names.permission_sid},
+            {"FunctionName": fn.name, "Qualifier": LIVE_ALIAS, "StatementId": sid},
         )
         return [
             Step(res, "delete", deleting("scoped to another API or stage"), (remove,)),
             Step(res, "create", "scope it to this API's stage", (_add_permission(d, fn),)),
         ]
     return []
+
+
+def plan_unqualified_permission(d: Desired, fn: FunctionSpec, unit: ObservedUnit) -> list[Step]:
+    """Remove the permission on the function itself that earlier scarab versions gave
+    API Gateway: planned after the deployment that moves the stage to the alias, so
+    no request finds neither permission."""
+    sid = d.names.permission_sid
+    if unit.function is None or not any(s.get("Sid") == sid for s in unit.function.policy):
+        return []
+    remove = ApiCall(
+        "lambda", "RemovePermission", {"FunctionName": fn.name, "StatementId": sid},
+        missing_ok=True,
+    )  # fmt: skip
+    why = deleting(f"the API invokes the {LIVE_ALIAS} alias now, with its own permission")
+    return [Step(f"lambda.permission {fn.name} {sid}", "delete", why, (remove,))]
+
+
+def planned_environment(
+    fn: FunctionSpec, unit: ObservedUnit, state_env: list[str], carried: dict[str, str]
+) -> dict[str, str]:
+    """The environment function `fn`'s $LATEST has once plan_function's steps ran (what
+    a version published after them freezes)."""
+    if unit.function is None:
+        return {**carried, **fn.environment}
+    managed = previously_managed(unit.function, state_env)
+    return merged_environment(fn.environment, unit.function.env, managed)
 
 
 def _ours(tags: dict[str, str], d: Desired) -> bool:
@@ -574,13 +613,18 @@ def plan(
     state_env: dict[str, list[str]] | None = None,
     project_dir: Path | None = None,
     recorded_urls: frozenset[str] = frozenset(),
+    provenance: Provenance | None = None,
+    canary_percent: float | None = None,
 ) -> list[Step]:
     """Every step needed to make AWS match `d`, in dependency order. `recorded_urls`:
     the functions (by catalog name) whose Function URL the state record says scarab made.
+    `provenance` goes into the description of each version published; `canary_percent`:
+    a published version gets that share of `live`'s traffic (planner_versions).
 
-    Each function is complete (role, logs, code, permission) before the API routes to
-    it, and a retired function goes only after the new deployment stopped using it:
-    a stage moves to a new layout with no request failing in between.
+    Each function is complete (role, logs, code, a version, the `live` alias, the
+    permission) before the API routes to it, and a retired function goes only after the
+    new deployment stopped using it: a stage moves to a new layout with no request
+    failing in between.
     """
     steps: list[Step] = []
     for fn in d.functions:
@@ -595,18 +639,30 @@ def plan(
     steps += plan_image(d, obs, project_dir or Path.cwd())
     steps += plan_artifact_bucket(d, obs)
     carried = carried_environment(obs, (state_env or {}).get(ALL_ROUTES_NAME, []))
+    made_by = provenance or Provenance(commit=None, scarab=__version__)
     for fn in d.functions:
         env = (state_env or {}).get(fn.key, [])
-        steps += plan_function(d, fn, obs.unit(fn.key), env, carried)
-        steps += plan_vpc_release(d, fn, obs.unit(fn.key))
+        unit = obs.unit(fn.key)
+        steps += plan_function(d, fn, unit, env, carried)
+        steps += plan_vpc_release(d, fn, unit)
+        environment = planned_environment(fn, unit, env, carried)
+        steps += plan_release(fn, unit, environment, made_by, canary_percent)
+        release = planned_release(fn, unit, environment, canary_percent)
+        steps += plan_prune(fn, unit, release)
+    # The alias's permission before the integrations name the alias; on a first deploy
+    # after the API exists (the permission names it). Either way before the deployment.
+    permissions = [s for fn in d.functions for s in plan_permission(d, fn, obs.unit(fn.key), obs)]
+    if obs.api is not None:
+        steps += permissions
     api_steps = plan_api(d, obs)
     steps += api_steps
-    # After the API exists (the permission names it), before the deployment uses it.
-    for fn in d.functions:
-        steps += plan_permission(d, fn, obs.unit(fn.key), obs)
+    if obs.api is None:
+        steps += permissions
     for fn in d.functions:
         steps += plan_url(d, fn, obs.unit(fn.key), fn.key in recorded_urls)
     steps += plan_deployment(d, obs, api_changed=bool(api_steps))
+    for fn in d.functions:
+        steps += plan_unqualified_permission(d, fn, obs.unit(fn.key))
     steps += plan_usage_plan(d, obs)
     steps += plan_retire(d, obs)
     return steps

@@ -13,6 +13,7 @@ from typing import Any
 
 from scarab.aws import Aws, call, error_code, explain
 from scarab.deploy.models import URL_PERMISSION_SID
+from scarab.deploy.release_models import LIVE_ALIAS
 from scarab.deploy.routes import GATEWAY_RESPONSE_TYPES
 from scarab.deploy.state import StageState
 from scarab.errors import ScarabError
@@ -50,8 +51,16 @@ class ObservedFunction:
     code: dict[str, Any]
     tags: dict[str, str]
     policy: list[dict[str, Any]]
-    # GetFunctionUrlConfig's answer (FunctionUrl, AuthType, Cors); None: no Function URL.
+    # GetFunctionUrlConfig's answer (FunctionUrl, AuthType, Cors) for the unqualified
+    # function; None: it has no Function URL of its own (earlier scarab versions made one).
     url: dict[str, Any] | None = None
+    # Its published versions (ListVersionsByFunction, without $LATEST) and its aliases
+    # by name (ListAliases: FunctionVersion, RoutingConfig).
+    versions: list[dict[str, Any]] = field(default_factory=list)
+    aliases: dict[str, dict[str, Any]] = field(default_factory=dict)
+    # The `live` alias's resource policy statements and its Function URL (as `url`).
+    alias_policy: list[dict[str, Any]] = field(default_factory=list)
+    alias_url: dict[str, Any] | None = None
 
     @property
     def env(self) -> dict[str, str]:
@@ -186,7 +195,12 @@ def read_role(aws: Aws, names: FunctionNames) -> ObservedRole | None:
     )
 
 
-def read_function(aws: Aws, names: FunctionNames) -> ObservedFunction | None:
+def read_function(
+    aws: Aws, names: FunctionNames, url_on_alias: bool = False
+) -> ObservedFunction | None:
+    """The function, its versions and aliases, and the policies and Function URLs of the
+    function and of its `live` alias. `url_on_alias`: the state record says the URL
+    scarab made is the alias's (see read_function_urls)."""
     lam = aws.client("lambda")
     try:
         got = call(lam.get_function, FunctionName=names.function)
@@ -194,31 +208,99 @@ def read_function(aws: Aws, names: FunctionNames) -> ObservedFunction | None:
         if _missing(exc):
             return None
         raise
-    try:
-        policy = json.loads(call(lam.get_policy, FunctionName=names.function)["Policy"])
-        statements = list(policy.get("Statement", []))
-    except Exception as exc:
-        if not _missing(exc):
-            raise
-        statements = []
+    arn = str(got["Configuration"].get("FunctionArn", ""))
+    statements = [s for s in read_policy(aws, names.function) if not _qualified(s, arn)]
+    versions = [
+        dict(v)
+        for page in lam.get_paginator("list_versions_by_function").paginate(
+            FunctionName=names.function
+        )
+        for v in page.get("Versions", [])
+        if v.get("Version") != "$LATEST"
+    ]
+    aliases = {
+        str(a["Name"]): dict(a)
+        for page in lam.get_paginator("list_aliases").paginate(FunctionName=names.function)
+        for a in page.get("Aliases", [])
+    }
+    alias_policy: list[dict[str, Any]] = []
+    if LIVE_ALIAS in aliases:
+        alias_policy = [
+            s
+            for s in read_policy(aws, names.function, LIVE_ALIAS)
+            if _qualified(s, arn) == LIVE_ALIAS
+        ]
+    url, alias_url = read_function_urls(aws, names.function, LIVE_ALIAS in aliases, url_on_alias)
     return ObservedFunction(
         config=got["Configuration"],
         code=got.get("Code", {}),
         tags=dict(got.get("Tags", {}) or {}),
         policy=statements,
-        url=read_function_url(aws, names.function),
+        url=url,
+        versions=versions,
+        aliases=aliases,
+        alias_policy=alias_policy,
+        alias_url=alias_url,
     )
 
 
-def read_function_url(aws: Aws, function: str) -> dict[str, Any] | None:
-    """The function's Function URL configuration, or None when it has none."""
+def read_policy(aws: Aws, function: str, qualifier: str | None = None) -> list[dict[str, Any]]:
+    """The statements of the resource policy of `function` (or of its alias `qualifier`)."""
+    params: dict[str, Any] = {"FunctionName": function}
+    if qualifier:
+        params["Qualifier"] = qualifier
     try:
-        got = call(aws.client("lambda").get_function_url_config, FunctionName=function)
+        got = call(aws.client("lambda").get_policy, **params)
+    except Exception as exc:
+        if not _missing(exc):
+            raise
+        return []
+    return list(json.loads(got["Policy"]).get("Statement", []))
+
+
+def _qualified(statement: dict[str, Any], function_arn: str) -> str | None:
+    """The qualifier a statement's Resource names (None: the function itself). AWS keeps
+    one policy per qualifier; emulators answer every statement for either, each with
+    its Resource, so statements are sorted by it."""
+    resource = str(statement.get("Resource") or function_arn)
+    if function_arn and resource.startswith(function_arn + ":"):
+        return resource[len(function_arn) + 1 :]
+    return None
+
+
+def read_function_url(
+    aws: Aws, function: str, qualifier: str | None = None
+) -> dict[str, Any] | None:
+    """The Function URL configuration of the function (or of its alias `qualifier`),
+    or None when it has none."""
+    params: dict[str, Any] = {"FunctionName": function}
+    if qualifier:
+        params["Qualifier"] = qualifier
+    try:
+        got = call(aws.client("lambda").get_function_url_config, **params)
     except Exception as exc:
         if _missing(exc):
             return None
         raise
-    return {k: got.get(k) for k in ("FunctionUrl", "AuthType", "Cors")}
+    return {k: got.get(k) for k in ("FunctionUrl", "AuthType", "Cors", "FunctionArn")}
+
+
+def read_function_urls(
+    aws: Aws, function: str, has_alias: bool, url_on_alias: bool
+) -> tuple[dict[str, Any] | None, dict[str, Any] | None]:
+    """(the function's own Function URL, the `live` alias's). AWS keeps one per
+    qualifier, each answering with its FunctionArn. An emulator that keeps one URL per
+    function answers the same URL for both, with the unqualified ARN (moto does): that
+    one is the alias's when the state record says scarab made it there."""
+    own = read_function_url(aws, function)
+    if not has_alias:
+        return own, None
+    alias = read_function_url(aws, function, LIVE_ALIAS)
+    if own is None or alias is None or own.get("FunctionUrl") != alias.get("FunctionUrl"):
+        return own, alias
+    if str(alias.get("FunctionArn") or "").endswith(f":{LIVE_ALIAS}") or url_on_alias:
+        return None, alias
+    return own, None
 
 
 def read_log_group(aws: Aws, names: FunctionNames) -> tuple[bool, int | None]:
@@ -584,9 +666,11 @@ def _listing(items: list[dict[str, Any]], keep: dict[str, Any]) -> str:
     return ", ".join(one(i) for i in items)
 
 
-def read_unit(aws: Aws, names: FunctionNames) -> ObservedUnit:
+def read_unit(aws: Aws, names: FunctionNames, url_on_alias: bool = False) -> ObservedUnit:
     """One function with its role and log group."""
-    unit = ObservedUnit(role=read_role(aws, names), function=read_function(aws, names))
+    unit = ObservedUnit(
+        role=read_role(aws, names), function=read_function(aws, names, url_on_alias)
+    )
     unit.log_group_exists, unit.log_group_retention = read_log_group(aws, names)
     return unit
 
@@ -645,7 +729,10 @@ def read_all(
             + "\nThen re-run 'scarab deploy'. ('scarab destroy' removes all of them.)"
         )
     obs = Observed()
-    obs.units = {fn.key: read_unit(aws, fn) for fn in functions}
+    obs.units = {
+        fn.key: read_unit(aws, fn, state.functions.get(fn.key, {}).get("url_on") == LIVE_ALIAS)
+        for fn in functions
+    }
     for old in retired:
         legacy = read_legacy_unit(aws, names) if old == names.legacy else read_unit(aws, old)
         if legacy is None or (legacy.function is None and legacy.role is None):

@@ -45,6 +45,9 @@ class FunctionRecord(TypedDict, total=False):
     managed_env: list[str]
     # The Function URL scarab made ([functions.<name>.url]); absent: none.
     url: str | None
+    # Where that URL is: "live" (the alias, where scarab makes it since versions came);
+    # absent: on the function itself (earlier scarab versions).
+    url_on: str | None
 
 
 @dataclass
