@@ -69,6 +69,7 @@ class Recorder:
 
     calls: list[str] = field(default_factory=list)
     fail_at: int | None = None  # fail the N-th mutating call (1-based)
+    fail_on: str | None = None  # fail the first call of this operation (e.g. PublishVersion)
     # Each call's operation model and its parameters as the caller passed them.
     requests: list[tuple[Any, dict[str, Any]]] = field(default_factory=list)
     _mutations: int = 0
@@ -76,6 +77,11 @@ class Recorder:
     def __call__(self, model: Any, **_: Any) -> None:
         op = model.name
         self.calls.append(f"{model.service_model.service_name}.{op}")
+        if op == self.fail_on:
+            self.fail_on = None
+            raise botocore.exceptions.ClientError(
+                {"Error": {"Code": "InjectedFailure", "Message": "injected by the test"}}, op
+            )
         if is_mutating(op):
             self._mutations += 1
             if self.fail_at is not None and self._mutations == self.fail_at:
@@ -107,10 +113,13 @@ def run_deploy(
     """Deploy the project to the moto server; returns the result and its call record."""
 
     def run(
-        overrides: dict[str, Any] | None = None, fail_at: int | None = None, **kwargs: Any
+        overrides: dict[str, Any] | None = None,
+        fail_at: int | None = None,
+        fail_on: str | None = None,
+        **kwargs: Any,
     ) -> tuple[DeployResult, Recorder]:
         config: ScarabConfig = load_config(project, overrides)
-        recorder = Recorder(fail_at=fail_at)
+        recorder = Recorder(fail_at=fail_at, fail_on=fail_on)
         result = deploy(
             config,
             project_dir=project,

@@ -33,8 +33,11 @@ def configure(project: Path, extra: str) -> None:
     (project / "scarab.toml").write_text(CONFIG + extra)
 
 
-def url_config(aws: Any) -> dict[str, Any]:
-    return dict(client("lambda", aws).get_function_url_config(FunctionName=MODELS))
+def url_config(aws: Any, qualifier: str | None = "live") -> dict[str, Any]:
+    """The models function's Function URL: the `live` alias's, where scarab makes it
+    (moto keeps one URL per function and ignores the qualifier)."""
+    alias = {"Qualifier": qualifier} if qualifier else {}
+    return dict(client("lambda", aws).get_function_url_config(FunctionName=MODELS, **alias))
 
 
 def changes(recorder: Any) -> list[str]:
@@ -103,7 +106,7 @@ def test_a_cors_change_updates_the_url_in_place(run_deploy, aws, project: Path) 
     result, recorder = run_deploy()
     assert changes(recorder) == ["lambda.UpdateFunctionUrlConfig"]
     [step] = result.plan
-    assert step.resource == f"lambda.url {MODELS}" and step.action == "update"
+    assert step.resource == f"lambda.url {MODELS}:live" and step.action == "update"
     assert url_config(aws)["Cors"]["MaxAge"] == 600
     assert result.functions["models"]["url"] == first.functions["models"]["url"]
 
@@ -158,11 +161,12 @@ def test_the_plan_shows_the_url_calls(run_deploy, aws, project: Path) -> None:
     calls = [
         (i.operation, json.dumps(i.params, default=str))
         for s in result.plan
-        if s.resource.startswith(("lambda.url", "lambda.permission " + MODELS + " scarab-fun"))
+        if s.resource.startswith(("lambda.url", f"lambda.permission {MODELS}:live scarab-fun"))
         for i in s.instructions
     ]
     assert [c[0] for c in calls] == ["CreateFunctionUrlConfig", "AddPermission"]
     assert '"FunctionUrlAuthType": "NONE"' in calls[1][1]
+    assert all('"Qualifier": "live"' in params for _, params in calls)
 
 
 def test_destroy_shows_and_removes_the_url(run_deploy, aws, project: Path) -> None:
@@ -172,10 +176,11 @@ def test_destroy_shows_and_removes_the_url(run_deploy, aws, project: Path) -> No
     removed = destroy(config, project_dir=project, endpoint_url=aws.url).removed
     models = [r for r in removed if MODELS in r]
     # The URL and its public grant are in the plan, before the function they belong to.
-    assert models[:3] == [
-        f"lambda.url {MODELS}",
-        f"lambda.permission {MODELS} {URL_PERMISSION_SID}",
-        f"lambda.permission {MODELS} scarab-apigateway-invoke",
+    assert models[:4] == [
+        f"lambda.url {MODELS}:live",
+        f"lambda.permission {MODELS}:live {URL_PERMISSION_SID}",
+        f"lambda.permission {MODELS}:live scarab-apigateway-invoke-live",
+        f"lambda.alias {MODELS}:live",
     ]
     assert f"lambda.function {MODELS}" in models
     assert not [r for r in removed if r.startswith("lambda.url scarab-test-analyze")]

@@ -814,3 +814,60 @@ def test_the_planners_are_pure() -> None:
             for a in n.names
         }
         assert imported <= allowed, (name, imported - allowed)
+
+
+# Versions and the live alias ----------------------------------------------------------
+
+
+def with_versions(unit_: ObservedUnit, numbers: list[int], live: str, **weights: float) -> None:
+    """Give the observed function versions `numbers` (the live one as deployed) and
+    point `live` at `live` with `weights` (version -> weight)."""
+    assert unit_.function is not None
+    described = unit_.function.versions[0]["Description"]
+    unit_.function.versions = [
+        {
+            "Version": str(n),
+            "Description": described if str(n) == live else "scarab code=x config=y",
+        }
+        for n in numbers
+    ]
+    routing = {"AdditionalVersionWeights": {k.lstrip("v"): w for k, w in weights.items()}}
+    unit_.function.aliases = {"live": {"FunctionVersion": live, "RoutingConfig": routing}}
+
+
+def test_a_prune_in_a_publishing_run_counts_the_new_version(tmp_path: Path) -> None:
+    d = desired(tmp_path, **{"functions.models.keep_versions": 3, "functions.models.memory": 1024})
+    obs = converged(desired(tmp_path))
+    with_versions(unit(obs, "models"), [1, 2, 3, 4, 5], live="5", v1=0.2)
+    steps = plan(d, obs)
+    assert kinds(steps) == [
+        ("update", f"lambda.function {MODELS} configuration"),
+        *release(MODELS),
+        ("delete", f"lambda.versions {MODELS}"),
+    ]
+    prune = step(steps, f"lambda.versions {MODELS}")
+    # The new one, 5 and 4 are the newest 3; 1 is weighted by live: 2 and 3 go.
+    assert [c.params for c in prune.calls] == [
+        {"FunctionName": MODELS, "Qualifier": "2"},
+        {"FunctionName": MODELS, "Qualifier": "3"},
+    ]
+    assert all(c.missing_ok for c in prune.calls)
+    assert prune.reason.startswith("deletes it")
+
+
+def test_a_canary_weights_the_new_version_by_ref(tmp_path: Path) -> None:
+    d = desired(tmp_path, **{"functions.models.memory": 1024})
+    steps = plan(d, converged(desired(tmp_path)), canary_percent=5)
+    publish, move = (
+        step(steps, f"lambda.version {MODELS}"),
+        step(steps, f"lambda.alias {MODELS}:live"),
+    )
+    (call,) = publish.calls
+    assert call.operation == "PublishVersion" and call.output_var == "version_models"
+    assert call.params["CodeSha256"] == "c2hh"  # Lambda refuses if $LATEST is other code
+    assert move.calls[0].params == {
+        "FunctionName": MODELS,
+        "Name": "live",
+        "FunctionVersion": "1",
+        "RoutingConfig": {"AdditionalVersionWeights": {Ref("version_models"): 0.05}},
+    }

@@ -1117,6 +1117,28 @@ def export(
     _run(body)
 
 
+@aws_command(app, name="versions")
+def versions_command(
+    target: Target,
+    function: str | None = typer.Option(
+        None, "--function", help="Only this function (analyze or models)."
+    ),
+    as_json: bool = JsonOpt,
+) -> None:
+    """List each function's published versions, newest first, and where its aliases point."""
+    from scarab.versions import list_versions, render_text
+
+    data = list_versions(
+        target.config, project_dir=target.project_dir, endpoint_url=target.endpoint_url,
+        function=function,
+    )  # fmt: skip
+    if as_json:
+        _print_json(data)
+        return
+    for line in render_text(data):
+        out.print(line, markup=False)
+
+
 def _register_serve() -> None:
     try:
         from scarab.serve.command import serve_command

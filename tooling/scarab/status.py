@@ -24,6 +24,7 @@ from scarab.deploy.reader import (
     read_plan_and_keys,
     read_role,
 )
+from scarab.deploy.release_models import LIVE_ALIAS
 from scarab.errors import ScarabError
 from scarab.functions import FUNCTIONS
 from scarab.naming import FunctionNames
@@ -95,7 +96,8 @@ def status(
     st = open_stage(config, project_dir=project_dir, endpoint_url=endpoint_url, aws=aws)
     names = st.names
     with aws_errors():
-        found = [(names.function(f.name), read_function(st.aws, names.function(f.name)))
+        found = [(names.function(f.name), read_function(st.aws, names.function(f.name),
+                  st.state.functions.get(f.name, {}).get("url_on") == LIVE_ALIAS))
                  for f in FUNCTIONS]  # fmt: skip
         old = read_legacy_unit(st.aws, names)
         legacy = old.function if old else None
@@ -172,7 +174,8 @@ def _function_status(config: ScarabConfig, fn: FunctionNames, live: Any) -> dict
         "package": "image" if cfg.get("PackageType") == "Image" else "zip",
         "code_sha256": cfg.get("CodeSha256"),
         "image_digest": (live.code.get("ResolvedImageUri") if live else None),
-        # Its Lambda Function URL, None when it has none ([functions.<name>.url]).
-        "url": (live.url or {}).get("FunctionUrl") if live else None,
+        # Its Lambda Function URL, None when it has none ([functions.<name>.url]): the
+        # `live` alias's (one on the function itself is an earlier scarab's).
+        "url": (live.alias_url or live.url or {}).get("FunctionUrl") if live else None,
         "drift": _drift(config, fn.key, cfg) if live else [],
     }

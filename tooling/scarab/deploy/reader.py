@@ -791,6 +791,11 @@ class DoomedFunction:
     # Its Function URL, and the public permission of one with auth NONE (scarab's).
     url: bool = False
     url_permission: bool = False
+    # Its aliases (`live`: its permission for the API, its URL and that URL's permission).
+    aliases: list[str] = field(default_factory=list)
+    alias_permission: bool = False
+    alias_url: bool = False
+    alias_url_permission: bool = False
     function: bool = False
     log_group: bool = False
     role: ObservedRole | None = None
@@ -864,7 +869,8 @@ def read_doomed(
             if unit is None:
                 continue
         else:
-            unit = read_unit(aws, fn_names)
+            on_alias = state.functions.get(fn_names.key, {}).get("url_on") == LIVE_ALIAS
+            unit = read_unit(aws, fn_names, on_alias)
             if unit.function is not None and not names.tagged_by(unit.function.tags, True):
                 continue  # another stage's function of the same name: not ours to delete
         one = DoomedFunction(role=unit.role, log_group=unit.log_group_exists)
@@ -874,6 +880,15 @@ def read_doomed(
             one.url = unit.function.url is not None
             one.url_permission = any(
                 s.get("Sid") == URL_PERMISSION_SID for s in unit.function.policy
+            )
+            live = unit.function
+            one.aliases = sorted(live.aliases)
+            one.alias_permission = any(
+                s.get("Sid") == names.alias_permission_sid for s in live.alias_policy
+            )
+            one.alias_url = live.alias_url is not None
+            one.alias_url_permission = any(
+                s.get("Sid") == URL_PERMISSION_SID for s in live.alias_policy
             )
         if one.role is not None:
             one.role_users = role_users(aws, fn_names.function, one.role.arn)

@@ -12,6 +12,7 @@ from __future__ import annotations
 from scarab.deploy.instructions import ApiCall, EmptyBucket, Step
 from scarab.deploy.models import URL_PERMISSION_SID
 from scarab.deploy.reader import Doomed, DoomedFunction, is_stage_key_name
+from scarab.deploy.release_models import LIVE_ALIAS
 from scarab.naming import FunctionNames, Names
 
 
@@ -111,7 +112,9 @@ def _function_steps(names: Names, fn: FunctionNames, found: DoomedFunction) -> l
         )
         res = f"lambda.permission {fn.function} {names.permission_sid}"
         steps.append(Step(res, "delete", _why(), (call,)))
+    steps += _alias_steps(names, fn, found)
     if found.function:
+        # Its versions go with it.
         call = _delete("lambda", "DeleteFunction", FunctionName=fn.function)
         steps.append(Step(f"lambda.function {fn.function}", "delete", _why(), (call,)))
     if found.log_group:
@@ -130,4 +133,26 @@ def _function_steps(names: Names, fn: FunctionNames, found: DoomedFunction) -> l
         calls.append(_delete("iam", "DeleteRole", RoleName=fn.role))
         why = _why("no function uses it any more")
         steps.append(Step(f"iam.role {fn.role}", "delete", why, tuple(calls)))
+    return steps
+
+
+def _alias_steps(names: Names, fn: FunctionNames, found: DoomedFunction) -> list[Step]:
+    """The `live` alias's URL and permissions, then every alias of the function (deleting
+    the function would take them; the plan names them)."""
+    alias = {"FunctionName": fn.function, "Qualifier": LIVE_ALIAS}
+    steps: list[Step] = []
+    if found.alias_url:
+        call = _delete("lambda", "DeleteFunctionUrlConfig", **alias)
+        steps.append(Step(f"lambda.url {fn.function}:{LIVE_ALIAS}", "delete", _why(), (call,)))
+    for present, sid in (
+        (found.alias_url_permission, URL_PERMISSION_SID),
+        (found.alias_permission, names.alias_permission_sid),
+    ):
+        if present:
+            call = _delete("lambda", "RemovePermission", **alias, StatementId=sid)
+            res = f"lambda.permission {fn.function}:{LIVE_ALIAS} {sid}"
+            steps.append(Step(res, "delete", _why(), (call,)))
+    for name in found.aliases:
+        call = _delete("lambda", "DeleteAlias", FunctionName=fn.function, Name=name)
+        steps.append(Step(f"lambda.alias {fn.function}:{name}", "delete", _why(), (call,)))
     return steps
