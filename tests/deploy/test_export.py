@@ -125,6 +125,9 @@ def template_inventory(template: dict[str, Any], refs: dict[str, str]) -> dict[s
         "AWS::IAM::Role": lambda p: p["RoleName"],
         "AWS::IAM::RolePolicy": lambda p: p["PolicyName"],
         "AWS::Lambda::Function": lambda p: p["FunctionName"],
+        # One published version per function, and its `live` alias.
+        "AWS::Lambda::Version": lambda p: function_name(template, p),
+        "AWS::Lambda::Alias": lambda p: f"{function_name(template, p)}:{p['Name']}",
         "AWS::Logs::LogGroup": lambda p: f"{p['LogGroupName']} {p['RetentionInDays']}d",
         "AWS::ApiGateway::RestApi": lambda p: p["Name"],
         "AWS::ApiGateway::Resource": lambda p: paths[_logical(template, p)],
@@ -152,6 +155,11 @@ def template_inventory(template: dict[str, Any], refs: dict[str, str]) -> dict[s
     for res in template["Resources"].values():
         out.setdefault(res["Type"], []).append(str(get[res["Type"]](res["Properties"])))
     return {k: sorted(v) for k, v in out.items()}
+
+
+def function_name(template: dict[str, Any], props: dict[str, Any]) -> str:
+    """The name of the function a version or alias refers to (FunctionName: a Ref)."""
+    return str(template["Resources"][props["FunctionName"]["Ref"]]["Properties"]["FunctionName"])
 
 
 def _logical(template: dict[str, Any], props: dict[str, Any]) -> str:
@@ -186,6 +194,17 @@ def live_inventory(aws: Any, api_id: str, functions: list[str]) -> dict[str, lis
             "AWS::IAM::Role": roles,
             "AWS::IAM::RolePolicy": policies,
             "AWS::Lambda::Function": [f["FunctionName"] for f in lam.list_functions()["Functions"]],
+            "AWS::Lambda::Version": [
+                f
+                for f in functions
+                for v in lam.list_versions_by_function(FunctionName=f)["Versions"]
+                if v["Version"] != "$LATEST"
+            ],
+            "AWS::Lambda::Alias": [
+                f"{f}:{a['Name']}"
+                for f in functions
+                for a in lam.list_aliases(FunctionName=f)["Aliases"]
+            ],
             "AWS::Logs::LogGroup": [f"{g['logGroupName']} {g['retentionInDays']}d" for g in groups],
             "AWS::ApiGateway::RestApi": [a["name"] for a in apigw.get_rest_apis()["items"]],
             "AWS::ApiGateway::Resource": [r["path"] for r in resources if r["path"] != "/"],
@@ -248,17 +267,34 @@ def test_the_sam_template_translates_to_the_cloudformation_one(
     translated = sam_translate(sam, monkeypatch)
     assert "Transform" not in translated
     assert lint_matches(translated)["E"] == []
+
     # Same resources, same logical ids; the function's properties agree but for the tag
     # SAM adds and the order of the tags.
-    assert {k: r["Type"] for k, r in translated["Resources"].items()} == {
-        k: r["Type"] for k, r in cfn["Resources"].items()
-    }
+    # SAM's AutoPublishAlias names each version by a hash of its code and digest; the
+    # alias has the same id in both (AnalyzeFunctionAliaslive).
+    def kinds(resources: dict[str, Any]) -> dict[str, str]:
+        return {k: r["Type"] for k, r in resources.items() if r["Type"] != "AWS::Lambda::Version"}
+
+    assert kinds(translated["Resources"]) == kinds(cfn["Resources"])
+    sam_versions = of_type(translated, "AWS::Lambda::Version")
+    assert len(sam_versions) == len(of_type(cfn, "AWS::Lambda::Version")) == 2
+    for logical in ("AnalyzeFunction", "ModelsFunction"):
+        [version] = [k for k, p in sam_versions.items() if p["FunctionName"] == {"Ref": logical}]
+        assert sam_versions[version]["Description"].startswith("scarab config=")
+        alias = translated["Resources"][f"{logical}Aliaslive"]["Properties"]
+        assert alias["FunctionVersion"] == {"Fn::GetAtt": [version, "Version"]}
+        assert alias["Name"] == "live"
     functions = {"AnalyzeFunction": "AnalyzeCodeKey", "ModelsFunction": "ModelsCodeKey"}
     for logical, key in functions.items():
         fn, want = translated["Resources"][logical], cfn["Resources"][logical]
         tags = {t["Key"]: t["Value"] for t in fn["Properties"].pop("Tags")}
         assert tags.pop("lambda:createdBy") == "SAM"
         assert tags == {t["Key"]: t["Value"] for t in want["Properties"].pop("Tags")}
+        # SAM appends AutoPublishCodeSha256 (the configuration's digest) to the description,
+        # so that a change of configuration alone updates the function and publishes.
+        digest = sam["Resources"][logical]["Properties"]["AutoPublishCodeSha256"]
+        got_description = fn["Properties"].pop("Description")
+        assert got_description == f"{want['Properties'].pop('Description')} {digest}"
         assert fn["Properties"] == want["Properties"]
         assert fn["Properties"]["Code"] == {
             "S3Bucket": {"Ref": "CodeBucket"},
@@ -266,7 +302,10 @@ def test_the_sam_template_translates_to_the_cloudformation_one(
         }
         assert sorted(fn["DependsOn"]) == sorted(want["DependsOn"])
     for logical, res in cfn["Resources"].items():
-        if logical not in functions:
+        if logical not in functions and res["Type"] not in (
+            "AWS::Lambda::Version",
+            "AWS::Lambda::Alias",
+        ):
             assert translated["Resources"][logical] == res, logical
 
 
@@ -278,9 +317,11 @@ def test_code_uri_sets_the_code_parameters(project: Path, monkeypatch: pytest.Mo
     assert template["Parameters"]["AnalyzeCodeKey"]["Default"] == "a/analyze.zip"
     assert template["Parameters"]["ModelsCodeKey"]["Default"] == "a/models.zip"
     translated = sam_translate(template, monkeypatch)
+    # AutoPublishAlias: SAM resolves the code's parameters when it transforms (it names
+    # the version by the code), with the values the stack is created with.
     assert translated["Resources"]["ModelsFunction"]["Properties"]["Code"] == {
-        "S3Bucket": {"Ref": "CodeBucket"},
-        "S3Key": {"Ref": "ModelsCodeKey"},
+        "S3Bucket": "my-bucket",
+        "S3Key": "a/models.zip",
     }
     # Without --code-uri the parameters have no default: the stack asks for them.
     bare = json.loads(export(project, monkeypatch, "--format", "cloudformation"))
@@ -489,6 +530,10 @@ def test_the_template_is_what_deploy_created(
         "AWS::Partition": "aws",
         "Api": api_id,
         **{f"{k.title()}Function.Arn": f["arn"] for k, f in result.functions.items()},
+        # The `live` alias (a Ref to an alias is its ARN): what the API integrates.
+        **{
+            f"{k.title()}FunctionAliaslive": f"{f['arn']}:live" for k, f in result.functions.items()
+        },
     }
     live = live_inventory(aws, api_id, [str(f["name"]) for f in result.functions.values()])
     assert template_inventory(template, refs) == live
@@ -665,14 +710,17 @@ def test_function_urls_are_exported_and_lint_clean(project: Path, fmt: str) -> N
     assert found["E"] == [], found["E"]
     assert found["W"] == [], found["W"]
     urls = of_type(template, "AWS::Lambda::Url")
+    # On the `live` alias, as deploy makes them.
     assert urls["ModelsUrl"] == {
         "TargetFunctionArn": {"Fn::GetAtt": ["ModelsFunction", "Arn"]},
+        "Qualifier": "live",
         "AuthType": "NONE",
         "Cors": {"AllowOrigins": ["https://dash.example.com"], "AllowMethods": ["GET"],
                  "MaxAge": 120},
     }  # fmt: skip
     assert urls["AnalyzeUrl"] == {
         "TargetFunctionArn": {"Fn::GetAtt": ["AnalyzeFunction", "Arn"]},
+        "Qualifier": "live",
         "AuthType": "AWS_IAM",
     }
     # Only the auth NONE URL gets a public grant, and only for the URL.
@@ -683,7 +731,7 @@ def test_function_urls_are_exported_and_lint_clean(project: Path, fmt: str) -> N
     }
     assert public == {
         "ModelsUrlPermission": {
-            "FunctionName": {"Ref": "ModelsFunction"},
+            "FunctionName": {"Ref": "ModelsFunctionAliaslive"},
             "Action": "lambda:InvokeFunctionUrl",
             "Principal": "*",
             "FunctionUrlAuthType": "NONE",
@@ -697,3 +745,42 @@ def test_function_urls_are_exported_and_lint_clean(project: Path, fmt: str) -> N
 def test_no_url_section_exports_no_url(project: Path) -> None:
     template = render(load_config(project), project_dir=project, fmt="cloudformation")
     assert of_type(template, "AWS::Lambda::Url") == {}
+
+
+def test_versions_and_the_live_alias_are_exported(project: Path) -> None:
+    config = load_config(project)
+    cfn = render(config, project_dir=project, fmt="cloudformation")
+    sam = render(config, project_dir=project, fmt="sam")
+    resources = cfn["Resources"]
+    assert resources["AnalyzeFunctionAliaslive"]["Properties"] == {
+        "FunctionName": {"Ref": "AnalyzeFunction"},
+        "FunctionVersion": {"Fn::GetAtt": ["AnalyzeVersion", "Version"]},
+        "Name": "live",
+    }
+    version = resources["AnalyzeVersion"]
+    # A replaced version stays: a rollback has something to go back to.
+    assert version["DeletionPolicy"] == version["UpdateReplacePolicy"] == "Retain"
+    # The API invokes the alias, with the permission on it, in both formats.
+    for template in (cfn, sam):
+        post = template["Resources"]["AnalyzePost"]["Properties"]["Integration"]["Uri"]
+        assert "${AnalyzeFunctionAliaslive}/invocations" in post["Fn::Sub"]
+        grant = template["Resources"]["AnalyzePermission"]["Properties"]
+        assert grant["FunctionName"] == {"Ref": "AnalyzeFunctionAliaslive"}
+    assert sam["Resources"]["AnalyzeFunction"]["Properties"]["AutoPublishAlias"] == "live"
+    # A change of configuration alone publishes a version in both (SAM's AutoPublishAlias
+    # alone would keep the alias on the old version).
+    bigger = load_config(project, {"functions.analyze.memory": 1024})
+    cfn2 = render(bigger, project_dir=project, fmt="cloudformation")
+    sam2 = render(bigger, project_dir=project, fmt="sam")
+    described = [
+        t["Resources"]["AnalyzeVersion"]["Properties"]["Description"]["Fn::Sub"]
+        for t in (cfn, cfn2)
+    ]
+    assert described[0] != described[1] and "${AnalyzeCodeKey}" in described[0]
+    digests = [
+        t["Resources"]["AnalyzeFunction"]["Properties"]["AutoPublishCodeSha256"]
+        for t in (sam, sam2)
+    ]
+    assert digests[0] != digests[1]
+    # The other function's version is untouched.
+    assert cfn["Resources"]["ModelsVersion"] == cfn2["Resources"]["ModelsVersion"]

@@ -19,6 +19,7 @@ import sys
 from pathlib import Path
 from typing import Any, Literal
 
+from scarab import __version__
 from scarab.artifacts.image import image_tag
 from scarab.config import ScarabConfig
 from scarab.deploy import routes as routes_mod
@@ -34,6 +35,8 @@ from scarab.deploy.models import (
 from scarab.deploy.planner_cache import TABLE_KEY as CACHE_TABLE_KEY
 from scarab.deploy.planner_cache import ttl_specification
 from scarab.deploy.planner_registry import PUBLIC_ACCESS_BLOCK, TABLE_KEY
+from scarab.deploy.planner_versions import DESCRIPTION_MARK, config_digest, version_configuration
+from scarab.deploy.release_models import LIVE_ALIAS
 from scarab.errors import ConfigError, ScarabError
 from scarab.functions import FUNCTIONS
 
@@ -59,6 +62,10 @@ API, STAGE, USAGE_PLAN, API_KEY, USAGE_PLAN_KEY = (
     "UsagePlanKey",
 )
 REPOSITORY = "Repository"
+# The `live` alias of a function: SAM's AutoPublishAlias names it <Function>Alias<name>,
+# and the CloudFormation template uses the same id (AnalyzeFunctionAliaslive), so the
+# API, the permissions and the URL refer to it the same way in both.
+ALIAS = f"Alias{LIVE_ALIAS}"
 REGISTRY_TABLE, MODELS_BUCKET = "RegistryTable", "ModelsBucket"
 CACHE_TABLE = "CacheTable"
 # In --code-uri's key: replaced by each function's name.
@@ -82,6 +89,8 @@ IMAGE_TAG = "ImageTag"
 _TOKENS = (
     ACCOUNT, REGION, PARTITION, URL_SUFFIX, f"${{{API}}}", f"${{{IMAGE_TAG}}}",
     *(f"${{{own_id(f.name, FUNCTION)}.Arn}}" for f in FUNCTIONS),
+    *(f"${{{own_id(f.name, FUNCTION + ALIAS)}}}" for f in FUNCTIONS),
+    *(f"${{{own_id(f.name, 'CodeKey')}}}" for f in FUNCTIONS),
 )  # fmt: skip
 _OTHER_SUB = re.compile(r"\$\{(?!(?:" + "|".join(re.escape(t[2:]) for t in _TOKENS) + "))")
 # A MOCK integration answers with the status code its request template names.
@@ -442,7 +451,50 @@ class _Template:
         depends = [own_id(fn, LOG_GROUP), *(self._policy_id(fn, n) for n in fn.inline_policies)]
         if image:
             depends.append(REPOSITORY)
+        digest = config_digest(version_configuration(fn, fn.environment))
+        if self.fmt == "sam":
+            # SAM publishes a version when the code or this digest changes, so a change of
+            # configuration alone publishes one too (AutoPublishAlias alone would not).
+            props.update(
+                AutoPublishAlias=LIVE_ALIAS,
+                AutoPublishCodeSha256=digest,
+                VersionDescription=f"{DESCRIPTION_MARK} config={digest} scarab={__version__}",
+            )
         self.add(own_id(fn, FUNCTION), kind, props, DependsOn=depends)
+        if self.fmt == "cloudformation":
+            self._version(fn, digest)
+
+    def _version(self, fn: FunctionSpec, digest: str) -> None:
+        """A version and the `live` alias on it. The description names the code (the zip's
+        key, the image's tag) and the configuration's digest: a change of either is a new
+        description, which CloudFormation can only apply by publishing a new version.
+        Replaced versions are retained, so a rollback has something to go back to."""
+        source = (
+            f"${{{IMAGE_TAG}}}" if fn.code.package == "image" else f"${{{own_id(fn, 'CodeKey')}}}"
+        )
+        version = own_id(fn, "Version")
+        self.add(
+            version,
+            "AWS::Lambda::Version",
+            {
+                "FunctionName": {"Ref": own_id(fn, FUNCTION)},
+                "Description": {
+                    "Fn::Sub": f"{DESCRIPTION_MARK} source={source} config={digest}"
+                    f" scarab={__version__}"
+                },
+            },
+            DeletionPolicy="Retain",
+            UpdateReplacePolicy="Retain",
+        )
+        self.add(
+            own_id(fn, FUNCTION + ALIAS),
+            "AWS::Lambda::Alias",
+            {
+                "FunctionName": {"Ref": own_id(fn, FUNCTION)},
+                "FunctionVersion": {"Fn::GetAtt": [version, "Version"]},
+                "Name": LIVE_ALIAS,
+            },
+        )
 
     @staticmethod
     def _policy_id(fn: FunctionSpec, policy: str) -> str:
@@ -454,7 +506,8 @@ class _Template:
             own_id(fn, PERMISSION),
             "AWS::Lambda::Permission",
             {
-                "FunctionName": {"Ref": own_id(fn, FUNCTION)},
+                # The alias's ARN: the API invokes `live`, never $LATEST.
+                "FunctionName": {"Ref": own_id(fn, FUNCTION + ALIAS)},
                 "Action": "lambda:InvokeFunction",
                 "Principal": "apigateway.amazonaws.com",
                 # The model's own scope (this API's stage, any method, any path).
@@ -470,18 +523,20 @@ class _Template:
             return
         props: dict[str, Any] = {
             "TargetFunctionArn": {"Fn::GetAtt": [own_id(fn, FUNCTION), "Arn"]},
+            "Qualifier": LIVE_ALIAS,
             "AuthType": url.auth,
         }
         if url.has_cors:
             # Empty lists left out: CloudFormation's defaults are the same.
             props["Cors"] = {k: v for k, v in url.cors.items() if v or k == "MaxAge"}
-        self.add(own_id(fn, "Url"), "AWS::Lambda::Url", props)
+        alias = own_id(fn, FUNCTION + ALIAS)
+        self.add(own_id(fn, "Url"), "AWS::Lambda::Url", props, DependsOn=[alias])
         if url.public:
             self.add(
                 own_id(fn, "UrlPermission"),
                 "AWS::Lambda::Permission",
                 {
-                    "FunctionName": {"Ref": own_id(fn, FUNCTION)},
+                    "FunctionName": {"Ref": alias},
                     "Action": URL_INVOKE_ACTION,
                     "Principal": "*",
                     "FunctionUrlAuthType": "NONE",
@@ -491,9 +546,10 @@ class _Template:
     # API Gateway -----------------------------------------------------------------------
 
     def _integration_uri(self, spec: MethodSpec) -> Any:
-        # The model's URI, with the function's ARN as a reference so the stack orders them.
+        # The model's URI, with the alias's ARN as a reference so the stack orders them.
         fn = next(f for f in self.d.functions if f.arn == spec.function_arn)
-        return _sub(spec.integration_uri.replace(fn.arn, f"${{{own_id(fn, FUNCTION)}.Arn}}"))
+        alias = f"${{{own_id(fn, FUNCTION + ALIAS)}}}"
+        return _sub(spec.integration_uri.replace(fn.alias_arn, alias))
 
     def _api(self) -> None:
         d, api = self.d, self.d.api
