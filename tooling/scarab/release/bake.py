@@ -208,19 +208,11 @@ def bake(
     pending = [_open(aws, names, r) for r in canaries(releases)]
     if not pending:
         return BakeOutcome(promoted=False)
-    watched = alarm_names()
-    for c in pending:
-        pct = w.percent_of(c.release.canary_weight or 0.0)
-        say(
-            f"canary: {c.release.key} version {c.published} gets {pct:g}%"
-            f" (live stays on {c.previous})"
-        )
-    say(
-        f"baking {seconds:g} s, watching {len(watched)} alarms"
-        + (f": {', '.join(watched)}" if watched else " (none: nothing can stop the promotion)")
-    )
-    try:
+    watched: list[str] = []
+    try:  # from here on, an interrupt rolls the canary back
         with _signals_interrupt():
+            watched = alarm_names()
+            _announce(say, pending, seconds, watched)
             alarm = _watch(aws, watched, seconds, poll, clock, sleep)
     except KeyboardInterrupt as exc:
         name = str(exc) or "SIGINT"
@@ -243,6 +235,17 @@ def bake(
                 continue
             moves.append(move(aws, fn, Routing(c.published)))
     return BakeOutcome(True, moves, None, watched, skipped)
+
+
+def _announce(
+    say: Callable[[str], None], pending: list[_Canary], seconds: float, watched: list[str]
+) -> None:
+    for c in pending:
+        pct = w.percent_of(c.release.canary_weight or 0.0)
+        what = f"canary: {c.release.key} version {c.published}"
+        say(f"{what} gets {pct:g}% (live stays on {c.previous})")
+    shown = f": {', '.join(watched)}" if watched else " (none: nothing can stop the promotion)"
+    say(f"baking {seconds:g} s, watching {len(watched)} alarms{shown}")
 
 
 def _watch(
