@@ -3,11 +3,12 @@ deploy publishes them itself), and the alias as the tests read it back."""
 
 from __future__ import annotations
 
+import contextlib
 import io
 import zipfile
 from typing import Any
 
-from tests.deploy.conftest import ANALYZE, client
+from tests.deploy.conftest import ANALYZE, MODELS, client
 from tests.support.moto_server import MotoServer
 
 
@@ -33,11 +34,33 @@ def publish(aws: MotoServer, count: int, function: str = ANALYZE) -> list[dict[s
 def make_live(
     aws: MotoServer, version: str, weights: dict[str, float] | None = None, function: str = ANALYZE
 ) -> None:
-    """Create the `live` alias on `version` (with a RoutingConfig when `weights`)."""
-    extra = {"RoutingConfig": {"AdditionalVersionWeights": weights}} if weights else {}
-    client("lambda", aws).create_alias(
-        FunctionName=function, Name="live", FunctionVersion=version, **extra
-    )
+    """Point the `live` alias at `version` (with a RoutingConfig when `weights`), creating
+    it unless the deploy did."""
+    lam = client("lambda", aws)
+    routing = {"AdditionalVersionWeights": weights or {}}
+    try:
+        lam.get_alias(FunctionName=function, Name="live")
+    except lam.exceptions.ResourceNotFoundException:
+        lam.create_alias(
+            FunctionName=function, Name="live", FunctionVersion=version, RoutingConfig=routing
+        )
+    else:
+        lam.update_alias(
+            FunctionName=function, Name="live", FunctionVersion=version, RoutingConfig=routing
+        )
+
+
+def without_versions(aws: MotoServer, *functions: str) -> None:
+    """Remove the `live` alias and the versions a deploy published (once deploy publishes
+    them), so that a test's own versions are numbered from 1 on moto, which numbers a
+    function's next version after the ones it still has."""
+    lam = client("lambda", aws)
+    for function in functions:
+        with contextlib.suppress(lam.exceptions.ResourceNotFoundException):
+            lam.delete_alias(FunctionName=function, Name="live")
+        for v in lam.list_versions_by_function(FunctionName=function)["Versions"]:
+            if v["Version"] != "$LATEST":
+                lam.delete_function(FunctionName=function, Qualifier=v["Version"])
 
 
 def alias(aws: MotoServer, function: str = ANALYZE) -> tuple[str, dict[str, float]]:
@@ -45,3 +68,9 @@ def alias(aws: MotoServer, function: str = ANALYZE) -> tuple[str, dict[str, floa
     got = client("lambda", aws).get_alias(FunctionName=function, Name="live")
     weights = (got.get("RoutingConfig") or {}).get("AdditionalVersionWeights") or {}
     return got["FunctionVersion"], dict(weights)
+
+
+def deployed(run_deploy: Any, aws: MotoServer) -> None:
+    """A real deploy, with the `live` alias and versions it made (if any) removed."""
+    run_deploy()
+    without_versions(aws, ANALYZE, MODELS)

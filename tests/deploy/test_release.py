@@ -14,7 +14,7 @@ from scarab.release.alias import rollback
 from typer.testing import CliRunner
 
 from tests.deploy.conftest import ANALYZE, MODELS, Recorder, client, counted_session
-from tests.deploy.release_support import alias, make_live, publish
+from tests.deploy.release_support import alias, deployed, make_live, publish
 
 pytestmark = pytest.mark.emulator
 
@@ -22,7 +22,7 @@ pytestmark = pytest.mark.emulator
 @pytest.fixture
 def stage(run_deploy, aws, project: Path, monkeypatch: pytest.MonkeyPatch):
     """A deployed stage whose analyze function has versions 1-3 and `live` on 3."""
-    run_deploy()
+    deployed(run_deploy, aws)
     published = publish(aws, 3)
     make_live(aws, "3")
     monkeypatch.chdir(project)
@@ -89,7 +89,7 @@ def test_rollback_to_a_version_and_nothing_to_roll_back_to(stage, aws) -> None:
 
 
 def test_a_single_version_has_nothing_to_roll_back_to(run_deploy, aws, project, monkeypatch):
-    run_deploy()
+    deployed(run_deploy, aws)
     publish(aws, 1)
     make_live(aws, "1")
     monkeypatch.chdir(project)
@@ -114,7 +114,7 @@ def test_two_aliased_functions_need_function_and_unknown_names_are_refused(stage
 
 
 def test_no_alias_yet_says_deploy(run_deploy, aws, project, monkeypatch) -> None:
-    run_deploy()
+    deployed(run_deploy, aws)
     monkeypatch.chdir(project)
     result = scarab("rollback")
     assert result.exit_code == 1 and "has a 'live' alias yet: run 'scarab deploy'" in result.output

@@ -15,7 +15,7 @@ from scarab.deploy import deploy
 from typer.testing import CliRunner
 
 from tests.deploy.conftest import ANALYZE, client
-from tests.deploy.release_support import alias, make_live, publish
+from tests.deploy.release_support import alias, deployed, make_live, publish
 
 pytestmark = pytest.mark.emulator
 
@@ -41,7 +41,7 @@ def scarab(argv: list[str]):
 
 
 def test_the_readme_commands_do_what_it_says(run_deploy, aws, project, monkeypatch) -> None:
-    run_deploy()
+    deployed(run_deploy, aws)
     publish(aws, 3)
     make_live(aws, "3")
     monkeypatch.chdir(project)
