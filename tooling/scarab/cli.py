@@ -160,6 +160,7 @@ def aws_command(
     group: typer.Typer,
     name: str | None = None,
     overrides: Callable[[dict[str, Any]], dict[str, Any]] | None = None,
+    context_settings: dict[str, Any] | None = None,
 ) -> Callable[[Callable[..., None]], Callable[..., None]]:
     """Register `fn(target, **options)` as a command of `group` that also takes the options
     every AWS command shares (--stage --region --profile --endpoint-url --local).
@@ -194,7 +195,7 @@ def aws_command(
         command.__signature__ = inspect.Signature(params)  # type: ignore[attr-defined]
         command.__annotations__ = {p.name: p.annotation for p in params}
         command.__name__, command.__doc__ = fn.__name__, fn.__doc__
-        group.command(name)(command)
+        group.command(name, context_settings=context_settings)(command)
         return fn
 
     return register
@@ -387,7 +388,9 @@ def plan_command(
     _plan(target, flavor, as_json)
 
 
-def _plan(target: Target, flavor: str | None, as_json: bool) -> None:
+def _plan(
+    target: Target, flavor: str | None, as_json: bool, options: dict[str, Any] | None = None
+) -> None:
     from scarab import deploy as lib
 
     _flavor(flavor)
@@ -399,6 +402,7 @@ def _plan(target: Target, flavor: str | None, as_json: bool) -> None:
             flavor=flavor,  # type: ignore[arg-type]
             dry_run=True,
             progress=progress,
+            **(options or {}),
         )
     _print_plan(result.stage, result.region, result.plan, as_json, "dry run")
 
@@ -416,13 +420,31 @@ def deploy(
         False, "--force-unlock", help="First remove the stage lock a dead run left behind."
     ),
     as_json: bool = JsonOpt,
+    canary: str = typer.Option(
+        None,
+        "--canary",
+        help="Give a new version PERCENT of the traffic, bake, then promote or roll back.",
+        metavar="PERCENT",
+    ),
+    bake_seconds: str = typer.Option(
+        None,
+        "--bake",
+        help="With --canary: seconds to watch the stage's alarms (default 300).",
+        metavar="SECONDS",
+    ),
 ) -> None:
-    """Build, then create or update everything the stage needs, in one idempotent run."""
+    """Build, then create or update everything the stage needs, in one idempotent run.
+
+    With --canary PERCENT a published version gets PERCENT of the `live` alias's traffic
+    while the stage's alarms are watched for --bake SECONDS: any alarm in ALARM rolls it
+    back (exit 1), none promotes it to all traffic; Ctrl-C rolls back (exit 130).
+    """
     from scarab import deploy as lib
     from scarab.keys import get_key_value
 
+    canary_options, bake_for = _canary_options(lib.deploy, canary, bake_seconds)
     if dry_run:
-        _plan(target, flavor, as_json)
+        _plan(target, flavor, as_json, canary_options)
         return
     _flavor(flavor)
     with _Progress(as_json) as progress:
@@ -433,6 +455,7 @@ def deploy(
             flavor=flavor,  # type: ignore[arg-type]
             progress=progress,
             force_unlock=force_unlock,
+            **canary_options,
         )
         key_value = None
         if show_key and result.api_key_id:
@@ -459,9 +482,22 @@ def deploy(
     }
     if key_value is not None:
         data["api_key"] = key_value
+    if bake_for is not None:
+        if not as_json:
+            _print_deployed(result, show_key, key_value)
+        outcome = _bake(target, result, bake_for, as_json)
+        if as_json:
+            _print_json({**data, "canary": outcome})
+        if outcome is not None and not outcome["promoted"]:
+            raise ScarabError(f"The canary was rolled back: {outcome['reason']}.")
+        return
     if as_json:
         _print_json(data)  # the warnings are in it
         return
+    _print_deployed(result, show_key, key_value)
+
+
+def _print_deployed(result: Any, show_key: bool, key_value: str | None) -> None:
     for warning in result.warnings:
         err.print(f"warning: {warning}.", markup=False)
     if result.up_to_date:
@@ -481,6 +517,75 @@ def deploy(
     )
     if key_value is not None:
         out.print(f"  key:     {key_value}", markup=False)
+
+
+def _canary_options(
+    deploy_fn: Callable[..., Any], canary: str | None, bake_seconds: str | None
+) -> tuple[dict[str, Any], float | None]:
+    """deploy()'s canary keyword and the bake's length, validated before anything runs."""
+    from scarab.release.bake import DEFAULT_BAKE_SECONDS, check_seconds
+    from scarab.release.weights import parse_percent
+
+    if canary is None:
+        if bake_seconds is not None:
+            raise _usage("--bake SECONDS needs --canary PERCENT.")
+        return {}, None
+    percent = parse_percent(canary, what="--canary")
+    seconds = check_seconds(DEFAULT_BAKE_SECONDS if bake_seconds is None else bake_seconds)
+    if "canary_percent" not in inspect.signature(deploy_fn).parameters:
+        raise ScarabError(
+            "This scarab's deploy does not publish versions, so it cannot start a canary;"
+            " deploy without --canary."
+        )
+    return {"canary_percent": percent}, seconds
+
+
+def _bake(target: Target, result: Any, seconds: float, as_json: bool) -> dict[str, Any] | None:
+    """Bake the canaries `result` started; what happened, as --json shows it."""
+    from scarab.aws import aws_errors
+    from scarab.release.bake import BakeInterrupted, bake, canaries, stage_alarm_names
+    from scarab.stage import open_stage
+
+    releases = canaries(getattr(result, "releases", None) or [])
+    if not releases:
+        err.print(
+            "no canary to bake: no version was published with a share of the traffic"
+            " (nothing changed, or a first version, which gets all of it).",
+            markup=False,
+        )
+        return None
+    st = open_stage(target.config, project_dir=target.project_dir, endpoint_url=target.endpoint_url)
+    try:
+        with (
+            _Progress(as_json) as progress,
+            st.lock("deploy --canary", progress=progress),
+            aws_errors(),
+        ):
+            outcome = bake(
+                st.aws, st.names, releases, seconds=seconds,
+                alarm_names=stage_alarm_names(st.aws, st.names), progress=progress,
+            )  # fmt: skip
+    except BakeInterrupted as exc:
+        for m in exc.moves:
+            for line in m.lines():
+                err.print(line, markup=False)
+        err.print(f"{exc.signal_name}: the canary was rolled back.", markup=False)
+        raise typer.Exit(130) from None
+    if not as_json:
+        out.print("Promoted the canary:" if outcome.promoted else f"Rolled back: {outcome.reason}.")
+        for m in outcome.moves:
+            for line in m.lines():
+                out.print(line, markup=False)
+        for name in outcome.skipped:
+            out.print(f"{name}: its alias moved during the bake; left as it is.", markup=False)
+    return {
+        "promoted": outcome.promoted,
+        "reason": outcome.reason or None,
+        "alarm": None if outcome.alarm is None else vars(outcome.alarm),
+        "watched": outcome.watched,
+        "moves": [m.as_dict() for m in outcome.moves],
+        "skipped": outcome.skipped,
+    }
 
 
 @aws_command(app)
@@ -1137,6 +1242,76 @@ def versions_command(
         return
     for line in render_text(data):
         out.print(line, markup=False)
+
+
+FunctionOpt = typer.Option(
+    None,
+    "--function",
+    help="The function: analyze or models (default: the stage's only one with a live alias).",
+)
+
+
+def _print_move(move: Any, as_json: bool) -> None:
+    if as_json:
+        _print_json(move.as_dict())
+        return
+    for line in move.lines():
+        out.print(line, markup=False)
+
+
+@aws_command(app, "rollback")
+def rollback_command(
+    target: Target,
+    function: str = FunctionOpt,
+    to: str = typer.Option(
+        None, "--to", help="The version to move to (default: the one before live)."
+    ),
+    as_json: bool = JsonOpt,
+) -> None:
+    """Move the `live` alias to the previous published version (or --to) in one call,
+    ending any split; prints the version before and after."""
+    from scarab.aws import aws_errors
+    from scarab.release.alias import rollback
+    from scarab.stage import open_stage
+
+    st = open_stage(target.config, project_dir=target.project_dir, endpoint_url=target.endpoint_url)
+    with st.lock("rollback"), aws_errors():
+        moved = rollback(st.aws, st.names, function, to)
+    _print_move(moved, as_json)
+
+
+@aws_command(app, "split", context_settings={"ignore_unknown_options": True})
+def split_command(
+    target: Target,
+    version: str = typer.Argument(None, help="The other version (a published number)."),
+    percent: str = typer.Argument(None, help="Its share of the traffic, in (0, 100)."),
+    function: str = FunctionOpt,
+    off: bool = typer.Option(False, "--off", help="End the split: all traffic to live."),
+    as_json: bool = JsonOpt,
+) -> None:
+    """Send PERCENT of the `live` alias's traffic to VERSION (an A/B split that lasts until
+    --off); the live version keeps the rest."""
+    from scarab.aws import aws_errors
+    from scarab.release.alias import split, split_off
+    from scarab.release.weights import parse_percent
+    from scarab.stage import open_stage
+
+    if off:
+        if version is not None or percent is not None:
+            raise _usage("--off ends the split: give no VERSION or PERCENT with it.")
+    elif version is None or percent is None:
+        raise _usage("Give VERSION and PERCENT (e.g. 'scarab split --function analyze 3 10'),"
+                     " or --off.")  # fmt: skip
+    elif version.startswith("--"):
+        raise _usage(f"No such option: {version}.")
+    share = None if off else parse_percent(percent)
+    st = open_stage(target.config, project_dir=target.project_dir, endpoint_url=target.endpoint_url)
+    with st.lock("split"), aws_errors():
+        if share is None:
+            moved = split_off(st.aws, st.names, function)
+        else:
+            moved = split(st.aws, st.names, function, version, share)
+    _print_move(moved, as_json)
 
 
 def _register_serve() -> None:
