@@ -126,7 +126,7 @@ def test_threshold_change_updates_only_that_alarm(
 ) -> None:
     _with(project, ALARMS)
     run_deploy()
-    result, rec = run_deploy({"alarms.errors": 7, "budget.monthly_usd": 40})
+    _, rec = run_deploy({"alarms.errors": 7, "budget.monthly_usd": 40})
     puts = [p["AlarmName"] for model, p in rec.requests if model.name == "PutMetricAlarm"]
     assert sorted(puts) == ["scarab-test-analyze-errors", "scarab-test-models-errors"]
     assert _alarms(aws)["scarab-test-analyze-errors"]["Threshold"] == 7.0
