@@ -226,3 +226,37 @@ def test_config_errors(project: Path, extra: str, message: str) -> None:
     with pytest.raises(ConfigError) as err:
         load_config(project)
     assert message in str(err.value)
+
+
+def test_alarms_command_shows_state_reason_threshold(
+    aws: MotoServer, project: Path, run_deploy: Deploy, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import json
+
+    from scarab.cli import app
+    from typer.testing import CliRunner
+
+    _with(project, ALARMS)
+    run_deploy()
+    client("cloudwatch", aws).set_alarm_state(
+        AlarmName="scarab-test-analyze-errors",
+        StateValue="ALARM",
+        StateReason="Threshold Crossed: 1 datapoint [4.0] was >= 3.0",
+    )
+    monkeypatch.chdir(project)
+    runner = CliRunner()
+    got = runner.invoke(app, ["alarms", "--json", "--endpoint-url", aws.url])
+    assert got.exit_code == 0, got.output
+    doc = json.loads(got.output)
+    by_name = {a["name"]: a for a in doc["alarms"]}
+    assert len(by_name) == 8 and doc["stage"] == "test"
+    errors = by_name["scarab-test-analyze-errors"]
+    assert (errors["state"], errors["threshold"], errors["statistic"]) == ("ALARM", 3.0, "Sum")
+    assert errors["reason"] == "Threshold Crossed: 1 datapoint [4.0] was >= 3.0"
+    assert errors["dimensions"] == {"FunctionName": ANALYZE, "Resource": f"{ANALYZE}:live"}
+    assert by_name["scarab-test-api-latency-p99"]["condition"] == "Latency p99 > 23200"
+    plain = runner.invoke(app, ["alarms", "--endpoint-url", aws.url])
+    assert plain.exit_code == 0, plain.output
+    line = next(x for x in plain.output.splitlines() if x.startswith("scarab-test-analyze-errors"))
+    assert "ALARM" in line and "Errors Sum >= 3" in line
+    assert "Threshold Crossed: 1 datapoint [4.0] was >= 3.0" in plain.output

@@ -1117,6 +1117,31 @@ def export(
     _run(body)
 
 
+@aws_command(app, "alarms")
+def alarms_command(target: Target, as_json: bool = JsonOpt) -> None:
+    """Show the stage's alarms: each one's state (OK, ALARM, INSUFFICIENT_DATA), why, and
+    what it compares."""
+    from scarab.alarms import alarms as lib_alarms
+
+    data = lib_alarms(
+        target.config, project_dir=target.project_dir, endpoint_url=target.endpoint_url
+    )
+    if as_json:
+        _print_json(data)
+        return
+    if not data["alarms"]:
+        out.print(
+            f"Stage {data['stage']} has no alarms ([alarms] enabled = false, or not deployed).",
+            markup=False,
+        )
+        return
+    width = max(len(a["name"]) for a in data["alarms"])
+    for a in data["alarms"]:
+        out.print(f"{a['name']:<{width}}  {a['state']:<17}  {a['condition']}", markup=False)
+        if a["state"] != "OK" and a["reason"]:
+            out.print(f"{'':<{width}}  {a['reason']}", markup=False)
+
+
 def _register_serve() -> None:
     try:
         from scarab.serve.command import serve_command
