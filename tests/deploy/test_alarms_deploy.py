@@ -260,3 +260,39 @@ def test_alarms_command_shows_state_reason_threshold(
     line = next(x for x in plain.output.splitlines() if x.startswith("scarab-test-analyze-errors"))
     assert "ALARM" in line and "Errors Sum >= 3" in line
     assert "Threshold Crossed: 1 datapoint [4.0] was >= 3.0" in plain.output
+
+
+@pytest.mark.parametrize("fmt", ["cloudformation", "sam"])
+def test_export_has_alarms_topic_and_budget(
+    project: Path, fmt: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from scarab.deploy.export import render
+
+    from tests.deploy.test_export import lint_matches, of_type, sam_translate
+
+    _with(project, ALARMS)
+    template = render(load_config(project), project_dir=project, fmt=fmt)  # type: ignore[arg-type]
+    found = lint_matches(template)
+    assert found["E"] == [] and found["W"] == [], found
+    if fmt == "sam":
+        assert lint_matches(sam_translate(template, monkeypatch))["E"] == []
+    alarms = of_type(template, "AWS::CloudWatch::Alarm")
+    assert len(alarms) == 8
+    for props in alarms.values():
+        assert ("Statistic" in props) != ("ExtendedStatistic" in props)
+        assert props["AlarmActions"] == props["OKActions"] == [{"Ref": "AlarmTopic"}]
+        assert props["TreatMissingData"] == "notBreaching"
+        assert {"Key": "scarab:stage", "Value": "test"} in props["Tags"]
+    duration = next(p for p in alarms.values() if p["AlarmName"].endswith("analyze-duration-p99"))
+    assert duration["Dimensions"] == [
+        {"Name": "FunctionName", "Value": ANALYZE},
+        {"Name": "Resource", "Value": f"{ANALYZE}:live"},
+    ]
+    [topic] = of_type(template, "AWS::SNS::Topic").values()
+    assert topic["TopicName"] == "scarab-test-alarms"
+    [sub] = of_type(template, "AWS::SNS::Subscription").values()
+    assert (sub["Protocol"], sub["Endpoint"]) == ("email", "ops@example.com")
+    [budget] = of_type(template, "AWS::Budgets::Budget").values()
+    assert budget["Budget"]["BudgetLimit"] == {"Amount": 25.0, "Unit": "USD"}
+    assert len(budget["NotificationsWithSubscribers"]) == 4
+    assert {"Key": "scarab:app", "Value": "scarab"} in budget["ResourceTags"]

@@ -137,6 +137,7 @@ def converged(d: Desired) -> Observed:
             True,
             api.fingerprint,
             api.binary_media_types,
+            dict(api.tags),
         ),
         plan=ObservedPlan(
             "plan1",

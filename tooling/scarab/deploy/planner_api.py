@@ -245,13 +245,29 @@ def plan_deployment(d: Desired, obs: Observed, api_changed: bool) -> list[Step]:
     deploy = (
         _apigw("CreateDeployment", {"stageName": d.names.stage, "description": d.api.fingerprint}),
     )
+    # CreateDeployment takes no tags: the stage it creates is tagged after it.
+    tag = ApiCall(
+        "apigateway", "TagResource",
+        {"resourceArn": Sub(stage_arn(d)), "tags": dict(d.api.tags)},
+    )  # fmt: skip
     if live is None or not live.stage_exists:
-        return [Step(res, "create", "stage missing: deploy the API", deploy)]
+        return [Step(res, "create", "stage missing: deploy the API", (*deploy, tag))]
+    steps = []
     if api_changed:
-        return [Step(res, "update", "API changed: new deployment", deploy)]
-    if live.stage_fingerprint != d.api.fingerprint:
-        return [Step(res, "update", "stage runs an older API definition", deploy)]
-    return []
+        steps.append(Step(res, "update", "API changed: new deployment", deploy))
+    elif live.stage_fingerprint != d.api.fingerprint:
+        steps.append(Step(res, "update", "stage runs an older API definition", deploy))
+    if any(live.stage_tags.get(k) != v for k, v in d.api.tags.items()):
+        steps.append(Step(f"{res} tags", "update", "tags differ", (tag,)))
+    return steps
+
+
+def stage_arn(d: Desired) -> str:
+    """The API stage's ARN (a Sub template: the REST API's id is known when it runs)."""
+    return (
+        f"arn:{d.partition}:apigateway:{d.region}::/restapis/${{{REST_API_ID}}}/stages/"
+        f"{d.names.stage}"
+    )
 
 
 # Usage plan and keys -----------------------------------------------------------------

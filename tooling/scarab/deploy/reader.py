@@ -67,6 +67,7 @@ class ObservedApi:
     stage_exists: bool
     stage_fingerprint: str | None
     binary_media_types: tuple[str, ...] = ()
+    stage_tags: dict[str, str] = field(default_factory=dict)
 
 
 @dataclass
@@ -296,19 +297,22 @@ def read_api(aws: Aws, names: Names, known_id: str | None) -> ObservedApi | None
         if item.get("responseType") in GATEWAY_RESPONSE_TYPES:
             gateway[item["responseType"]] = dict(item.get("responseParameters") or {})
     fingerprint = None
+    stage_tags: dict[str, str]
     try:
         stage = call(apigw.get_stage, restApiId=api_id, stageName=names.stage)
         stage_exists = True
+        stage_tags = dict(stage.get("tags") or {})
         if stage.get("deploymentId"):
             dep = call(apigw.get_deployment, restApiId=api_id, deploymentId=stage["deploymentId"])
             fingerprint = dep.get("description")
     except Exception as exc:
         if not _missing(exc):
             raise
-        stage_exists = False
+        stage_exists, stage_tags = False, {}
     return ObservedApi(
-        api_id, resources, gateway, stage_exists, fingerprint, tuple(str(t) for t in binary)
-    )
+        api_id, resources, gateway, stage_exists, fingerprint, tuple(str(t) for t in binary),
+        stage_tags,
+    )  # fmt: skip
 
 
 def find_usage_plan(aws: Aws, names: Names, known_id: str | None) -> dict[str, Any] | None:
