@@ -242,24 +242,25 @@ def _plan_binary_media_types(res: str, api: ApiSpec, live: tuple[str, ...]) -> l
 def plan_deployment(d: Desired, obs: Observed, api_changed: bool) -> list[Step]:
     res = f"apigateway.stage {d.names.stage}"
     live = obs.api
-    deploy = (
-        _apigw("CreateDeployment", {"stageName": d.names.stage, "description": d.api.fingerprint}),
+    create = _apigw(
+        "CreateDeployment", {"stageName": d.names.stage, "description": d.api.fingerprint}
     )
-    # CreateDeployment takes no tags: the stage it creates is tagged after it.
+    # CreateDeployment takes no tags: the stage is tagged after each one (AWS keeps a
+    # stage's tags across deployments; moto replaces the stage and drops them).
     tag = ApiCall(
         "apigateway", "TagResource",
         {"resourceArn": Sub(stage_arn(d)), "tags": dict(d.api.tags)},
     )  # fmt: skip
+    deploy = (create, tag)
     if live is None or not live.stage_exists:
-        return [Step(res, "create", "stage missing: deploy the API", (*deploy, tag))]
-    steps = []
+        return [Step(res, "create", "stage missing: deploy the API", deploy)]
     if api_changed:
-        steps.append(Step(res, "update", "API changed: new deployment", deploy))
-    elif live.stage_fingerprint != d.api.fingerprint:
-        steps.append(Step(res, "update", "stage runs an older API definition", deploy))
+        return [Step(res, "update", "API changed: new deployment", deploy)]
+    if live.stage_fingerprint != d.api.fingerprint:
+        return [Step(res, "update", "stage runs an older API definition", deploy)]
     if any(live.stage_tags.get(k) != v for k, v in d.api.tags.items()):
-        steps.append(Step(f"{res} tags", "update", "tags differ", (tag,)))
-    return steps
+        return [Step(f"{res} tags", "update", "tags differ", (tag,))]
+    return []
 
 
 def stage_arn(d: Desired) -> str:
