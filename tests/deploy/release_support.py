@@ -8,6 +8,7 @@ import io
 import zipfile
 from typing import Any
 
+from scarab.deploy.planner_versions import version_description
 from tests.deploy.conftest import ANALYZE, MODELS, client
 from tests.support.moto_server import MotoServer
 
@@ -27,7 +28,8 @@ def publish(aws: MotoServer, count: int, function: str = ANALYZE) -> list[dict[s
     out = []
     for n in range(1, count + 1):
         lam.update_function_code(FunctionName=function, ZipFile=_code(n))
-        out.append(lam.publish_version(FunctionName=function, Description=f"commit=c0ffee{n}"))
+        about = version_description(f"code{n}", f"config{n}", f"c0ffee{n}", "test")
+        out.append(lam.publish_version(FunctionName=function, Description=about))
     return out
 
 

@@ -150,6 +150,8 @@ def template_inventory(template: dict[str, Any], refs: dict[str, str]) -> dict[s
         "AWS::S3::Bucket": lambda p: (
             f"{resolve(p['BucketName'], refs)} versioning={p['VersioningConfiguration']['Status']}"
         ),
+        "AWS::SNS::Topic": lambda p: p["TopicName"],
+        "AWS::CloudWatch::Alarm": lambda p: _alarm_line(p),
     }
     out: dict[str, list[str]] = {}
     for res in template["Resources"].values():
@@ -160,6 +162,15 @@ def template_inventory(template: dict[str, Any], refs: dict[str, str]) -> dict[s
 def function_name(template: dict[str, Any], props: dict[str, Any]) -> str:
     """The name of the function a version or alias refers to (FunctionName: a Ref)."""
     return str(template["Resources"][props["FunctionName"]["Ref"]]["Properties"]["FunctionName"])
+
+def _alarm_line(a: dict[str, Any]) -> str:
+    """An alarm (template properties or DescribeAlarms' answer) as one comparable line."""
+    dims = ",".join(f"{d['Name']}={d['Value']}" for d in a["Dimensions"])
+    stat = a.get("ExtendedStatistic") or a.get("Statistic")
+    return (
+        f"{a['AlarmName']} {a['Namespace']}/{a['MetricName']} {stat} {a['ComparisonOperator']}"
+        f" {float(a['Threshold']):g} [{dims}] {a['TreatMissingData']}"
+    )
 
 
 def _logical(template: dict[str, Any], props: dict[str, Any]) -> str:
@@ -237,6 +248,12 @@ def live_inventory(aws: Any, api_id: str, functions: list[str]) -> dict[str, lis
             "AWS::S3::Bucket": [
                 f"{b} versioning={s3.get_bucket_versioning(Bucket=b).get('Status')}"
                 for b in buckets
+            ],
+            "AWS::SNS::Topic": [
+                t["TopicArn"].rsplit(":", 1)[1] for t in client("sns", aws).list_topics()["Topics"]
+            ],
+            "AWS::CloudWatch::Alarm": [
+                _alarm_line(a) for a in client("cloudwatch", aws).describe_alarms()["MetricAlarms"]
             ],
         }.items()
     }

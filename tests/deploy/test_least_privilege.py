@@ -82,6 +82,7 @@ def test_a_stage_deployed_the_old_way_is_migrated(run_deploy, aws) -> None:
             "lambda.RemovePermission",
             "lambda.AddPermission",
             "apigateway.CreateDeployment",
+            "apigateway.TagResource",  # the stage, after each deployment
         ]
     )
     reasons = {s.resource: s.reason for s in second.plan}

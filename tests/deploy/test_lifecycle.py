@@ -16,6 +16,7 @@ from scarab.status import status
 from typer.testing import CliRunner
 
 from tests.deploy.conftest import client
+from tests.deploy.test_plan_data import STAGE_ALARMS
 
 pytestmark = pytest.mark.emulator
 
@@ -241,6 +242,8 @@ def test_destroy_leaves_nothing(run_deploy, aws, project: Path) -> None:
         "logs.group /aws/lambda/scarab-test-models",
         "iam.role scarab-test-models-role",
         "dynamodb.table scarab-test-cache",
+        "cloudwatch.alarms " + ", ".join(STAGE_ALARMS),
+        "sns.topic scarab-test-alarms",
     ]
     apigw = client("apigateway", aws)
     assert apigw.get_rest_apis()["items"] == []

@@ -20,6 +20,7 @@ from scarab.models.convert import prepare
 from scarab.secrets import set_secret
 
 from tests.deploy.conftest import Recorder, counted_session
+from tests.deploy.test_alarms_deploy import ALARMS
 from tests.deploy.test_forecast_data import shifted
 from tests.deploy.test_function_url_deploy import PUBLIC, configure
 from tests.deploy.test_models_cli import classifier, data
@@ -68,6 +69,9 @@ TAG_ON_CREATE = {
     ("ecr", "CreateRepository"): ("tags", "ecr:TagResource"),
     ("ssm", "PutParameter"): ("Tags", "ssm:AddTagsToResource"),  # the stage lock
     ("secretsmanager", "CreateSecret"): ("Tags", "secretsmanager:TagResource"),
+    ("sns", "CreateTopic"): ("Tags", "sns:TagResource"),
+    ("cloudwatch", "PutMetricAlarm"): ("Tags", "cloudwatch:TagResource"),
+    ("budgets", "CreateBudget"): ("ResourceTags", "budgets:TagResource"),
 }
 
 
@@ -88,6 +92,8 @@ def iam_actions(model: Any, params: dict[str, Any]) -> set[str]:
 def _actions(service: str, op: str, model: Any, params: dict[str, Any]) -> set[str]:
     if service == "apigateway":  # management calls are authorized by HTTP method
         return {f"apigateway:{model.http['method']}"}
+    if service == "budgets":  # AWS Budgets authorizes reads and changes as two actions
+        return {"budgets:ViewBudget" if op.startswith("Describe") else "budgets:ModifyBudget"}
     if service == "dynamodb" and op == "TransactWriteItems":
         return {f"dynamodb:{TRANSACT_ACTIONS[k]}" for i in params["TransactItems"] for k in i}
     if service == "s3":
@@ -169,9 +175,11 @@ def test_every_call_of_deploy_models_and_destroy_is_in_the_readme(
     run_deploy: Any, aws: MotoServer, project: Path, tmp_path: Path, data: Any
 ) -> None:
     recorders: list[Recorder] = []
-    configure(project, PUBLIC)
+    configure(project, ALARMS + PUBLIC)
     recorders.append(run_deploy()[1])  # everything created, a public Function URL
-    configure(project, '\n[functions.models.url]\nauth = "AWS_IAM"\n')
+    # Another address and limit: unsubscribed, the budget replaced.
+    changed = ALARMS.replace("ops@", "oncall@").replace("monthly_usd = 25", "monthly_usd = 30")
+    configure(project, changed + '\n[functions.models.url]\nauth = "AWS_IAM"\n')
     recorders.append(run_deploy()[1])  # the URL updated, its public grant removed
     recorders.append(run_deploy()[1])  # up to date: reads only
     configure(project, "")
@@ -213,6 +221,10 @@ def test_every_call_of_deploy_models_and_destroy_is_in_the_readme(
     assert {"lambda:DeleteFunctionUrlConfig", "dynamodb:DeleteTable"} <= set(needed)
     assert {"s3:DeleteObjectVersion", "ec2:DescribeRegions", "iam:PassRole"} <= set(needed)
     assert {"secretsmanager:CreateSecret", "secretsmanager:PutSecretValue"} <= set(needed)
+    assert {"sns:Subscribe", "sns:Unsubscribe", "sns:DeleteTopic", "budgets:ModifyBudget"} <= set(
+        needed
+    )
+    assert {"cloudwatch:PutMetricAlarm", "cloudwatch:DeleteAlarms"} <= set(needed)
     listed = readme_actions(README.read_text())
     missing = {a: sorted(ops) for a, ops in sorted(needed.items()) if a not in listed}
     assert not missing, f"README.md's permissions table lacks (action: calls): {missing}"

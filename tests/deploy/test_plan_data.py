@@ -18,6 +18,15 @@ from typer.testing import CliRunner
 
 from tests.deploy.conftest import REPO, client
 
+# The alarms [alarms]' defaults put on the test stage (deploy/alarms.py names them).
+STAGE_ALARMS = sorted(
+    [
+        f"scarab-test-{k}-{m}"
+        for k in ("analyze", "models")
+        for m in ("errors", "throttles", "duration-p99")
+    ]
+    + ["scarab-test-api-5xx", "scarab-test-api-latency-p99"]
+)
 PASCAL = re.compile(r"^[A-Z][A-Za-z0-9]+$")
 
 
@@ -161,12 +170,14 @@ def test_destroy_dry_run_lists_the_deletion_plan_and_deletes_nothing(
         "logs.group /aws/lambda/scarab-test-models",
         "iam.role scarab-test-models-role",
         "dynamodb.table scarab-test-cache",
+        "cloudwatch.alarms " + ", ".join(STAGE_ALARMS),
+        "sns.topic scarab-test-alarms",
     ]
     assert all(s["action"] == "delete" for s in doc["steps"])
-    role_calls = [c["operation"] for c in doc["steps"][-6]["calls"]]
+    role_calls = [c["operation"] for c in doc["steps"][-8]["calls"]]
     # the analyze role: its logs, the Gemini key and the cache
     assert role_calls == [*["DeleteRolePolicy"] * 3, "DeleteRole"]
-    role_calls = [c["operation"] for c in doc["steps"][-2]["calls"]]
+    role_calls = [c["operation"] for c in doc["steps"][-4]["calls"]]
     # the models role: its logs, the model registry and the cache
     assert role_calls == [*["DeleteRolePolicy"] * 3, "DeleteRole"]
     assert calls_of(doc, "DeleteRestApi") == [{"restApiId": first.rest_api_id}]

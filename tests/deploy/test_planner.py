@@ -29,6 +29,7 @@ from scarab.deploy.reader import (
     Doomed,
     DoomedFunction,
     Observed,
+    ObservedAlarms,
     ObservedApi,
     ObservedCache,
     ObservedFunction,
@@ -162,6 +163,7 @@ def converged(d: Desired) -> Observed:
             True,
             api.fingerprint,
             api.binary_media_types,
+            dict(api.tags),
         ),
         plan=ObservedPlan(
             "plan1",
@@ -170,7 +172,32 @@ def converged(d: Desired) -> Observed:
             [{"apiId": "api1", "stage": d.names.stage}],
         ),
         keys=[ObservedKey("k1", d.usage_plan.first_key_name, True, "", True)],
+        alarms=converged_alarms(d),
     )
+
+
+def converged_alarms(d: Desired) -> ObservedAlarms:
+    """The stage's alarms, topic and budget as DescribeAlarms & co. answer after a deploy."""
+    from scarab.deploy.planner_alarms import alarm_params
+
+    obs = ObservedAlarms()
+    if d.alarms is not None:
+        topic = d.alarms.topic
+        for alarm in d.alarms.alarms:
+            params = alarm_params(alarm, topic.arn, d.alarms.tags)
+            params.pop("Tags")
+            obs.alarms[alarm.name] = {**params, "AlarmArn": f"arn:alarm:{alarm.name}"}
+            obs.alarm_tags[alarm.name] = dict(d.alarms.tags)
+        obs.topic_exists, obs.topic_arn, obs.topic_tags = True, topic.arn, dict(topic.tags)
+        if topic.email:
+            obs.subscriptions = [
+                {"SubscriptionArn": f"{topic.arn}:1", "Protocol": "email", "Endpoint": topic.email}
+            ]
+    if d.budget is not None:
+        obs.budget = {**d.budget.budget(), "BudgetLimit": {"Amount": "25.0", "Unit": "USD"}}
+        obs.budget["BudgetLimit"]["Amount"] = str(d.budget.limit_usd)
+        obs.budget_notifications = d.budget.notifications()
+    return obs
 
 
 def kinds(steps: list) -> list[tuple[str, str]]:
@@ -245,8 +272,14 @@ def test_functions_override_changes_only_that_function(tmp_path: Path) -> None:
     d2 = desired(tmp_path, **{"functions.models.memory": 2048, "functions.models.timeout": 60})
     assert (d2.function("analyze").memory, d2.function("models").memory) == (512, 2048)
     steps = plan(d2, converged(d))
-    assert kinds(steps) == [("update", f"lambda.function {MODELS} configuration"), *release(MODELS)]
+    # Its duration alarm follows its timeout (80% of it); nothing of analyze changes.
+    assert kinds(steps) == [
+        ("update", f"lambda.function {MODELS} configuration"),
+        *release(MODELS),
+        ("update", "cloudwatch.alarm scarab-dev-models-duration-p99"),
+    ]
     assert "MemorySize 512 -> 2048" in steps[0].reason and "Timeout 30 -> 60" in steps[0].reason
+    assert steps[1].instructions[0].params["Threshold"] == 48000.0
 
 
 def test_code_change_updates_code_only(tmp_path: Path) -> None:
@@ -801,10 +834,11 @@ def test_the_planners_are_pure() -> None:
         "scarab.deploy.planner_registry", "scarab.deploy.planner_url",
         "scarab.deploy.planner_cache", "scarab.deploy.planner_versions", "hashlib",
         "dataclasses", "scarab.deploy.release_models", "scarab",  # scarab: its __version__
+        "scarab.deploy.planner_alarms", "scarab.deploy.alarms",
     }  # fmt: skip
     for name in (
         "planner.py", "planner_api.py", "planner_registry.py", "planner_url.py", "teardown.py",
-        "planner_cache.py", "planner_versions.py",
+        "planner_cache.py", "planner_versions.py", "planner_alarms.py",
     ):  # fmt: skip
         tree = ast.parse((deploy / name).read_text())
         imported = {

@@ -442,7 +442,7 @@ def deploy(
     from scarab import deploy as lib
     from scarab.keys import get_key_value
 
-    canary_options, bake_for = _canary_options(lib.deploy, canary, bake_seconds)
+    canary_options, bake_for = _canary_options(canary, bake_seconds)
     if dry_run:
         _plan(target, flavor, as_json, canary_options)
         return
@@ -520,7 +520,7 @@ def _print_deployed(result: Any, show_key: bool, key_value: str | None) -> None:
 
 
 def _canary_options(
-    deploy_fn: Callable[..., Any], canary: str | None, bake_seconds: str | None
+    canary: str | None, bake_seconds: str | None
 ) -> tuple[dict[str, Any], float | None]:
     """deploy()'s canary keyword and the bake's length, validated before anything runs."""
     from scarab.release.bake import DEFAULT_BAKE_SECONDS, check_seconds
@@ -532,21 +532,16 @@ def _canary_options(
         return {}, None
     percent = parse_percent(canary, what="--canary")
     seconds = check_seconds(DEFAULT_BAKE_SECONDS if bake_seconds is None else bake_seconds)
-    if "canary_percent" not in inspect.signature(deploy_fn).parameters:
-        raise ScarabError(
-            "This scarab's deploy does not publish versions, so it cannot start a canary;"
-            " deploy without --canary."
-        )
     return {"canary_percent": percent}, seconds
 
 
 def _bake(target: Target, result: Any, seconds: float, as_json: bool) -> dict[str, Any] | None:
     """Bake the canaries `result` started; what happened, as --json shows it."""
     from scarab.aws import aws_errors
-    from scarab.release.bake import BakeInterrupted, bake, canaries, stage_alarm_names
+    from scarab.release.bake import BakeInterrupted, bake, canaries
     from scarab.stage import open_stage
 
-    releases = canaries(getattr(result, "releases", None) or [])
+    releases = canaries(result.releases)
     if not releases:
         err.print(
             "no canary to bake: no version was published with a share of the traffic"
@@ -563,7 +558,8 @@ def _bake(target: Target, result: Any, seconds: float, as_json: bool) -> dict[st
         ):
             outcome = bake(
                 st.aws, st.names, releases, seconds=seconds,
-                alarm_names=stage_alarm_names(st.aws, st.names), progress=progress,
+                # Exactly the alarms this deploy made (not every name with the stage's prefix).
+                alarm_names=lambda: list(result.alarm_names), progress=progress,
             )  # fmt: skip
     except BakeInterrupted as exc:
         for m in exc.moves:
@@ -1312,6 +1308,30 @@ def split_command(
         else:
             moved = split(st.aws, st.names, function, version, share)
     _print_move(moved, as_json)
+
+@aws_command(app, "alarms")
+def alarms_command(target: Target, as_json: bool = JsonOpt) -> None:
+    """Show the stage's alarms: each one's state (OK, ALARM, INSUFFICIENT_DATA), why, and
+    what it compares."""
+    from scarab.alarms import alarms as lib_alarms
+
+    data = lib_alarms(
+        target.config, project_dir=target.project_dir, endpoint_url=target.endpoint_url
+    )
+    if as_json:
+        _print_json(data)
+        return
+    if not data["alarms"]:
+        out.print(
+            f"Stage {data['stage']} has no alarms ([alarms] enabled = false, or not deployed).",
+            markup=False,
+        )
+        return
+    width = max(len(a["name"]) for a in data["alarms"])
+    for a in data["alarms"]:
+        out.print(f"{a['name']:<{width}}  {a['state']:<17}  {a['condition']}", markup=False)
+        if a["state"] != "OK" and a["reason"]:
+            out.print(f"{'':<{width}}  {a['reason']}", markup=False)
 
 
 def _register_serve() -> None:

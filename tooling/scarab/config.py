@@ -422,6 +422,84 @@ class CacheConfig(_Strict):
     shared: bool = True
 
 
+# An address SNS and AWS Budgets can mail: one name@domain, no display name or list.
+_EMAIL_RE = re.compile(
+    r"^[A-Za-z0-9.!#$%&'*+/=?^_`{|}~-]+@"
+    r"[A-Za-z0-9](?:[A-Za-z0-9-]*[A-Za-z0-9])?(?:\.[A-Za-z0-9](?:[A-Za-z0-9-]*[A-Za-z0-9])?)+$"
+)
+_EMAIL_MAX = 254
+# API Gateway ends an integration after 29 seconds: the default latency alarm is 80% of
+# the shorter of that and the longest function timeout.
+API_INTEGRATION_TIMEOUT_MS = 29_000
+# The share of a limit an alarm fires at by default (duration and latency p99).
+DEFAULT_ALARM_SHARE = 0.8
+# AWS Budgets takes at most 10 notifications a budget; each threshold has two (ACTUAL
+# and FORECASTED).
+_MAX_BUDGET_THRESHOLDS = 5
+
+
+def _check_email(value: str) -> str:
+    if len(value) > _EMAIL_MAX or not _EMAIL_RE.match(value):
+        raise ValueError(
+            "not an email address; give one address such as ops@example.com (no name, no list)"
+        )
+    return value
+
+
+_Email = Annotated[str, AfterValidator(_check_email)]
+
+
+def _check_thresholds(value: list[int]) -> list[int]:
+    if not value:
+        raise ValueError("give at least one threshold (percent of monthly_usd), e.g. [80, 100]")
+    if len(value) > _MAX_BUDGET_THRESHOLDS:
+        raise ValueError(
+            f"AWS Budgets takes {_MAX_BUDGET_THRESHOLDS * 2} notifications a budget (an actual"
+            f" and a forecasted one per threshold): give at most {_MAX_BUDGET_THRESHOLDS}"
+        )
+    if value != sorted(set(value)):
+        raise ValueError("list the thresholds in increasing order, each once, e.g. [50, 80, 100]")
+    return value
+
+
+class AlarmsConfig(_Strict):
+    """[alarms]: CloudWatch alarms on each function (through its `live` alias) and on the
+    API stage, notifying the SNS topic `<app>-<stage>-alarms` (mailed to `email`)."""
+
+    enabled: bool = True
+    email: _Email | None = None
+    # Standard-resolution metrics (Lambda's, API Gateway's): a period is whole minutes.
+    period_seconds: int = Field(60, ge=60, le=86400, multiple_of=60)
+    evaluation_periods: int = Field(1, ge=1, le=1440)
+    errors: int = Field(1, ge=1, description="function errors a period that alarm")
+    throttles: int = Field(1, ge=1, description="throttled invocations a period that alarm")
+    # Default: 80% of each function's timeout.
+    duration_p99_ms: int | None = Field(None, ge=1, le=900_000)
+    api_5xx_rate: float = Field(5.0, gt=0, le=100, description="percent of requests")
+    # Default: 80% of the shorter of API Gateway's 29 s and the longest function timeout.
+    api_latency_p99_ms: int | None = Field(None, ge=1, le=API_INTEGRATION_TIMEOUT_MS)
+
+    @model_validator(mode="after")
+    def _window(self) -> AlarmsConfig:
+        if self.period_seconds * self.evaluation_periods > 86400:
+            raise ValueError(
+                "period_seconds x evaluation_periods is over one day, the longest window"
+                " CloudWatch evaluates; lower one of them"
+            )
+        return self
+
+
+class BudgetConfig(_Strict):
+    """[budget]: an AWS Budgets cost budget on this stage's cost-allocation tags, mailing
+    `email` (or [alarms] email) when actual or forecasted spend passes each threshold."""
+
+    monthly_usd: float = Field(gt=0, le=1_000_000_000)
+    email: _Email | None = None
+    thresholds: Annotated[
+        list[Annotated[int, Field(ge=1, le=1000)]], AfterValidator(_check_thresholds)
+    ] = Field(default_factory=lambda: [50, 80, 100])
+
+
 class ScarabConfig(_Strict):
     app: str = "scarab"
     region: str | None = None
@@ -434,6 +512,8 @@ class ScarabConfig(_Strict):
     lock: LockConfig = Field(default_factory=LockConfig)  # type: ignore[arg-type]
     log: LogConfig = Field(default_factory=LogConfig)
     cache: CacheConfig = Field(default_factory=CacheConfig)  # type: ignore[arg-type]
+    alarms: AlarmsConfig = Field(default_factory=AlarmsConfig)  # type: ignore[arg-type]
+    budget: BudgetConfig | None = None
 
     @field_validator("app", "stage")
     @classmethod
@@ -471,6 +551,50 @@ class ScarabConfig(_Strict):
                         " architecture in [function] instead"
                     )
         return self
+
+    @model_validator(mode="after")
+    def _alarm_limits(self) -> ScarabConfig:
+        limit = self.alarms.duration_p99_ms
+        if limit is not None:
+            for fn in FUNCTIONS:
+                timeout = self.function_config(fn.name).timeout
+                if limit > timeout * 1000:
+                    raise ValueError(
+                        f"[alarms] duration_p99_ms = {limit} is above the {fn.name} function's"
+                        f" timeout ({timeout} s = {timeout * 1000} ms): that alarm could never"
+                        " fire. Lower it, or leave it out (default: 80% of each timeout)"
+                    )
+        if self.budget is not None and (self.budget.email or self.alarms.email) is None:
+            raise ValueError(
+                "[budget] needs an email to notify: set [budget] email (or [alarms] email)"
+            )
+        return self
+
+    @property
+    def budget_email(self) -> str | None:
+        """Where the budget's notifications go: [budget] email, else [alarms] email."""
+        if self.budget is None:
+            return None
+        return self.budget.email or self.alarms.email
+
+    def duration_alarm_ms(self, name: str) -> int:
+        """The duration p99 threshold of function `name`: [alarms] duration_p99_ms, or 80%
+        of its timeout."""
+        if self.alarms.duration_p99_ms is not None:
+            return self.alarms.duration_p99_ms
+        try:
+            timeout = self.function_config(name).timeout
+        except UnknownFunctionError:  # the pre-split single function: [function]'s
+            timeout = self.function.timeout
+        return int(timeout * 1000 * DEFAULT_ALARM_SHARE)
+
+    def latency_alarm_ms(self) -> int:
+        """The API latency p99 threshold: [alarms] api_latency_p99_ms, or 80% of the shorter
+        of API Gateway's integration timeout and the longest function timeout."""
+        if self.alarms.api_latency_p99_ms is not None:
+            return self.alarms.api_latency_p99_ms
+        longest = max(self.function_config(fn.name).timeout for fn in FUNCTIONS) * 1000
+        return int(min(longest, API_INTEGRATION_TIMEOUT_MS) * DEFAULT_ALARM_SHARE)
 
     @property
     def configured_region(self) -> str | None:

@@ -124,6 +124,21 @@ class Names:
         """Each role's inline policy that reads and writes the cache table."""
         return "scarab-use-cache"
 
+    @property
+    def alarm_prefix(self) -> str:
+        """What every alarm of the stage is named with: `<app>-<stage>-`."""
+        return f"{self.base}-"
+
+    @property
+    def alarm_topic(self) -> str:
+        """The SNS topic the stage's alarms notify."""
+        return f"{self.base}-alarms"
+
+    @property
+    def budget(self) -> str:
+        """The stage's AWS Budgets budget (budgets are per account, not per region)."""
+        return f"{self.base}-monthly"
+
     def artifact_bucket(self, account_id: str, region: str) -> str:
         return f"{self.app}-artifacts-{account_id}-{region}"
 

@@ -42,6 +42,7 @@ from scarab.deploy.planner_url import url_move_warnings, url_var
 from scarab.deploy.planner_versions import planned_release, version_var
 from scarab.deploy.provenance import project_provenance
 from scarab.deploy.reader import Observed, read_all
+from scarab.deploy.alarms import stage_alarm_names
 from scarab.deploy.release_models import LIVE_ALIAS, Release
 from scarab.deploy.seeds import packaged_seeds
 from scarab.deploy.state import (
@@ -87,6 +88,8 @@ class DeployResult:
     functions: dict[str, dict[str, str | None]] = field(default_factory=dict)
     # One per function whose `live` alias this deploy moved (none on a dry run).
     releases: list[Release] = field(default_factory=list)
+    # The stage's alarms as this deploy left them (what a canary bake watches).
+    alarm_names: list[str] = field(default_factory=list)
 
 
 def make_aws(
@@ -313,6 +316,7 @@ def deploy(
             for fn in desired.functions
         },
         releases=[] if dry_run else _releases(desired, observed, state, values, canary_percent),
+        alarm_names=stage_alarm_names(desired),
     )
 
 

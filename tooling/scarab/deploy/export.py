@@ -68,6 +68,7 @@ REPOSITORY = "Repository"
 ALIAS = f"Alias{LIVE_ALIAS}"
 REGISTRY_TABLE, MODELS_BUCKET = "RegistryTable", "ModelsBucket"
 CACHE_TABLE = "CacheTable"
+ALARM_TOPIC, ALARM_SUBSCRIPTION, BUDGET = "AlarmTopic", "AlarmSubscription", "Budget"
 # In --code-uri's key: replaced by each function's name.
 FUNCTION_PLACEHOLDER = "{function}"
 
@@ -249,6 +250,8 @@ class _Template:
             self._permission(fn)
             self._url(fn)
         self._usage_plan()
+        self._alarms()
+        self._budget()
         template["Parameters"] = self.parameters
         template["Resources"] = self.resources
         template["Outputs"] = self._outputs()
@@ -675,6 +678,52 @@ class _Template:
             USAGE_PLAN_KEY,
             "AWS::ApiGateway::UsagePlanKey",
             {"KeyId": {"Ref": API_KEY}, "KeyType": "API_KEY", "UsagePlanId": {"Ref": USAGE_PLAN}},
+        )
+
+    # Alarms and budget --------------------------------------------------------------
+
+    def _alarms(self) -> None:
+        """The topic, its email subscription and every alarm, with the topic's ARN as a
+        reference (the model's is made of pseudo-parameters)."""
+        alarms = self.d.alarms
+        if alarms is None:
+            return
+        topic = alarms.topic
+        self.add(
+            ALARM_TOPIC,
+            "AWS::SNS::Topic",
+            {"TopicName": topic.name, "Tags": _tag_list(topic.tags)},
+        )
+        if topic.email is not None:
+            self.add(
+                ALARM_SUBSCRIPTION,
+                "AWS::SNS::Subscription",
+                {"TopicArn": {"Ref": ALARM_TOPIC}, "Protocol": "email", "Endpoint": topic.email},
+            )
+        for alarm in alarms.alarms:
+            props = alarm.definition(topic.arn)
+            props["AlarmActions"] = props["OKActions"] = [{"Ref": ALARM_TOPIC}]
+            props["Tags"] = _tag_list(alarms.tags)
+            suffix = alarm.name.removeprefix(self.d.names.alarm_prefix)
+            self.add(logical_id("Alarm", suffix), "AWS::CloudWatch::Alarm", props)
+
+    def _budget(self) -> None:
+        b = self.d.budget
+        if b is None:
+            return
+        budget = b.budget()
+        # CloudFormation's Spend takes the amount as a number.
+        budget["BudgetLimit"] = {"Amount": b.limit_usd, "Unit": "USD"}
+        self.add(
+            BUDGET,
+            "AWS::Budgets::Budget",
+            {
+                "Budget": budget,
+                "NotificationsWithSubscribers": [
+                    {"Notification": n, "Subscribers": b.subscribers()} for n in b.notifications()
+                ],
+                "ResourceTags": _tag_list(b.tags),
+            },
         )
 
     def _outputs(self) -> dict[str, Any]:

@@ -20,6 +20,7 @@ from scarab.config import (
 )
 from scarab.deploy import routes as routes_mod
 from scarab.deploy.release_models import LIVE_ALIAS
+from scarab.deploy.alarms import BudgetSpec, StageAlarms, budget_spec, stage_alarms
 from scarab.functions import ALL_ROUTES_NAME, FUNCTIONS, FunctionDef, get_function
 from scarab.naming import TAG_MANAGED_ENV, FunctionNames, Names
 
@@ -451,6 +452,9 @@ class Desired:
     registry: RegistrySpec | None = None
     # The shared response cache table ([cache] shared, with a TTL above 0).
     cache: CacheSpec | None = None
+    # [alarms] (None: enabled = false) and [budget] (None: no [budget] table).
+    alarms: StageAlarms | None = None
+    budget: BudgetSpec | None = None
 
     def function(self, key: str) -> FunctionSpec:
         """The function called `key` in the catalog; KeyError if the stage has none."""
@@ -759,4 +763,6 @@ def desired_state(
         retired=retired,
         registry=registry,
         cache=cache,
+        alarms=stage_alarms(config, specs, account_id, region, partition),
+        budget=budget_spec(config),
     )

@@ -30,6 +30,7 @@ from scarab.deploy.instructions import (
     WaitForFunction,
 )
 from scarab.deploy.models import NO_VPC, Desired, FunctionSpec, live_vpc
+from scarab.deploy.planner_alarms import plan_alarms
 from scarab.deploy.planner_api import (
     API_KEY_ID,
     REST_API_ID,
@@ -665,4 +666,6 @@ def plan(
         steps += plan_unqualified_permission(d, fn, obs.unit(fn.key))
     steps += plan_usage_plan(d, obs)
     steps += plan_retire(d, obs)
+    # Last: the alarms watch what the steps above made (the functions' alias, the API).
+    steps += plan_alarms(d, obs.alarms)
     return steps

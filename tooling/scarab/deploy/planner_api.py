@@ -242,16 +242,33 @@ def _plan_binary_media_types(res: str, api: ApiSpec, live: tuple[str, ...]) -> l
 def plan_deployment(d: Desired, obs: Observed, api_changed: bool) -> list[Step]:
     res = f"apigateway.stage {d.names.stage}"
     live = obs.api
-    deploy = (
-        _apigw("CreateDeployment", {"stageName": d.names.stage, "description": d.api.fingerprint}),
+    create = _apigw(
+        "CreateDeployment", {"stageName": d.names.stage, "description": d.api.fingerprint}
     )
+    # CreateDeployment takes no tags: the stage is tagged after each one (AWS keeps a
+    # stage's tags across deployments; moto replaces the stage and drops them).
+    tag = ApiCall(
+        "apigateway", "TagResource",
+        {"resourceArn": Sub(stage_arn(d)), "tags": dict(d.api.tags)},
+    )  # fmt: skip
+    deploy = (create, tag)
     if live is None or not live.stage_exists:
         return [Step(res, "create", "stage missing: deploy the API", deploy)]
     if api_changed:
         return [Step(res, "update", "API changed: new deployment", deploy)]
     if live.stage_fingerprint != d.api.fingerprint:
         return [Step(res, "update", "stage runs an older API definition", deploy)]
+    if any(live.stage_tags.get(k) != v for k, v in d.api.tags.items()):
+        return [Step(f"{res} tags", "update", "tags differ", (tag,))]
     return []
+
+
+def stage_arn(d: Desired) -> str:
+    """The API stage's ARN (a Sub template: the REST API's id is known when it runs)."""
+    return (
+        f"arn:{d.partition}:apigateway:{d.region}::/restapis/${{{REST_API_ID}}}/stages/"
+        f"{d.names.stage}"
+    )
 
 
 # Usage plan and keys -----------------------------------------------------------------

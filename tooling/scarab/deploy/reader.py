@@ -29,6 +29,7 @@ _NOT_FOUND = {
     "ParameterNotFound",
     "404",
     "NoSuchKey",
+    "NotFound",  # SNS: no such topic
 }
 
 
@@ -75,6 +76,7 @@ class ObservedApi:
     stage_exists: bool
     stage_fingerprint: str | None
     binary_media_types: tuple[str, ...] = ()
+    stage_tags: dict[str, str] = field(default_factory=dict)
 
 
 @dataclass
@@ -135,6 +137,27 @@ class ObservedCache:
 
 
 @dataclass
+class ObservedAlarms:
+    """The stage's alarms, their topic and its subscriptions, and its budget, as found.
+
+    `alarms` holds every alarm named with the stage's prefix; `<app>-<stage>-` also begins
+    stage `<stage>-x`'s names, so only those tagged for the stage are ever deleted."""
+
+    alarms: dict[str, dict[str, Any]] = field(default_factory=dict)  # name -> MetricAlarm
+    alarm_tags: dict[str, dict[str, str]] = field(default_factory=dict)
+    topic_exists: bool = False
+    topic_arn: str | None = None
+    topic_tags: dict[str, str] = field(default_factory=dict)
+    # The topic's subscriptions: {"SubscriptionArn", "Protocol", "Endpoint"}.
+    subscriptions: list[dict[str, str]] = field(default_factory=list)
+    # DescribeBudget's Budget (None: no budget of the stage's name).
+    budget: dict[str, Any] | None = None
+    budget_notifications: list[dict[str, Any]] = field(default_factory=list)
+    # Each notification's email addresses, by (type, threshold); None: not readable here.
+    budget_emails: dict[tuple[str, float], list[str]] | None = None
+
+
+@dataclass
 class Observed:
     # By catalog name (analyze, models): the stage's functions.
     units: dict[str, ObservedUnit] = field(default_factory=dict)
@@ -148,6 +171,7 @@ class Observed:
     artifact_bucket_exists: bool = False
     registry: ObservedRegistry | None = None
     cache: ObservedCache | None = None
+    alarms: ObservedAlarms | None = None
 
     @classmethod
     def empty(cls) -> Observed:
@@ -355,19 +379,22 @@ def read_api(aws: Aws, names: Names, known_id: str | None) -> ObservedApi | None
         if item.get("responseType") in GATEWAY_RESPONSE_TYPES:
             gateway[item["responseType"]] = dict(item.get("responseParameters") or {})
     fingerprint = None
+    stage_tags: dict[str, str]
     try:
         stage = call(apigw.get_stage, restApiId=api_id, stageName=names.stage)
         stage_exists = True
+        stage_tags = dict(stage.get("tags") or {})
         if stage.get("deploymentId"):
             dep = call(apigw.get_deployment, restApiId=api_id, deploymentId=stage["deploymentId"])
             fingerprint = dep.get("description")
     except Exception as exc:
         if not _missing(exc):
             raise
-        stage_exists = False
+        stage_exists, stage_tags = False, {}
     return ObservedApi(
-        api_id, resources, gateway, stage_exists, fingerprint, tuple(str(t) for t in binary)
-    )
+        api_id, resources, gateway, stage_exists, fingerprint, tuple(str(t) for t in binary),
+        stage_tags,
+    )  # fmt: skip
 
 
 def find_usage_plan(aws: Aws, names: Names, known_id: str | None) -> dict[str, Any] | None:
@@ -519,6 +546,75 @@ def read_cache(aws: Aws, table: str) -> ObservedCache:
     got = call(ddb.list_tags_of_resource, ResourceArn=described["TableArn"])
     obs.tags = {t["Key"]: t["Value"] for t in got.get("Tags", [])}
     return obs
+
+
+def _tags(got: dict[str, Any]) -> dict[str, str]:
+    return {str(t["Key"]): str(t["Value"]) for t in got.get("Tags") or []}
+
+
+def read_alarms(aws: Aws, names: Names, topic_arn: str) -> ObservedAlarms:
+    """The stage's alarms (by name prefix, kept only when tagged for the stage), the
+    alarm topic `topic_arn` with its subscriptions, and the stage's budget."""
+    obs = ObservedAlarms()
+    cw = aws.client("cloudwatch")
+    pages = cw.get_paginator("describe_alarms").paginate(
+        AlarmNamePrefix=names.alarm_prefix, AlarmTypes=["MetricAlarm"]
+    )
+    for page in pages:
+        for alarm in page.get("MetricAlarms", []):
+            tags = _tags(call(cw.list_tags_for_resource, ResourceARN=alarm["AlarmArn"]))
+            obs.alarms[alarm["AlarmName"]] = alarm
+            obs.alarm_tags[alarm["AlarmName"]] = tags
+    sns = aws.client("sns")
+    try:
+        call(sns.get_topic_attributes, TopicArn=topic_arn)
+        obs.topic_exists, obs.topic_arn = True, topic_arn
+    except Exception as exc:
+        if not _missing(exc):
+            raise
+    if obs.topic_exists:
+        obs.topic_tags = _tags(call(sns.list_tags_for_resource, ResourceArn=topic_arn))
+        for page in sns.get_paginator("list_subscriptions_by_topic").paginate(TopicArn=topic_arn):
+            obs.subscriptions += [
+                {k: str(sub.get(k, "")) for k in ("SubscriptionArn", "Protocol", "Endpoint")}
+                for sub in page.get("Subscriptions", [])
+            ]
+    read_budget(aws, names, obs)
+    return obs
+
+
+def read_budget(aws: Aws, names: Names, obs: ObservedAlarms) -> None:
+    """The stage's budget and its notifications (and, where the service answers it, each
+    notification's subscribers) into `obs`."""
+    budgets = aws.client("budgets")
+    account = aws.account_id
+    try:
+        got = call(budgets.describe_budget, AccountId=account, BudgetName=names.budget)
+    except Exception as exc:
+        if _missing(exc):
+            return
+        raise
+    obs.budget = dict(got["Budget"])
+    notes = call(
+        budgets.describe_notifications_for_budget, AccountId=account, BudgetName=names.budget
+    )
+    obs.budget_notifications = list(notes.get("Notifications") or [])
+    if aws.local:
+        # moto's budgets answers no DescribeSubscribersForNotification (HTTP 500): on an
+        # emulator the address is not compared (budget_emails stays None).
+        return
+    emails: dict[tuple[str, float], list[str]] = {}
+    for note in obs.budget_notifications:
+        subs = call(
+            budgets.describe_subscribers_for_notification,
+            AccountId=account, BudgetName=names.budget, Notification=note,
+        )  # fmt: skip
+        emails[(str(note["NotificationType"]), float(note["Threshold"]))] = sorted(
+            str(s["Address"])
+            for s in subs.get("Subscribers", [])
+            if s.get("SubscriptionType") == "EMAIL"
+        )
+    obs.budget_emails = emails
 
 
 def read_registry(
@@ -750,7 +846,14 @@ def read_all(
         obs.registry = read_registry(aws, *registry)
     # Always: a table the config no longer wants is deleted.
     obs.cache = read_cache(aws, names.cache_table)
+    # Always too: alarms, topic and budget the config no longer wants are deleted.
+    obs.alarms = read_alarms(aws, names, alarm_topic_arn(aws, names))
     return obs
+
+
+def alarm_topic_arn(aws: Aws, names: Names) -> str:
+    """The ARN of the stage's alarm topic in this account and region."""
+    return f"arn:{aws.partition}:sns:{aws.region}:{aws.account_id}:{names.alarm_topic}"
 
 
 # What `scarab destroy` removes -------------------------------------------------------
@@ -781,6 +884,11 @@ class Doomed:
     # The shared response cache's table (only copies of answers: always deleted).
     cache_table: str | None = None
     owner: str = ""  # the account, for the bucket's ExpectedBucketOwner
+    # The stage's alarms (tagged for it), their topic (tagged for it) and its budget
+    # (filtering on the stage's tags).
+    alarm_names: list[str] = field(default_factory=list)
+    alarm_topic_arn: str | None = None
+    budget: str | None = None
 
 
 @dataclass
@@ -908,4 +1016,20 @@ def read_doomed(
     if cache.table_exists and names.tagged_by(cache.tags):
         doomed.cache_table = names.cache_table
     doomed.owner = aws.account_id
+    watch = read_alarms(aws, names, alarm_topic_arn(aws, names))
+    doomed.alarm_names = sorted(n for n, tags in watch.alarm_tags.items() if names.tagged_by(tags))
+    if watch.topic_exists and names.tagged_by(watch.topic_tags):
+        doomed.alarm_topic_arn = watch.topic_arn
+    if watch.budget is not None and watch.budget.get("FilterExpression") == stage_budget_filter(
+        names
+    ):
+        doomed.budget = names.budget
     return doomed
+
+
+def stage_budget_filter(names: Names) -> dict[str, Any]:
+    """The cost filter of the stage's budget (deploy/alarms.BudgetSpec's): what makes a
+    budget of the stage's name scarab's."""
+    from scarab.deploy.alarms import tag_filter
+
+    return tag_filter(names.tags)

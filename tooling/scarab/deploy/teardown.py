@@ -85,6 +85,18 @@ def plan_destroy(names: Names, doomed: Doomed) -> list[Step]:
         )
         why = _why("--include-models: every model artifact and version goes")
         steps.append(Step(f"s3.bucket {doomed.models_bucket}", "delete", why, (empty, delete)))
+    # The alarms before their topic; the budget (per account) with the stage.
+    for start in range(0, len(doomed.alarm_names), 100):  # DeleteAlarms takes up to 100
+        batch = doomed.alarm_names[start : start + 100]
+        call = _delete("cloudwatch", "DeleteAlarms", AlarmNames=batch)
+        steps.append(Step(f"cloudwatch.alarms {', '.join(batch)}", "delete", _why(), (call,)))
+    if doomed.alarm_topic_arn:
+        call = _delete("sns", "DeleteTopic", TopicArn=doomed.alarm_topic_arn)
+        why = _why("and its subscriptions")
+        steps.append(Step(f"sns.topic {names.alarm_topic}", "delete", why, (call,)))
+    if doomed.budget and doomed.owner:
+        call = _delete("budgets", "DeleteBudget", AccountId=doomed.owner, BudgetName=doomed.budget)
+        steps.append(Step(f"budgets.budget {doomed.budget}", "delete", _why(), (call,)))
     if doomed.ecr_repository:
         call = _delete("ecr", "DeleteRepository", repositoryName=names.ecr_repository, force=True)
         why = _why("--include-images: its images go too")

@@ -7,21 +7,17 @@ RoutingConfig, so the alias is never left half-way between two states.
 
 from __future__ import annotations
 
-import json
-import re
 from dataclasses import dataclass, field
 from typing import Any
 
 from scarab.aws import Aws, call, error_code
+from scarab.deploy.planner_versions import parse_version_description
+from scarab.deploy.release_models import LIVE_ALIAS
 from scarab.errors import ConfigError, ScarabError
 from scarab.functions import FUNCTIONS
 from scarab.naming import FunctionNames, Names
 from scarab.release import weights as w
 
-# The alias deploy moves to each published version; API Gateway and Function URLs call it.
-LIVE_ALIAS = "live"
-# A git commit in a version description that is not JSON: "commit=abc123", "commit: abc123".
-_COMMIT = re.compile(r"\bcommit[=:]\s*([0-9A-Za-z._-]+)")
 
 
 @dataclass(frozen=True)
@@ -48,17 +44,8 @@ class Version:
 
 
 def commit_of(description: str) -> str | None:
-    """The git commit a version's description records, if any (deploy writes it: JSON
-    with a "commit" field, or "commit=<sha>" among other fields)."""
-    try:
-        data = json.loads(description)
-    except ValueError:
-        data = None
-    if isinstance(data, dict):
-        found = data.get("commit") or data.get("git_commit")
-        return str(found) if found else None
-    match = _COMMIT.search(description)
-    return match.group(1) if match else None
+    """The git commit a version's description records, if deploy wrote it."""
+    return parse_version_description(description).get("commit")
 
 
 def _short_sha(code_sha256: str) -> str:
