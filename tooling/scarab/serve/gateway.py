@@ -42,6 +42,7 @@ EVENT_LIMIT = 6_291_456  # Lambda's synchronous invocation payload limit
 DEFAULT_INTEGRATION_TIMEOUT = 29.0
 # Local only: which function version answered a request through an alias or version.
 VERSION_HEADER = "X-Scarab-Version"
+REPORT_EVERY_S = 30.0
 
 
 @dataclass(frozen=True)
@@ -85,6 +86,15 @@ class Gateway:
         self.limiter = Limiter()
         self.metrics = metrics if metrics is not None else MetricStore()
         self.rng = rng or random.Random().random
+        self._reported: dict[str, tuple[str, float]] = {}
+
+    def _report(self, route: str, problem: str) -> None:
+        """Log a configuration error once per route every half minute, not per request."""
+        now = time.monotonic()
+        last = self._reported.get(route)
+        if last is None or last[0] != problem or now - last[1] > REPORT_EVERY_S:
+            self._reported[route] = (problem, now)
+            log.error("%s: Execution failed due to configuration error: %s", route, problem)
 
     async def handle(
         self, request: IncomingRequest, snapshot: Snapshot | None, *, body_too_large: bool = False
@@ -146,12 +156,7 @@ class Gateway:
         ref = integration.function_ref(snapshot.stage_variables)
         problem = snapshot.problems.get(ref) if ref else None
         if problem is not None:
-            log.error(
-                "%s %s: Execution failed due to configuration error: %s",
-                request.method,
-                resource.path,
-                problem,
-            )
+            self._report(f"{request.method} {resource.path}", problem)
             return error("API_CONFIGURATION_ERROR", path_parameters=params)
         versions = snapshot.targets.get(ref) if ref else None
         fn = versions.choose(self.rng()) if versions else snapshot.functions.get(ref or "")

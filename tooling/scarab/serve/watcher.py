@@ -234,7 +234,10 @@ def resolve_target(lam: Any, ref: str) -> FunctionTarget:
     known = {primary_version}
     if weights:
         known |= {
-            str(v["Version"]) for v in _version_list(lam, base) if str(v.get("Version")) != LATEST
+            # By name: the emulator lists no versions for an ARN.
+            str(v["Version"])
+            for v in _version_list(lam, name)
+            if str(v.get("Version")) != LATEST
         }
     problem = routing_problem(primary_version, weights, known)
     if problem is not None:
