@@ -12,6 +12,7 @@ do it against the emulator (until the deploy publishes versions itself).
 
 from __future__ import annotations
 
+import json
 import math
 import time
 from collections import Counter
@@ -147,6 +148,7 @@ def test_a_20_percent_split_over_500_requests_is_within_binomial_bounds(canary: 
         pids.setdefault(version, set()).add(body["pid"])
         counts[version] += 1
     sigma = math.sqrt(n * p * (1 - p))
+    print(f"version 2 answered {counts['2']} of {n} (expected {n * p:g} +- {4 * sigma:.1f})")
     assert set(counts) == {"1", "2"}
     assert abs(counts["2"] - n * p) <= 4 * sigma, counts
     assert not pids["1"] & pids["2"], pids
@@ -241,6 +243,8 @@ def test_a_failing_weighted_version_drives_the_errors_alarm_on_the_alias(
 
     wait_until(failing_traffic_alarms, timeout=60, what="the Errors and 5XX alarms in ALARM")
     reason = canary.state(errors)["StateReason"]
+    data = json.loads(canary.state(errors)["StateReasonData"])
+    assert data["statistic"] == "Sum" and data["recentDatapoints"][0] >= 1, data
     assert reason.startswith("Threshold Crossed: 1 out of the last 1 datapoints ["), reason
     assert "greater than or equal to the threshold (1)" in reason
 

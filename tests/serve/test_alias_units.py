@@ -4,10 +4,13 @@ evaluator over explicit samples and clocks."""
 
 from __future__ import annotations
 
+import dataclasses
 from types import MappingProxyType
 from typing import Any
 
+import boto3
 import pytest
+from scarab.serve.alarm_watcher import evaluate_all
 from scarab.serve.alarms import (
     ALARM,
     INSUFFICIENT,
@@ -15,11 +18,15 @@ from scarab.serve.alarms import (
     UnsupportedAlarm,
     evaluate,
     parse_alarm,
+    reason_data,
     statistic,
 )
 from scarab.serve.aliases import choose, routing_problem, split_ref
 from scarab.serve.metrics import Invocation, MetricStore, dimensions
-from scarab.serve.snapshot import FunctionConfig
+from scarab.serve.routing import Router
+from scarab.serve.snapshot import FunctionConfig, Snapshot
+
+from tests.support.moto_server import MotoServer
 
 ARN = "arn:aws:lambda:us-east-1:123456789012:function:app-dev-fn"
 
@@ -247,3 +254,75 @@ def test_statistics(name: str, values: list[float], expected: float) -> None:
 def test_alarms_serve_cannot_evaluate_are_refused(over: dict[str, Any]) -> None:
     with pytest.raises(UnsupportedAlarm):
         parse_alarm(_alarm(**over))
+
+
+def test_reason_data_lists_the_judged_datapoints() -> None:
+    spec = parse_alarm(_alarm(Period=10, EvaluationPeriods=2))
+    result = evaluate(spec, _samples([(995.0, 1.0), (996.0, 1.0)]), 1000.0)
+    data = reason_data(spec, result, 1000.0)
+    assert data["statistic"] == "Sum" and data["period"] == 10
+    assert data["recentDatapoints"] == [2.0]  # newest first; the empty period has none
+    assert [p.get("value") for p in data["evaluatedDatapoints"]] == [2.0, None]
+
+
+# --- one evaluation round against the moto server ------------------------------
+
+
+def _snapshot(function: str) -> Snapshot:
+    fn = dataclasses.replace(
+        _fn("$LATEST"), name=function, arn=f"{ARN[: -len('app-dev-fn')]}{function}"
+    )
+    return Snapshot(
+        rest_api_id="abc",
+        stage="dev",
+        region="us-east-1",
+        account_id="123456789012",
+        binary_media_types=(),
+        stage_variables=MappingProxyType({}),
+        router=Router(()),
+        gateway_responses=MappingProxyType({}),
+        keys=MappingProxyType({}),
+        functions=MappingProxyType({"ref": fn}),
+        api_name="app-dev",
+    )
+
+
+@pytest.mark.emulator
+def test_a_round_sets_only_changed_in_scope_alarms(aws: MotoServer) -> None:
+    cloudwatch = boto3.client("cloudwatch", region_name="us-east-1", endpoint_url=aws.url)
+    common: dict[str, Any] = {
+        "Namespace": "AWS/Lambda",
+        "MetricName": "Errors",
+        "Statistic": "Sum",
+        "Period": 60,
+        "EvaluationPeriods": 1,
+        "Threshold": 1.0,
+        "ComparisonOperator": "GreaterThanOrEqualToThreshold",
+        "TreatMissingData": "notBreaching",
+    }
+    mine = [
+        {"Name": "FunctionName", "Value": "app-dev-fn"},
+        {"Name": "Resource", "Value": "app-dev-fn:live"},
+    ]
+    cloudwatch.put_metric_alarm(AlarmName="app-dev-fn-errors", Dimensions=mine, **common)
+    # Same prefix, but on a function this serve does not run (another stage's).
+    other = [{"Name": "FunctionName", "Value": "app-dev-eu-fn"}]
+    cloudwatch.put_metric_alarm(AlarmName="app-dev-eu-fn-errors", Dimensions=other, **common)
+    cloudwatch.put_metric_alarm(AlarmName="other-dev-fn-errors", Dimensions=mine, **common)
+    store = MetricStore(clock=lambda: 10_000.0)
+    store.record_invocation(Invocation("app-dev-fn", "live", "3", 5.0, error=True), at=9_990.0)
+    snapshot = _snapshot("app-dev-fn")
+
+    changed = evaluate_all(cloudwatch, "app-dev-", store, snapshot, now=10_000.0)
+    assert changed == {"app-dev-fn-errors": "ALARM"}
+    alarms = {a["AlarmName"]: a for a in cloudwatch.describe_alarms()["MetricAlarms"]}
+    assert alarms["app-dev-fn-errors"]["StateValue"] == "ALARM"
+    assert "1 out of the last 1 datapoints [1 (" in alarms["app-dev-fn-errors"]["StateReason"]
+    assert alarms["app-dev-eu-fn-errors"]["StateValue"] == "OK"  # untouched
+    assert alarms["other-dev-fn-errors"]["StateValue"] == "OK"  # another app's
+    # Same state next round: nothing is set again.
+    assert evaluate_all(cloudwatch, "app-dev-", store, snapshot, now=10_001.0) == {}
+    # A minute later the errors are out of the period: back to OK (missing = not breaching).
+    assert evaluate_all(cloudwatch, "app-dev-", store, snapshot, now=10_060.0) == {
+        "app-dev-fn-errors": "OK"
+    }

@@ -11,6 +11,7 @@ as they are.
 
 from __future__ import annotations
 
+import json
 import logging
 import threading
 import time
@@ -20,7 +21,14 @@ from typing import Any
 from botocore.config import Config
 from botocore.exceptions import BotoCoreError, ClientError
 
-from scarab.serve.alarms import AlarmSpec, Samples, UnsupportedAlarm, evaluate, parse_alarm
+from scarab.serve.alarms import (
+    AlarmSpec,
+    Samples,
+    UnsupportedAlarm,
+    evaluate,
+    parse_alarm,
+    reason_data,
+)
 from scarab.serve.metrics import API_NAMESPACE, LAMBDA_NAMESPACE, MetricStore
 from scarab.serve.snapshot import Snapshot
 
@@ -69,7 +77,10 @@ def evaluate_all(
         if result.state == spec.state:
             continue
         cloudwatch.set_alarm_state(
-            AlarmName=spec.name, StateValue=result.state, StateReason=result.reason[:1023]
+            AlarmName=spec.name,
+            StateValue=result.state,
+            StateReason=result.reason[:1023],
+            StateReasonData=json.dumps(reason_data(spec, result, now)),
         )
         log.warning("alarm %s: %s -> %s: %s", spec.name, spec.state, result.state, result.reason)
         changed[spec.name] = result.state

@@ -176,6 +176,29 @@ def evaluate(spec: AlarmSpec, samples: Samples, now: float) -> Evaluation:
     return Evaluation(state, reason, tuple(points))
 
 
+def reason_data(spec: AlarmSpec, result: Evaluation, now: float) -> dict[str, Any]:
+    """CloudWatch's StateReasonData for a threshold alarm: the datapoints it judged."""
+    stat = "ExtendedStatistic" if spec.statistic not in STATISTICS else "Statistic"
+    return {
+        "version": "1.0",
+        "queryDate": _iso(now),
+        "startDate": _iso(now - spec.evaluation_periods * spec.period_s),
+        stat.lower(): spec.statistic,
+        "period": spec.period_s,
+        "recentDatapoints": [v for _, v in reversed(result.datapoints) if v is not None],
+        "threshold": spec.threshold,
+        "evaluatedDatapoints": [
+            {"timestamp": _iso(start), **({"value": v} if v is not None else {})}
+            for start, v in reversed(result.datapoints)
+        ],
+    }
+
+
+def _iso(when: float) -> str:
+    moment = datetime.datetime.fromtimestamp(when, datetime.UTC)
+    return moment.strftime("%Y-%m-%dT%H:%M:%S.") + f"{moment.microsecond // 1000:03d}+0000"
+
+
 def _datapoint(start: float, value: float | None) -> str:
     when = datetime.datetime.fromtimestamp(start, datetime.UTC).strftime("%d/%m/%y %H:%M:%S")
     return f"{'missing' if value is None else f'{value:g}'} ({when})"
