@@ -70,6 +70,18 @@ def handler(event: dict[str, Any], context: Any) -> Any:
                 "end_ms": context.get_remaining_time_in_millis(),
             },
         )
+    if action == "version":
+        # A published version's own configuration decides: PROBE_FAIL=1 makes it fail.
+        if os.environ.get("PROBE_FAIL") == "1":
+            raise RuntimeError("this version fails on purpose (PROBE_FAIL=1)")
+        return _json(
+            200,
+            {
+                "version": os.environ.get("AWS_LAMBDA_FUNCTION_VERSION"),
+                "var": os.environ.get("PROBE_VAR"),
+                "pid": os.getpid(),
+            },
+        )
     if action == "body-not-string":
         return {"statusCode": 200, "body": {"not": "a string"}}
     if action == "extra-field":

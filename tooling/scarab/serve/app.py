@@ -101,7 +101,7 @@ class ServeApp:
         self.snapshot = snapshot
         self.stage = stage
         self.proxy = WebProxy(gateway, snapshot)
-        self.urls = FunctionUrlGateway(gateway.runtime)
+        self.urls = FunctionUrlGateway(gateway.runtime, metrics=gateway.metrics, rng=gateway.rng)
         self.web_root = web_root
         self._static = StaticFiles(directory=web_root, html=True, check_dir=False)
         self._startup = lifespan

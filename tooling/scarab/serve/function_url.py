@@ -16,10 +16,11 @@ import hashlib
 import hmac
 import json
 import logging
+import random
 import re
 import time
 import uuid
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from typing import Any
 from urllib.parse import parse_qsl, quote, unquote
 
@@ -28,6 +29,8 @@ from botocore.awsrequest import AWSRequest
 from botocore.credentials import Credentials
 
 from scarab.emulator import FAKE_CREDENTIALS
+from scarab.serve.gateway import VERSION_HEADER
+from scarab.serve.metrics import Invocation, MetricStore
 from scarab.serve.proxy_event import IncomingRequest
 from scarab.serve.responses import HttpResponse
 from scarab.serve.runtime import FunctionRuntime, InvokeError, InvokeTimeout
@@ -269,8 +272,17 @@ def read_url_result(result: Any) -> HttpResponse:
 class FunctionUrlGateway:
     """Answers `/_url/<function-name>/...` from the deployed Function URLs."""
 
-    def __init__(self, runtime: FunctionRuntime) -> None:
+    def __init__(
+        self,
+        runtime: FunctionRuntime,
+        *,
+        metrics: MetricStore | None = None,
+        rng: Callable[[], float] | None = None,
+    ) -> None:
+        """`rng` and `metrics` as for scarab.serve.gateway.Gateway (shared with it)."""
         self.runtime = runtime
+        self.metrics = metrics if metrics is not None else MetricStore()
+        self.rng = rng or random.Random().random
 
     async def handle(
         self,
@@ -301,14 +313,23 @@ class FunctionUrlGateway:
         request_id = str(uuid.uuid4())
         event = build_url_event(request, request.path, fu, account_id, request_id)
         event_json = json.dumps(event, separators=(",", ":")).encode()
+        fn = fu.target.choose(self.rng()) if fu.target is not None else fu.function
+        qualifier = fu.target.qualifier if fu.target is not None else None
+        started = time.monotonic()
+        failed = True
         try:
-            result = await self.runtime.invoke(
-                fu.function, event_json, request_id, float(fu.function.timeout_s)
-            )
+            result = await self.runtime.invoke(fn, event_json, request_id, float(fn.timeout_s))
+            failed = False
             response = read_url_result(result)
         except (InvokeError, InvokeTimeout, ValueError) as exc:
             log.warning("function URL %s: the function failed (%s)", name, exc)
             response = _json(502, "Internal Server Error")
+        duration = (time.monotonic() - started) * 1000
+        self.metrics.record_invocation(
+            Invocation(fn.name, qualifier, fn.version, duration, error=failed)
+        )
+        if qualifier is not None:
+            response.headers.append((VERSION_HEADER, fn.version))
         if fu.cors.get("AllowOrigins"):
             response.headers.extend(cors_headers(fu.cors, request.header("origin")))
         response.headers.append(("x-amzn-RequestId", request_id))

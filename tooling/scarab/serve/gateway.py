@@ -10,12 +10,15 @@ from __future__ import annotations
 
 import json
 import logging
+import random
+import time
 import uuid
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from types import MappingProxyType
 
 from scarab.serve.limits import Limiter, Verdict
+from scarab.serve.metrics import ApiRequest, Invocation, MetricStore
 from scarab.serve.proxy_event import (
     IncomingRequest,
     MalformedResult,
@@ -37,6 +40,9 @@ log = logging.getLogger("scarab.serve")
 BODY_LIMIT = 10 * 1024 * 1024  # API Gateway's payload limit
 EVENT_LIMIT = 6_291_456  # Lambda's synchronous invocation payload limit
 DEFAULT_INTEGRATION_TIMEOUT = 29.0
+# Local only: which function version answered a request through an alias or version.
+VERSION_HEADER = "X-Scarab-Version"
+REPORT_EVERY_S = 30.0
 
 
 @dataclass(frozen=True)
@@ -65,12 +71,45 @@ def _view(
 class Gateway:
     """Answers requests under `/{stage}/` the way the deployed REST API would."""
 
-    def __init__(self, runtime: FunctionRuntime, options: GatewayOptions | None = None) -> None:
+    def __init__(
+        self,
+        runtime: FunctionRuntime,
+        options: GatewayOptions | None = None,
+        *,
+        metrics: MetricStore | None = None,
+        rng: Callable[[], float] | None = None,
+    ) -> None:
+        """`rng` gives the uniform [0, 1) number that picks an alias's version per request
+        (tests pass a seeded one); `metrics` receives each request's CloudWatch metrics."""
         self.runtime = runtime
         self.options = options or GatewayOptions()
         self.limiter = Limiter()
+        self.metrics = metrics if metrics is not None else MetricStore()
+        self.rng = rng or random.Random().random
+        self._reported: dict[str, tuple[str, float]] = {}
+
+    def _report(self, route: str, problem: str) -> None:
+        """Log a configuration error once per route every half minute, not per request."""
+        now = time.monotonic()
+        last = self._reported.get(route)
+        if last is None or last[0] != problem or now - last[1] > REPORT_EVERY_S:
+            self._reported[route] = (problem, now)
+            log.error("%s: Execution failed due to configuration error: %s", route, problem)
 
     async def handle(
+        self, request: IncomingRequest, snapshot: Snapshot | None, *, body_too_large: bool = False
+    ) -> HttpResponse:
+        started = time.monotonic()
+        response = await self._handle(request, snapshot, body_too_large=body_too_large)
+        if snapshot is not None:
+            latency = (time.monotonic() - started) * 1000
+            api = snapshot.api_name or snapshot.rest_api_id
+            self.metrics.record_api_request(
+                ApiRequest(api, snapshot.stage, response.status, latency)
+            )
+        return response
+
+    async def _handle(
         self, request: IncomingRequest, snapshot: Snapshot | None, *, body_too_large: bool = False
     ) -> HttpResponse:
         request_id = str(uuid.uuid4())
@@ -115,7 +154,12 @@ class Gateway:
             view = _view(request, snapshot, request_id, params)
             return mock_response(integration, view, request.header("content-type"))
         ref = integration.function_ref(snapshot.stage_variables)
-        fn = snapshot.functions.get(ref) if ref else None
+        problem = snapshot.problems.get(ref) if ref else None
+        if problem is not None:
+            self._report(f"{request.method} {resource.path}", problem)
+            return error("API_CONFIGURATION_ERROR", path_parameters=params)
+        versions = snapshot.targets.get(ref) if ref else None
+        fn = versions.choose(self.rng()) if versions else snapshot.functions.get(ref or "")
         if integration.type != "AWS_PROXY" or fn is None:
             log.error(
                 "%s %s: %s integration to %s cannot run locally",
@@ -147,14 +191,28 @@ class Gateway:
         wait = self.options.integration_timeout
         if integration.timeout_ms:
             wait = min(wait, integration.timeout_ms / 1000)
+        qualifier = versions.qualifier if versions is not None else None
+        ran = fn
+        version = [(VERSION_HEADER, fn.version)] if qualifier is not None else []
+        started = time.monotonic()
+
+        def record(failed: bool) -> None:
+            duration = (time.monotonic() - started) * 1000
+            self.metrics.record_invocation(
+                Invocation(ran.name, qualifier, ran.version, duration, error=failed)
+            )
+
         try:
             result = await self.runtime.invoke(fn, event_json, request_id, wait)
         except InvokeTimeout:
+            # The invocation goes on past the caller (as in Lambda): its own outcome is
+            # not known here, so only the API's 504 is counted.
             log.warning(
                 "%s %s: integration timed out after %.1fs", request.method, resource.path, wait
             )
-            return error("INTEGRATION_TIMEOUT", path_parameters=params)
+            return _with(error("INTEGRATION_TIMEOUT", path_parameters=params), version)
         except InvokeError as exc:
+            record(failed=True)
             log.warning(
                 "%s %s: Lambda invocation failed (%s): %s",
                 request.method,
@@ -162,7 +220,8 @@ class Gateway:
                 exc.error_type,
                 exc.message[:300],
             )
-            return error("INTEGRATION_FAILURE", path_parameters=params)
+            return _with(error("INTEGRATION_FAILURE", path_parameters=params), version)
+        record(failed=False)
         try:
             response = read_proxy_result(
                 result,
@@ -177,6 +236,11 @@ class Gateway:
                 resource.path,
                 exc,
             )
-            return error("INTEGRATION_FAILURE", path_parameters=params)
+            return _with(error("INTEGRATION_FAILURE", path_parameters=params), version)
         response.headers.append(("x-amzn-RequestId", request_id))
-        return response
+        return _with(response, version)
+
+
+def _with(response: HttpResponse, headers: list[tuple[str, str]]) -> HttpResponse:
+    response.headers.extend(headers)
+    return response

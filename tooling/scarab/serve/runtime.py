@@ -101,7 +101,7 @@ def worker_environment(
         "_HANDLER": fn.handler,
         "AWS_EXECUTION_ENV": f"AWS_Lambda_{fn.runtime or 'python3.11'}",
         "AWS_LAMBDA_FUNCTION_NAME": fn.name,
-        "AWS_LAMBDA_FUNCTION_VERSION": "$LATEST",
+        "AWS_LAMBDA_FUNCTION_VERSION": fn.version,
         "AWS_LAMBDA_FUNCTION_MEMORY_SIZE": str(fn.memory_mb),
         "AWS_LAMBDA_LOG_GROUP_NAME": f"/aws/lambda/{fn.name}",
         "AWS_LAMBDA_LOG_STREAM_NAME": "local",
@@ -207,18 +207,20 @@ class FunctionRuntime:
         pool = self._pools.get(fn.version_key)
         if pool is None:
             pool = self._pools[fn.version_key] = Pool(fn)
-            # A new version of a function replaces the older ones' containers.
+            # A redeploy of a function version ($LATEST) replaces its older containers;
+            # other published versions keep theirs (an alias may route to several).
             for key, old in list(self._pools.items()):
-                if old is not pool and old.fn.arn == fn.arn:
+                if old is not pool and old.fn.identity == fn.identity:
                     del self._pools[key]
                     self._retire(old)
         return pool
 
-    def retain(self, arns: set[str]) -> None:
-        """Retire the containers of every function not in `arns` (the ones the API no
-        longer routes to, such as a function a deploy deleted): Lambda reclaims those."""
+    def retain(self, identities: set[tuple[str, str]]) -> None:
+        """Retire the containers of every function version not in `identities` (see
+        FunctionConfig.identity: the ones nothing routes to any more, such as a function a
+        deploy deleted or a version an alias stopped weighting): Lambda reclaims those."""
         for key, pool in list(self._pools.items()):
-            if pool.fn.arn not in arns:
+            if pool.fn.identity not in identities:
                 del self._pools[key]
                 self._retire(pool)
 

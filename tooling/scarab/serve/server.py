@@ -5,6 +5,8 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import os
+import random
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
@@ -13,9 +15,11 @@ from typing import Any
 import uvicorn
 
 from scarab import layout
+from scarab.serve.alarm_watcher import AlarmWatcher, alarm_prefix
 from scarab.serve.app import ServeApp
 from scarab.serve.gateway import Gateway, GatewayOptions
 from scarab.serve.guard import ReadLimits, host_names
+from scarab.serve.metrics import MetricStore
 from scarab.serve.protocol import guarded_protocol
 from scarab.serve.runtime import DEFAULT_MAX_CONTAINERS, FunctionRuntime, InvokeError
 from scarab.serve.snapshot import FunctionConfig, Snapshot
@@ -25,6 +29,14 @@ from scarab.serve.watcher import SnapshotWatcher
 log = logging.getLogger("scarab.serve")
 
 LOG_DIR = layout.LOG_DIR
+# Seeds the choice of an alias's version per request (tests check the split's statistics
+# over a reproducible sequence); unset, each serve draws from fresh randomness.
+SEED_ENV = "SCARAB_SERVE_SEED"
+
+
+def version_rng() -> random.Random:
+    seed = os.environ.get(SEED_ENV, "").strip()
+    return random.Random(seed) if seed else random.Random()
 
 
 @dataclass(frozen=True)
@@ -67,7 +79,20 @@ def run(
             max_containers=options.max_containers,
             local_env=stack.worker_env,
         )
-        gateway = Gateway(runtime, GatewayOptions(integration_timeout=options.integration_timeout))
+        metrics = MetricStore()
+        gateway = Gateway(
+            runtime,
+            GatewayOptions(integration_timeout=options.integration_timeout),
+            metrics=metrics,
+            rng=version_rng().random,
+        )
+        alarms = AlarmWatcher(
+            stack.endpoint_url,
+            stack.region,
+            alarm_prefix(stack.app or first.api_name.removesuffix(f"-{stack.stage}"), stack.stage),
+            metrics,
+            lambda: watcher.current,
+        )
         warming: set[asyncio.Task[None]] = set()
         seen: set[tuple[Any, ...]] = set()
 
@@ -79,7 +104,7 @@ def run(
 
         async def startup() -> None:
             loop = asyncio.get_running_loop()
-            for fn in first.functions.values():
+            for fn in first.configs():
                 seen.add(fn.version_key)
                 await warm(fn)
 
@@ -90,18 +115,21 @@ def run(
 
             def on_snapshot(snapshot: Snapshot) -> None:
                 # Runs on the watcher thread: a redeploy's new container starts warm.
-                for fn in snapshot.functions.values():
+                configs = snapshot.configs()
+                for fn in configs:
                     if fn.version_key not in seen:
                         seen.add(fn.version_key)
                         loop.call_soon_threadsafe(schedule, fn)
-                arns = {fn.arn for fn in snapshot.functions.values()}
-                loop.call_soon_threadsafe(runtime.retain, arns)
+                identities = {fn.identity for fn in configs}
+                loop.call_soon_threadsafe(runtime.retain, identities)
 
             watcher.listeners.append(on_snapshot)
             watcher.start()
+            alarms.start()
 
         async def shutdown() -> None:
             await asyncio.to_thread(watcher.stop)
+            await asyncio.to_thread(alarms.stop)
             for task in list(warming):
                 task.cancel()
             await runtime.close()

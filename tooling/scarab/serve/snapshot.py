@@ -14,10 +14,13 @@ import re
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from types import MappingProxyType
-from typing import Any
+from typing import TYPE_CHECKING, Any
 from urllib.parse import urlsplit
 
 from scarab.serve.routing import Router, RouteTarget
+
+if TYPE_CHECKING:
+    from scarab.serve.aliases import FunctionTarget
 
 _LAMBDA_URI = re.compile(
     r"^arn:[^:]+:apigateway:[^:]+:lambda:path/[^/]+/functions/(?P<fn>.+)/invocations$"
@@ -119,6 +122,12 @@ class FunctionConfig:
     timeout_s: int
     memory_mb: int
     environment: Mapping[str, str]
+    version: str = "$LATEST"  # the published version this configuration is
+
+    @property
+    def identity(self) -> tuple[str, str]:
+        """Which function and version this is (each version has its own workers)."""
+        return (self.arn.split(":function:")[0] + ":function:" + self.name, self.version)
 
     @property
     def code_hex(self) -> str | None:
@@ -133,6 +142,7 @@ class FunctionConfig:
         """Changes whenever a redeploy needs a fresh warm container."""
         return (
             self.arn,
+            self.version,
             self.code_sha256,
             self.handler,
             self.timeout_s,
@@ -152,6 +162,8 @@ class FunctionUrl:
     # auth NONE: whether the function's resource policy lets anyone invoke the URL
     # (lambda:InvokeFunctionUrl for "*"); without it AWS answers every caller 403.
     public: bool = False
+    # When the URL is on an alias or version: the versions it routes to.
+    target: FunctionTarget | None = None
 
     @property
     def domain(self) -> str:
@@ -177,6 +189,24 @@ class Snapshot:
     plans: tuple[UsagePlan, ...] = field(default=())
     # By function name: the deployed Function URLs (served under /_url/<name>/).
     urls: Mapping[str, FunctionUrl] = field(default_factory=lambda: MappingProxyType({}))
+    # Integration function ref -> what it runs (every version an alias routes to).
+    targets: Mapping[str, FunctionTarget] = field(default_factory=lambda: MappingProxyType({}))
+    # Integration function ref -> why it cannot be served (a bad alias routing config).
+    problems: Mapping[str, str] = field(default_factory=lambda: EMPTY)
+    api_name: str = ""
+
+    def configs(self) -> list[FunctionConfig]:
+        """Every function version serve may run for this snapshot (no duplicates)."""
+        out: dict[tuple[Any, ...], FunctionConfig] = {}
+        for fn in self.functions.values():
+            out.setdefault(fn.version_key, fn)
+        for target in self.targets.values():
+            for fn in target.configs:
+                out.setdefault(fn.version_key, fn)
+        for url in self.urls.values():
+            for fn in url.target.configs if url.target else (url.function,):
+                out.setdefault(fn.version_key, fn)
+        return list(out.values())
 
     def route(self, method: str, path: str) -> RouteTarget | None:
         return self.router.match(method, path)
@@ -315,6 +345,7 @@ def parse_function(config: Mapping[str, Any]) -> FunctionConfig:
         timeout_s=_int(config.get("Timeout"), 3) or 3,
         memory_mb=_int(config.get("MemorySize"), 128) or 128,
         environment=_str_map(env),
+        version=str(config.get("Version") or "$LATEST"),
     )
 
 

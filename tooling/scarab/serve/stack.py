@@ -38,6 +38,7 @@ class LocalStack:
     gemini_key_stored: bool = False
     # Local-only variables for every worker (the prediction log's SQLite file).
     worker_env: dict[str, str] = field(default_factory=dict)
+    app: str = ""  # the app name (the stage's alarms are named `<app>-<stage>-...`)
 
     def close(self) -> None:
         if self.emulator is not None:
@@ -124,6 +125,7 @@ def prepare(
             emulator=emulator,
             gemini_key_stored=stored,
             worker_env=local_log_environment(config, project_dir),
+            app=config.app,
         )
     except BaseException:
         if emulator is not None:

@@ -20,6 +20,7 @@ from botocore.config import Config
 from botocore.exceptions import BotoCoreError, ClientError
 
 from scarab.errors import ScarabError
+from scarab.serve.aliases import LATEST, FunctionTarget, function_name, routing_problem, split_ref
 from scarab.serve.routing import Router
 from scarab.serve.snapshot import (
     ApiKey,
@@ -135,22 +136,28 @@ def load_snapshot(apigw: Any, lam: Any, rest_api_id: str, stage: str, region: st
             local_candidates.append(found)
 
     functions: dict[str, FunctionConfig] = {}
+    targets: dict[str, FunctionTarget] = {}
+    problems: dict[str, str] = {}
     account_id = DEFAULT_ACCOUNT
     for resource in resources:
         for method in resource.methods.values():
             integration = method.integration
             ref = integration.function_ref(stage_variables) if integration else None
-            if ref is None or ref in functions:
+            if ref is None or ref in targets or ref in problems:
                 continue
             try:
-                config = lam.get_function_configuration(FunctionName=ref)
+                target = resolve_target(lam, ref)
+            except RoutingProblem as exc:
+                problems[ref] = str(exc)
+                continue
             except ClientError:
                 continue  # the integration points nowhere: invoking it is a 500
             except BotoCoreError as exc:
                 raise SnapshotError(f"the emulator does not answer ({type(exc).__name__})") from exc
-            fn = parse_function(config)
-            functions[ref] = fn
-            account_id = fn.arn.split(":")[4] if fn.arn.count(":") >= 5 else account_id
+            targets[ref] = target
+            functions[ref] = target.primary
+            arn = target.primary.arn
+            account_id = arn.split(":")[4] if arn.count(":") >= 5 else account_id
 
     urls: dict[str, FunctionUrl] = {}
     for fn in {f.name: f for f in functions.values()}.values():
@@ -161,12 +168,27 @@ def load_snapshot(apigw: Any, lam: Any, rest_api_id: str, stage: str, region: st
         except BotoCoreError as exc:
             raise SnapshotError(f"the emulator does not answer ({type(exc).__name__})") from exc
         auth = str(got.get("AuthType") or "AWS_IAM")
+        url_target: FunctionTarget | None = None
+        url_fn = fn
+        # A URL on an alias or version reports the qualified ARN (AWS does; moto keeps
+        # no qualifier, so its URLs stay on $LATEST).
+        _, qualifier = split_ref(str(got.get("FunctionArn") or ""))
+        if qualifier is not None:
+            try:
+                url_target = resolve_target(lam, str(got["FunctionArn"]))
+            except (RoutingProblem, ClientError) as exc:
+                log.debug("the Function URL of %s routes nowhere: %s", fn.name, exc)
+                continue
+            except BotoCoreError as exc:
+                raise SnapshotError(f"the emulator does not answer ({type(exc).__name__})") from exc
+            url_fn = url_target.primary
         urls[fn.name] = FunctionUrl(
-            function=fn,
+            function=url_fn,
             url=str(got.get("FunctionUrl") or ""),
             auth=auth,
             cors=MappingProxyType(dict(got.get("Cors") or {})),
             public=auth == "NONE" and _grants_public_url(lam, fn.name),
+            target=url_target,
         )
 
     return Snapshot(
@@ -183,7 +205,67 @@ def load_snapshot(apigw: Any, lam: Any, rest_api_id: str, stage: str, region: st
         local_key=choose_local_key(local_candidates),
         plans=tuple(plans),
         urls=MappingProxyType(urls),
+        targets=MappingProxyType(targets),
+        problems=MappingProxyType(problems),
+        api_name=str(api.get("name") or ""),
     )
+
+
+class RoutingProblem(Exception):
+    """A qualified reference whose alias routing cannot be served (the message says why)."""
+
+
+def resolve_target(lam: Any, ref: str) -> FunctionTarget:
+    """What `ref` runs: the function (unqualified), one version, or an alias's version
+    plus its weighted additional versions, each with its own configuration. Raises
+    ClientError when the function, version or alias does not exist, RoutingProblem when
+    the alias's weights are not servable."""
+    base, qualifier = split_ref(ref)
+    name = function_name(base)
+    if qualifier is None or qualifier == LATEST:
+        fn = parse_function(lam.get_function_configuration(FunctionName=base))
+        return FunctionTarget(function=fn.name, qualifier=qualifier, primary=fn)
+    if qualifier.isdigit():
+        fn = _version(lam, base, qualifier)
+        return FunctionTarget(function=fn.name, qualifier=qualifier, primary=fn)
+    alias = lam.get_alias(FunctionName=base, Name=qualifier)
+    primary_version = str(alias.get("FunctionVersion") or LATEST)
+    weights = dict((alias.get("RoutingConfig") or {}).get("AdditionalVersionWeights") or {})
+    known = {primary_version}
+    if weights:
+        known |= {
+            # By name: the emulator lists no versions for an ARN.
+            str(v["Version"])
+            for v in _version_list(lam, name)
+            if str(v.get("Version")) != LATEST
+        }
+    problem = routing_problem(primary_version, weights, known)
+    if problem is not None:
+        raise RoutingProblem(f"alias {name}:{qualifier}: {problem}")
+    primary = _version(lam, base, primary_version)
+    weighted = tuple((_version(lam, base, str(v)), float(w)) for v, w in sorted(weights.items()))
+    return FunctionTarget(function=name, qualifier=qualifier, primary=primary, weighted=weighted)
+
+
+def _version(lam: Any, base: str, version: str) -> FunctionConfig:
+    if version == LATEST:
+        return parse_function(lam.get_function_configuration(FunctionName=base))
+    config = dict(lam.get_function_configuration(FunctionName=base, Qualifier=version))
+    config["Version"] = version  # what was asked for, whatever the emulator echoes
+    return parse_function(config)
+
+
+def _version_list(lam: Any, base: str) -> list[dict[str, Any]]:
+    out: list[dict[str, Any]] = []
+    marker = None
+    while True:
+        page = lam.list_versions_by_function(
+            FunctionName=base, **({"Marker": marker} if marker else {})
+        )
+        out.extend(page.get("Versions") or [])
+        marker = page.get("NextMarker")
+        if not marker:
+            return out
 
 
 class SnapshotWatcher:
