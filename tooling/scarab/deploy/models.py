@@ -56,6 +56,9 @@ ARTIFACTS_BUCKET_ENV = "ARTIFACTS_BUCKET"
 # The response cache's settings (contract with lens.settings, which reads them).
 CACHE_TTL_ENV = "SCARAB_CACHE_TTL_S"
 CACHE_TABLE_ENV = "SCARAB_CACHE_TABLE"
+# Set (to "1") on a function with SnapStart on: lens does its expensive work in init
+# and registers its after-restore hooks (contract with lens.snapstart).
+SNAPSTART_ENV = "SCARAB_SNAPSTART"
 # The cache table's TTL attribute: epoch seconds (contract with lens.cache.shared).
 CACHE_TTL_ATTRIBUTE = "expires_at"
 # The sort key of a model's aliases item: after every version (contract with lens).
@@ -229,6 +232,8 @@ class FunctionSpec:
     url: UrlSpec | None = None
     # The VPC it runs in ([functions.<name>.vpc]); None: no VPC.
     vpc: VpcSpec | None = None
+    # Lambda SnapStart on published versions ([function] / [functions.<name>] snapstart).
+    snapstart: bool = False
 
     @property
     def names(self) -> FunctionNames:
@@ -501,6 +506,8 @@ def function_environment(
     env.setdefault("LOG_LEVEL", "INFO")
     env["ALLOWED_ORIGINS"] = ",".join(config.function.allowed_origins)
     env.update(cache_environment(config))
+    if fn.snapstart:
+        env[SNAPSTART_ENV] = "1"
     if get_function(key).uses_gemini:
         defaults = config.function
         if defaults.models:
@@ -654,6 +661,7 @@ def function_spec(
         log_retention_days=config.function.log_retention_days,
         url=url_spec(config.function_url(fn_def.name)),
         vpc=vpc,
+        snapstart=settings.snapstart,
     )
 
 

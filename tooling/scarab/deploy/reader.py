@@ -52,6 +52,9 @@ class ObservedFunction:
     policy: list[dict[str, Any]]
     # GetFunctionUrlConfig's answer (FunctionUrl, AuthType, Cors); None: no Function URL.
     url: dict[str, Any] | None = None
+    # The qualifiers (versions, aliases) with provisioned concurrency; read only for a
+    # function that wants SnapStart (the two do not go together).
+    provisioned: list[str] = field(default_factory=list)
 
     @property
     def env(self) -> dict[str, str]:
@@ -219,6 +222,29 @@ def read_function_url(aws: Aws, function: str) -> dict[str, Any] | None:
             return None
         raise
     return {k: got.get(k) for k in ("FunctionUrl", "AuthType", "Cors")}
+
+
+def read_provisioned_concurrency(aws: Aws, function: str) -> list[str]:
+    """The qualifiers of `function` (versions, aliases) that have provisioned concurrency
+    configured. An emulator without the API (moto answers a bare 404) has none."""
+    lam = aws.client("lambda")
+    qualifiers: list[str] = []
+    marker: str | None = None
+    while True:
+        params: dict[str, Any] = {"FunctionName": function}
+        if marker:
+            params["Marker"] = marker
+        try:
+            got = call(lam.list_provisioned_concurrency_configs, **params)
+        except Exception as exc:
+            if _missing(exc):
+                return qualifiers
+            raise
+        for item in got.get("ProvisionedConcurrencyConfigs") or []:
+            qualifiers.append(str(item.get("FunctionArn", "")).rsplit(":", 1)[-1])
+        marker = got.get("NextMarker")
+        if not marker:
+            return sorted(qualifiers)
 
 
 def read_log_group(aws: Aws, names: FunctionNames) -> tuple[bool, int | None]:
@@ -633,8 +659,10 @@ def read_all(
     include_ecr: bool = False,
     artifact_bucket: tuple[str, str] | None = None,
     registry: tuple[str, str, tuple[Any, ...], str] | None = None,
+    snapstart: tuple[str, ...] = (),
 ) -> Observed:
-    """Everything the planner needs, read with read-only calls.
+    """Everything the planner needs, read with read-only calls. `snapstart`: the keys of
+    the functions that want SnapStart (their provisioned concurrency is read too).
 
     Duplicates of a resource the stage owns are refused (see find_duplicates)."""
     problems = find_duplicates(aws, names, state)
@@ -646,6 +674,10 @@ def read_all(
         )
     obs = Observed()
     obs.units = {fn.key: read_unit(aws, fn) for fn in functions}
+    for fn in functions:
+        live = obs.units[fn.key].function
+        if fn.key in snapstart and live is not None:
+            live.provisioned = read_provisioned_concurrency(aws, fn.function)
     for old in retired:
         legacy = read_legacy_unit(aws, names) if old == names.legacy else read_unit(aws, old)
         if legacy is None or (legacy.function is None and legacy.role is None):
