@@ -92,10 +92,16 @@ def get_client(api_key: str) -> Client:
     base_url = os.environ.get("GOOGLE_GEMINI_BASE_URL") or None
     if _client is not None and _client[0] == api_key and _client[1] == base_url:
         return _client[2]
+    client = _build_client(api_key, base_url)
+    _client = (api_key, base_url, client)
+    return client
+
+
+def _build_client(api_key: str, base_url: str | None) -> Client:
     from google import genai
     from google.genai import types
 
-    client = genai.Client(
+    return genai.Client(
         api_key=api_key,
         http_options=types.HttpOptions(
             base_url=base_url,
@@ -103,8 +109,21 @@ def get_client(api_key: str) -> Client:
             retry_options=types.HttpRetryOptions(attempts=1),  # the loop below retries
         ),
     )
-    _client = (api_key, base_url, client)
-    return client
+
+
+def current_client() -> Client | None:
+    """The process's Client if one was built (nothing is built here)."""
+    return _client[2] if _client is not None else None
+
+
+def renew_client() -> None:
+    """Replace the process's Client (if any) by a new one for the same key and base URL:
+    a new HTTP transport, with none of the old one's pooled connections (after a
+    SnapStart restore they belong to the snapshot, shared by every restored copy)."""
+    global _client
+    if _client is not None:
+        api_key, base_url, _old = _client
+        _client = (api_key, base_url, _build_client(api_key, base_url))
 
 
 def reset_client() -> None:
