@@ -23,6 +23,7 @@ from scarab.functions import FUNCTIONS
 
 from tests.deploy.conftest import ANALYZE, MODELS, client
 from tests.deploy.test_export import lint_matches, of_type, sam_translate
+from tests.deploy.test_permissions import README, iam_actions, readme_actions
 from tests.deploy.test_planner import converged, desired
 from tests.support.moto_server import MotoServer
 
@@ -207,6 +208,11 @@ def test_deploy_sends_snapstart_and_reads_provisioned_concurrency(
     live = lam.get_function_configuration(FunctionName=ANALYZE)
     assert live["SnapStart"]["ApplyOn"] == "None"
     _again, rec = run_deploy()
+    # Every call it made is in the README's permissions table.
+    listed = readme_actions(README.read_text())
+    needed = {a for m, p in rec.requests for a in iam_actions(m, p)}
+    assert "lambda:ListProvisionedConcurrencyConfigs" in needed
+    assert needed <= listed, needed - listed
     updated = [p for m, p in rec.requests if m.name == "UpdateFunctionConfiguration"]
     assert [(p["FunctionName"], p.get("SnapStart")) for p in updated] == [
         (ANALYZE, {"ApplyOn": "PublishedVersions"})
@@ -255,3 +261,26 @@ def test_snapstart_is_exported_and_lints_clean(
     if fmt == "sam":
         translated = of_type(sam_translate(template, monkeypatch), "AWS::Lambda::Function")
         assert translated["ModelsFunction"]["SnapStart"] == {"ApplyOn": "PublishedVersions"}
+
+
+# README ---------------------------------------------------------------------------------
+
+
+def _readme_section() -> str:
+    readme = (Path(__file__).resolve().parents[2] / "README.md").read_text()
+    return readme.split("## SnapStart\n", 1)[1].split("\n## ", 1)[0]
+
+
+def test_the_readme_example_and_refusals_are_what_scarab_does(tmp_path: Path) -> None:
+    section = _readme_section()
+    example = section.split("```toml\n", 1)[1].split("```", 1)[0]
+    cfg = load_config(_write(tmp_path, example))
+    assert cfg.function_config("analyze").snapstart
+    assert not cfg.function_config("models").snapstart
+    text = " ".join(section.split())  # the README wraps its lines
+    image = _error(tmp_path, '[function]\npackage = "image"\nsnapstart = true\n')
+    assert f"`{image}`" in text
+    runtime = _error(tmp_path, '[function]\nruntime = "python3.11"\nsnapstart = true\n')
+    quoted = text.split("a runtime before `python3.12`: `... ", 1)[1].split("`", 1)[0]
+    assert runtime.endswith(quoted), (runtime, quoted)
+    assert "aws lambda delete-provisioned-concurrency-config" in text
