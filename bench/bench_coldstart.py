@@ -336,7 +336,7 @@ def main() -> None:
     print()
     print(
         f"{'SnapStart (simulated)':24s} {'init ms':>9s} {'hooks ms':>9s} {'first ms':>9s}"
-        f" {'to answer':>10s} {'cold start':>11s} {'x':>5s}"
+        f" {'to answer':>10s} {'cold':>7s} {'x':>6s} {'cold -x':>8s} {'x':>6s}"
     )
     for name, *_rest, base in primed_rows:
         assert base is not None
@@ -345,13 +345,15 @@ def main() -> None:
         )
         answer = statistics.median(s["hooks"] + s["first"] for s in primed[name])
         cold = medians[base]["total"]
+        unzipped = statistics.median(s["import"] + s["first"] for s in samples[base])
         print(
             f"{name:24s} {init:9.0f} {hooks:9.1f} {first:9.0f} {answer:10.0f}"
-            f" {cold:11.0f} {cold / answer:4.1f}x"
+            f" {cold:7.0f} {cold / answer:5.1f}x {unzipped:8.0f} {unzipped / answer:5.1f}x"
         )
     print(
         "  to answer = after-restore hooks + first request in a fork of the primed process;"
-        " cold start = extract + import + first request (the row above of the same function)"
+        " cold = extract + import + first request of the same function (its row above);"
+        " cold -x = import + first request (no extract)"
     )
     size = zips[own, "analyze", True].unzipped_size / MB
     print(

@@ -9,12 +9,14 @@ first request, the Gemini client (when the key can be read), the ONNX sessions o
 packaged models. Then it registers hooks with the runtime's `snapshot_restore_py` (or
 lens.snapshot_hooks, the same API, where the runtime's module is absent):
 
-- before the snapshot: drop the HTTP connection pools, so none is in the snapshot;
+- before the snapshot: drop the boto3 clients and database pools (the same as below),
+  so none is in the snapshot;
 - after each restore: reseed the random generators (`random`, the registry's traffic
-  split, numpy's global one), drop the connection pools and clients (the response
-  cache's and the registry's DynamoDB clients, the key store's clients with the key
-  they cached, boto3's default session, the prediction log's database pools), and
-  rebuild the Gemini client's transport.
+  split, numpy's global one; fresh entropy into OpenSSL's), drop the connection pools
+  and the clients that hold them (the response cache's and the registry's DynamoDB
+  clients, the key store's clients with the key they cached, boto3's default session,
+  the prediction log's database pools), and rebuild the Gemini client's transport (a
+  new Client on the process's TLS context: about a millisecond).
 
 Request ids need nothing: each is the invocation's own, or a uuid4 (os.urandom, never
 cached). This module imports nothing heavy, and the hooks import nothing: they renew
@@ -68,6 +70,10 @@ def reseed_random() -> None:
     numpy_random = sys.modules.get("numpy.random")  # numpy imports it on first use only
     if numpy_random is not None:
         numpy_random.seed()
+    ssl = sys.modules.get("ssl")
+    if ssl is not None:
+        # OpenSSL reseeds its generator when it sees a new pid; a restore keeps the pid.
+        ssl.RAND_add(os.urandom(32), 32.0)
 
 
 def drop_connections() -> None:
