@@ -8,6 +8,7 @@ the provisioned-concurrency refusal on plans of hand-made observations.
 
 from __future__ import annotations
 
+import dataclasses
 from pathlib import Path
 from typing import Any
 
@@ -182,6 +183,13 @@ def test_provisioned_concurrency_with_snapstart_is_refused_before_any_change(
         " --qualifier live') and deploy again, or set snapstart = false for analyze and"
         " keep it."
     )
+    # An image package (scarab.toml refuses it; a deploy asked for one directly) too.
+    image = models.Code(package="image", image_tag="t", image_repository="r")
+    fns = tuple(
+        dataclasses.replace(f, code=image) if f.key == "analyze" else f for f in d.functions
+    )
+    with pytest.raises(ScarabError, match="only for zip packages, not container images"):
+        plan(dataclasses.replace(d, functions=fns), Observed())
     # Without SnapStart, provisioned concurrency is the user's business.
     _write(tmp_path, "")
     off = desired(tmp_path)

@@ -44,7 +44,7 @@ from scarab.deploy.planner_api import (
 from scarab.deploy.planner_cache import plan_cache
 from scarab.deploy.planner_registry import plan_registry_store, plan_seeds
 from scarab.deploy.planner_snapstart import (
-    refuse_snapstart_with_provisioned,
+    check_snapstart,
     snapstart_create_params,
     snapstart_drift,
     snapstart_update_params,
@@ -373,7 +373,7 @@ def plan_function(
 ) -> list[Step]:
     res = f"lambda.function {fn.name}"
     live = unit.function
-    refuse_snapstart_with_provisioned(fn, live)
+    check_snapstart(fn, live)
     managed = previously_managed(live, state_env)
     wait = WaitForFunction(fn.name)
     if live is None:

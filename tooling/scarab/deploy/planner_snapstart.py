@@ -54,10 +54,19 @@ def snapstart_drift(fn: FunctionSpec, config: dict[str, Any]) -> str | None:
     return None if have == want else f"SnapStart {have} -> {want}"
 
 
-def refuse_snapstart_with_provisioned(fn: FunctionSpec, live: ObservedFunction | None) -> None:
-    """SnapStart and provisioned concurrency do not go together (Lambda refuses to
-    publish such a version): stop before any change, and say what to do."""
-    if not fn.snapstart or live is None or not live.provisioned:
+def check_snapstart(fn: FunctionSpec, live: ObservedFunction | None) -> None:
+    """Stop before any change, saying what to do, where SnapStart cannot run: an image
+    package (scarab.toml refuses it; a deploy asked for another package gets here), or
+    provisioned concurrency on the function (Lambda does not run the two together)."""
+    if not fn.snapstart:
+        return
+    if fn.code.package == "image":
+        raise ScarabError(
+            f"The function {fn.name} asks for SnapStart, which Lambda runs only for zip"
+            ' packages, not container images: deploy it with package = "zip", or set'
+            f" snapstart = false for {fn.key}."
+        )
+    if live is None or not live.provisioned:
         return
     qualifiers = ", ".join(live.provisioned)
     raise ScarabError(
