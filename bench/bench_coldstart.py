@@ -19,6 +19,15 @@ version's zips built without bytecode stand in for the source-only rows. Today's
 built for a runtime with no interpreter of its version at hand ships source only, so the
 goal lines also compare analyze with bytecode against the source-only all-routes zip.
 
+Primed (SnapStart): the same zips with SCARAB_SNAPSTART=1, in the same run and
+interleaved with the rest: a fresh interpreter imports the handler (init primes it: the
+Gemini client, the packaged models' sessions) and runs the before-snapshot hooks; then a
+fork of it stands for an environment restored from the snapshot: it runs the
+after-restore hooks and answers the first request. Its time to first answer (hooks +
+first request) is set against the plain cold start of the same function (extract +
+import + first request). The restore of the snapshot itself (Lambda's, outside the
+function) is not in it; nor is init, which Lambda runs once per published version.
+
 Goals: analyze <= 45 MB unzipped; analyze extract + import + first request at least 2x
 faster than today's function.
 
@@ -62,6 +71,74 @@ answered = time.perf_counter()
 assert response["statusCode"] == 200, response
 print(json.dumps({{"import": (imported - started) * 1000, "first": (answered - imported) * 1000}}))
 """
+
+
+# The primed child: init with SnapStart on, the before-snapshot hooks, then a fork (the
+# restored copy) that runs the after-restore hooks and answers; times in ms.
+_PRIMED_CHILD = r"""
+import time
+started = time.perf_counter()
+import importlib
+module_name, _, attr = {handler!r}.rpartition(".")
+handler = getattr(importlib.import_module(module_name), attr)
+from lens import snapstart
+assert snapstart.enabled()
+snapstart.run_before_snapshot()
+initialized = time.perf_counter()
+import json, os, sys
+{context}
+event = json.loads(sys.argv[1])
+read, write = os.pipe()
+pid = os.fork()
+if pid == 0:
+    os.close(read)
+    restored = time.perf_counter()
+    snapstart.run_after_restore()
+    hooked = time.perf_counter()
+    response = handler(event, Context())
+    answered = time.perf_counter()
+    out = {{"hooks": (hooked - restored) * 1000, "first": (answered - hooked) * 1000,
+           "status": response["statusCode"]}}
+    os.write(write, json.dumps(out).encode())
+    os._exit(0)
+os.close(write)
+with os.fdopen(read) as pipe:
+    child = json.loads(pipe.read())
+os.waitpid(pid, 0)
+assert child["status"] == 200, child
+child["init"] = (initialized - started) * 1000
+print(json.dumps(child))
+"""
+
+
+def _primed(
+    python: str, zip_file: Path, handler: str, event: dict[str, Any], work: Path
+) -> dict[str, float]:
+    """Init with SnapStart on, then the first answer of a simulated restored copy."""
+    target = Path(tempfile.mkdtemp(dir=work))
+    with zipfile.ZipFile(zip_file) as zf:
+        zf.extractall(target)
+    env = {k: v for k, v in os.environ.items() if k != "PYTHONPATH"}
+    env.update(PYTHONPATH=str(target), PYTHONDONTWRITEBYTECODE="1", SCARAB_SNAPSTART="1")
+    proc = subprocess.run(
+        [
+            python,
+            "-S",
+            "-c",
+            _PRIMED_CHILD.format(handler=handler, context=CONTEXT_SOURCE),
+            json.dumps(event),
+        ],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=300,
+        check=False,
+    )
+    shutil.rmtree(target, ignore_errors=True)
+    if proc.returncode != 0:
+        raise RuntimeError(f"primed {handler} from {zip_file.name} failed:\n{proc.stderr[-2000:]}")
+    child = json.loads(proc.stdout.splitlines()[-1])
+    return {"init": child["init"], "hooks": child["hooks"], "first": child["first"]}
 
 
 def _event(method: str, path: str, body: Any) -> dict[str, Any]:
@@ -173,6 +250,11 @@ def main() -> None:
     if default_python:
         rows += analyze_rows(default, short, True)
     rows += analyze_rows(default if default_python else own, short, False)
+    # SnapStart: each function primed, against its own plain cold start (the row named).
+    primed_rows: list[Row] = [
+        ("analyze primed", (own, "analyze", True), a, "/analyze", "analyze"),
+        ("models primed", (own, "models", True), m, "/predict/tabular", "models"),
+    ]
     functions = {fn.name: fn for fn in (ANALYZE, MODELS, ALL_ROUTES)}
     zips = {
         key: build_zip(
@@ -203,10 +285,15 @@ def main() -> None:
     work = Path(tempfile.mkdtemp(prefix="bench-coldstart-"))
     try:
         samples: dict[str, list[dict[str, float]]] = {row[0]: [] for row in rows}
+        primed: dict[str, list[dict[str, float]]] = {row[0]: [] for row in primed_rows}
         for _ in range(RUNS):  # interleaved, so drift hits every row alike
             for name, key, handler, request, _base in rows:
                 samples[name].append(
                     _one(pythons[key[0]], zips[key].path, handler, requests[request], work)
+                )
+            for name, key, handler, request, _base in primed_rows:
+                primed[name].append(
+                    _primed(pythons[key[0]], zips[key].path, handler, requests[request], work)
                 )
     finally:
         server.stop()
@@ -246,6 +333,28 @@ def main() -> None:
             ratio = medians[base][p] / value if base else 1.0
             line += f" {value:11.0f} {ratio:4.1f}x"
         print(line)
+    print()
+    print(
+        f"{'SnapStart (simulated)':24s} {'init ms':>9s} {'hooks ms':>9s} {'first ms':>9s}"
+        f" {'to answer':>10s} {'cold':>7s} {'x':>6s} {'cold -x':>8s} {'x':>6s}"
+    )
+    for name, *_rest, base in primed_rows:
+        assert base is not None
+        init, hooks, first = (
+            statistics.median(s[p] for s in primed[name]) for p in ("init", "hooks", "first")
+        )
+        answer = statistics.median(s["hooks"] + s["first"] for s in primed[name])
+        cold = medians[base]["total"]
+        unzipped = statistics.median(s["import"] + s["first"] for s in samples[base])
+        print(
+            f"{name:24s} {init:9.0f} {hooks:9.1f} {first:9.0f} {answer:10.0f}"
+            f" {cold:7.0f} {cold / answer:5.1f}x {unzipped:8.0f} {unzipped / answer:5.1f}x"
+        )
+    print(
+        "  to answer = after-restore hooks + first request in a fork of the primed process;"
+        " cold = extract + import + first request of the same function (its row above);"
+        " cold -x = import + first request (no extract)"
+    )
     size = zips[own, "analyze", True].unzipped_size / MB
     print(
         f"analyze: {size:.1f} MB unzipped (goal <= {SIZE_GOAL_MB}: "

@@ -7,6 +7,7 @@ split into functions runs lens.entry.analyze and lens.entry.models instead.
 
 from __future__ import annotations
 
+from lens import snapstart
 from lens.function import LensFunction
 from lens.openapi import router as openapi_router
 from lens.predict.routes import router as predict_router
@@ -15,3 +16,5 @@ from lens.stats import router as stats_router
 
 function = LensFunction("all", (analysis_router, openapi_router, predict_router, stats_router))
 lambda_handler = function.lambda_handler
+# SnapStart on: the first request's expensive work now, in init (lens.snapstart).
+snapstart.prime(gemini=True, models=True)

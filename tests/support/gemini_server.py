@@ -115,6 +115,9 @@ class RecordedRequest:
     api_key: str | None
     images: list[tuple[str, bytes]] = field(default_factory=list)  # (mime type, bytes)
     texts: list[str] = field(default_factory=list)
+    # The client's (host, port): one port per TCP connection, so requests that share a
+    # pooled connection share it.
+    peer: tuple[str, int] | None = None
 
     @property
     def generation_config(self) -> dict[str, Any]:
@@ -251,6 +254,7 @@ class GeminiServer:
             api_version=match.group(1),
             body=body,
             api_key=h.headers.get("x-goog-api-key") or query_key,
+            peer=(str(h.client_address[0]), int(h.client_address[1])),
         )
         for content in body.get("contents") or []:
             for part in content.get("parts") or []:

@@ -46,6 +46,7 @@ DERIVED_ENV = (
     "MODEL_REGISTRY_TABLE",
     "SCARAB_CACHE_TTL_S",
     "SCARAB_CACHE_TABLE",
+    "SCARAB_SNAPSTART",
     "ARTIFACTS_BUCKET",
     "SCARAB_MODELS",
     "SCARAB_THINKING",
@@ -207,6 +208,8 @@ class FunctionConfig(_Strict):
     allowed_origins: _Origins = Field(default_factory=lambda: ["http://localhost:3000"])
     models: dict[str, str] = Field(default_factory=dict)
     thinking: dict[str, Any] = Field(default_factory=dict)
+    # Lambda SnapStart on published versions (zip packages, python3.12 and newer).
+    snapstart: bool = False
 
 
 class UrlCors(_Strict):
@@ -288,6 +291,7 @@ class FunctionOverride(_Strict):
     architecture: _Architecture | None = None
     environment: _Environment = Field(default_factory=dict)
     keep_versions: _KeepVersions | None = None
+    snapstart: bool | None = None
     url: UrlConfig | None = None
     vpc: VpcConfig | None = None
 
@@ -553,6 +557,13 @@ class ScarabConfig(_Strict):
         return self
 
     @model_validator(mode="after")
+    def _snapstart_supported(self) -> ScarabConfig:
+        problem = snapstart_problem(self)
+        if problem:
+            raise ValueError(problem)
+        return self
+
+    @model_validator(mode="after")
     def _alarm_limits(self) -> ScarabConfig:
         limit = self.alarms.duration_p99_ms
         if limit is not None:
@@ -652,6 +663,43 @@ class UnknownFunctionError(ConfigError, KeyError):
 
     def __str__(self) -> str:  # KeyError's would quote the message
         return str(self.args[0]) if self.args else ""
+
+
+# The first Python runtime Lambda SnapStart supports.
+SNAPSTART_MIN_RUNTIME = (3, 12)
+
+
+def _runtime_version(runtime: str) -> tuple[int, int]:
+    major, _, minor = runtime.removeprefix("python").partition(".")
+    return int(major), int(minor)
+
+
+def snapstart_problem(config: ScarabConfig) -> str | None:
+    """Why the functions that ask for SnapStart cannot have it, or None. SnapStart is
+    for zip packages on python3.12 and newer (provisioned concurrency, which scarab does
+    not configure, is refused by the deploy when it finds some on the function)."""
+    wanted = [fn.name for fn in FUNCTIONS if config.function_config(fn.name).snapstart]
+    if not wanted:
+        return None
+    where = (
+        "[function] snapstart = true"
+        if config.function.snapstart
+        else " and ".join(f"[functions.{name}] snapstart = true" for name in wanted)
+    )
+    if config.function.package == "image":
+        return (
+            f"{where}, but Lambda SnapStart works only for zip packages, not container"
+            ' images: set [function] package = "zip", or remove snapstart'
+        )
+    runtime = config.function.runtime
+    if _runtime_version(runtime) < SNAPSTART_MIN_RUNTIME:
+        least = "python{}.{}".format(*SNAPSTART_MIN_RUNTIME)
+        return (
+            f"{where}, but Lambda SnapStart for Python needs {least} or newer and"
+            f' [function] runtime = "{runtime}": set runtime = "{least}" (or newer), or'
+            " remove snapstart"
+        )
+    return None
 
 
 def name_length_problem(app: str, stage: str, region: str | None) -> str | None:

@@ -119,6 +119,15 @@ def get_cache() -> ResponseCache | None:
         return _built[1]
 
 
+def drop_clients() -> None:
+    """Forget the shared table's client (and its connection pool); the next request
+    makes a new one. The answers kept in memory stay."""
+    with _lock:
+        cache = _built[1] if _built is not None else None
+        if cache is not None and cache.shared is not None:
+            cache.shared.drop_client()
+
+
 def reset_cache(*, clock: Clock | None = None) -> None:
     """Forget the cache and its entries; tests pass a clock (epoch seconds) to step past
     the TTL."""

@@ -72,6 +72,10 @@ class SharedCache:
             self._client = self._make_client()
         return self._client
 
+    def drop_client(self) -> None:
+        """Forget the client (and its pooled connections): the next call makes one."""
+        self._client = None
+
     def get(self, key: str) -> tuple[str, float] | None:
         """(value, expires_at) of a live item; None when missing, expired or unreadable."""
         try:

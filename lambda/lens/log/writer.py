@@ -63,6 +63,14 @@ def writer_for(url: str) -> Writer:
     return writer
 
 
+def drop_pools() -> None:
+    """Forget every engine's pooled connections without closing them (SQLAlchemy's way
+    for a process that shares them: after a SnapStart restore they belong to the
+    snapshot); each engine connects again on its next use."""
+    for writer in _writers.values():
+        writer.engine.dispose(close=False)
+
+
 def reset_writers() -> None:
     """Close and forget every Writer (tests, or after the URL changed)."""
     for writer in _writers.values():

@@ -271,6 +271,10 @@ class TableSource:
             self._client = boto3.client("dynamodb", config=config)
         return self._client
 
+    def drop_client(self) -> None:
+        """Forget the client (and its pooled connections): the next read makes one."""
+        self._client = None
+
     def read(self) -> list[dict[str, Any]]:
         from boto3.dynamodb.types import TypeDeserializer
 
@@ -381,6 +385,13 @@ def current() -> RegistryView:
 def rng() -> random.Random:
     """The generator that splits traffic between live and candidate."""
     return _rng
+
+
+def drop_clients() -> None:
+    """Forget the registry table's client (its pool); the cached view stays."""
+    with _lock:
+        if _cached is not None:
+            _cached.source.drop_client()
 
 
 def reset(*, clock: Clock | None = None, rng: random.Random | None = None) -> None:

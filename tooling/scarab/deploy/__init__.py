@@ -225,6 +225,7 @@ def deploy(
                 retired=desired.retired, image_tag=desired.code.image_tag,
                 include_ecr=pkg == "image", artifact_bucket=bucket,
                 registry=_registry_read(desired),
+                snapstart=tuple(fn.key for fn in desired.functions if fn.snapstart),
             )  # fmt: skip
             steps = make_plan(
                 desired, observed, state_env=state.managed_envs(), project_dir=project_dir,

@@ -423,6 +423,8 @@ class _Template:
         }
         if fn.vpc is not None:  # its network-interface policy is in DependsOn below
             props["VpcConfig"] = fn.vpc.as_params()
+        if fn.snapstart:  # SnapStart snapshots published versions (zip only: see config)
+            props["SnapStart"] = {"ApplyOn": "PublishedVersions"}
         image = fn.code.package == "image"
         image_uri = _sub(f"{fn.code.image_repository}:${{{IMAGE_TAG}}}")
         s3 = {"Bucket": {"Ref": "CodeBucket"}, "Key": {"Ref": own_id(fn, "CodeKey")}}

@@ -58,6 +58,9 @@ ARTIFACTS_BUCKET_ENV = "ARTIFACTS_BUCKET"
 # The response cache's settings (contract with lens.settings, which reads them).
 CACHE_TTL_ENV = "SCARAB_CACHE_TTL_S"
 CACHE_TABLE_ENV = "SCARAB_CACHE_TABLE"
+# Set (to "1") on a function with SnapStart on: lens does its expensive work in init
+# and registers its after-restore hooks (contract with lens.snapstart).
+SNAPSTART_ENV = "SCARAB_SNAPSTART"
 # The cache table's TTL attribute: epoch seconds (contract with lens.cache.shared).
 CACHE_TTL_ATTRIBUTE = "expires_at"
 # The sort key of a model's aliases item: after every version (contract with lens).
@@ -233,6 +236,8 @@ class FunctionSpec:
     vpc: VpcSpec | None = None
     # Published versions kept ([function] keep_versions, per function overridable).
     keep_versions: int = 10
+    # Lambda SnapStart on published versions ([function] / [functions.<name>] snapstart).
+    snapstart: bool = False
 
     @property
     def alias_arn(self) -> str:
@@ -513,6 +518,8 @@ def function_environment(
     env.setdefault("LOG_LEVEL", "INFO")
     env["ALLOWED_ORIGINS"] = ",".join(config.function.allowed_origins)
     env.update(cache_environment(config))
+    if fn.snapstart:
+        env[SNAPSTART_ENV] = "1"
     if get_function(key).uses_gemini:
         defaults = config.function
         if defaults.models:
@@ -666,6 +673,7 @@ def function_spec(
         log_retention_days=config.function.log_retention_days,
         url=url_spec(config.function_url(fn_def.name)),
         vpc=vpc,
+        snapstart=settings.snapstart,
         keep_versions=settings.keep_versions,
     )
 

@@ -45,6 +45,12 @@ from scarab.deploy.planner_api import (
 )
 from scarab.deploy.planner_cache import plan_cache
 from scarab.deploy.planner_registry import plan_registry_store, plan_seeds
+from scarab.deploy.planner_snapstart import (
+    check_snapstart,
+    snapstart_create_params,
+    snapstart_drift,
+    snapstart_update_params,
+)
 from scarab.deploy.planner_url import plan_url, url_var
 from scarab.deploy.planner_versions import (
     Provenance,
@@ -376,6 +382,7 @@ def plan_function(
 ) -> list[Step]:
     res = f"lambda.function {fn.name}"
     live = unit.function
+    check_snapstart(fn, live)
     managed = previously_managed(live, state_env)
     wait = WaitForFunction(fn.name)
     if live is None:
@@ -398,6 +405,7 @@ def plan_function(
             params.update(PackageType="Zip", Runtime=fn.runtime, Handler=fn.handler)
         if fn.vpc is not None:
             params["VpcConfig"] = fn.vpc.as_params()
+        params.update(snapstart_create_params(fn))
         create = ApiCall("lambda", "CreateFunction", params, retry_while_role_not_ready=True)
         return [Step(res, "create", "missing", (*upload, create, wait))]
     cfg = live.config
@@ -452,6 +460,9 @@ def plan_function(
             diffs.append(f"VPC: none -> subnets {', '.join(fn.vpc.subnet_ids)}")
         else:
             diffs.append(f"VPC differs from [functions.{fn.key}.vpc]")
+    snapstart_change = snapstart_drift(fn, cfg)
+    if snapstart_change:
+        diffs.append(snapstart_change)
     if diffs:
         params = {
             "FunctionName": fn.name,
@@ -468,6 +479,7 @@ def plan_function(
             params.update(Runtime=fn.runtime, Handler=fn.handler)
         else:
             params["ImageConfig"] = _image_config(fn)
+        params.update(snapstart_update_params(fn, cfg))
         update = ApiCall(
             "lambda", "UpdateFunctionConfiguration", params, retry_while_role_not_ready=True
         )

@@ -60,6 +60,8 @@ def version_configuration(fn: FunctionSpec, environment: dict[str, str]) -> dict
         "environment": dict(sorted(environment.items())),
         "vpc": fn.vpc.as_params() if fn.vpc is not None else None,
         "description": fn.description,
+        # A published version is snapshotted or not: switching SnapStart is a new version.
+        "snapstart": fn.snapstart,
     }
 
 

@@ -62,6 +62,9 @@ class ObservedFunction:
     # The `live` alias's resource policy statements and its Function URL (as `url`).
     alias_policy: list[dict[str, Any]] = field(default_factory=list)
     alias_url: dict[str, Any] | None = None
+    # The qualifiers (versions, aliases) with provisioned concurrency; read only for a
+    # function that wants SnapStart (the two do not go together).
+    provisioned: list[str] = field(default_factory=list)
 
     @property
     def env(self) -> dict[str, str]:
@@ -325,6 +328,29 @@ def read_function_urls(
     if str(alias.get("FunctionArn") or "").endswith(f":{LIVE_ALIAS}") or url_on_alias:
         return None, alias
     return own, None
+
+
+def read_provisioned_concurrency(aws: Aws, function: str) -> list[str]:
+    """The qualifiers of `function` (versions, aliases) that have provisioned concurrency
+    configured. An emulator without the API (moto answers a bare 404) has none."""
+    lam = aws.client("lambda")
+    qualifiers: list[str] = []
+    marker: str | None = None
+    while True:
+        params: dict[str, Any] = {"FunctionName": function}
+        if marker:
+            params["Marker"] = marker
+        try:
+            got = call(lam.list_provisioned_concurrency_configs, **params)
+        except Exception as exc:
+            if _missing(exc):
+                return qualifiers
+            raise
+        for item in got.get("ProvisionedConcurrencyConfigs") or []:
+            qualifiers.append(str(item.get("FunctionArn", "")).rsplit(":", 1)[-1])
+        marker = got.get("NextMarker")
+        if not marker:
+            return sorted(qualifiers)
 
 
 def read_log_group(aws: Aws, names: FunctionNames) -> tuple[bool, int | None]:
@@ -813,8 +839,10 @@ def read_all(
     include_ecr: bool = False,
     artifact_bucket: tuple[str, str] | None = None,
     registry: tuple[str, str, tuple[Any, ...], str] | None = None,
+    snapstart: tuple[str, ...] = (),
 ) -> Observed:
-    """Everything the planner needs, read with read-only calls.
+    """Everything the planner needs, read with read-only calls. `snapstart`: the keys of
+    the functions that want SnapStart (their provisioned concurrency is read too).
 
     Duplicates of a resource the stage owns are refused (see find_duplicates)."""
     problems = find_duplicates(aws, names, state)
@@ -829,6 +857,10 @@ def read_all(
         fn.key: read_unit(aws, fn, state.functions.get(fn.key, {}).get("url_on") == LIVE_ALIAS)
         for fn in functions
     }
+    for fn in functions:
+        live = obs.units[fn.key].function
+        if fn.key in snapstart and live is not None:
+            live.provisioned = read_provisioned_concurrency(aws, fn.function)
     for old in retired:
         legacy = read_legacy_unit(aws, names) if old == names.legacy else read_unit(aws, old)
         if legacy is None or (legacy.function is None and legacy.role is None):
