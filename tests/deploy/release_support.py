@@ -9,6 +9,7 @@ import zipfile
 from typing import Any
 
 from scarab.deploy.planner_versions import version_description
+
 from tests.deploy.conftest import ANALYZE, MODELS, client
 from tests.support.moto_server import MotoServer
 

@@ -163,6 +163,7 @@ def function_name(template: dict[str, Any], props: dict[str, Any]) -> str:
     """The name of the function a version or alias refers to (FunctionName: a Ref)."""
     return str(template["Resources"][props["FunctionName"]["Ref"]]["Properties"]["FunctionName"])
 
+
 def _alarm_line(a: dict[str, Any]) -> str:
     """An alarm (template properties or DescribeAlarms' answer) as one comparable line."""
     dims = ",".join(f"{d['Name']}={d['Value']}" for d in a["Dimensions"])

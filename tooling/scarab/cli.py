@@ -1309,6 +1309,7 @@ def split_command(
             moved = split(st.aws, st.names, function, version, share)
     _print_move(moved, as_json)
 
+
 @aws_command(app, "alarms")
 def alarms_command(target: Target, as_json: bool = JsonOpt) -> None:
     """Show the stage's alarms: each one's state (OK, ALARM, INSUFFICIENT_DATA), why, and

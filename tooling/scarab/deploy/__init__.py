@@ -18,6 +18,7 @@ from scarab.artifacts.zip import Flavor, bytecode_compiler
 from scarab.aws import Aws, aws_errors
 from scarab.config import ScarabConfig
 from scarab.deploy import guards
+from scarab.deploy.alarms import stage_alarm_names
 from scarab.deploy.executor import Executor
 from scarab.deploy.instructions import Step
 from scarab.deploy.lock import stage_lock, stale_lock_notice
@@ -42,7 +43,6 @@ from scarab.deploy.planner_url import url_move_warnings, url_var
 from scarab.deploy.planner_versions import planned_release, version_var
 from scarab.deploy.provenance import project_provenance
 from scarab.deploy.reader import Observed, read_all
-from scarab.deploy.alarms import stage_alarm_names
 from scarab.deploy.release_models import LIVE_ALIAS, Release
 from scarab.deploy.seeds import packaged_seeds
 from scarab.deploy.state import (

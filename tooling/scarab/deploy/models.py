@@ -19,8 +19,8 @@ from scarab.config import (
     prediction_db_secret_name,
 )
 from scarab.deploy import routes as routes_mod
-from scarab.deploy.release_models import LIVE_ALIAS
 from scarab.deploy.alarms import BudgetSpec, StageAlarms, budget_spec, stage_alarms
+from scarab.deploy.release_models import LIVE_ALIAS
 from scarab.functions import ALL_ROUTES_NAME, FUNCTIONS, FunctionDef, get_function
 from scarab.naming import TAG_MANAGED_ENV, FunctionNames, Names
 

@@ -19,7 +19,6 @@ from scarab.naming import FunctionNames, Names
 from scarab.release import weights as w
 
 
-
 @dataclass(frozen=True)
 class Version:
     """One published version of a function, as ListVersionsByFunction reports it."""
