@@ -198,15 +198,16 @@ EXPECTED_CACHE_POLICY = {
 
 
 def expected_permission(api_id: str, stage: str, function: str = "analyze") -> list[dict[str, Any]]:
-    """Function `function`'s resource policy: API Gateway may invoke it from this API's
-    stage."""
+    """The resource policy of function `function`'s `live` alias: API Gateway may invoke
+    it from this API's stage."""
+    arn = f"arn:aws:lambda:us-east-1:123456789012:function:scarab-{stage}-{function}"
     return [
         {
-            "Sid": "scarab-apigateway-invoke",
+            "Sid": "scarab-apigateway-invoke-live",
             "Effect": "Allow",
             "Principal": {"Service": "apigateway.amazonaws.com"},
             "Action": "lambda:InvokeFunction",
-            "Resource": f"arn:aws:lambda:us-east-1:123456789012:function:scarab-{stage}-{function}",
+            "Resource": f"{arn}:live",
             "Condition": {
                 "ArnLike": {
                     "AWS:SourceArn": (
@@ -224,9 +225,12 @@ def inline_policies(iam: Any, role: str) -> dict[str, Any]:
     return {n: iam.get_role_policy(RoleName=role, PolicyName=n)["PolicyDocument"] for n in names}
 
 
-def permission(lam: Any, function: str) -> list[dict[str, Any]]:
-    """The statements of the function's resource policy."""
-    return list(json.loads(lam.get_policy(FunctionName=function)["Policy"])["Statement"])
+def permission(lam: Any, function: str, qualifier: str | None = "live") -> list[dict[str, Any]]:
+    """The statements of the resource policy of the function's `live` alias (or of
+    `qualifier`; None: the function itself). moto keeps one policy for all of them."""
+    alias = {"Qualifier": qualifier} if qualifier else {}
+    got = lam.get_policy(FunctionName=function, **alias)
+    return list(json.loads(got["Policy"])["Statement"])
 
 
 # The stage lock of the CONFIG above (deploy/lock.py), and a holder seeded as if a run on

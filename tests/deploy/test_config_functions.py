@@ -77,7 +77,7 @@ def test_an_unknown_key_in_an_override_lists_the_override_keys(tmp_path: Path) -
     msg = str(_error(tmp_path, "[functions.analyze]\nmemry = 1024\n"))
     assert (
         "unknown key 'functions.analyze.memry'; allowed keys here:"
-        " architecture, environment, memory, snapstart, timeout, url, vpc." in msg
+        " architecture, environment, keep_versions, memory, snapstart, timeout, url, vpc." in msg
     )
 
 

@@ -110,7 +110,8 @@ def test_full_deploy_creates_every_resource(run_deploy, aws, project: Path) -> N
         assert method["authorizationType"] == "NONE"
         integ = method["methodIntegration"]
         assert integ["type"] == "AWS_PROXY" and integ["httpMethod"] == "POST"
-        assert integ["uri"].endswith(f"/functions/{arns[route.function]}/invocations"), route
+        # The function's `live` alias, never $LATEST.
+        assert integ["uri"].endswith(f"/functions/{arns[route.function]}:live/invocations"), route
     for path in resource_paths():
         opt = apigw.get_method(
             restApiId=api_id, resourceId=resources[path]["id"], httpMethod="OPTIONS"

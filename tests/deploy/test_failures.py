@@ -125,7 +125,11 @@ def test_update_in_progress_is_waited_out(run_deploy, aws, project: Path) -> Non
     assert conflicts["left"] == 0
     assert [s.resource for s in result.plan] == [
         "lambda.function scarab-test-analyze configuration",
+        "lambda.version scarab-test-analyze",
+        "lambda.alias scarab-test-analyze:live",
         "lambda.function scarab-test-models configuration",
+        "lambda.version scarab-test-models",
+        "lambda.alias scarab-test-models:live",
     ]
     for name in ("scarab-test-analyze", "scarab-test-models"):
         cfg = client("lambda", aws).get_function_configuration(FunctionName=name)

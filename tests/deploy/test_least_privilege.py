@@ -45,10 +45,13 @@ def deploy_the_old_way(aws: Any, api_id: str) -> None:
     iam, lam, apigw = client("iam", aws), client("lambda", aws), client("apigateway", aws)
     iam.attach_role_policy(RoleName=ROLE, PolicyArn=BASIC)
     iam.delete_role_policy(RoleName=ROLE, PolicyName="scarab-write-logs")
-    lam.remove_permission(FunctionName=ANALYZE, StatementId="scarab-apigateway-invoke")
+    lam.remove_permission(
+        FunctionName=ANALYZE, Qualifier="live", StatementId="scarab-apigateway-invoke-live"
+    )
     lam.add_permission(
         FunctionName=ANALYZE,
-        StatementId="scarab-apigateway-invoke",
+        Qualifier="live",
+        StatementId="scarab-apigateway-invoke-live",
         Action="lambda:InvokeFunction",
         Principal="apigateway.amazonaws.com",
         SourceArn=f"arn:aws:execute-api:us-east-1:123456789012:{api_id}/*",

@@ -161,11 +161,13 @@ def test_destroy_dry_run_lists_the_deletion_plan_and_deletes_nothing(
         "apigateway.api_key scarab-test-key-1",
         "apigateway.usage_plan scarab-test-plan",
         "apigateway.rest_api scarab-test",
-        "lambda.permission scarab-test-analyze scarab-apigateway-invoke",
+        "lambda.permission scarab-test-analyze:live scarab-apigateway-invoke-live",
+        "lambda.alias scarab-test-analyze:live",
         "lambda.function scarab-test-analyze",
         "logs.group /aws/lambda/scarab-test-analyze",
         "iam.role scarab-test-analyze-role",
-        "lambda.permission scarab-test-models scarab-apigateway-invoke",
+        "lambda.permission scarab-test-models:live scarab-apigateway-invoke-live",
+        "lambda.alias scarab-test-models:live",
         "lambda.function scarab-test-models",
         "logs.group /aws/lambda/scarab-test-models",
         "iam.role scarab-test-models-role",
@@ -174,10 +176,11 @@ def test_destroy_dry_run_lists_the_deletion_plan_and_deletes_nothing(
         "sns.topic scarab-test-alarms",
     ]
     assert all(s["action"] == "delete" for s in doc["steps"])
-    role_calls = [c["operation"] for c in doc["steps"][-8]["calls"]]
+    steps = {s["resource"]: s for s in doc["steps"]}
+    role_calls = [c["operation"] for c in steps["iam.role scarab-test-analyze-role"]["calls"]]
     # the analyze role: its logs, the Gemini key and the cache
     assert role_calls == [*["DeleteRolePolicy"] * 3, "DeleteRole"]
-    role_calls = [c["operation"] for c in doc["steps"][-4]["calls"]]
+    role_calls = [c["operation"] for c in steps["iam.role scarab-test-models-role"]["calls"]]
     # the models role: its logs, the model registry and the cache
     assert role_calls == [*["DeleteRolePolicy"] * 3, "DeleteRole"]
     assert calls_of(doc, "DeleteRestApi") == [{"restApiId": first.rest_api_id}]

@@ -21,7 +21,7 @@ OLD = "scarab-test"
 
 
 def integrations(aws: object, api_id: str) -> dict[str, str]:
-    """`METHOD /path` -> the function name each proxy method invokes."""
+    """`METHOD /path` -> the function (and qualifier: `live`) each proxy method invokes."""
     apigw = client("apigateway", aws)
     out = {}
     for res in apigw.get_resources(restApiId=api_id, embed=["methods"])["items"]:
@@ -43,7 +43,7 @@ def test_a_single_function_stage_is_moved_to_its_functions(aws, project: Path, r
     assert lam.get_function_configuration(FunctionName=OLD)["Handler"] == (
         "lens.handler.lambda_handler"
     )
-    assert set(integrations(aws, str(old.rest_api_id)).values()) == {OLD}
+    assert set(integrations(aws, str(old.rest_api_id)).values()) == {f"{OLD}:live"}
     # Not migrated yet: status shows the old function.
     before = status(config, project_dir=project, endpoint_url=aws.url)
     assert before["functions"]["all"]["function_name"] == OLD
@@ -59,13 +59,13 @@ def test_a_single_function_stage_is_moved_to_its_functions(aws, project: Path, r
     assert [s.resource for s in deletes] == resources[-2:]
     assert all(s.reason.startswith("deletes it: replaced by") for s in deletes)
     assert integrations(aws, str(result.rest_api_id)) == {
-        "POST /analyze": ANALYZE,
-        "GET /health": ANALYZE,
-        "GET /openapi.json": ANALYZE,
-        "GET /models": MODELS,
-        "POST /predict/{model_id}": MODELS,
-        "GET /forecast/{model_id}": MODELS,
-        "GET /stats": MODELS,
+        "POST /analyze": f"{ANALYZE}:live",
+        "GET /health": f"{ANALYZE}:live",
+        "GET /openapi.json": f"{ANALYZE}:live",
+        "GET /models": f"{MODELS}:live",
+        "POST /predict/{model_id}": f"{MODELS}:live",
+        "GET /forecast/{model_id}": f"{MODELS}:live",
+        "GET /stats": f"{MODELS}:live",
     }
     # A retargeted method is one PutIntegration; none is deleted and made again.
     assert "apigateway.DeleteMethod" not in recorder.mutating

@@ -199,3 +199,14 @@ def test_versions_lists_newest_first_with_the_alias_weights(run_deploy, aws, pro
     assert text[3].split()[0] == "1" and text[3].endswith("live 75%")
     with pytest.raises(ScarabError, match="no function 'nope'"):
         list_versions(config, project_dir=project, endpoint_url=aws.url, function="nope")
+
+
+@pytest.mark.parametrize("percent", [0, 100, 150, -5, float("nan"), float("inf")])
+def test_a_canary_that_is_not_a_share_is_refused_before_anything_changes(
+    run_deploy, aws, percent: float
+) -> None:
+    from scarab.errors import ConfigError
+
+    with pytest.raises(ConfigError, match="between 0 and 100"):
+        run_deploy(canary_percent=percent)
+    assert client("lambda", aws).list_functions()["Functions"] == []

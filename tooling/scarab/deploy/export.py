@@ -91,7 +91,6 @@ _TOKENS = (
     ACCOUNT, REGION, PARTITION, URL_SUFFIX, f"${{{API}}}", f"${{{IMAGE_TAG}}}",
     *(f"${{{own_id(f.name, FUNCTION)}.Arn}}" for f in FUNCTIONS),
     *(f"${{{own_id(f.name, FUNCTION + ALIAS)}}}" for f in FUNCTIONS),
-    *(f"${{{own_id(f.name, 'CodeKey')}}}" for f in FUNCTIONS),
 )  # fmt: skip
 _OTHER_SUB = re.compile(r"\$\{(?!(?:" + "|".join(re.escape(t[2:]) for t in _TOKENS) + "))")
 # A MOCK integration answers with the status code its request template names.
