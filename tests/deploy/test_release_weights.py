@@ -5,8 +5,8 @@ from __future__ import annotations
 import math
 
 import pytest
+from scarab.deploy import weights as w
 from scarab.errors import ConfigError, ScarabError
-from scarab.release import weights as w
 
 PUBLISHED = ("1", "2", "3")
 

@@ -523,8 +523,8 @@ def _canary_options(
     canary: str | None, bake_seconds: str | None
 ) -> tuple[dict[str, Any], float | None]:
     """deploy()'s canary keyword and the bake's length, validated before anything runs."""
+    from scarab.deploy.weights import parse_percent
     from scarab.release.bake import DEFAULT_BAKE_SECONDS, check_seconds
-    from scarab.release.weights import parse_percent
 
     if canary is None:
         if bake_seconds is not None:
@@ -1288,8 +1288,8 @@ def split_command(
     """Send PERCENT of the `live` alias's traffic to VERSION (an A/B split that lasts until
     --off); the live version keeps the rest."""
     from scarab.aws import aws_errors
+    from scarab.deploy.weights import parse_percent
     from scarab.release.alias import split, split_off
-    from scarab.release.weights import parse_percent
     from scarab.stage import open_stage
 
     if off:

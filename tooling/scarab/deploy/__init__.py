@@ -6,7 +6,6 @@
 from __future__ import annotations
 
 import datetime
-import math
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -53,8 +52,8 @@ from scarab.deploy.state import (
     save_state,
     state_path,
 )
+from scarab.deploy.weights import check_percent
 from scarab.emulator import served_api_url, served_function_url
-from scarab.errors import ConfigError
 from scarab.functions import ALL_ROUTES_NAME, FUNCTIONS, FunctionDef
 from scarab.naming import Names
 
@@ -200,15 +199,9 @@ def deploy(
     `DeployResult.releases` says what moved.
     """
     project_dir = project_dir.resolve()
-    if canary_percent is not None and not (
-        math.isfinite(canary_percent) and 0 < canary_percent < 100
-    ):
-        # Emulators take any weight (1.5 too); Lambda only [0, 1). The release commands'
-        # shared validation (release/weights.py) says more; this is the library's floor.
-        raise ConfigError(
-            f"A canary of {canary_percent}% is not a share of the traffic: give a percent"
-            " between 0 and 100 (exclusive), e.g. 10."
-        )
+    if canary_percent is not None:
+        # Emulators take any weight (1.5 too); Lambda only [0, 1): refuse before any call.
+        check_percent(canary_percent, what="--canary")
     aws = aws or make_aws(config, endpoint_url=endpoint_url, session=session)
     pkg: Package = package or config.function.package
     # The source-only zip fits an emulator on this machine (it runs the function in-process);

@@ -11,12 +11,12 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from scarab.aws import Aws, call, error_code
+from scarab.deploy import weights as w
 from scarab.deploy.planner_versions import parse_version_description
 from scarab.deploy.release_models import LIVE_ALIAS
 from scarab.errors import ConfigError, ScarabError
 from scarab.functions import FUNCTIONS
 from scarab.naming import FunctionNames, Names
-from scarab.release import weights as w
 
 
 @dataclass(frozen=True)

@@ -25,11 +25,11 @@ from dataclasses import dataclass, field
 from typing import Any, Protocol
 
 from scarab.aws import Aws
+from scarab.deploy import weights as w
 from scarab.deploy.release_models import LIVE_ALIAS
 from scarab.errors import ConfigError, ScarabError
 from scarab.functions import FUNCTIONS
 from scarab.naming import Names
-from scarab.release import weights as w
 from scarab.release.alias import Function, Move, Routing, move, read_function
 
 # How often the bake reads the alarms, in seconds (CloudWatch evaluates once a minute).
