@@ -479,6 +479,7 @@ def deploy(
         "aws_calls": result.aws_calls,
         "mutating_calls": result.mutating_calls,
         "warnings": result.warnings,
+        "releases": [vars(r) for r in result.releases],
     }
     if key_value is not None:
         data["api_key"] = key_value
@@ -510,6 +511,10 @@ def _print_deployed(result: Any, show_key: bool, key_value: str | None) -> None:
     for name, fn in result.functions.items():
         if fn.get("url"):
             out.print(f"  {name} function url: {fn['url']}", markup=False)
+    for r in result.releases:
+        was = f" (was {r.previous})" if r.previous and r.previous != r.published else ""
+        share = "" if r.canary_weight is None else f", a canary of {r.canary_weight * 100:g}%"
+        out.print(f"  {r.key}: live -> version {r.published}{share}{was}", markup=False)
     out.print(
         f"  api key: {result.api_key_id}"
         + ("" if show_key else "  (value: scarab keys list --show-values, or deploy --show-key)"),
