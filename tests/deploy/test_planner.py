@@ -279,7 +279,8 @@ def test_functions_override_changes_only_that_function(tmp_path: Path) -> None:
         ("update", "cloudwatch.alarm scarab-dev-models-duration-p99"),
     ]
     assert "MemorySize 512 -> 2048" in steps[0].reason and "Timeout 30 -> 60" in steps[0].reason
-    assert steps[1].instructions[0].params["Threshold"] == 48000.0
+    (alarm,) = [s for s in steps if s.resource.startswith("cloudwatch.alarm")]
+    assert alarm.instructions[0].params["Threshold"] == 48000.0
 
 
 def test_code_change_updates_code_only(tmp_path: Path) -> None:
