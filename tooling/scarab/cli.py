@@ -243,6 +243,12 @@ def build(
     flavor: str = typer.Option(
         "lambda", "--flavor", help="zip flavor: lambda (manylinux wheels) or local (source only)."
     ),
+    log: bool = typer.Option(
+        False,
+        "--log",
+        help="Pack the prediction log's packages, as deploy does when the log is on"
+        " (for zips of an exported stack with [log] enabled).",
+    ),
     as_json: bool = JsonOpt,
 ) -> None:
     """Build the artifacts: a reproducible zip per function, or an image with docker.
@@ -284,6 +290,7 @@ def build(
                     "runtime": fn.runtime,
                     "architecture": fn.architecture,
                     "progress": progress,
+                    "log": log,
                 }
                 # Each function for its own architecture ([functions.<name>] may differ).
                 functions = {
@@ -302,6 +309,7 @@ def build(
                     **_zip_fields(build_zip(project_dir, **options)),
                     "functions": {name: _zip_fields(z) for name, z in functions.items()},
                     "bytecode_note": note or None,
+                    "log": log,  # the prediction log's packages are in every zip
                 }
         if as_json:
             _print_json(data)
