@@ -519,6 +519,15 @@ def status(
     for k in data["api_keys"]:
         state = "enabled" if k["enabled"] else "disabled"
         out.print(f"{'api key:':<16}{k['id']}  {k['name']}  {state}", markup=False)
+    cache = data["cache"]
+    table = "missing" if not cache["table_exists"] else "TTL on"
+    if cache["table_exists"] and not cache["table_ttl_enabled"]:
+        table = "TTL off"
+    out.print(f"{'cache table:':<16}{cache['table']} ({table})", markup=False)
+    log = data["prediction_log"]
+    logging = "on" if log["deployed"] else "off"
+    stored = "stored" if log["on"] else "not stored" if log["enabled"] else "[log] disabled"
+    out.print(f"{'prediction log:':<16}{logging} (URL {log['secret']}: {stored})", markup=False)
     if data["drift"]:
         out.print("drift (live vs scarab.toml; 'scarab deploy' repairs it):")
         for d in data["drift"]:
