@@ -192,18 +192,32 @@ def _unreachable(exc: Exception, url: str) -> bool:
     )
 
 
-def _report(exc: Exception, url: str) -> None:
-    from lens.log.database import BadDatabaseUrl, parse_url, redacted, scrub
+def failure_detail(exc: Exception, url: str) -> str:
+    """What went wrong with the database at `url`, for a log line or an answer: the
+    driver's first line with the URL's password taken out, or what is wrong with the URL
+    itself (a BadDatabaseUrl message never contains the URL)."""
+    from lens.log.database import BadDatabaseUrl, parse_url, scrub
 
-    count_failure(type(exc).__name__)
+    if isinstance(exc, BadDatabaseUrl):
+        return str(exc)
     detail = str(getattr(exc, "orig", None) or exc).splitlines()[0][:300] if str(exc) else ""
     try:
-        detail = scrub(detail, parse_url(url))
+        return scrub(detail, parse_url(url))
     except BadDatabaseUrl:
-        detail = str(exc)  # a BadDatabaseUrl message never contains the URL
+        return type(exc).__name__
+
+
+def _report(exc: Exception, url: str) -> None:
+    from lens.log.database import redacted
+
+    count_failure(type(exc).__name__)
     logger.error(
         "prediction log write failed",
-        extra={"error": type(exc).__name__, "detail": detail, "database": redacted(url)},
+        extra={
+            "error": type(exc).__name__,
+            "detail": failure_detail(exc, url),
+            "database": redacted(url),
+        },
     )
 
 
