@@ -157,13 +157,14 @@ def write(row: dict[str, Any], url: str) -> bool:
     if backoff is not None and _clock() < backoff.until:
         count_failure("backoff")
         return False
+    started = time.monotonic()
     try:
         from lens.log.writer import writer_for
 
         writer_for(url).write(row)
     except Exception as exc:
         _report(exc, url)
-        if _unreachable(exc, url):
+        if _unreachable(exc, url, time.monotonic() - started):
             interval = min(BACKOFF_MAX_S, backoff.interval * 2) if backoff else BACKOFF_FIRST_S
             _backoffs[url] = _Backoff(_clock() + interval, interval)
             logger.warning(
@@ -175,16 +176,22 @@ def write(row: dict[str, Any], url: str) -> bool:
     return True
 
 
-def _unreachable(exc: Exception, url: str) -> bool:
+def _unreachable(exc: Exception, url: str, took_s: float) -> bool:
     """Whether `exc` says the database could not be reached or did not answer in time
-    (not that it refused this row: the next row is then tried at once). A SQLite file
-    is always reachable; its lock waits are bounded by its busy timeout."""
+    (a failure that took the statement timeout: a server cancelling a statement stuck
+    on a lock, a read timing out), not that it refused this row (the next row is then
+    tried at once). A SQLite file is always reachable; its lock waits are bounded by its
+    busy timeout."""
     if url.startswith("sqlite"):
         return False
     try:
         import sqlalchemy as sa
+
+        from lens.log.writer import slow
     except ImportError:  # a zip built without the log's packages: nothing to reach
         return False
+    if slow(took_s):
+        return True
     if isinstance(exc, sa.exc.DBAPIError) and exc.connection_invalidated:
         return True
     return isinstance(
