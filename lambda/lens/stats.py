@@ -52,46 +52,49 @@ def stats() -> dict[str, Any]:
         )
     end = prediction_log.now()
     start = end - window
-    try:
-        rows = aggregates.read_rows(url, start)
-    except Exception as exc:
-        from lens.log.database import redacted
-
-        logger.error(
-            "prediction log unreadable",
-            extra={"error": type(exc).__name__, "database": redacted(url)},
-        )
-        raise ApiError(
-            503, "log_unreadable", "The prediction log cannot be read right now; try again."
-        ) from None
     prices = {
         model: aggregates.Price(input=rates[0], output=rates[1])
         for model, rates in get_settings().gemini_prices.items()
     }
-    answer = aggregates.aggregate(rows, start=start, end=end, prices=prices)
+    try:
+        groups, latencies = aggregates.read_summary(url, start)
+    except Exception as exc:
+        raise _unreadable(url, exc) from None
+    answer = aggregates.summarize(groups, latencies, start=start, end=end, prices=prices)
+    try:
+        forecasts = _forecasts(url, start)
+    except aggregates.sqlalchemy_error() as exc:  # read a page at a time, as consumed
+        raise _unreadable(url, exc) from None
     answer = {"since": (query.get("since") or aggregates.DEFAULT_SINCE).strip(), **answer}
-    answer["forecasts"] = _forecasts(rows)
+    answer["forecasts"] = forecasts
     return answer
 
 
-def _forecasts(rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
-    from lens.log.stats import FORECAST_ROUTES, forecasts_vs_actuals
+def _unreadable(url: str, exc: Exception) -> ApiError:
+    from lens.log.database import redacted
+
+    logger.error(
+        "prediction log unreadable",
+        extra={"error": type(exc).__name__, "database": redacted(url)},
+    )
+    return ApiError(
+        503, "log_unreadable", "The prediction log cannot be read right now; try again."
+    )
+
+
+def _forecasts(url: str, start: datetime) -> list[dict[str, Any]]:
+    from lens.log.stats import forecasts_vs_actuals, read_forecasts
 
     try:
         view = sources.current()
     except RegistryUnavailable:
         return []  # no registry, no forecasters to name
     result = []
-    newest_first = rows[::-1]
     for name in view.names():
         entry = sources.choose(view.models[name], sources.rng())
         if entry is None or entry.kind != "forecaster":
             continue
-        logged = [
-            r
-            for r in newest_first
-            if r["model"] == name and r["route"] in FORECAST_ROUTES and r["output"]
-        ]
+        logged = read_forecasts(url, start, name)
         result.append({"model": name, "recent": forecasts_vs_actuals(logged, _actuals(entry))})
     return result
 

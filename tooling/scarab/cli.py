@@ -244,6 +244,12 @@ def build(
     flavor: str = typer.Option(
         "lambda", "--flavor", help="zip flavor: lambda (manylinux wheels) or local (source only)."
     ),
+    log: bool = typer.Option(
+        False,
+        "--log",
+        help="Pack the prediction log's packages, as deploy does when the log is on"
+        " (for zips of an exported stack with [log] enabled).",
+    ),
     as_json: bool = JsonOpt,
 ) -> None:
     """Build the artifacts: a reproducible zip per function, or an image with docker.
@@ -285,6 +291,7 @@ def build(
                     "runtime": fn.runtime,
                     "architecture": fn.architecture,
                     "progress": progress,
+                    "log": log,
                 }
                 # Each function for its own architecture ([functions.<name>] may differ).
                 functions = {
@@ -303,6 +310,7 @@ def build(
                     **_zip_fields(build_zip(project_dir, **options)),
                     "functions": {name: _zip_fields(z) for name, z in functions.items()},
                     "bytecode_note": note or None,
+                    "log": log,  # the prediction log's packages are in every zip
                 }
         if as_json:
             _print_json(data)
@@ -617,6 +625,15 @@ def status(
     for k in data["api_keys"]:
         state = "enabled" if k["enabled"] else "disabled"
         out.print(f"{'api key:':<16}{k['id']}  {k['name']}  {state}", markup=False)
+    cache = data["cache"]
+    table = "missing" if not cache["table_exists"] else "TTL on"
+    if cache["table_exists"] and not cache["table_ttl_enabled"]:
+        table = "TTL off"
+    out.print(f"{'cache table:':<16}{cache['table']} ({table})", markup=False)
+    log = data["prediction_log"]
+    logging = "on" if log["deployed"] else "off"
+    stored = "stored" if log["on"] else "not stored" if log["enabled"] else "[log] disabled"
+    out.print(f"{'prediction log:':<16}{logging} (URL {log['secret']}: {stored})", markup=False)
     if data["drift"]:
         out.print("drift (live vs scarab.toml; 'scarab deploy' repairs it):")
         for d in data["drift"]:

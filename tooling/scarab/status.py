@@ -7,11 +7,13 @@ from pathlib import Path
 from typing import Any
 
 from scarab.aws import Aws, aws_errors
-from scarab.config import ScarabConfig
+from scarab.config import ScarabConfig, prediction_db_secret_name
 from scarab.deploy import api_url, shown_url
-from scarab.deploy.guards import extra_access
+from scarab.deploy.guards import extra_access, prediction_log
 from scarab.deploy.models import (
+    LOG_ENABLED_ENV,
     VpcSpec,
+    cache_spec,
     function_environment,
     function_settings,
     live_vpc,
@@ -19,6 +21,7 @@ from scarab.deploy.models import (
 )
 from scarab.deploy.reader import (
     find_rest_api,
+    read_cache,
     read_function,
     read_legacy_unit,
     read_plan_and_keys,
@@ -27,7 +30,7 @@ from scarab.deploy.reader import (
 from scarab.deploy.release_models import LIVE_ALIAS
 from scarab.errors import ScarabError
 from scarab.functions import FUNCTIONS
-from scarab.naming import FunctionNames
+from scarab.naming import FunctionNames, Names
 from scarab.stage import open_stage
 
 
@@ -104,6 +107,8 @@ def status(
         api_id = find_rest_api(st.aws, names, st.state.rest_api_id)
         plan, keys = read_plan_and_keys(st.aws, names, st.state.usage_plan_id)
         roles = {fn.key: read_role(st.aws, fn) for fn, _ in found}
+        cache_live = read_cache(st.aws, names.cache_table)
+        log_wanted, _ = prediction_log(st.aws, config)
     if all(f is None for _, f in found) and legacy is None and api_id is None and plan is None:
         raise ScarabError(
             f"Nothing is deployed for stage {names.stage} here. Run 'scarab deploy' first."
@@ -145,13 +150,81 @@ def status(
             {"id": k.id, "name": k.name, "enabled": k.enabled, "in_plan": k.in_plan} for k in keys
         ],
         **{k: main[k] for k in _MAIN_FIELDS},
-        # Every difference: the API's, then each function's (named in "function").
+        "cache": _cache_status(config, cache_live),
+        "prediction_log": _log_status(config, found, log_wanted),
+        # Every difference: the API's, the cache's, the log's, then each function's (named
+        # in "function").
         "drift": _api_drift(config, plan)
+        + _cache_drift(config, st.aws, cache_live)
+        + _log_drift(found, log_wanted)
         + [{**d, "function": key} for key, fn in functions.items() for d in fn["drift"]],
         "functions": functions,
         # Grants scarab did not make: a redeploy leaves them, so they are listed apart.
         "unmanaged_access": unmanaged,
     }
+
+
+def _cache_wanted(config: ScarabConfig, aws: Aws) -> bool:
+    spec = cache_spec(config, account_id=aws.account_id, region=aws.region, partition="aws")
+    return spec is not None
+
+
+def _cache_status(config: ScarabConfig, live: Any) -> dict[str, Any]:
+    """The shared response cache: its table as [cache] wants it, and as found."""
+    return {
+        "ttl_seconds": config.cache.ttl_seconds,
+        "shared": config.cache.shared,
+        "table": Names(config.app, config.stage).cache_table,
+        "table_exists": live.table_exists,
+        "table_ttl_enabled": live.ttl_enabled,
+    }
+
+
+def _cache_drift(config: ScarabConfig, aws: Aws, live: Any) -> list[dict[str, Any]]:
+    """The table [cache] asks for, missing or with DynamoDB's TTL off (a deploy repairs
+    both; without the table every request counts a CacheErrors)."""
+    out: list[dict[str, Any]] = []
+    if _cache_wanted(config, aws):
+        check = _checker(out)
+        check("cache.table", "present" if live.table_exists else "missing", "present")
+        if live.table_exists:
+            check("cache.table_ttl", live.ttl_enabled, True)
+    return out
+
+
+def _deployed_log(found: list[tuple[FunctionNames, Any]]) -> bool | None:
+    """Whether the deployed functions log (None: none is deployed)."""
+    envs = [
+        (live.config.get("Environment") or {}).get("Variables") or {}
+        for _, live in found
+        if live is not None
+    ]
+    if not envs:
+        return None
+    return any(env.get(LOG_ENABLED_ENV) == "true" for env in envs)
+
+
+def _log_status(
+    config: ScarabConfig, found: list[tuple[FunctionNames, Any]], wanted: bool
+) -> dict[str, Any]:
+    """The prediction log: [log] enabled, whether its URL's secret is stored (its name,
+    never its value), and whether the deployed functions log."""
+    return {
+        "enabled": config.log.enabled,
+        "secret": prediction_db_secret_name(config.app, config.stage),
+        "on": wanted,
+        "deployed": _deployed_log(found),
+    }
+
+
+def _log_drift(found: list[tuple[FunctionNames, Any]], wanted: bool) -> list[dict[str, Any]]:
+    """The functions log and the secret is gone (or [log] turned off), or the other way
+    round: the next deploy follows the secret."""
+    out: list[dict[str, Any]] = []
+    deployed = _deployed_log(found)
+    if deployed is not None:
+        _checker(out)("log.on", deployed, wanted)
+    return out
 
 
 _MAIN_FIELDS = (

@@ -7,8 +7,8 @@ miss runs it and stores its answer in both levels. `compute` raising (an ApiErro
 failure) stores nothing: errors are never cached.
 
 Each answer of such a route says where it came from in `X-Cache`: `hit`, `miss`, or
-`bypass` when the request carried `Cache-Control: no-cache` (the cache is not read; the
-fresh answer is stored) or `no-store` (not read, not stored). The header is set by
+`bypass` when the request carried `Cache-Control: no-cache` or `max-age=0` (the cache is
+not read; the fresh answer is stored) or `no-store` (not read, not stored). The header is set by
 `header_middleware` (installed by lens.app on every resolver); no header means the
 cache is off (SCARAB_CACHE_TTL_S unset or 0) or the answer was an error.
 
@@ -55,10 +55,17 @@ _request: ContextVar[RequestCache | None] = ContextVar("lens_cache_request", def
 
 
 def directives(cache_control: str) -> RequestCache:
-    """A request's Cache-Control as what the cache does ('No-Cache, max-age=0' bypasses)."""
-    tokens = {part.split("=", 1)[0].strip().lower() for part in cache_control.split(",")}
+    """A request's Cache-Control as what the cache does: no-cache and max-age=0 (no
+    cached answer is fresh enough; what a browser's reload sends) bypass it, no-store
+    neither reads nor writes it. Directive names are case-insensitive."""
+    tokens: dict[str, str] = {}
+    for part in cache_control.split(","):
+        name, _, value = part.partition("=")
+        tokens[name.strip().lower()] = value.strip().strip('"')
     no_store = "no-store" in tokens
-    return RequestCache(bypass=no_store or "no-cache" in tokens, no_store=no_store)
+    age = tokens.get("max-age", "")
+    stale = age.isdigit() and int(age) == 0
+    return RequestCache(bypass=no_store or stale or "no-cache" in tokens, no_store=no_store)
 
 
 class ResponseCache:

@@ -28,7 +28,7 @@ import hashlib
 import json
 import os
 import time
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any, Literal
@@ -52,6 +52,12 @@ READ_DEFAULT_LIMIT = 50
 READ_MAX_LIMIT = 1000
 # How long an unreadable URL is remembered before the store is asked again.
 MISSING_URL_RETRY_S = 60.0
+# After a database could not be reached (hung, refusing, unresolvable), its writes are
+# skipped (each counted as LogWriteFailures) for BACKOFF_FIRST_S, doubled after every
+# retry that fails again up to BACKOFF_MAX_S: a dead database costs one request per
+# interval a connect timeout, not every request.
+BACKOFF_FIRST_S = 5.0
+BACKOFF_MAX_S = 300.0
 
 CacheState = Literal["hit", "miss", "bypass"]
 
@@ -134,30 +140,91 @@ def count_failure(reason: str) -> None:
     logger.debug("prediction log failure counted", extra={"reason": reason})
 
 
+@dataclass
+class _Backoff:
+    until: float  # writes are skipped before this time (of _clock)
+    interval: float  # the last wait; the next failure doubles it
+
+
+_backoffs: dict[str, _Backoff] = {}
+_clock: Callable[[], float] = time.monotonic
+
+
 def write(row: dict[str, Any], url: str) -> bool:
-    """Write `row` to the database at `url`; False (counted and logged) when it failed."""
+    """Write `row` to the database at `url`; False (counted and logged) when it failed,
+    or was skipped because the database was unreachable a moment ago."""
+    backoff = _backoffs.get(url)
+    if backoff is not None and _clock() < backoff.until:
+        count_failure("backoff")
+        return False
+    started = time.monotonic()
     try:
         from lens.log.writer import writer_for
 
         writer_for(url).write(row)
     except Exception as exc:
         _report(exc, url)
+        if _unreachable(exc, url, time.monotonic() - started):
+            interval = min(BACKOFF_MAX_S, backoff.interval * 2) if backoff else BACKOFF_FIRST_S
+            _backoffs[url] = _Backoff(_clock() + interval, interval)
+            logger.warning(
+                "prediction log database unreachable: skipping its writes for a while",
+                extra={"retry_in_s": interval},
+            )
         return False
+    _backoffs.pop(url, None)
     return True
 
 
-def _report(exc: Exception, url: str) -> None:
-    from lens.log.database import BadDatabaseUrl, parse_url, redacted, scrub
+def _unreachable(exc: Exception, url: str, took_s: float) -> bool:
+    """Whether `exc` says the database could not be reached or did not answer in time
+    (a failure that took the statement timeout: a server cancelling a statement stuck
+    on a lock, a read timing out), not that it refused this row (the next row is then
+    tried at once). A SQLite file is always reachable; its lock waits are bounded by its
+    busy timeout."""
+    if url.startswith("sqlite"):
+        return False
+    try:
+        import sqlalchemy as sa
 
-    count_failure(type(exc).__name__)
+        from lens.log.writer import slow
+    except ImportError:  # a zip built without the log's packages: nothing to reach
+        return False
+    if slow(took_s):
+        return True
+    if isinstance(exc, sa.exc.DBAPIError) and exc.connection_invalidated:
+        return True
+    return isinstance(
+        exc, (sa.exc.OperationalError, sa.exc.InterfaceError, sa.exc.TimeoutError, OSError)
+    )
+
+
+def failure_detail(exc: Exception, url: str) -> str:
+    """What went wrong with the database at `url`, for a log line or an answer: the
+    driver's first line with the URL's password taken out, or what is wrong with the URL
+    itself (a BadDatabaseUrl message never contains the URL)."""
+    from lens.log.database import BadDatabaseUrl, parse_url, scrub
+
+    if isinstance(exc, BadDatabaseUrl):
+        return str(exc)
     detail = str(getattr(exc, "orig", None) or exc).splitlines()[0][:300] if str(exc) else ""
     try:
-        detail = scrub(detail, parse_url(url))
+        return scrub(detail, parse_url(url))
     except BadDatabaseUrl:
-        detail = str(exc)  # a BadDatabaseUrl message never contains the URL
+        return type(exc).__name__
+
+
+def _report(exc: Exception, url: str) -> None:
+    from lens.log.database import redacted
+
+    count_failure(type(exc).__name__)
     logger.error(
         "prediction log write failed",
-        extra={"error": type(exc).__name__, "detail": detail, "database": redacted(url)},
+        extra={
+            "error": type(exc).__name__,
+            "detail": failure_detail(exc, url),
+            "database": redacted(url),
+        },
     )
 
 
@@ -187,9 +254,13 @@ def record(facts: Mapping[str, Any], settings: LogSettings | None = None) -> boo
         return False
 
 
-def reset() -> None:
-    """Forget remembered URLs and close every database connection (tests)."""
+def reset(*, clock: Callable[[], float] | None = None) -> None:
+    """Forget remembered URLs and back-offs and close every database connection (tests;
+    `clock`, monotonic seconds, times the back-off)."""
+    global _clock
     _url_cache.clear()
+    _backoffs.clear()
+    _clock = clock or time.monotonic
     import sys
 
     writer = sys.modules.get("lens.log.writer")

@@ -107,13 +107,9 @@ def answer(event: Mapping[str, Any]) -> dict[str, Any]:
     try:
         return _read(url, filters)
     except Exception as exc:
-        from lens.log.database import BadDatabaseUrl, parse_url, redacted, scrub
+        from lens.log.database import redacted
 
-        detail = str(getattr(exc, "orig", None) or exc).splitlines()[0][:300] if str(exc) else ""
-        try:
-            detail = scrub(detail, parse_url(url))
-        except BadDatabaseUrl:
-            detail = type(exc).__name__
+        detail = prediction_log.failure_detail(exc, url)
         logger.error(
             "prediction log read failed",
             extra={"error": type(exc).__name__, "detail": detail, "database": redacted(url)},

@@ -1,14 +1,16 @@
 """Aggregates of the prediction log for GET /stats (and the web client's dashboard).
 
-One implementation on every engine: the rows of the window are read (only the columns
-the aggregates need) and everything is computed here in Python, the latency
-percentiles included, because SQLite and MySQL have no percentile function and
-MariaDB's is a window function only. Percentiles are continuous (linear interpolation
-between the two nearest ranks), the same definition as PostgreSQL's percentile_cont,
-so they agree with the predictions_hourly view where the engine computes them.
+One implementation on every engine, and no row of the window held in memory: the
+database counts (GROUP BY hour, route, model, status, error code and cache state, with
+the tokens summed), and only the latencies are read, as one float each, because SQLite
+and MySQL have no percentile function and MariaDB's is a window function only.
+Percentiles are continuous (linear interpolation between the two nearest ranks), the
+same definition as PostgreSQL's percentile_cont, so they agree with the
+predictions_hourly view where the engine computes them. A forecaster's recent forecasts
+are read newest first, a page at a time, until RECENT_FORECASTS distinct ones are found.
 
-`parse_since` and `percentile` are pure; `read_rows` imports SQLAlchemy (loaded only
-when the log is on and /stats is asked).
+`parse_since`, `percentile`, `aggregate` and `summarize` are pure; `read_summary` and
+`read_forecasts` import SQLAlchemy (loaded only when the log is on and /stats is asked).
 """
 
 from __future__ import annotations
@@ -16,8 +18,9 @@ from __future__ import annotations
 import json
 import math
 import re
+from array import array
 from collections import Counter, defaultdict
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
@@ -40,8 +43,10 @@ COLUMNS = (
     "cache",
 )
 FORECAST_ROUTES = ("/forecast/{model_id}", "/predict/{model_id}")
-# Recent forecasts shown per forecaster.
+# Recent forecasts shown per forecaster, and how many logged ones are read at a time
+# while looking for them (repeats, e.g. cache hits, are skipped).
 RECENT_FORECASTS = 5
+FORECAST_PAGE = 100
 
 
 class BadSince(ValueError):
@@ -94,6 +99,27 @@ def _round(value: float | None, digits: int = 3) -> float | None:
     return None if value is None else round(value, digits)
 
 
+@dataclass(frozen=True)
+class Group:
+    """The window's answers that share an hour, route, model, status, error code and
+    cache state: how many, and the Gemini tokens of those that spent any."""
+
+    hour: datetime
+    route: str
+    model: str | None
+    status: int
+    error_code: str | None
+    cache: str | None
+    requests: int
+    tokens_in: int
+    tokens_out: int
+    with_tokens: int  # answers with tokens_in or tokens_out set
+
+
+# Latencies by route, one float (8 bytes) each.
+Latencies = dict[str, "array[float]"]
+
+
 def aggregate(
     rows: Iterable[Mapping[str, Any]],
     *,
@@ -101,27 +127,67 @@ def aggregate(
     end: datetime,
     prices: Mapping[str, Price],
 ) -> dict[str, Any]:
-    """Every aggregate of /stats but the forecasts, over `rows` (dicts of COLUMNS)."""
-    rows = list(rows)
+    """Every aggregate of /stats but the forecasts, over `rows` (dicts of COLUMNS): the
+    same as `summarize` over the database's groups of those rows."""
+    groups: Counter[tuple[Any, ...]] = Counter()
+    spent: dict[tuple[Any, ...], list[int]] = defaultdict(lambda: [0, 0, 0])
+    latencies: Latencies = defaultdict(lambda: array("d"))
+    for row in rows:
+        key = (
+            hour_of(row["at"]), row["route"], row["model"], int(row["status"]),
+            row["error_code"], row["cache"],
+        )  # fmt: skip
+        groups[key] += 1
+        if row["tokens_in"] is not None or row["tokens_out"] is not None:
+            tokens = spent[key]
+            tokens[0] += int(row["tokens_in"] or 0)
+            tokens[1] += int(row["tokens_out"] or 0)
+            tokens[2] += 1
+        latencies[row["route"]].append(float(row["latency_ms"]))
+    found = []
+    for key, count in groups.items():
+        hour, route, model, status, code, state = key
+        tokens_in, tokens_out, with_tokens = spent.get(key, (0, 0, 0))
+        found.append(
+            Group(
+                hour, route, model, status, code, state, count, tokens_in, tokens_out, with_tokens
+            )
+        )
+    return summarize(
+        found,
+        latencies,
+        start=start,
+        end=end,
+        prices=prices,
+    )
+
+
+def summarize(
+    groups: Iterable[Group],
+    latencies: Latencies,
+    *,
+    start: datetime,
+    end: datetime,
+    prices: Mapping[str, Price],
+) -> dict[str, Any]:
+    """Every aggregate of /stats but the forecasts, from the window's groups and its
+    latencies by route."""
+    total = 0
     per_hour: Counter[tuple[datetime, str, str | None]] = Counter()
-    latencies: list[float] = []
-    by_route: dict[str, list[float]] = defaultdict(list)
     errors: Counter[str] = Counter()
     cache: Counter[str] = Counter()
     tokens: dict[str, list[int]] = defaultdict(lambda: [0, 0])
-    for row in rows:
-        per_hour[(hour_of(row["at"]), row["route"], row["model"])] += 1
-        latency = float(row["latency_ms"])
-        latencies.append(latency)
-        by_route[row["route"]].append(latency)
-        if int(row["status"]) >= 400:
-            errors[row["error_code"] or f"http_{row['status']}"] += 1
-        if row["cache"] in ("hit", "miss", "bypass"):
-            cache[row["cache"]] += 1
-        if row["tokens_in"] is not None or row["tokens_out"] is not None:
-            spent = tokens[row["model"] or "unknown"]
-            spent[0] += int(row["tokens_in"] or 0)
-            spent[1] += int(row["tokens_out"] or 0)
+    for g in groups:
+        total += g.requests
+        per_hour[(g.hour, g.route, g.model)] += g.requests
+        if g.status >= 400:
+            errors[g.error_code or f"http_{g.status}"] += g.requests
+        if g.cache in ("hit", "miss", "bypass"):
+            cache[g.cache] += g.requests
+        if g.with_tokens:
+            spent = tokens[g.model or "unknown"]
+            spent[0] += g.tokens_in
+            spent[1] += g.tokens_out
     asked = cache["hit"] + cache["miss"]
     gemini: list[dict[str, Any]] = []
     for model in sorted(tokens):
@@ -148,7 +214,7 @@ def aggregate(
         "from": _iso(start),
         "to": _iso(end),
         "requests": {
-            "total": len(rows),
+            "total": total,
             "by_hour": [
                 {"hour": _iso(hour), "route": route, "model": model, "requests": count}
                 for (hour, route, model), count in sorted(
@@ -157,8 +223,10 @@ def aggregate(
             ],
         },
         "latency_ms": {
-            **_quantiles(latencies),
-            "by_route": {route: _quantiles(values) for route, values in sorted(by_route.items())},
+            **_quantiles([v for values in latencies.values() for v in values]),
+            "by_route": {
+                route: _quantiles(values) for route, values in sorted(latencies.items()) if values
+            },
         },
         "errors": {"total": sum(errors.values()), "by_code": dict(sorted(errors.items()))},
         "cache": {
@@ -232,24 +300,104 @@ def _actual(actuals: Mapping[datetime, float], text: Any) -> float | None:
         return None
 
 
-def read_rows(url: str, start: datetime) -> list[dict[str, Any]]:
-    """The log's rows since `start` (COLUMNS plus output for forecast routes), oldest first."""
+def _hour_column(dialect: str, at: Any) -> Any:
+    """The start of `at`'s hour, in SQL (grouped by its label, so a bound format string
+    is not two different expressions to PostgreSQL)."""
     import sqlalchemy as sa
 
-    from lens.log.schema import predictions
+    if dialect == "postgresql":
+        return sa.func.date_trunc("hour", at)
+    if dialect in ("mysql", "mariadb"):
+        return sa.func.date_format(at, "%Y-%m-%d %H:00:00")
+    return sa.func.strftime("%Y-%m-%d %H:00:00", at)
+
+
+def _as_datetime(value: Any) -> datetime:
+    if isinstance(value, datetime):
+        return value.replace(tzinfo=None)
+    text = value.decode() if isinstance(value, bytes) else str(value)
+    return datetime.fromisoformat(text)
+
+
+def read_summary(url: str, start: datetime) -> tuple[list[Group], Latencies]:
+    """The log's groups since `start`, and its latencies by route (lens.log.stats:
+    what `summarize` takes)."""
+    import sqlalchemy as sa
+
+    from lens.log.schema import predictions as table
     from lens.log.writer import writer_for
 
     writer = writer_for(url)
     writer.ensure_schema()  # an empty database answers "no data", not an error
-    table = predictions
-    forecast_output = sa.case(
-        (table.c.route.in_(FORECAST_ROUTES) & (table.c.status < 400), table.c.output),
-        else_=sa.null(),
-    ).label("output")
-    stmt = (
-        sa.select(*(table.c[name] for name in COLUMNS), forecast_output)
-        .where(table.c.at >= start)
-        .order_by(table.c.at, table.c.id)
+    hour = _hour_column(writer.engine.dialect.name, table.c.at).label("hour")
+    with_tokens = sa.case(
+        ((table.c.tokens_in.is_not(None)) | (table.c.tokens_out.is_not(None)), 1), else_=0
     )
+    keys = (table.c.route, table.c.model, table.c.status, table.c.error_code, table.c.cache)
+    grouped = (
+        sa.select(
+            hour,
+            *keys,
+            sa.func.count().label("requests"),
+            sa.func.coalesce(sa.func.sum(table.c.tokens_in), 0).label("tokens_in"),
+            sa.func.coalesce(sa.func.sum(table.c.tokens_out), 0).label("tokens_out"),
+            sa.func.sum(with_tokens).label("with_tokens"),
+        )
+        .where(table.c.at >= start)
+        .group_by(sa.literal_column("hour"), *keys)
+    )
+    latency = sa.select(table.c.route, table.c.latency_ms).where(table.c.at >= start)
+    latencies: Latencies = defaultdict(lambda: array("d"))
     with writer.engine.connect() as connection:
-        return [dict(row._mapping) for row in connection.execute(stmt)]
+        groups = [
+            Group(
+                hour=_as_datetime(r.hour), route=r.route, model=r.model, status=int(r.status),
+                error_code=r.error_code, cache=r.cache, requests=int(r.requests),
+                tokens_in=int(r.tokens_in), tokens_out=int(r.tokens_out),
+                with_tokens=int(r.with_tokens or 0),
+            )
+            for r in connection.execute(grouped)
+        ]  # fmt: skip
+        # Streamed: the driver hands the rows over in batches, never all at once.
+        result = connection.execution_options(yield_per=10_000).execute(latency)
+        for route, value in result:
+            latencies[route].append(float(value))
+    return groups, dict(latencies)
+
+
+def sqlalchemy_error() -> tuple[type[Exception], ...]:
+    """What a failed read of the log raises (SQLAlchemy's errors, and the socket's)."""
+    import sqlalchemy as sa
+
+    return (sa.exc.SQLAlchemyError, OSError)
+
+
+def read_forecasts(url: str, start: datetime, model: str) -> Iterator[dict[str, Any]]:
+    """`model`'s logged successful answers of FORECAST_ROUTES since `start` (at,
+    model_version, output), newest first, read FORECAST_PAGE at a time as consumed."""
+    import sqlalchemy as sa
+
+    from lens.log.schema import predictions as table
+    from lens.log.writer import writer_for
+
+    engine = writer_for(url).engine
+    stmt = (
+        sa.select(table.c.at, table.c.model_version, table.c.output)
+        .where(
+            (table.c.at >= start)
+            & (table.c.model == model)
+            & table.c.route.in_(FORECAST_ROUTES)
+            & (table.c.status < 400)
+            & table.c.output.is_not(None)
+        )
+        .order_by(table.c.at.desc(), table.c.id.desc())
+        .limit(FORECAST_PAGE)
+    )
+    offset = 0
+    while True:
+        with engine.connect() as connection:
+            page = [dict(r._mapping) for r in connection.execute(stmt.offset(offset))]
+        yield from page
+        if len(page) < FORECAST_PAGE:
+            return
+        offset += FORECAST_PAGE

@@ -8,13 +8,14 @@ metric and a log line.
 
 from __future__ import annotations
 
+import time
 from typing import Any
 
 import sqlalchemy as sa
 from sqlalchemy.engine import URL
 
 from lens.log import migrate
-from lens.log.database import create_engine, parse_url
+from lens.log.database import STATEMENT_TIMEOUT_S, create_engine, parse_url
 from lens.log.schema import predictions
 
 
@@ -35,13 +36,15 @@ class Writer:
     def write(self, row: dict[str, Any]) -> None:
         """Insert one row (a dict of predictions' columns) and commit it."""
         self.ensure_schema()
+        started = time.monotonic()
         try:
             self._execute(row)
         except sa.exc.DBAPIError as exc:
-            if not exc.connection_invalidated:
+            if not exc.connection_invalidated or slow(time.monotonic() - started):
                 raise
             # The pooled connection had died (server restart, idle timeout): the pool
-            # dropped it, and one retry on a fresh connection is cheap.
+            # dropped it, and one retry on a fresh connection is cheap. Not after a
+            # timeout: that would make the request wait for it twice.
             self._execute(row)
 
     def _execute(self, row: dict[str, Any]) -> None:
@@ -50,6 +53,11 @@ class Writer:
 
     def close(self) -> None:
         self.engine.dispose()
+
+
+def slow(seconds: float) -> bool:
+    """Whether a failure that took `seconds` was a timeout, not a refusal."""
+    return seconds >= 0.9 * STATEMENT_TIMEOUT_S
 
 
 _writers: dict[str, Writer] = {}

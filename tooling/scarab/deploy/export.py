@@ -135,12 +135,16 @@ def export_desired(config: ScarabConfig, project_dir: Path) -> Desired:
         )
     else:
         code = Code(package="zip")
+    # The log as deploy turns it on when its secret is stored: export asks no store, and
+    # the functions read the URL at run time (without it they log nothing), as they read
+    # the Gemini key.
     return desired_state(
         config,
         account_id=ACCOUNT,
         region=REGION,
         partition=PARTITION,
         codes={f.name: code for f in FUNCTIONS},
+        log=config.log.enabled,
     )
 
 
