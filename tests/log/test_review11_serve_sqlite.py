@@ -24,6 +24,15 @@ pytestmark = [pytest.mark.emulator, pytest.mark.slow]
 __all__ = ["serve_factory"]
 
 
+def _project_with_log(tmp_path: Path, content: bytes) -> tuple[Path, Path]:
+    """A project whose serve log file already holds `content`; (project, the file)."""
+    project = make_project(tmp_path / "proj", web=False)
+    path = project / DB
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_bytes(content)
+    return project, path
+
+
 def _predict(serve: ServeProcess, digit: int) -> int:
     headers = {"x-api-key": serve.api_key or "", "Content-Type": "application/json"}
     body = json.dumps({"image": digit_b64(draw_digit(digit))}).encode()
@@ -37,10 +46,7 @@ def test_serve_logs_through_an_empty_file_a_held_lock_and_a_reader(
     gemini_session_server: GeminiServer,
     serve_factory: Callable[..., ServeProcess],
 ) -> None:
-    project = make_project(tmp_path / "proj", web=False)
-    path = project / DB
-    path.parent.mkdir(parents=True, exist_ok=True)
-    path.write_bytes(b"")  # a zero-length file: an empty database to SQLite
+    project, path = _project_with_log(tmp_path, b"")  # zero-length: an empty database
     serve = serve_factory(project, env=serve_env(gemini_session_server))
     _predict(serve, 1)
     _predict(serve, 2)
@@ -70,11 +76,8 @@ def test_a_corrupt_log_file_is_left_alone_and_serve_keeps_answering(
     gemini_session_server: GeminiServer,
     serve_factory: Callable[..., ServeProcess],
 ) -> None:
-    project = make_project(tmp_path / "proj", web=False)
-    path = project / DB
-    path.parent.mkdir(parents=True, exist_ok=True)
     damaged = b"SQLite format 3\x00" + b"\xff" * 4080
-    path.write_bytes(damaged)
+    project, path = _project_with_log(tmp_path, damaged)
     serve = serve_factory(project, env=serve_env(gemini_session_server))
     _predict(serve, 5)
     _predict(serve, 6)
