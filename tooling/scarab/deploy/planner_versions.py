@@ -21,6 +21,7 @@ from scarab.deploy.models import FunctionSpec
 from scarab.deploy.planner_api import deleting
 from scarab.deploy.reader import ObservedUnit
 from scarab.deploy.release_models import LIVE_ALIAS
+from scarab.deploy.weights import weight as canary_weight
 
 # Lambda's limit on a version's description.
 DESCRIPTION_LIMIT = 256
@@ -162,7 +163,9 @@ def planned_release(
     reuse = next((str(v["Version"]) for v in versions if same(recorded[str(v["Version"])])), None)
     weight = None
     if canary_percent is not None and previous is not None:
-        weight = round(canary_percent / 100, 6)
+        # Unrounded: rounding took 99.9999999 to 1.0 (Lambda refuses it) and 1e-9 to
+        # 0.0 (a canary no request reaches, promoted after a quiet bake).
+        weight = canary_weight(canary_percent)
     return PlannedRelease(previous, reuse, reuse is None, reason, weight)
 
 
