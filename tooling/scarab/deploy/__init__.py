@@ -40,7 +40,7 @@ from scarab.deploy.planner import (
 )
 from scarab.deploy.planner import plan as make_plan
 from scarab.deploy.planner_url import url_move_warnings, url_var
-from scarab.deploy.planner_versions import planned_release, version_var
+from scarab.deploy.planner_versions import planned_release, split_warnings, version_var
 from scarab.deploy.provenance import project_provenance
 from scarab.deploy.reader import Observed, read_all
 from scarab.deploy.release_models import LIVE_ALIAS, Release
@@ -283,8 +283,12 @@ def deploy(
         warnings = guards.deploy_warnings(aws, config, names, units)
         if steps and observed.retired:
             warnings += guards.migration_warnings(observed, state.managed_envs().get("all", []))
+    releases = [] if dry_run else _releases(desired, observed, state, values, canary_percent)
     if steps:
         warnings += url_move_warnings(desired, observed)
+        moved = {r.key for r in releases}
+        by_key = {fn.key: observed.unit(fn.key) for fn in desired.functions}
+        warnings += split_warnings([fn for fn in desired.functions if fn.key in moved], by_key)
     if log_notice:
         warnings.append(log_notice)
     if notice:
@@ -320,7 +324,7 @@ def deploy(
             }
             for fn in desired.functions
         },
-        releases=[] if dry_run else _releases(desired, observed, state, values, canary_percent),
+        releases=releases,
         alarm_names=stage_alarm_names(desired),
     )
 
