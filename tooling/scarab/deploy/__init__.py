@@ -252,6 +252,9 @@ def deploy(
     # it makes no mutating call at all, the lock's included.
     state, desired, observed, steps = survey()
     values = seed_vars(observed)
+    if canary_percent is not None and not dry_run and _starts_canary(desired, observed, state):
+        with aws_errors():
+            guards.check_canary_alarms(aws, stage_alarm_names(desired))
     notice: str | None = None
     if steps and not dry_run:
         with stage_lock(
@@ -327,6 +330,11 @@ def deploy(
         releases=releases,
         alarm_names=stage_alarm_names(desired),
     )
+
+
+def _starts_canary(desired: Desired, observed: Observed, state: StageState) -> bool:
+    """Whether the plan gives a new version a share of some function's `live` alias."""
+    return any(r.previous is not None for r in _releases(desired, observed, state, {}, 1.0))
 
 
 def _releases(
