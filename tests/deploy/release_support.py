@@ -5,7 +5,10 @@ from __future__ import annotations
 
 import contextlib
 import io
+import threading
+import time
 import zipfile
+from collections.abc import Iterator
 from typing import Any
 
 from scarab.deploy.planner_versions import version_description
@@ -77,3 +80,32 @@ def deployed(run_deploy: Any, aws: MotoServer) -> None:
     """A real deploy, with the `live` alias and versions it made (if any) removed."""
     run_deploy()
     without_versions(aws, ANALYZE, MODELS)
+
+
+@contextlib.contextmanager
+def alarm_once_canary_starts(
+    aws: MotoServer, alarm: str, reason: str, function: str = ANALYZE
+) -> Iterator[None]:
+    """While the body runs: as soon as `function`'s `live` alias carries a weighted
+    version (the canary serves), put `alarm` in ALARM, as CloudWatch would after the
+    canary's errors. Bounded: gives up after 120 s (the body's assertions then fail)."""
+    lam, cw = client("lambda", aws), client("cloudwatch", aws)
+    done = threading.Event()
+
+    def watch() -> None:
+        deadline = time.monotonic() + 120
+        while not done.is_set() and time.monotonic() < deadline:
+            with contextlib.suppress(lam.exceptions.ResourceNotFoundException):
+                got = lam.get_alias(FunctionName=function, Name="live")
+                if (got.get("RoutingConfig") or {}).get("AdditionalVersionWeights"):
+                    cw.set_alarm_state(AlarmName=alarm, StateValue="ALARM", StateReason=reason)
+                    return
+            done.wait(0.05)
+
+    thread = threading.Thread(target=watch, daemon=True)
+    thread.start()
+    try:
+        yield
+    finally:
+        done.set()
+        thread.join(timeout=10)

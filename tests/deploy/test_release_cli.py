@@ -15,7 +15,13 @@ from scarab.deploy import deploy
 from typer.testing import CliRunner
 
 from tests.deploy.conftest import ANALYZE, client
-from tests.deploy.release_support import alias, deployed, make_live, publish
+from tests.deploy.release_support import (
+    alarm_once_canary_starts,
+    alias,
+    deployed,
+    make_live,
+    publish,
+)
 
 pytestmark = pytest.mark.emulator
 
@@ -90,13 +96,15 @@ def test_deploy_canary_rolls_back_on_an_alarm(aws, project, monkeypatch) -> None
     monkeypatch.chdir(project)
     assert scarab(["deploy"]).exit_code == 0  # the first version: all traffic
     before = alias(aws)
-    cw = client("cloudwatch", aws)
-    # The alarm the deploy made ([alarms] defaults); moto never evaluates it: set its state.
-    cw.set_alarm_state(
-        AlarmName="scarab-test-analyze-errors", StateValue="ALARM", StateReason="2 errors > 1"
-    )
+    # The deploy made the stage's alarms (on by default), this one among them.
+    assert client("cloudwatch", aws).describe_alarms(AlarmNames=["scarab-test-analyze-errors"])[
+        "MetricAlarms"
+    ]
     (project / "lambda" / "lens" / "canary_marker.py").write_text("CHANGED = True\n")
-    result = scarab(["deploy", "--canary", "10", "--bake", "30", "--json"])
+    # The alarm fires once the canary serves (an alarm in ALARM before it refuses the
+    # canary: test_review12_canary_alarm).
+    with alarm_once_canary_starts(aws, "scarab-test-analyze-errors", "2 errors > 1"):
+        result = scarab(["deploy", "--canary", "10", "--bake", "30", "--json"])
     assert result.exit_code == 1, result.output
     assert "alarm scarab-test-analyze-errors is in ALARM: 2 errors > 1" in result.output
     assert alias(aws) == (before[0], {})

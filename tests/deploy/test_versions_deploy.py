@@ -207,6 +207,7 @@ def test_a_canary_that_is_not_a_share_is_refused_before_anything_changes(
 ) -> None:
     from scarab.errors import ConfigError
 
-    with pytest.raises(ConfigError, match=r"--canary must be (more than 0|less than 100|a finite)"):
+    refused = r"--canary must be (more than 0|less than 100|a finite number between 0 and 100)"
+    with pytest.raises(ConfigError, match=refused):
         run_deploy(canary_percent=percent)
     assert client("lambda", aws).list_functions()["Functions"] == []

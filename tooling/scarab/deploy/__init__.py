@@ -40,7 +40,7 @@ from scarab.deploy.planner import (
 )
 from scarab.deploy.planner import plan as make_plan
 from scarab.deploy.planner_url import url_move_warnings, url_var
-from scarab.deploy.planner_versions import planned_release, version_var
+from scarab.deploy.planner_versions import planned_release, split_warnings, version_var
 from scarab.deploy.provenance import project_provenance
 from scarab.deploy.reader import Observed, read_all
 from scarab.deploy.release_models import LIVE_ALIAS, Release
@@ -252,6 +252,9 @@ def deploy(
     # it makes no mutating call at all, the lock's included.
     state, desired, observed, steps = survey()
     values = seed_vars(observed)
+    if canary_percent is not None and not dry_run and _starts_canary(desired, observed, state):
+        with aws_errors():
+            guards.check_canary_alarms(aws, stage_alarm_names(desired))
     notice: str | None = None
     if steps and not dry_run:
         with stage_lock(
@@ -283,8 +286,12 @@ def deploy(
         warnings = guards.deploy_warnings(aws, config, names, units)
         if steps and observed.retired:
             warnings += guards.migration_warnings(observed, state.managed_envs().get("all", []))
+    releases = [] if dry_run else _releases(desired, observed, state, values, canary_percent)
     if steps:
         warnings += url_move_warnings(desired, observed)
+        moved = {r.key for r in releases}
+        by_key = {fn.key: observed.unit(fn.key) for fn in desired.functions}
+        warnings += split_warnings([fn for fn in desired.functions if fn.key in moved], by_key)
     if log_notice:
         warnings.append(log_notice)
     if notice:
@@ -320,9 +327,14 @@ def deploy(
             }
             for fn in desired.functions
         },
-        releases=[] if dry_run else _releases(desired, observed, state, values, canary_percent),
+        releases=releases,
         alarm_names=stage_alarm_names(desired),
     )
+
+
+def _starts_canary(desired: Desired, observed: Observed, state: StageState) -> bool:
+    """Whether the plan gives a new version a share of some function's `live` alias."""
+    return any(r.previous is not None for r in _releases(desired, observed, state, {}, 1.0))
 
 
 def _releases(

@@ -94,6 +94,8 @@ def destroy(
         users = [u for _, why in kept for u in why]
         roles = ", ".join(fn.role for fn, _ in kept)
         what = "IAM roles" if len(kept) > 1 else "IAM role"
+        if doomed.budget_kept:  # per account, like the roles: it watches that stage too
+            roles += f" and the budget {doomed.budget_kept}"
         raise ScarabError(
             f"{done} kept the {what} {roles}: {'; '.join(users)}." + _role_advice(aws.region, users)
         )

@@ -13,7 +13,8 @@ and the warnings a deploy prints after it (read-only calls only).
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
 from typing import Any
 
 from scarab.aws import Aws, call, error_code, explain
@@ -382,3 +383,45 @@ def migration_warnings(observed: Observed, state_env: list[str]) -> list[str]:
                 " (aws iam delete-role, after removing its policies)"
             )
     return out
+
+
+# describe_alarms takes at most this many AlarmNames.
+_ALARM_NAMES_PER_CALL = 100
+
+
+@dataclass(frozen=True)
+class Alarm:
+    """An alarm in ALARM and its StateReason."""
+
+    name: str
+    reason: str
+
+
+def firing(aws: Aws, alarm_names: Sequence[str]) -> Alarm | None:
+    """The first (by name) of `alarm_names` whose state is ALARM, or None."""
+    cw = aws.client("cloudwatch")
+    hits: list[Alarm] = []
+    names = sorted(alarm_names)
+    for start in range(0, len(names), _ALARM_NAMES_PER_CALL):
+        chunk = names[start : start + _ALARM_NAMES_PER_CALL]
+        page = call(cw.describe_alarms, AlarmNames=chunk)
+        for alarm in [*page.get("MetricAlarms", []), *page.get("CompositeAlarms", [])]:
+            if alarm.get("StateValue") == "ALARM" and alarm["AlarmName"] in chunk:
+                hits.append(Alarm(str(alarm["AlarmName"]), str(alarm.get("StateReason", ""))))
+    return min(hits, key=lambda a: a.name) if hits else None
+
+
+def check_canary_alarms(aws: Aws, alarm_names: Sequence[str]) -> None:
+    """Refuse a canary while one of the alarms its bake watches is in ALARM already (from
+    the traffic the live version served): the bake would roll back at its first look,
+    whatever the new version does, and blame it. CodeDeploy, too, judges a deployment by
+    the alarms' state during it; scarab asks for a quiet stage first."""
+    alarm = firing(aws, alarm_names) if alarm_names else None
+    if alarm is None:
+        return
+    raise ScarabError(
+        f"Alarm {alarm.name} is in ALARM already ({alarm.reason or 'no reason given'}),"
+        " before the canary has served a request: its bake would roll the new version back"
+        " at once for what the live version did. Nothing was changed. Wait until the alarm"
+        " is OK again ('scarab alarms' shows it), or deploy without --canary."
+    )

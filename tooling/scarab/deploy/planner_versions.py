@@ -21,6 +21,8 @@ from scarab.deploy.models import FunctionSpec
 from scarab.deploy.planner_api import deleting
 from scarab.deploy.reader import ObservedUnit
 from scarab.deploy.release_models import LIVE_ALIAS
+from scarab.deploy.weights import percent_of
+from scarab.deploy.weights import weight as canary_weight
 
 # Lambda's limit on a version's description.
 DESCRIPTION_LIMIT = 256
@@ -162,7 +164,9 @@ def planned_release(
     reuse = next((str(v["Version"]) for v in versions if same(recorded[str(v["Version"])])), None)
     weight = None
     if canary_percent is not None and previous is not None:
-        weight = round(canary_percent / 100, 6)
+        # Unrounded: rounding took 99.9999999 to 1.0 (Lambda refuses it) and 1e-9 to
+        # 0.0 (a canary no request reaches, promoted after a quiet bake).
+        weight = canary_weight(canary_percent)
     return PlannedRelease(previous, reuse, reuse is None, reason, weight)
 
 
@@ -221,6 +225,9 @@ def plan_release(
         version, routing = target, {"AdditionalVersionWeights": {}}
         shown = target if isinstance(target, str) else "the new version"
         why = f"{release.previous} -> {shown}"
+    held = held_split(unit)
+    if held:
+        why += f" (ends the split: {held})"
     update = ApiCall(
         "lambda", "UpdateAlias",
         {"FunctionName": fn.name, "Name": LIVE_ALIAS, "FunctionVersion": version,
@@ -228,6 +235,30 @@ def plan_release(
     )  # fmt: skip
     steps.append(Step(alias_res, "update", why, (update,)))
     return steps
+
+
+def held_split(unit: ObservedUnit) -> str:
+    """The split the function's `live` alias holds now ("version 2 at 10%"; "" for
+    none): moving the alias replaces its whole RoutingConfig, so a release ends it."""
+    alias = live_alias(unit) or {}
+    weights = (alias.get("RoutingConfig") or {}).get("AdditionalVersionWeights") or {}
+    return ", ".join(f"version {v} at {percent_of(float(x)):g}%" for v, x in weights.items())
+
+
+def split_warnings(fns: list[FunctionSpec], observed: dict[str, ObservedUnit]) -> list[str]:
+    """A warning for each function whose `live` alias held a split (`scarab split`, or a
+    canary) that this deploy's release ended, with the command that restores it."""
+    out = []
+    for fn in fns:
+        unit = observed[fn.key]
+        held = held_split(unit)
+        if held:
+            out.append(
+                f"{fn.name}'s '{LIVE_ALIAS}' alias held a split ({held}); this deploy moved"
+                " the alias to the new version, which ends it: 'scarab split --function"
+                f" {fn.key} VERSION PERCENT' holds one again"
+            )
+    return out
 
 
 def alias_versions(unit: ObservedUnit) -> set[str]:

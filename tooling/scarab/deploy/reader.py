@@ -921,6 +921,9 @@ class Doomed:
     alarm_names: list[str] = field(default_factory=list)
     alarm_topic_arn: str | None = None
     budget: str | None = None
+    # The budget's name when it stays: budgets are per account, and the stage's
+    # functions in another region (role_users says which) are what it still watches.
+    budget_kept: str | None = None
 
 
 @dataclass
@@ -1055,7 +1058,11 @@ def read_doomed(
     if watch.budget is not None and watch.budget.get("FilterExpression") == stage_budget_filter(
         names
     ):
-        doomed.budget = names.budget
+        elsewhere = any(one.role_users for _, one in doomed.functions)
+        if elsewhere:
+            doomed.budget_kept = names.budget
+        else:
+            doomed.budget = names.budget
     return doomed
 
 

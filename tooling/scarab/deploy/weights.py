@@ -54,8 +54,12 @@ def check_percent(value: float, *, what: str = "PERCENT") -> float:
 
 
 def weight(percent: float) -> float:
-    """AWS's alias weight for a validated percent: in (0.0, 1.0)."""
-    return check_percent(percent) / 100
+    """AWS's alias weight for a validated percent: in (0.0, 1.0), never rounded (a
+    rounded 99.9999999 is 1.0, which Lambda refuses; a rounded 1e-9 is 0.0)."""
+    share = check_percent(percent) / 100
+    if not 0.0 < share < 1.0:  # a percent so near 0 or 100 that the division reaches it
+        raise ConfigError(f"PERCENT {percent!r} is too close to 0 or 100 for an alias weight.")
+    return share
 
 
 def percent_of(weight_value: float) -> float:

@@ -26,6 +26,7 @@ from typing import Any, Protocol
 
 from scarab.aws import Aws
 from scarab.deploy import weights as w
+from scarab.deploy.guards import Alarm, firing
 from scarab.deploy.release_models import LIVE_ALIAS
 from scarab.errors import ConfigError, ScarabError
 from scarab.functions import FUNCTIONS
@@ -36,8 +37,6 @@ from scarab.release.alias import Function, Move, Routing, move, read_function
 DEFAULT_POLL_SECONDS = 5.0
 # The bake of `scarab deploy --canary` when --bake is not given.
 DEFAULT_BAKE_SECONDS = 300.0
-# describe_alarms takes at most this many AlarmNames.
-_NAMES_PER_CALL = 100
 # The first segment of an alarm name after `<app>-<stage>-`: a function key or the API.
 _API_ALARMS = "api"
 
@@ -68,12 +67,6 @@ class Release:
     previous: str | None
     published: str | None
     canary_weight: float | None
-
-
-@dataclass(frozen=True)
-class Alarm:
-    name: str
-    reason: str
 
 
 @dataclass
@@ -138,20 +131,6 @@ def stage_alarm_names(aws: Aws, names: Names) -> Callable[[], list[str]]:
                 return sorted(set(found))
 
     return read
-
-
-def firing(aws: Aws, alarm_names: Sequence[str]) -> Alarm | None:
-    """The first (by name) of `alarm_names` whose state is ALARM, or None."""
-    cw = aws.client("cloudwatch")
-    hits: list[Alarm] = []
-    names = sorted(alarm_names)
-    for start in range(0, len(names), _NAMES_PER_CALL):
-        chunk = names[start : start + _NAMES_PER_CALL]
-        page = cw.describe_alarms(AlarmNames=chunk)
-        for alarm in [*page.get("MetricAlarms", []), *page.get("CompositeAlarms", [])]:
-            if alarm.get("StateValue") == "ALARM" and alarm["AlarmName"] in chunk:
-                hits.append(Alarm(str(alarm["AlarmName"]), str(alarm.get("StateReason", ""))))
-    return min(hits, key=lambda a: a.name) if hits else None
 
 
 @dataclass(frozen=True)
