@@ -61,6 +61,7 @@ def failure_points(calls: list[str]) -> list[int]:
 
 
 @pytest.mark.slow
+@pytest.mark.timeout(900)  # ~100 deploys: 95 s here, minutes on a loaded machine
 def test_each_kind_of_mutating_call_failing_once_still_converges(aws, project: Path) -> None:
     probe = Recorder()
     deploy(load_config(project, {"stage": "probe"}), project_dir=project, aws=_aws(probe, aws.url))
