@@ -290,8 +290,7 @@ def deploy(
     if steps:
         warnings += url_move_warnings(desired, observed)
         moved = {r.key for r in releases}
-        by_key = {fn.key: observed.unit(fn.key) for fn in desired.functions}
-        warnings += split_warnings([fn for fn in desired.functions if fn.key in moved], by_key)
+        warnings += split_warnings([fn for fn in desired.functions if fn.key in moved], observed)
     if log_notice:
         warnings.append(log_notice)
     if notice:

@@ -19,7 +19,7 @@ from typing import Any
 from scarab.deploy.instructions import ApiCall, Ref, Step, WaitForFunction
 from scarab.deploy.models import FunctionSpec
 from scarab.deploy.planner_api import deleting
-from scarab.deploy.reader import ObservedUnit
+from scarab.deploy.reader import Observed, ObservedUnit
 from scarab.deploy.release_models import LIVE_ALIAS
 from scarab.deploy.weights import percent_of
 from scarab.deploy.weights import weight as canary_weight
@@ -245,13 +245,12 @@ def held_split(unit: ObservedUnit) -> str:
     return ", ".join(f"version {v} at {percent_of(float(x)):g}%" for v, x in weights.items())
 
 
-def split_warnings(fns: list[FunctionSpec], observed: dict[str, ObservedUnit]) -> list[str]:
+def split_warnings(fns: list[FunctionSpec], observed: Observed) -> list[str]:
     """A warning for each function whose `live` alias held a split (`scarab split`, or a
     canary) that this deploy's release ended, with the command that restores it."""
     out = []
     for fn in fns:
-        unit = observed[fn.key]
-        held = held_split(unit)
+        held = held_split(observed.unit(fn.key))
         if held:
             out.append(
                 f"{fn.name}'s '{LIVE_ALIAS}' alias held a split ({held}); this deploy moved"
