@@ -61,7 +61,12 @@ LocalOpt = typer.Option(
     help="Use the embedded emulator (a running 'scarab serve' one, or a private one).",
 )
 JsonOpt = typer.Option(False, "--json", help="Print machine-readable JSON.")
-ImageOpt = typer.Option(..., "--image", exists=True, dir_okay=False, help="Image file.")
+ImageOpt = typer.Option(None, "--image", exists=True, dir_okay=False, help="Image file.")
+TargetOpt = typer.Option(
+    "lambda",
+    "--target",
+    help="Where the stage runs: lambda (API Gateway + Lambda), sagemaker or fargate.",
+)
 
 
 @dataclass
@@ -161,6 +166,7 @@ def aws_command(
     name: str | None = None,
     overrides: Callable[[dict[str, Any]], dict[str, Any]] | None = None,
     context_settings: dict[str, Any] | None = None,
+    targets: bool = False,
 ) -> Callable[[Callable[..., None]], Callable[..., None]]:
     """Register `fn(target, **options)` as a command of `group` that also takes the options
     every AWS command shares (--stage --region --profile --endpoint-url --local).
@@ -168,6 +174,8 @@ def aws_command(
     The command resolves them into a Target (config, project dir, endpoint; the embedded
     emulator with --local), calls `fn` inside it, and prints ScarabErrors as advice with
     their exit code. `overrides` maps the command's own options to config overrides.
+    With `targets`, the command also takes --target; any target but lambda runs the
+    command of that name in scarab.targets.<target>.commands instead of `fn`.
     """
 
     def register(fn: Callable[..., None]) -> Callable[..., None]:
@@ -180,14 +188,29 @@ def aws_command(
             inspect.Parameter(key, inspect.Parameter.KEYWORD_ONLY, default=opt, annotation=kind)
             for key, kind, opt in _SHARED_OPTIONS
         ]
+        if targets:
+            shared.append(
+                inspect.Parameter(
+                    "target_name", inspect.Parameter.KEYWORD_ONLY, default=TargetOpt,
+                    annotation=str,
+                )
+            )  # fmt: skip
+        group_name = {keys_app: "keys", models_app: "models", secrets_app: "secrets"}.get(group)
+        spoken = " ".join(filter(None, [group_name, name or fn.__name__]))
 
         def command(**options: Any) -> None:
             where = {key: options.pop(key) for key, _, _ in _SHARED_OPTIONS}
+            target_name = options.pop("target_name", "lambda")
             extra = overrides(options) if overrides else None
 
             def body() -> None:
+                from scarab.targets import DEFAULT_TARGET, command_for
+
+                run = fn
+                if target_name != DEFAULT_TARGET:
+                    run = command_for(target_name, fn.__name__, spoken)
                 with _target(**where, overrides=extra) as target:
-                    fn(target, **options)
+                    run(target, **options)
 
             _run(body)
 
@@ -385,7 +408,7 @@ FlavorOpt = typer.Option(
 )
 
 
-@aws_command(app, "plan", overrides=lambda o: {"function.package": o["package"]})
+@aws_command(app, "plan", overrides=lambda o: {"function.package": o["package"]}, targets=True)
 def plan_command(
     target: Target,
     package: str = PackageOpt,
@@ -415,7 +438,7 @@ def _plan(
     _print_plan(result.stage, result.region, result.plan, as_json, "dry run")
 
 
-@aws_command(app, overrides=lambda o: {"function.package": o["package"]})
+@aws_command(app, overrides=lambda o: {"function.package": o["package"]}, targets=True)
 def deploy(
     target: Target,
     package: str = PackageOpt,
@@ -597,7 +620,7 @@ def _bake(target: Target, result: Any, seconds: float, as_json: bool) -> dict[st
     }
 
 
-@aws_command(app)
+@aws_command(app, targets=True)
 def status(
     target: Target,
     as_json: bool = JsonOpt,
@@ -649,7 +672,7 @@ def status(
             out.print(f"  {item['kind']} {item['name']}: {item['remove']}", markup=False)
 
 
-@aws_command(keys_app, "list")
+@aws_command(keys_app, "list", targets=True)
 def keys_list(
     target: Target,
     show_values: bool = typer.Option(False, "--show-values", help="Include key values."),
@@ -684,7 +707,7 @@ def _print_new_key(info: Any, as_json: bool, verb: str) -> None:
     out.print(f"  value: {info.value}", markup=False)
 
 
-@aws_command(keys_app, "create")
+@aws_command(keys_app, "create", targets=True)
 def keys_create(
     target: Target,
     name: str = typer.Argument(..., help="Name of the new key."),
@@ -699,7 +722,7 @@ def keys_create(
     _print_new_key(info, as_json, "Created")
 
 
-@aws_command(keys_app, "rotate")
+@aws_command(keys_app, "rotate", targets=True)
 def keys_rotate(
     target: Target,
     as_json: bool = JsonOpt,
@@ -718,7 +741,7 @@ def keys_rotate(
         )
 
 
-@aws_command(keys_app, "revoke")
+@aws_command(keys_app, "revoke", targets=True)
 def keys_revoke(
     target: Target,
     key_id: str = typer.Argument(..., help="Id of the key to revoke."),
@@ -1072,17 +1095,28 @@ def predictions(
     _run(body)
 
 
-@aws_command(app)
+@aws_command(app, targets=True)
 def invoke(
     target: Target,
-    image: Path = ImageOpt,
+    image: Path | None = ImageOpt,
     speed: str = typer.Option(DEFAULT_SPEED, "--speed", help=f"{SPEEDS_SPOKEN}."),
+    model: str | None = typer.Option(
+        None, "--model", help="With --target sagemaker: the registry model to call."
+    ),
+    data: str | None = typer.Option(
+        None, "--data", help="With --target sagemaker: the request body, as JSON."
+    ),
     as_json: bool = JsonOpt,
 ) -> None:
-    """Call the deployed API's /analyze with a key and print the analysis."""
+    """Call the deployed API's /analyze with a key and print the analysis
+    (with --target sagemaker: the endpoint's model, through InvokeEndpoint)."""
     from scarab.invoke import invoke as lib_invoke
     from scarab.invoke import running_serve
 
+    if image is None:
+        raise _usage("Missing option '--image': the image file to analyze.")
+    if model is not None or data is not None:
+        raise _usage("--model and --data go with --target sagemaker.")
     if speed not in SPEEDS:
         raise _usage(f"--speed {speed!r}: use {SPEEDS_SPOKEN}.")
     base = running_serve(target.project_dir) if target.local else None
@@ -1128,7 +1162,7 @@ def logs(
         out.print(line, markup=False)
 
 
-@aws_command(app)
+@aws_command(app, targets=True)
 def destroy(
     target: Target,
     yes: bool = typer.Option(False, "--yes", "-y", help="Do not ask for confirmation."),

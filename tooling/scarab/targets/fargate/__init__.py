@@ -1,0 +1,1 @@
+"""The fargate target (scarab deploy --target fargate)."""

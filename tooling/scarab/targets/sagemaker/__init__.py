@@ -1,0 +1,1 @@
+"""The sagemaker target (scarab deploy --target sagemaker)."""
