@@ -139,6 +139,27 @@ class Names:
         """The stage's AWS Budgets budget (budgets are per account, not per region)."""
         return f"{self.base}-monthly"
 
+    @property
+    def server_keys_secret(self) -> str:
+        """The Secrets Manager secret holding the server's API keys (--target fargate),
+        in lens.server.keys's format."""
+        return f"{self.base}/fargate-api-keys"
+
+    @property
+    def cluster(self) -> str:
+        """The ECS cluster of --target fargate."""
+        return self.base
+
+    @property
+    def endpoint(self) -> str:
+        """The SageMaker endpoint of --target sagemaker."""
+        return self.base
+
+    @property
+    def server_repository(self) -> str:
+        """The ECR repository of the server image (--target sagemaker and fargate)."""
+        return f"{self.base}-server"
+
     def artifact_bucket(self, account_id: str, region: str) -> str:
         return f"{self.app}-artifacts-{account_id}-{region}"
 

@@ -17,6 +17,11 @@ from scarab.artifacts.zip import _walk
 from scarab.errors import ScarabError
 
 LOCAL_REPOSITORY = "scarab-function"
+# The two images built from lambda/: the function (Lambda's base image) and the server
+# (lens.server on uvicorn, for SageMaker and Fargate).
+FUNCTION_DOCKERFILE = "Dockerfile"
+SERVER_DOCKERFILE = "server.Dockerfile"
+SERVER_REPOSITORY = "scarab-server"
 
 
 @dataclass(frozen=True)
@@ -30,13 +35,18 @@ def docker_platform(architecture: str) -> str:
     return "linux/arm64" if architecture == "arm64" else "linux/amd64"
 
 
-def image_tag(project_dir: Path, architecture: str) -> str:
-    """A tag that changes exactly when the build context or architecture changes."""
+def image_tag(
+    project_dir: Path, architecture: str, dockerfile_name: str = FUNCTION_DOCKERFILE
+) -> str:
+    """A tag that changes exactly when the build context, the Dockerfile's name or the
+    architecture changes (the context holds both Dockerfiles)."""
     context = project_dir / "lambda"
-    dockerfile = context / "Dockerfile"
+    dockerfile = context / dockerfile_name
     if not dockerfile.is_file():
         raise ScarabError(f"No Dockerfile at {dockerfile}; the image build needs one.")
     h = hashlib.sha256(architecture.encode())
+    if dockerfile_name != FUNCTION_DOCKERFILE:  # the function's tags stay what they were
+        h.update(b"dockerfile\0" + dockerfile_name.encode() + b"\0")
     for path in _walk(context):
         h.update(path.relative_to(context).as_posix().encode() + b"\0")
         h.update(hashlib.sha256(path.read_bytes()).digest())
@@ -69,17 +79,25 @@ def ensure_docker() -> None:
     docker("info", "--format", "{{.ServerVersion}}")
 
 
-def build_image(project_dir: Path, architecture: str) -> ImageBuild:
-    """docker build lambda/ for the function's architecture, tagged by content."""
-    tag = image_tag(project_dir, architecture)  # checks the Dockerfile first
+def build_image(
+    project_dir: Path, architecture: str, dockerfile_name: str = FUNCTION_DOCKERFILE
+) -> ImageBuild:
+    """docker build lambda/ (with `dockerfile_name`) for `architecture`, tagged by content."""
+    tag = image_tag(project_dir, architecture, dockerfile_name)  # checks the Dockerfile first
     ensure_docker()
     platform = docker_platform(architecture)
-    local_ref = f"{LOCAL_REPOSITORY}:{tag}"
+    repository = LOCAL_REPOSITORY if dockerfile_name == FUNCTION_DOCKERFILE else SERVER_REPOSITORY
+    local_ref = f"{repository}:{tag}"
     docker(
         "build",
         "--platform",
         platform,
         "--provenance=false",
+        *(
+            ()
+            if dockerfile_name == FUNCTION_DOCKERFILE
+            else ("--file", str(project_dir / "lambda" / dockerfile_name))
+        ),
         "--tag",
         local_ref,
         str(project_dir / "lambda"),
