@@ -153,7 +153,11 @@ def test_an_alias_that_is_no_canary_is_refused(canary: Aws, aws) -> None:
 
 BAKE = textwrap.dedent(
     """
+    import signal
     import sys
+    # A test run started in the background by a non-interactive shell inherits SIGINT
+    # ignored (and Python then keeps it ignored): give the bake the terminal's default.
+    signal.signal(signal.SIGINT, signal.default_int_handler)
     from scarab.aws import Aws
     from scarab.naming import Names
     from scarab.release.bake import BakeInterrupted, Release, bake, stage_alarm_names
