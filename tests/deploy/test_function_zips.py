@@ -224,28 +224,68 @@ def test_analyze_zip_is_slim(function_zips: dict[str, zipmod.ZipBuild]) -> None:
     assert not any(n.startswith("google/genai/") for n in models_names)
 
 
+def _private_cache(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    """A SCARAB_CACHE_DIR with the checkout's installed dependencies but none of its
+    finished zips, so a build here really compiles and zips."""
+    cache = tmp_path / "cache"
+    cache.mkdir()
+    (REPO / ".scarab" / "cache" / "deps").mkdir(parents=True, exist_ok=True)
+    (cache / "deps").symlink_to(REPO / ".scarab" / "cache" / "deps")
+    monkeypatch.setenv("SCARAB_CACHE_DIR", str(cache))
+    return cache
+
+
+def _copy_lambda(root: Path) -> None:
+    shutil.copytree(
+        REPO / "lambda", root / "lambda", ignore=shutil.ignore_patterns("__pycache__", "*.pyc")
+    )
+
+
+@pytest.mark.slow
+def test_another_checkout_links_the_shared_zip(
+    function_zips: dict[str, zipmod.ZipBuild], tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # The fixture built with the checkout's SCARAB_CACHE_DIR: the same inputs elsewhere
+    # take the finished zip from there (byte for byte), without compiling.
+    _copy_lambda(tmp_path)
+    monkeypatch.setenv("SCARAB_CACHE_DIR", str(REPO / ".scarab" / "cache"))
+    said: list[str] = []
+    shared = build_zip(
+        tmp_path, flavor="lambda", runtime=RUNTIME, function=ANALYZE, progress=said.append
+    )
+    assert shared.reused and shared.sha256 == function_zips["analyze"].sha256
+    assert shared.path.parent == zipmod.zip_dir(tmp_path)
+    assert zipmod._sha256_file(shared.path) == shared.sha256
+    assert not [m for m in said if m.startswith(("compiling", "zipping"))], said
+
+
 @pytest.mark.slow
 def test_bytecode_zips_are_reproducible(
     function_zips: dict[str, zipmod.ZipBuild], tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     # Another checkout (other path, fresh interpreter compiling) gives the same bytes.
-    shutil.copytree(
-        REPO / "lambda", tmp_path / "lambda", ignore=shutil.ignore_patterns("__pycache__", "*.pyc")
-    )
-    monkeypatch.setenv("SCARAB_CACHE_DIR", str(REPO / ".scarab" / "cache"))
+    _copy_lambda(tmp_path)
+    cache = _private_cache(tmp_path, monkeypatch)
+    # A shared zip cut short (a full disk, a killed copy) is never taken: built again.
+    built = function_zips["analyze"]
+    shared = REPO / ".scarab" / "cache" / "zips"
+    (meta,) = [m for m in shared.glob("*.meta") if m.read_text().startswith(built.sha256 + " ")]
+    (cache / "zips").mkdir()
+    (cache / "zips" / meta.name).write_text(meta.read_text())
+    cut = cache / "zips" / meta.with_suffix(".zip").name
+    cut.write_bytes(built.path.read_bytes()[:1000])
     again = build_zip(tmp_path, flavor="lambda", runtime=RUNTIME, function=ANALYZE)
     assert not again.reused and again.bytecode is not None
     assert again.sha256 == function_zips["analyze"].sha256
+    assert cut.stat().st_size == again.size  # and the whole one replaced it
 
 
 @pytest.mark.slow
 def test_a_named_interpreter_compiles_and_source_only_is_never_reused_as_bytecode(
     function_zips: dict[str, zipmod.ZipBuild], tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    shutil.copytree(
-        REPO / "lambda", tmp_path / "lambda", ignore=shutil.ignore_patterns("__pycache__", "*.pyc")
-    )
-    monkeypatch.setenv("SCARAB_CACHE_DIR", str(REPO / ".scarab" / "cache"))
+    _copy_lambda(tmp_path)
+    _private_cache(tmp_path, monkeypatch)
     source = build_zip(tmp_path, flavor="lambda", runtime=RUNTIME, function=ANALYZE, bytecode=False)
     assert source.bytecode is None and not any(n.endswith(".pyc") for n in _names(source.path))
     # SCARAB_BYTECODE_PYTHON names the interpreter that compiles (here this one, the only

@@ -242,7 +242,11 @@ def test_lambda_flavor_ships_manylinux_wheels_and_the_source(lambda_zip) -> None
     # Reproducible: the same inputs rebuilt from scratch give the same bytes.
     shutil.rmtree(root / ".scarab" / "build")
     mp = pytest.MonkeyPatch()
-    mp.setenv("SCARAB_CACHE_DIR", str(REPO / ".scarab" / "cache"))
+    # Dependencies from the checkout's cache, but not its finished zips (shared there).
+    private = root / "private-cache"
+    private.mkdir()
+    (private / "deps").symlink_to(REPO / ".scarab" / "cache" / "deps")
+    mp.setenv("SCARAB_CACHE_DIR", str(private))
     try:
         again = build_zip(root, flavor="lambda", runtime="python3.12", architecture="x86_64")
     finally:

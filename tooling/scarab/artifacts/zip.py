@@ -19,6 +19,9 @@ Dependencies are installed once per (requirements, runtime, architecture), into
 follows `-r` includes, so editing an included file reinstalls.
 Every zip lands at `.scarab/build/zip/<sha256hex>.zip`; Lambda's CodeSha256 is the
 base64 of the same digest, which is how `scarab serve` finds the code it deployed.
+With SCARAB_CACHE_DIR set, lambda-flavor zips are also kept there (`zips/<inputs key>`),
+so another checkout with the same inputs links the finished zip instead of installing
+and compiling again.
 Same inputs give the same bytes: sorted entries, fixed timestamps and permissions,
 no RECORD files or console scripts (their shebangs embed local paths), and bytecode
 compiled by a fresh interpreter in a fixed order, with archive names as file names.
@@ -518,6 +521,62 @@ def _write_zip(entries: dict[str, Path], target: Path) -> int:
     return unzipped
 
 
+def _shared_zip(key: str) -> Path | None:
+    """Where a lambda-flavor zip of these inputs is kept for every project sharing
+    SCARAB_CACHE_DIR (None without one): installing and compiling cost each new checkout
+    tens of seconds, and the inputs key names everything the bytes depend on."""
+    root = os.environ.get("SCARAB_CACHE_DIR")
+    return Path(root) / "zips" / f"{key}.zip" if root else None
+
+
+def _adopt_shared(shared: Path, project_dir: Path, index: Path) -> None:
+    """Bring a shared zip into this project (a hard link where possible) and index it, if
+    it is whole: its recorded digest is checked, so a truncated copy is built again."""
+    meta = shared.with_suffix(".meta")
+    try:
+        sha, _, unzipped = meta.read_text().partition(" ")
+    except OSError:
+        return
+    if not (unzipped.isdigit() and shared.is_file()) or _sha256_file(shared) != sha:
+        return
+    final = zip_path(project_dir, sha)
+    if not final.is_file():
+        tmp = final.with_name(f".{final.name}.{os.getpid()}.tmp")
+        tmp.unlink(missing_ok=True)
+        try:
+            os.link(shared, tmp)
+        except OSError:  # another file system
+            shutil.copyfile(shared, tmp)
+        tmp.replace(final)
+    index.parent.mkdir(parents=True, exist_ok=True)
+    index.write_text(f"{sha} {unzipped}")
+
+
+def _share(final: Path, shared: Path, meta: str) -> None:
+    """Offer a finished zip to the shared cache (best effort: a full disk only costs the
+    next project a build)."""
+    try:
+        shared.parent.mkdir(parents=True, exist_ok=True)
+        tmp = shared.with_name(f".{shared.name}.{os.getpid()}.tmp")
+        tmp.unlink(missing_ok=True)
+        try:
+            os.link(final, tmp)
+        except OSError:
+            shutil.copyfile(final, tmp)
+        tmp.replace(shared)  # the zip first, then the record that makes it usable
+        shared.with_suffix(".meta").write_text(meta)
+    except OSError:
+        return
+
+
+def _sha256_file(path: Path) -> str:
+    digest = hashlib.sha256()
+    with path.open("rb") as fh:
+        for chunk in iter(lambda: fh.read(1 << 20), b""):
+            digest.update(chunk)
+    return digest.hexdigest()
+
+
 def build_zip(
     project_dir: Path,
     *,
@@ -557,7 +616,11 @@ def build_zip(
         entries = {**dep_entries, **entries}
     out_dir = zip_dir(project_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
-    index = out_dir / "index" / _inputs_key(f"{flavor} {compiler.key}", entries)
+    key = _inputs_key(f"{flavor} {compiler.key}", entries)
+    index = out_dir / "index" / key
+    shared = _shared_zip(key) if flavor == "lambda" else None
+    if not index.is_file() and shared is not None:
+        _adopt_shared(shared, project_dir, index)
     if index.is_file():
         sha, _, unzipped_s = index.read_text().partition(" ")
         existing = zip_path(project_dir, sha)
@@ -588,11 +651,7 @@ def build_zip(
         if progress:
             progress(f"zipping {len(entries)} files ({function.name}, {flavor} flavor)")
         unzipped = _write_zip(entries, tmp)
-        digest = hashlib.sha256()
-        with tmp.open("rb") as fh:
-            for chunk in iter(lambda: fh.read(1 << 20), b""):
-                digest.update(chunk)
-        sha = digest.hexdigest()
+        sha = _sha256_file(tmp)
         final = zip_path(project_dir, sha)
         tmp.replace(final)
     finally:
@@ -607,6 +666,8 @@ def build_zip(
         )
     index.parent.mkdir(parents=True, exist_ok=True)
     index.write_text(f"{sha} {unzipped}")
+    if shared is not None:
+        _share(final, shared, f"{sha} {unzipped}")
     return ZipBuild(
         final,
         sha,
