@@ -160,6 +160,7 @@ def http_answer(result: dict[str, Any]) -> HttpAnswer:
     body = result.get("body") or ""
     payload = base64.b64decode(body) if result.get("isBase64Encoded") else body.encode("utf-8")
     headers = [(name, value) for name, values in merged.items() for value in values]
-    if not any(name.lower() == "content-type" for name, _ in headers):
+    # API Gateway's default for a result without one (an empty answer needs none).
+    if payload and not any(name.lower() == "content-type" for name, _ in headers):
         headers.append(("Content-Type", "application/json"))
     return HttpAnswer(int(result.get("statusCode") or 500), headers, payload)
