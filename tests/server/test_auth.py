@@ -83,6 +83,8 @@ def test_a_missing_secret_is_503(server: ServerProcess, restore: KeySecret) -> N
         got_status, _, body = request(server.url, "GET", "/models", headers={"x-api-key": KEY})
         assert got_status == 503
         assert json.loads(body)["error"]["code"] == "keys_unavailable"
+        # The log says why (AWS's error code), for whoever runs the server.
+        assert '"code":"ResourceNotFoundException"' in server.output()
     finally:
         restore.client().create_secret(Name=restore.name, SecretString=ring(KEY))
 

@@ -63,12 +63,15 @@ def needs_key(method: str, path: str) -> bool:
     return method.upper() != "OPTIONS" and path not in OPEN_PATHS
 
 
-_UNAVAILABLE = ApiError(
-    503,
-    "keys_unavailable",
-    "The server's API keys cannot be read right now, so no request is let through; "
-    "try again shortly.",
-)
+def _unavailable() -> ApiError:
+    return ApiError(
+        503,
+        "keys_unavailable",
+        "The server's API keys cannot be read right now, so no request is let through; "
+        "try again shortly.",
+    )
+
+
 _parsed: tuple[str, KeyRing] | None = None
 _guard = threading.Lock()
 
@@ -83,13 +86,12 @@ def _ring(name: str) -> KeyRing:
     try:
         value = parameters.get_secret(name, max_age=ttl, force_fetch=ttl == 0)
     except Exception as exc:  # GetParameterError, or botocore's for a missing region
-        # The cause's type and AWS error code only: never a value the secret may hold.
-        code = getattr(getattr(exc, "__cause__", None), "response", {}).get("Error", {})
+        # The error's type and AWS error code only: never a value the secret may hold.
         logger.error(
             "API keys secret unreadable",
-            extra={"secret": name, "error": type(exc).__name__, "code": code.get("Code")},
+            extra={"secret": name, "error": type(exc).__name__, "code": _aws_code(exc)},
         )
-        raise _UNAVAILABLE from None
+        raise _unavailable() from None
     text = value.decode("utf-8", "replace") if isinstance(value, bytes) else str(value)
     with _guard:
         if _parsed is not None and _parsed[0] == text:
@@ -98,10 +100,20 @@ def _ring(name: str) -> KeyRing:
         ring = parse_keys(text)
     except KeyRingError as exc:  # its message never holds the secret's text
         logger.error("API keys secret unusable", extra={"secret": name, "why": str(exc)})
-        raise _UNAVAILABLE from None
+        raise _unavailable() from None
     with _guard:
         _parsed = (text, ring)
     return ring
+
+
+def _aws_code(exc: BaseException) -> str | None:
+    """The AWS error code behind `exc` (Powertools wraps botocore's ClientError)."""
+    cause = exc.__cause__ or exc.__context__
+    response = getattr(cause, "response", None)
+    if isinstance(response, dict):
+        code = response.get("Error", {}).get("Code")
+        return code if isinstance(code, str) else None
+    return None
 
 
 def check(method: str, path: str, presented: str | None) -> Verdict:
