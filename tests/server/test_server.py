@@ -10,6 +10,7 @@ import subprocess
 import sys
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 from lens.errors import ApiError
@@ -168,3 +169,28 @@ def test_the_event_carries_binary_bodies_as_api_gateway_does() -> None:
     assert event["isBase64Encoded"] is False and event["body"] == "{\ufffd}"
     assert event["resource"] == "/predict/{model_id}"
     assert event["requestContext"]["requestId"] == "rid"
+
+
+def test_concurrent_requests_each_get_their_own_answer(server: ServerProcess) -> None:
+    """The handler runs one request at a time (Powertools keeps the current event on a
+    class); requests arriving together must still each get the answer to their own."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    calls = [("GET", f"/forecast/{name}", b"") for name in ("bikes-1h", "bikes-3h")] * 8
+    calls += [("POST", "/predict/tabular", FEATURES.encode())] * 8
+
+    def one(call: tuple[str, str, bytes]) -> tuple[str, int, dict[str, Any]]:
+        method, path, body = call
+        status, _, data = request(
+            server.url, method, path, headers={"x-api-key": KEY}, body=body or None
+        )
+        return path, status, json.loads(data)
+
+    with ThreadPoolExecutor(max_workers=8) as pool:
+        answers = list(pool.map(one, calls))
+    for path, status, body in answers:
+        assert status == 200, (path, body)
+        if path.startswith("/forecast/"):
+            assert body["model"] == path.rsplit("/", 1)[1]
+        else:
+            assert set(body["features_used"]) == set(json.loads(FEATURES)["features"])
