@@ -78,10 +78,15 @@ class ServerProcess:
 
 
 def start_server(
-    env: Mapping[str, str] | None = None, *, args: tuple[str, ...] = (), timeout: float = 90.0
+    env: Mapping[str, str] | None = None,
+    *,
+    args: tuple[str, ...] = (),
+    timeout: float = 90.0,
+    ready: int = 200,
 ) -> ServerProcess:
     """Start the server with this interpreter (cwd lambda/, so `lens` imports) and wait
-    until GET /ping is 200; RuntimeError with its output when it exits or never is."""
+    until GET /ping answers `ready` (200: its models are loaded); RuntimeError with its
+    output when it exits or never does."""
     port = free_port()
     child_env = {k: v for k, v in os.environ.items() if k not in _CLEARED}
     child_env.update(FAST_ENV)
@@ -103,7 +108,7 @@ def start_server(
         if process.poll() is not None:
             raise RuntimeError(f"the server exited ({process.returncode}):\n{server.output()}")
         with contextlib.suppress(OSError):
-            if request(server.url, "GET", "/ping")[0] == 200:
+            if request(server.url, "GET", "/ping")[0] == ready:
                 return server
         time.sleep(0.1)
     server.stop()

@@ -94,6 +94,26 @@ def test_model_dir_is_where_the_registry_and_artifacts_are_read(
     ]
 
 
+def test_ping_is_503_while_a_model_cannot_be_loaded(tmp_path: Path) -> None:
+    registry = json.loads((PACKAGED_DIR / "registry.json").read_text())
+    [entry] = [m for m in registry["models"] if m["name"] == "tabular"]
+    artifact = (PACKAGED_DIR / entry["artifact"]["path"]).read_bytes()
+    (tmp_path / entry["artifact"]["path"]).write_bytes(artifact[:-1] + b"\0")  # not its sha256
+    (tmp_path / "registry.json").write_text(json.dumps({"models": [entry]}))
+    process = start_server({"SCARAB_MODEL_DIR": str(tmp_path)}, ready=503)
+    try:
+        status, headers, body = request(process.url, "GET", "/ping")
+        answer = json.loads(body)
+        assert status == 503 and answer["error"]["code"] == "model_unavailable", answer
+        assert "tabular" in answer["error"]["message"]
+        assert answer["request_id"] == headers["x-request-id"]
+        status, _, body = request(process.url, "POST", "/predict/tabular", body=FEATURES.encode())
+        assert status == 503 and json.loads(body)["error"]["code"] == "model_unavailable"
+        assert request(process.url, "GET", "/health")[0] == 200
+    finally:
+        process.stop()
+
+
 def test_model_dir_is_decided_in_one_place(tmp_path: Path) -> None:
     assert model_dir({}) == PACKAGED_DIR
     assert model_dir({"SCARAB_MODEL_DIR": "  "}) == PACKAGED_DIR
