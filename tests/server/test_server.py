@@ -5,9 +5,12 @@ from __future__ import annotations
 
 import base64
 import json
+import os
+import re
 import shutil
 import subprocess
 import sys
+import time
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -157,11 +160,21 @@ def test_the_endpoint_models_come_from_the_environment(monkeypatch: pytest.Monke
     assert sagemaker.endpoint_models() == []
 
 
-@pytest.mark.parametrize("argv", [["--port", "0"], ["--port", "http"], ["--bogus"]])
-def test_bad_arguments_are_a_usage_error(argv: list[str]) -> None:
+@pytest.mark.parametrize(
+    ("argv", "env"),
+    [
+        (["--port", "0"], {}),
+        (["--port", "http"], {}),
+        (["--bogus"], {}),
+        (["--workers", "0"], {}),
+        ([], {"SCARAB_SERVER_WORKERS": "many"}),
+    ],
+)
+def test_bad_arguments_are_a_usage_error(argv: list[str], env: dict[str, str]) -> None:
     done = subprocess.run(
         [sys.executable, "-m", "lens.server", *argv],
         cwd=TASK_ROOT,
+        env={**os.environ, **env},
         capture_output=True,
         text=True,
         timeout=60,
@@ -170,6 +183,22 @@ def test_bad_arguments_are_a_usage_error(argv: list[str]) -> None:
     assert done.returncode == 2
     assert "usage: python -m lens.server" in done.stderr
     assert "Traceback" not in done.stderr
+
+
+def test_workers_each_load_the_models_and_answer() -> None:
+    process = start_server({"SCARAB_SERVER_WORKERS": "2"})
+    try:
+        for _ in range(4):
+            status, _, body = request(process.url, "GET", "/forecast/bikes-3h")
+            assert status == 200, body
+        deadline = time.monotonic() + 30
+        while process.output().count("Application startup complete") < 2:
+            assert time.monotonic() < deadline, process.output()
+            time.sleep(0.1)
+        started = re.findall(r"Started server process \[(\d+)\]", process.output())
+        assert len(set(started)) == 2
+    finally:
+        process.stop()
 
 
 def test_binary_media_types_are_the_deployed_apis() -> None:
