@@ -6,7 +6,8 @@ GET /forecast/bikes-3h with 32 concurrent keep-alive clients.
   the emulated API Gateway (key, usage plan) and the function in its worker processes.
 
 Requests per second, p50/p99, and the server's ratio to the Lambda path. Both answer
-from their models in memory (no response cache: [cache] is off in the TOML below).
+from their models in memory: the response cache is off on both (the server's
+SCARAB_CACHE_TTL_S is unset; [cache] ttl_seconds = 0 in the TOML below).
 
 python -m bench bench_server    (about a minute)
 """
@@ -34,6 +35,9 @@ stage = "dev"
 throttle_rate = 5000
 throttle_burst = 5000
 quota_limit = 100000000
+
+[cache]
+ttl_seconds = 0
 """
 
 
