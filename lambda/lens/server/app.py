@@ -210,7 +210,7 @@ def create_app() -> FastAPI:
         title="Scarab", openapi_url=None, docs_url=None, redoc_url=None, lifespan=lifespan
     )
 
-    async def incoming(request: Request, body: bytes, path: str | None = None) -> HttpRequest:
+    def incoming(request: Request, body: bytes, path: str | None = None) -> HttpRequest:
         client = request.client
         return HttpRequest(
             method=request.method,
@@ -273,7 +273,7 @@ def create_app() -> FastAPI:
                 raise ApiError(404, "unknown_model", f"There is no model '{chosen.model[:64]}'.")
         except ApiError as error:
             return error_answer(error, request_id, origin)
-        forwarded = await incoming(request, chosen.body, f"/predict/{chosen.model}")
+        forwarded = incoming(request, chosen.body, f"/predict/{chosen.model}")
         return _to_response(await core.answer(forwarded))
 
     @app.api_route(
@@ -288,7 +288,7 @@ def create_app() -> FastAPI:
         if isinstance(body, int):
             request_id = _request_id()
             return error_answer(too_large(body, limit), request_id, request.headers.get("origin"))
-        return _to_response(await core.answer(await incoming(request, body)))
+        return _to_response(await core.answer(incoming(request, body)))
 
     return app
 
