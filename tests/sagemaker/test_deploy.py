@@ -319,6 +319,12 @@ def test_invoke_refuses_bad_requests(env: Env, first: First, args: list[str], me
     assert message in " ".join(got.output.split())
 
 
+def test_invoke_refuses_a_model_the_endpoint_does_not_serve(env: Env, first: First) -> None:
+    got = env.cli("invoke", "--target", "sagemaker", "--model", "digits", "--data", "{}")
+    assert got.exit_code == 2, got.output
+    assert "--model digits: the endpoint scarab-smk serves tabular" in " ".join(got.output.split())
+
+
 def test_status(env: Env, first: First) -> None:
     got = env.cli("status", "--target", "sagemaker", "--json")
     assert got.exit_code == 0, got.output

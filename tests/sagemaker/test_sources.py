@@ -120,3 +120,21 @@ def test_embedded_emulator_updates_endpoints() -> None:
             sm.update_endpoint(EndpointName="nope", EndpointConfigName="c2")
     finally:
         emulator.stop()
+
+
+@pytest.mark.emulator
+def test_nothing_deployed(aws: MotoServer, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    project = make_project(tmp_path / "proj")
+    monkeypatch.chdir(project)
+    runner = CliRunner()
+    got = runner.invoke(app, ["status", "--target", "sagemaker", "--json"])
+    assert got.exit_code == 0, got.output
+    assert json.loads(got.output)["status"] == "NotDeployed"
+    got = runner.invoke(app, ["destroy", "--target", "sagemaker", "--yes"])
+    assert got.exit_code == 0, got.output
+    assert "Nothing left to remove" in got.output
+    got = runner.invoke(
+        app, ["invoke", "--target", "sagemaker", "--model", "tabular", "--data", "{}"]
+    )
+    assert got.exit_code == 1, got.output
+    assert "has no SageMaker endpoint scarab-smk" in " ".join(got.output.split())

@@ -224,14 +224,9 @@ def endpoint_status(
         found = describe_endpoint(aws, st.names.endpoint)
         if found is None:
             return out
-        sm = aws.client("sagemaker")
-        name = str(found.get("EndpointConfigName", ""))
-        cfg = call(sm.describe_endpoint_config, EndpointConfigName=name)
-        variant = cfg["ProductionVariants"][0]
-        serverless = variant.get("ServerlessConfig", {})
-        model = call(sm.describe_model, ModelName=variant["ModelName"])
+        name, variant, model = _serving(aws, found)
+    serverless = variant.get("ServerlessConfig", {})
     container = model.get("PrimaryContainer", {})
-    env = container.get("Environment", {})
     out.update(
         status=found.get("EndpointStatus"),
         failure_reason=found.get("FailureReason"),
@@ -240,13 +235,26 @@ def endpoint_status(
         memory_mb=serverless.get("MemorySizeInMB"),
         max_concurrency=serverless.get("MaxConcurrency"),
         model=variant["ModelName"],
-        models=[m for m in str(env.get("SCARAB_ENDPOINT_MODELS", "")).split(",") if m],
+        models=_served_models(model),
         image=container.get("Image"),
         model_data_url=container.get("ModelDataUrl"),
         role_arn=model.get("ExecutionRoleArn"),
         record=str(record_path(st.project_dir, st.names.stage, aws.endpoint_url)),
     )
     return out
+
+
+def _serving(aws: Aws, endpoint: dict[str, Any]) -> tuple[str, dict[str, Any], dict[str, Any]]:
+    """The endpoint's EndpointConfig name, its variant and that variant's Model."""
+    sm = aws.client("sagemaker")
+    name = str(endpoint.get("EndpointConfigName", ""))
+    variant = call(sm.describe_endpoint_config, EndpointConfigName=name)["ProductionVariants"][0]
+    return name, variant, dict(call(sm.describe_model, ModelName=variant["ModelName"]))
+
+
+def _served_models(model: dict[str, Any]) -> list[str]:
+    env = model.get("PrimaryContainer", {}).get("Environment", {})
+    return [m for m in str(env.get("SCARAB_ENDPOINT_MODELS", "")).split(",") if m]
 
 
 @dataclass(frozen=True)
@@ -289,10 +297,17 @@ def invoke_endpoint(
     aws = st.aws
     name = st.names.endpoint
     with aws_errors():
-        if describe_endpoint(aws, name) is None:
+        found = describe_endpoint(aws, name)
+        if found is None:
             raise ScarabError(
                 f"The stage {st.names.stage} has no SageMaker endpoint {name};"
                 " run 'scarab deploy --target sagemaker' first."
+            )
+        served = _served_models(_serving(aws, found)[2])
+        if served and model not in served:
+            raise ConfigError(
+                f"--model {model}: the endpoint {name} serves {', '.join(served)}"
+                " ([sagemaker] models)."
             )
         got = call(
             aws.client("sagemaker-runtime").invoke_endpoint,
