@@ -72,8 +72,10 @@ class Env:
     def set_config(self, extra: str) -> None:
         (self.project / "scarab.toml").write_text(CONFIG + extra)
 
-    def deploy(self, **kwargs: Any) -> tuple[EndpointResult, Recorder]:
-        recorder = Recorder()
+    def deploy(
+        self, recorder: Recorder | None = None, **kwargs: Any
+    ) -> tuple[EndpointResult, Recorder]:
+        recorder = recorder or Recorder()
         result = deploy_endpoint(
             load_config(self.project),
             project_dir=self.project,

@@ -15,6 +15,7 @@ import pytest
 from scarab.artifacts.image import SERVER_DOCKERFILE, image_tag
 from scarab.aws import is_mutating
 from scarab.config import load_config
+from scarab.errors import ScarabError
 from scarab.naming import TAG_APP, TAG_STAGE
 from scarab.targets.sagemaker.pipeline import EndpointResult, invoke_endpoint
 
@@ -240,11 +241,19 @@ def test_memory_change_rotates_the_endpoint_config(env: Env, first: First) -> No
 
 
 def test_model_change_rotates_model_and_model_data(env: Env, first: First) -> None:
+    """(and a run that fails half-way is finished by the next one)"""
     env.set_config('\n[sagemaker]\nmemory_mb = 3072\nmax_concurrency = 7\nmodels = ["tabular"]\n')
-    result, recorder = env.deploy()
+    failed = Recorder(fail_on="DeleteModel")
+    with pytest.raises(ScarabError, match=r"delete sagemaker.model .* failed: .*InjectedFailure"):
+        env.deploy(failed)
+    result, rerun = env.deploy()
+    assert [name for name, _ in mutating(rerun)] == ["sagemaker.DeleteModel", "s3.DeleteObject"]
     old_key = first.result.model_data_url.removeprefix(f"s3://{BUCKET}/")
     new_key = result.model_data_url.removeprefix(f"s3://{BUCKET}/")
     assert new_key != old_key and result.model_name != first.result.model_name
+    # Every call the two runs made: the first's up to its failure, the second's rest.
+    recorder = Recorder(requests=failed.requests[: failed.calls.index("sagemaker.DeleteModel")])
+    recorder.requests += rerun.requests
     assert [name for name, _ in mutating(recorder)] == [
         "s3.PutObject",
         "s3.PutObjectTagging",
