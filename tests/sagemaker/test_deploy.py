@@ -214,6 +214,11 @@ def test_noop_redeploy_makes_zero_mutating_calls(env: Env, first: First) -> None
     assert recorder.calls  # it did read
     assert len(commands(env.docker_log)) == log_before  # nor built anything
     assert again.endpoint_config == first.result.endpoint_config
+    cli = env.cli("deploy", "--target", "sagemaker", "--json")
+    assert cli.exit_code == 0, cli.output
+    data = json.loads(cli.output)
+    assert (data["up_to_date"], data["mutating_calls"], data["plan"]) == (True, 0, [])
+    assert data["aws_calls"] > 0 and data["models"] == PACKAGED
 
 
 def test_memory_change_rotates_the_endpoint_config(env: Env, first: First) -> None:
