@@ -138,3 +138,20 @@ def test_nothing_deployed(aws: MotoServer, tmp_path: Path, monkeypatch: pytest.M
     )
     assert got.exit_code == 1, got.output
     assert "has no SageMaker endpoint scarab-smk" in " ".join(got.output.split())
+
+
+@pytest.mark.emulator
+def test_another_region_is_refused(
+    aws: MotoServer, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    project = make_project(tmp_path / "proj")
+    record = project / ".scarab" / "local" / "state" / "smk.sagemaker.json"
+    record.parent.mkdir(parents=True)
+    record.write_text(json.dumps({"region": "eu-west-1", "endpoint_url": aws.url}))
+    monkeypatch.chdir(project)
+    got = CliRunner().invoke(app, ["plan", "--target", "sagemaker"])
+    assert got.exit_code == 1, got.output
+    assert (
+        "deployed in eu-west-1, but this run targets us-east-1. Pass --region eu-west-1"
+        in " ".join(got.output.split())
+    )

@@ -35,7 +35,7 @@ from scarab.targets.sagemaker.desired import (
 )
 from scarab.targets.sagemaker.planner import plan_deploy, plan_destroy
 from scarab.targets.sagemaker.reader import describe_endpoint, read_endpoint
-from scarab.targets.sagemaker.record import delete_record, record_path, save_record
+from scarab.targets.sagemaker.record import check_region, delete_record, record_path, save_record
 
 Progress = Callable[[str], None]
 # SageMaker Serverless takes request bodies of at most 4 MB.
@@ -90,6 +90,7 @@ def _stage(
     problem = name_problem(st.names)
     if problem:
         raise ConfigError(f"scarab.toml: {problem}.")
+    check_region(st.project_dir, st.names.stage, aws)
     return st
 
 

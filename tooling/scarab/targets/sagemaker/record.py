@@ -10,7 +10,9 @@ import tempfile
 from pathlib import Path
 from typing import Any
 
+from scarab.aws import Aws
 from scarab.deploy.state import state_path
+from scarab.errors import ScarabError
 
 
 def record_path(project_dir: Path, stage: str, endpoint_url: str | None) -> Path:
@@ -38,3 +40,22 @@ def save_record(
 
 def delete_record(project_dir: Path, stage: str, endpoint_url: str | None) -> None:
     record_path(project_dir, stage, endpoint_url).unlink(missing_ok=True)
+
+
+def check_region(project_dir: Path, stage: str, aws: Aws) -> None:
+    """Refuse to act on the endpoint from another region than the one its record says:
+    the role is global, and a deploy elsewhere would re-scope its policy to this region."""
+    try:
+        data = json.loads(record_path(project_dir, stage, aws.endpoint_url).read_text())
+    except (OSError, ValueError):
+        return  # no record (or an unreadable one): the endpoint is found by its names
+    region = data.get("region") if isinstance(data, dict) else None
+    if not region or region == aws.region:
+        return
+    if aws.local and data.get("endpoint_url") != aws.endpoint_url:
+        return  # a record of another emulator instance says nothing about this one
+    raise ScarabError(
+        f"The SageMaker endpoint of stage {stage} is deployed in {region}, but this run"
+        f" targets {aws.region}. Pass --region {region} to work on it, or run"
+        f" 'scarab destroy --target sagemaker --region {region}' first to move it."
+    )
