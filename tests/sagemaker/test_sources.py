@@ -127,6 +127,16 @@ def test_nothing_deployed(aws: MotoServer, tmp_path: Path, monkeypatch: pytest.M
     project = make_project(tmp_path / "proj")
     monkeypatch.chdir(project)
     runner = CliRunner()
+    plan = runner.invoke(app, ["plan", "--target", "sagemaker", "--json"])
+    dry = runner.invoke(app, ["deploy", "--target", "sagemaker", "--dry-run", "--json"])
+    assert plan.exit_code == dry.exit_code == 0, (plan.output, dry.output)
+    assert json.loads(dry.output) == json.loads(plan.output)
+    kinds = [s["resource"].split()[0] for s in json.loads(plan.output)["steps"]]
+    assert kinds == [
+        "ecr.repository", "ecr.image", "s3.bucket", "s3.object", "iam.role", "iam.role",
+        "logs.group", "logs.group", "sagemaker.model", "sagemaker.endpoint-config",
+        "sagemaker.endpoint",
+    ]  # fmt: skip
     got = runner.invoke(app, ["status", "--target", "sagemaker", "--json"])
     assert got.exit_code == 0, got.output
     assert json.loads(got.output)["status"] == "NotDeployed"
