@@ -1,7 +1,8 @@
 """--target sagemaker end to end against the moto server, on ONE deployment: the plan
 (no docker on PATH) is exactly the calls the first deploy makes, a redeploy makes none,
 a memory change rotates the EndpointConfig, a model change the Model and model.tar.gz,
-invoke/status read it, destroy leaves nothing."""
+invoke/status read it, destroy leaves nothing. The tests run in file order, each on
+the stage the one before left (one deploy for the module: the suite's time budget)."""
 
 from __future__ import annotations
 

@@ -98,7 +98,8 @@ class WaitForEndpoint:
 
 @dataclass(frozen=True)
 class PushImage:
-    """Build the function image with docker and push it to the ECR repository.
+    """Build an image of lambda/ (the function's or the server's) with docker and push it
+    to the ECR repository.
 
     Several calls in one: an ECR authorization token, docker build, login, tag, push.
     """
