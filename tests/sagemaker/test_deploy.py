@@ -145,6 +145,13 @@ def test_first_deploy_resources(env: Env, first: First) -> None:
     }
     role = iam.get_role(RoleName=ROLE)["Role"]
     assert model["ExecutionRoleArn"] == role["Arn"]
+    ecr = env.client("ecr")
+    rules = json.loads(ecr.get_lifecycle_policy(repositoryName=REPOSITORY)["lifecyclePolicyText"])
+    assert rules["rules"][0]["selection"]["countNumber"] == 10  # [images] keep_last
+    [group] = env.client("logs").describe_log_groups(
+        logGroupNamePrefix=f"/aws/sagemaker/Endpoints/{ENDPOINT}"
+    )["logGroups"]
+    assert group["retentionInDays"] == 14  # [function] log_retention_days
     assert role["AssumeRolePolicyDocument"]["Statement"] == [
         {
             "Effect": "Allow",
