@@ -87,8 +87,10 @@ def test_waiter_reads_describe_endpoint() -> None:
     assert endpoint_arrived(desc("InService"), "c-new") is True
     for busy in ("Creating", "Updating", "SystemUpdating"):
         assert endpoint_arrived(desc(busy, "c-old"), "c-new") is False
-    with pytest.raises(ScarabError, match="is Failed: no image"):
+    with pytest.raises(ScarabError, match=r"endpoint e failed: no image\. SageMaker cannot update"):
         endpoint_arrived(desc("Failed", reason="no image"), "c-new")
+    with pytest.raises(ScarabError, match="endpoint e is Deleting; wait until it is InService"):
+        endpoint_arrived(desc("Deleting"), "c-new")
     with pytest.raises(ScarabError, match="rolled the endpoint e back to c-old instead of c-new"):
         endpoint_arrived(desc("InService", "c-old", "health check failed"), "c-new")
 

@@ -69,7 +69,16 @@ def endpoint_arrived(description: dict[str, Any], config: str) -> bool:
             f"SageMaker rolled the endpoint {name} back to"
             f" {description.get('EndpointConfigName')} instead of {config}: {reason}"
         )
-    raise ScarabError(f"The SageMaker endpoint {name} is {status or 'in no state'}: {reason}")
+    if status == "Failed":
+        raise ScarabError(
+            f"The SageMaker endpoint {name} failed: {reason}. SageMaker cannot update a failed"
+            " endpoint: fix the cause, run 'scarab destroy --target sagemaker --yes', then"
+            " deploy again."
+        )
+    raise ScarabError(
+        f"The SageMaker endpoint {name} is {status or 'in no state'}; wait until it is"
+        " InService (or gone) and re-run."
+    )
 
 
 def wait_for_endpoint(aws: Aws, name: str, config: str, timeout: float = 1800.0) -> None:
