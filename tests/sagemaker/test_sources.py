@@ -12,11 +12,12 @@ from pathlib import Path
 import boto3
 import pytest
 from lens.predict.sources import ALIASES_VERSION
+from scarab.aws import Aws
 from scarab.cli import app
 from scarab.config import load_config
 from scarab.deploy.planner_registry import TABLE_KEY
 from scarab.deploy.seeds import packaged_seeds
-from scarab.deploy.waiters import endpoint_arrived
+from scarab.deploy.waiters import endpoint_arrived, wait_for_endpoint
 from scarab.emulator import start_embedded
 from scarab.errors import ScarabError
 from scarab.targets.sagemaker.pipeline import deploy_endpoint
@@ -120,6 +121,22 @@ def test_embedded_emulator_updates_endpoints() -> None:
         assert got["ProductionVariants"][0]["CurrentServerlessConfig"]["MemorySizeInMB"] == 4096
         with pytest.raises(sm.exceptions.ClientError, match="Could not find endpoint"):
             sm.update_endpoint(EndpointName="nope", EndpointConfigName="c2")
+
+        # An endpoint that stays Updating (set in the emulator, which runs in this
+        # process): the wait gives up after its timeout, with advice.
+        from moto.sagemaker.models import sagemaker_backends
+
+        sagemaker_backends[ACCOUNT]["us-east-1"].endpoints["e"].endpoint_status = "Updating"
+        aws = Aws(
+            "us-east-1",
+            endpoint_url=emulator.url,
+            session=boto3.Session(
+                **{"aws_access_key_id": "testing", "aws_secret_access_key": "testing"}
+            ),
+        )
+        with pytest.raises(ScarabError, match=r"not InService on c2 after 0s; check it"):
+            wait_for_endpoint(aws, "e", "c2", timeout=0.2)
+        assert aws.log.calls.count("sagemaker.DescribeEndpoint") >= 2  # it polled
     finally:
         emulator.stop()
 
