@@ -333,7 +333,12 @@ def test_invoke_cli_prints_the_answer(env: Env, first: First) -> None:
         (["--model", "tabular"], "Missing option '--data'"),
         (["--model", "tabular", "--data", "{not json"], "--data is not JSON"),
         (["--model", "tabular", "--data", "{}", "--speed", "deep"], "--speed goes with"),
+        (
+            ["--model", "tabular", "--data", json.dumps("x" * 4 * 2**20)],
+            f"--data is {4 * 2**20 + 2} bytes; SageMaker Serverless takes at most {4 * 2**20}",
+        ),
     ],
+    ids=["no-model", "no-data", "not-json", "speed", "over-4-MB"],
 )
 def test_invoke_refuses_bad_requests(env: Env, first: First, args: list[str], message: str) -> None:
     got = env.cli("invoke", "--target", "sagemaker", *args)
