@@ -285,6 +285,27 @@ def test_model_change_rotates_model_and_model_data(env: Env, first: First) -> No
     assert keys == [new_key]
 
 
+def test_a_model_of_another_stage_is_never_deleted(env: Env, first: First) -> None:
+    """A Model named like ours but tagged for another stage: neither a deploy nor a
+    destroy touches it."""
+    sm = env.client("sagemaker")
+    theirs = f"{ENDPOINT}-m-0123456789ab"
+    role = env.client("iam").get_role(RoleName=ROLE)["Role"]["Arn"]
+    sm.create_model(
+        ModelName=theirs, PrimaryContainer={"Image": "elsewhere"}, ExecutionRoleArn=role,
+        Tags=[{"Key": TAG_APP, "Value": "scarab"}, {"Key": TAG_STAGE, "Value": "other"}],
+    )  # fmt: skip
+    try:
+        again, recorder = env.deploy()
+        assert again.up_to_date and recorder.mutating == []
+        dry = env.cli("destroy", "--target", "sagemaker", "--dry-run", "--json")
+        assert dry.exit_code == 0, dry.output
+        assert theirs not in dry.output
+        assert theirs in [m["ModelName"] for m in sm.list_models()["Models"]]
+    finally:
+        sm.delete_model(ModelName=theirs)
+
+
 def test_invoke_sends_the_model_and_json(env: Env, first: First) -> None:
     recorder = Recorder()
     body = b'{"features": [1, 2, 3]}'

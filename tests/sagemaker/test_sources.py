@@ -150,6 +150,10 @@ def test_nothing_deployed(aws: MotoServer, tmp_path: Path, monkeypatch: pytest.M
     dry = runner.invoke(app, ["deploy", "--target", "sagemaker", "--dry-run", "--json"])
     assert plan.exit_code == dry.exit_code == 0, (plan.output, dry.output)
     assert json.loads(dry.output) == json.loads(plan.output)
+    text = runner.invoke(app, ["plan", "--target", "sagemaker"])
+    assert text.exit_code == 0, text.output
+    assert "Plan for stage smk in us-east-1 (11 changes, dry run):" in text.output
+    assert "      sagemaker.CreateEndpoint\n" in text.output
     kinds = [s["resource"].split()[0] for s in json.loads(plan.output)["steps"]]
     assert kinds == [
         "ecr.repository", "ecr.image", "s3.bucket", "s3.object", "iam.role", "iam.role",
