@@ -176,6 +176,21 @@ def test_first_deploy_resources(env: Env, first: First) -> None:
     }
 
 
+def test_the_state_record(env: Env, first: First) -> None:
+    record = env.project / ".scarab" / "local" / "state" / "smk.sagemaker.json"
+    data = json.loads(record.read_text())
+    assert {k: data[k] for k in ("endpoint", "endpoint_config", "model", "models")} == {
+        "endpoint": ENDPOINT,
+        "endpoint_config": first.result.endpoint_config,
+        "model": first.result.model_name,
+        "models": PACKAGED,
+    }
+    assert (data["region"], data["account_id"], data["endpoint_url"]) == (
+        "us-east-1", ACCOUNT, env.moto.url,
+    )  # fmt: skip
+    assert (data["memory_mb"], data["max_concurrency"]) == (2048, 5)
+
+
 def test_everything_is_tagged(env: Env, first: First) -> None:
     sm = env.client("sagemaker")
     arns = [
