@@ -42,7 +42,8 @@ class MotoServer:
             "MOTO_LAMBDA_STUB_ECR": "false",
         }
         self.process = subprocess.Popen(
-            [sys.executable, "-m", "moto.server", "-H", "127.0.0.1", "-p", str(self.port)],
+            # moto's server with what scarab's embedded emulator teaches it (UpdateEndpoint).
+            [sys.executable, "-m", "scarab.emulator", "-H", "127.0.0.1", "-p", str(self.port)],
             env=env,
             stdout=subprocess.DEVNULL,
             stderr=subprocess.DEVNULL,

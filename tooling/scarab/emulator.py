@@ -401,12 +401,54 @@ def _make_server(port: int, limits: ReadLimits) -> Any:
     return Server()
 
 
+def teach_moto() -> None:
+    """Teach moto the calls scarab makes that it does not implement: SageMaker's
+    UpdateEndpoint (moves the endpoint to another EndpointConfig; like moto's
+    CreateEndpoint, the endpoint is InService at once). Idempotent."""
+    from moto.core.responses import ActionResult
+    from moto.core.utils import utcnow
+    from moto.sagemaker.exceptions import ValidationError
+    from moto.sagemaker.models import FakeEndpoint
+    from moto.sagemaker.responses import SageMakerResponse
+
+    if getattr(SageMakerResponse, "update_endpoint", None) is not None:
+        return
+
+    def update_endpoint(self: Any) -> ActionResult:
+        backend = self.sagemaker_backend
+        name = self._get_param("EndpointName")
+        endpoint = backend.endpoints.get(name)
+        if endpoint is None:
+            arn = FakeEndpoint.arn_formatter(name, backend.account_id, backend.region_name)
+            raise ValidationError(message=f"Could not find endpoint '{arn}'.")
+        config = backend.describe_endpoint_config(self._get_param("EndpointConfigName"))
+        endpoint.endpoint_config_name = config["EndpointConfigName"]
+        endpoint.production_variants = endpoint._process_production_variants(
+            config["ProductionVariants"]
+        )
+        endpoint.endpoint_status = "InService"
+        endpoint.last_modified_time = utcnow()
+        return ActionResult({"EndpointArn": endpoint.arn})
+
+    SageMakerResponse.update_endpoint = update_endpoint  # type: ignore[attr-defined]
+
+
+def serve_moto(argv: list[str] | None = None) -> None:
+    """`python -m scarab.emulator [moto.server's options]`: moto's server, taught what
+    teach_moto adds, as a process of its own (the test suite's AWS)."""
+    from moto.server import main
+
+    teach_moto()
+    main(argv)
+
+
 def start_embedded(project_dir: Path | None = None, port: int = 0) -> Emulator:
     """Start moto in this process on 127.0.0.1 (port 0: any free port).
 
     With `project_dir`, the address is recorded so other scarab commands reuse it.
     """
     os.environ.update(EMULATOR_SETTINGS)
+    teach_moto()
     logging.getLogger("werkzeug").setLevel(logging.ERROR)  # no access log on our terminal
     server = _make_server(port, ReadLimits.from_environment())
     threading.Thread(target=server.serve_forever, name="emulator", daemon=True).start()
@@ -465,3 +507,7 @@ def local_endpoint(project_dir: Path) -> Iterator[str]:
         yield emulator.url
     finally:
         emulator.stop()
+
+
+if __name__ == "__main__":
+    serve_moto()

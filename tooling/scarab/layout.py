@@ -1,6 +1,7 @@
 """The `.scarab/` directory of a project: the one place its layout is spelled.
 
     .scarab/build/zip/<sha256hex>.zip   every function zip built (artifacts)
+    .scarab/build/sagemaker/<hex>.tar.gz every model.tar.gz packed for --target sagemaker
     .scarab/cache/                      pip downloads and wheels (SCARAB_CACHE_DIR overrides)
     .scarab/state/<stage>.json          the state record of a stage on real AWS
     .scarab/local/state/<stage>.json    ... on an emulator (kept apart from real ids)
@@ -20,6 +21,7 @@ from pathlib import Path
 ROOT = Path(".scarab")
 LOCAL = ROOT / "local"
 ZIP_DIR = ROOT / "build" / "zip"
+SAGEMAKER_DIR = ROOT / "build" / "sagemaker"
 CACHE_DIR = ROOT / "cache"
 EMULATOR_RECORD = LOCAL / "emulator.json"
 SERVE_RECORD = LOCAL / "serve.json"

@@ -160,6 +160,34 @@ class Names:
         """The ECR repository of the server image (--target sagemaker and fargate)."""
         return f"{self.base}-server"
 
+    @property
+    def sagemaker_role(self) -> str:
+        """The execution role of the SageMaker endpoint (--target sagemaker)."""
+        return f"{self.base}-sagemaker-role"
+
+    @property
+    def sagemaker_policy(self) -> str:
+        """That role's inline policy: pull the image, read model.tar.gz, write its logs."""
+        return "scarab-sagemaker-endpoint"
+
+    def sagemaker_model(self, digest: str) -> str:
+        """A SageMaker Model of the endpoint: immutable, so named by its content's digest."""
+        return f"{self.base}-m-{digest}"
+
+    def sagemaker_endpoint_config(self, digest: str) -> str:
+        """An EndpointConfig of the endpoint: immutable, named by its content's digest."""
+        return f"{self.base}-c-{digest}"
+
+    @property
+    def sagemaker_log_group(self) -> str:
+        """Where SageMaker writes the endpoint's container logs."""
+        return f"/aws/sagemaker/Endpoints/{self.endpoint}"
+
+    @property
+    def sagemaker_artifact_prefix(self) -> str:
+        """The key prefix of the endpoint's model.tar.gz objects in the artifact bucket."""
+        return f"sagemaker/{self.endpoint}/"
+
     def artifact_bucket(self, account_id: str, region: str) -> str:
         return f"{self.app}-artifacts-{account_id}-{region}"
 

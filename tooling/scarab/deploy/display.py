@@ -27,6 +27,7 @@ from scarab.deploy.instructions import (
     Step,
     Sub,
     UploadArtifact,
+    WaitForEndpoint,
     WaitForFunction,
     WaitForTable,
 )
@@ -124,10 +125,16 @@ def render_instruction(ins: Instruction) -> list[dict[str, Any]]:
         ]
     if isinstance(ins, WaitForTable):
         return [_call("dynamodb", "DescribeTable", {"TableName": ins.table_name})]
+    if isinstance(ins, WaitForEndpoint):
+        # Polled (read-only) until InService on that configuration.
+        return [_call("sagemaker", "DescribeEndpoint", {"EndpointName": ins.endpoint_name})]
     if isinstance(ins, PushImage):
+        pushed: dict[str, Any] = {"image": f"{ins.repository}:{ins.tag}"}
+        if ins.dockerfile != PushImage.dockerfile:  # the server's image (lambda/ has two)
+            pushed["dockerfile"] = ins.dockerfile
         return [
             _call("ecr", "GetAuthorizationToken", {}),
-            _call("docker", "Push", {"image": f"{ins.repository}:{ins.tag}"}),
+            _call("docker", "Push", pushed),
         ]
     if isinstance(ins, UploadArtifact):
         params = {

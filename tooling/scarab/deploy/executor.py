@@ -27,10 +27,11 @@ from scarab.deploy.instructions import (
     Step,
     Sub,
     UploadArtifact,
+    WaitForEndpoint,
     WaitForFunction,
     WaitForTable,
 )
-from scarab.deploy.waiters import wait_for_function, wait_for_table
+from scarab.deploy.waiters import wait_for_endpoint, wait_for_function, wait_for_table
 from scarab.errors import ScarabError
 
 # Lambda cannot assume a role for a few seconds after IAM creates it.
@@ -39,6 +40,9 @@ ROLE_NOT_READY = "cannot be assumed by Lambda"
 # "The provided execution role does not have permissions to call CreateNetworkInterface
 # on EC2" until IAM has propagated it).
 ENI_GRANT_NOT_READY = "does not have permissions to call CreateNetworkInterface"
+# SageMaker's CreateModel checks that it can assume the execution role, which a role IAM
+# has just created cannot be for a few seconds either.
+SAGEMAKER_ROLE_NOT_READY = "Could not assume role"
 # A deletion whose target is already gone has nothing left to do.
 GONE = frozenset(
     {
@@ -125,7 +129,10 @@ class Executor:
         params = resolve(ins.params, self.values)
         retry: dict[str, Any] = {}
         if ins.retry_while_role_not_ready:
-            retry = {"retry_message": (ROLE_NOT_READY, ENI_GRANT_NOT_READY), "attempts": 12}
+            retry = {
+                "retry_message": (ROLE_NOT_READY, ENI_GRANT_NOT_READY, SAGEMAKER_ROLE_NOT_READY),
+                "attempts": 12,
+            }
         try:
             out = call(method, **retry, **params)
         except Exception as exc:
@@ -141,10 +148,13 @@ class Executor:
     def _do_wait_for_table(self, ins: WaitForTable) -> None:
         wait_for_table(self.aws, ins.table_name)
 
+    def _do_wait_for_endpoint(self, ins: WaitForEndpoint) -> None:
+        wait_for_endpoint(self.aws, ins.endpoint_name, ins.endpoint_config, ins.timeout)
+
     def _do_push_image(self, ins: PushImage) -> None:
         from scarab.artifacts.image import build_image, push_image
 
-        build = build_image(Path(ins.project_dir), ins.architecture)
+        build = build_image(Path(ins.project_dir), ins.architecture, ins.dockerfile)
         ecr = self.aws.client("ecr")
         token = call(ecr.get_authorization_token)["authorizationData"][0]
         password = base64.b64decode(token["authorizationToken"]).decode().partition(":")[2]

@@ -87,8 +87,19 @@ class WaitForTable:
 
 
 @dataclass(frozen=True)
+class WaitForEndpoint:
+    """Wait until the SageMaker endpoint is InService on `endpoint_config` (read-only
+    polls, at most `timeout` seconds); a failed create or update stops the run."""
+
+    endpoint_name: str
+    endpoint_config: str
+    timeout: float = 1800.0
+
+
+@dataclass(frozen=True)
 class PushImage:
-    """Build the function image with docker and push it to the ECR repository.
+    """Build an image of lambda/ (the function's or the server's) with docker and push it
+    to the ECR repository.
 
     Several calls in one: an ECR authorization token, docker build, login, tag, push.
     """
@@ -97,6 +108,8 @@ class PushImage:
     architecture: str
     repository: str  # <account>.dkr.ecr.<region>.amazonaws.com/<name>
     tag: str
+    # Which image of lambda/: the function's (Dockerfile) or the server's (server.Dockerfile).
+    dockerfile: str = "Dockerfile"
 
 
 @dataclass(frozen=True)
@@ -118,7 +131,15 @@ class EmptyBucket:
     expected_owner: str
 
 
-Instruction = ApiCall | WaitForFunction | WaitForTable | PushImage | UploadArtifact | EmptyBucket
+Instruction = (
+    ApiCall
+    | WaitForFunction
+    | WaitForTable
+    | WaitForEndpoint
+    | PushImage
+    | UploadArtifact
+    | EmptyBucket
+)
 
 
 @dataclass(frozen=True)

@@ -75,6 +75,24 @@ def api_methods() -> str:
     return ",".join([*sorted({r.method for r in routes_mod.ROUTES}), "OPTIONS"])
 
 
+def ecr_lifecycle(keep: int) -> dict[str, Any]:
+    """An image repository's lifecycle rule: keep the last `keep` images."""
+    return {
+        "rules": [
+            {
+                "rulePriority": 1,
+                "description": f"keep the last {keep} images",
+                "selection": {
+                    "tagStatus": "any",
+                    "countType": "imageCountMoreThan",
+                    "countNumber": keep,
+                },
+                "action": {"type": "expire"},
+            }
+        ]
+    }
+
+
 @dataclass(frozen=True)
 class Code:
     """The function's code: a zip (by digest) or an image (by content tag)."""
@@ -477,21 +495,7 @@ class Desired:
     def ecr_lifecycle_policy(self) -> dict[str, Any]:
         """The image repository's lifecycle rule: keep the last `images_keep_last` images
         (deploy and export both put exactly this on the repository)."""
-        keep = self.images_keep_last
-        return {
-            "rules": [
-                {
-                    "rulePriority": 1,
-                    "description": f"keep the last {keep} images",
-                    "selection": {
-                        "tagStatus": "any",
-                        "countType": "imageCountMoreThan",
-                        "countNumber": keep,
-                    },
-                    "action": {"type": "expire"},
-                }
-            ]
-        }
+        return ecr_lifecycle(self.images_keep_last)
 
     def source_arn(self, rest_api_id: str) -> str:
         """What may invoke the function: this API's stage, any method, any path."""

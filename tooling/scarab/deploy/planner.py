@@ -334,9 +334,16 @@ def plan_artifact_bucket(d: Desired, obs: Observed) -> list[Step]:
     if not any(fn.code.via_s3 for fn in d.functions) or obs.artifact_bucket_exists:
         return []
     bucket = d.names.artifact_bucket(d.account_id, d.region)
+    why = "missing (the zip is over Lambda's direct-upload limit)"
+    return [create_artifact_bucket(bucket, d.region, d.account_id, why)]
+
+
+def create_artifact_bucket(bucket: str, region: str, account_id: str, why: str) -> Step:
+    """The step that creates the artifact bucket, private (the SageMaker target's
+    model.tar.gz goes there too)."""
     params: dict[str, Any] = {"Bucket": bucket}
-    if d.region != "us-east-1":
-        params["CreateBucketConfiguration"] = {"LocationConstraint": d.region}
+    if region != "us-east-1":
+        params["CreateBucketConfiguration"] = {"LocationConstraint": region}
     # CreateBucket takes no expected owner: a bucket it creates is ours.
     create = ApiCall("s3", "CreateBucket", params)
     block = ApiCall(
@@ -344,7 +351,7 @@ def plan_artifact_bucket(d: Desired, obs: Observed) -> list[Step]:
         "PutPublicAccessBlock",
         {
             "Bucket": bucket,
-            "ExpectedBucketOwner": d.account_id,
+            "ExpectedBucketOwner": account_id,
             "PublicAccessBlockConfiguration": {
                 "BlockPublicAcls": True,
                 "IgnorePublicAcls": True,
@@ -353,8 +360,7 @@ def plan_artifact_bucket(d: Desired, obs: Observed) -> list[Step]:
             },
         },
     )
-    why = "missing (the zip is over Lambda's direct-upload limit)"
-    return [Step(f"s3.bucket {bucket}", "create", why, (create, block))]
+    return Step(f"s3.bucket {bucket}", "create", why, (create, block))
 
 
 def _image_config(fn: FunctionSpec) -> dict[str, Any]:
