@@ -26,6 +26,7 @@ from pydantic import (
 
 from scarab.errors import ConfigError
 from scarab.functions import FUNCTIONS
+from scarab.targets.fargate.settings import FargateConfig
 
 CONFIG_NAME = "scarab.toml"
 _NAME_RE = re.compile(r"^[a-z][a-z0-9-]{0,39}$")
@@ -518,6 +519,7 @@ class ScarabConfig(_Strict):
     cache: CacheConfig = Field(default_factory=CacheConfig)  # type: ignore[arg-type]
     alarms: AlarmsConfig = Field(default_factory=AlarmsConfig)  # type: ignore[arg-type]
     budget: BudgetConfig | None = None
+    fargate: FargateConfig = Field(default_factory=FargateConfig)  # type: ignore[arg-type]
 
     @field_validator("app", "stage")
     @classmethod

@@ -126,6 +126,8 @@ class Executor:
         retry: dict[str, Any] = {}
         if ins.retry_while_role_not_ready:
             retry = {"retry_message": (ROLE_NOT_READY, ENI_GRANT_NOT_READY), "attempts": 12}
+        if ins.retry_codes:
+            retry["retry_codes"] = ins.retry_codes
         try:
             out = call(method, **retry, **params)
         except Exception as exc:
@@ -144,7 +146,7 @@ class Executor:
     def _do_push_image(self, ins: PushImage) -> None:
         from scarab.artifacts.image import build_image, push_image
 
-        build = build_image(Path(ins.project_dir), ins.architecture)
+        build = build_image(Path(ins.project_dir), ins.architecture, ins.dockerfile)
         ecr = self.aws.client("ecr")
         token = call(ecr.get_authorization_token)["authorizationData"][0]
         password = base64.b64decode(token["authorizationToken"]).decode().partition(":")[2]

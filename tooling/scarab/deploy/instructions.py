@@ -70,6 +70,10 @@ class ApiCall:
     retry_while_role_not_ready: bool = False
     # Deletion: a target that is already gone is success (a re-run, or a race).
     missing_ok: bool = False
+    # Error codes that clear by themselves for this call (a cluster still draining its
+    # service, a security group whose network interfaces are being released): retried
+    # with the executor's backoff.
+    retry_codes: frozenset[str] = frozenset()
 
 
 @dataclass(frozen=True)
@@ -88,15 +92,17 @@ class WaitForTable:
 
 @dataclass(frozen=True)
 class PushImage:
-    """Build the function image with docker and push it to the ECR repository.
+    """Build an image of lambda/ with docker and push it to the ECR repository.
 
     Several calls in one: an ECR authorization token, docker build, login, tag, push.
+    `dockerfile` names the Dockerfile in lambda/: the function's, or the server's.
     """
 
     project_dir: str
     architecture: str
     repository: str  # <account>.dkr.ecr.<region>.amazonaws.com/<name>
     tag: str
+    dockerfile: str = "Dockerfile"
 
 
 @dataclass(frozen=True)

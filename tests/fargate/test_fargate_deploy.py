@@ -1,0 +1,311 @@
+"""--target fargate against the moto server: one deploy for the module, then what it
+made, a no-op redeploy, keys, status, a size change and destroy, in that order."""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+import pytest
+from scarab.artifacts.image import SERVER_DOCKERFILE, image_tag
+from scarab.config import load_config
+from scarab.targets.fargate.pipeline import FargateDeployResult, deploy
+
+from tests.deploy.conftest import Recorder, counted_session
+from tests.fargate.conftest import Project
+
+ACCOUNT = "123456789012"
+REGISTRY = f"{ACCOUNT}.dkr.ecr.us-east-1.amazonaws.com"
+NAME = "scarab-test"
+REPO_URI = f"{REGISTRY}/scarab-test-server"
+SECRET = "scarab-test/fargate-api-keys"
+
+
+def run(project: Project) -> tuple[FargateDeployResult, Recorder]:
+    recorder = Recorder()
+    result = deploy(
+        load_config(project.root),
+        project_dir=project.root,
+        endpoint_url=project.moto.url,
+        session=counted_session(recorder),
+    )
+    return result, recorder
+
+
+@pytest.fixture(scope="module")
+def tag(fargate_project: Project) -> str:
+    return image_tag(fargate_project.root, "x86_64", SERVER_DOCKERFILE)
+
+
+@pytest.fixture(scope="module")
+def planned(fargate_project: Project) -> dict[str, Any]:
+    """`scarab plan --target fargate --json` before anything exists."""
+    return dict(fargate_project.json("plan", "--target", "fargate"))
+
+
+@pytest.fixture(scope="module")
+def first(
+    fargate_project: Project, planned: dict[str, Any]
+) -> tuple[FargateDeployResult, Recorder]:
+    return run(fargate_project)
+
+
+def calls_of(plan: dict[str, Any]) -> list[tuple[str, str]]:
+    return [(c["service"], c["operation"]) for s in plan["steps"] for c in s["calls"]]
+
+
+FIRST_MUTATIONS = [
+    "ssm.PutParameter",  # the stage lock
+    "ecr.CreateRepository",
+    "logs.CreateLogGroup",
+    "logs.PutRetentionPolicy",
+    "iam.CreateRole",
+    "iam.PutRolePolicy",
+    "iam.CreateRole",
+    "iam.PutRolePolicy",
+    "secretsmanager.CreateSecret",
+    "ec2.CreateSecurityGroup",
+    "ec2.AuthorizeSecurityGroupIngress",
+    "ecs.CreateCluster",
+    "ecs.RegisterTaskDefinition",
+    "ecs.CreateService",
+    "ssm.DeleteParameter",
+]
+
+
+def test_plan_shows_the_exact_calls_without_docker(
+    fargate_project: Project, planned: dict[str, Any], tag: str
+) -> None:
+    assert fargate_project.docker() == []  # planned before any build
+    assert [(m.split(".")[0], m.split(".")[1]) for m in FIRST_MUTATIONS[1:-1]] == [
+        c
+        for c in calls_of(planned)
+        if c not in {("ecr", "GetAuthorizationToken"), ("docker", "Push")}
+    ]
+    shown = [c for s in planned["steps"] for c in s["calls"]]
+    push = next(c for c in shown if c["service"] == "docker")
+    assert push["params"] == {"image": f"{REPO_URI}:{tag}"}
+    register = next(c for c in shown if c["operation"] == "RegisterTaskDefinition")
+    assert register["params"]["containerDefinitions"][0]["image"] == f"{REPO_URI}:{tag}"
+    secret = next(c for c in shown if c["operation"] == "CreateSecret")
+    assert secret["params"]["SecretString"] == "<redacted>"
+    service = next(c for c in shown if c["operation"] == "CreateService")
+    assert service["params"]["networkConfiguration"]["awsvpcConfiguration"]["securityGroups"] == [
+        "${security_group_id}"
+    ]
+
+
+def test_first_deploy_makes_these_calls_and_builds_the_server_image(
+    fargate_project: Project, first: tuple[FargateDeployResult, Recorder], tag: str
+) -> None:
+    result, recorder = first
+    assert recorder.mutating == FIRST_MUTATIONS
+    assert not result.up_to_date
+    root = fargate_project.root
+    assert fargate_project.docker() == [
+        ["info", "--format", "{{.ServerVersion}}"],
+        [
+            "build", "--platform", "linux/amd64", "--provenance=false",
+            "--file", str(root / "lambda" / "server.Dockerfile"),
+            "--tag", f"scarab-server:{tag}", str(root / "lambda"),
+        ],
+        ["login", "--username", "AWS", "--password-stdin", REGISTRY],
+        ["tag", f"scarab-server:{tag}", f"{REPO_URI}:{tag}"],
+        ["push", f"{REPO_URI}:{tag}"],
+    ]  # fmt: skip
+    images = fargate_project.client("ecr").describe_images(repositoryName=f"{NAME}-server")
+    assert [i["imageTags"] for i in images["imageDetails"]] == [[tag]]
+
+
+def test_the_task_definition(
+    fargate_project: Project, first: tuple[FargateDeployResult, Recorder], tag: str
+) -> None:
+    ecs = fargate_project.client("ecs")
+    td = ecs.describe_task_definition(taskDefinition=f"{NAME}-server")["taskDefinition"]
+    assert td["revision"] == 1 and first[0].task_definition_arn == td["taskDefinitionArn"]
+    assert td["networkMode"] == "awsvpc"
+    assert td["requiresCompatibilities"] == ["FARGATE"]
+    assert (td["cpu"], td["memory"]) == ("256", "512")
+    assert td["executionRoleArn"] == f"arn:aws:iam::{ACCOUNT}:role/{NAME}-ecs-exec"
+    assert td["taskRoleArn"] == f"arn:aws:iam::{ACCOUNT}:role/{NAME}-ecs-task"
+    [c] = td["containerDefinitions"]
+    assert c["image"] == f"{REPO_URI}:{tag}"
+    assert c["portMappings"] == [{"containerPort": 8080, "protocol": "tcp"}]
+    assert c["entryPoint"] == ["python", "-m", "lens.server"]
+    assert c["command"] == ["--host", "0.0.0.0", "--port", "8080"]
+    assert {e["name"]: e["value"] for e in c["environment"]} == {
+        "ARTIFACTS_BUCKET": f"{NAME}-models-{ACCOUNT}-us-east-1",
+        "MODEL_REGISTRY_TABLE": f"{NAME}-models",
+        "EXECUTION_MODE": "standalone",
+        "SCARAB_API_KEYS_SECRET": SECRET,
+    }
+    assert c["logConfiguration"] == {
+        "logDriver": "awslogs",
+        "options": {
+            "awslogs-group": f"/ecs/{NAME}",
+            "awslogs-region": "us-east-1",
+            "awslogs-stream-prefix": "server",
+        },
+    }
+    check = c["healthCheck"]
+    assert check["command"][0] == "CMD-SHELL"
+    assert "urllib.request.urlopen('http://127.0.0.1:8080/health'" in check["command"][1]
+    assert check["command"][1].startswith('python -c "') and check["command"][1].endswith(
+        "|| exit 1"
+    )
+    logs = fargate_project.client("logs").describe_log_groups(logGroupNamePrefix=f"/ecs/{NAME}")
+    [group] = logs["logGroups"]
+    assert group["logGroupName"] == f"/ecs/{NAME}" and group["retentionInDays"] == 14
+
+
+def test_the_security_group_admits_the_port_from_allowed_cidrs_only(
+    fargate_project: Project, first: tuple[FargateDeployResult, Recorder]
+) -> None:
+    ec2 = fargate_project.client("ec2")
+    [sg] = ec2.describe_security_groups(GroupIds=[first[0].security_group_id])["SecurityGroups"]
+    default_vpc = ec2.describe_vpcs(Filters=[{"Name": "is-default", "Values": ["true"]}])
+    assert sg["VpcId"] == default_vpc["Vpcs"][0]["VpcId"]
+    assert sg["GroupName"] == f"{NAME}-fargate"
+    rules = [
+        (p["IpProtocol"], p["FromPort"], p["ToPort"], r)
+        for p in sg["IpPermissions"]
+        for r in [x["CidrIp"] for x in p["IpRanges"]] + [x["CidrIpv6"] for x in p["Ipv6Ranges"]]
+    ]
+    assert sorted(rules) == [
+        ("tcp", 8080, 8080, "2001:db8::/32"),
+        ("tcp", 8080, 8080, "203.0.113.0/24"),
+    ]
+    assert {"Key": "scarab:stage", "Value": "test"} in sg["Tags"]
+
+
+def test_the_service_runs_in_the_default_subnets_with_a_public_ip(
+    fargate_project: Project, first: tuple[FargateDeployResult, Recorder]
+) -> None:
+    ec2 = fargate_project.client("ec2")
+    vpc = ec2.describe_vpcs(Filters=[{"Name": "is-default", "Values": ["true"]}])["Vpcs"][0]
+    default = ec2.describe_subnets(
+        Filters=[
+            {"Name": "vpc-id", "Values": [vpc["VpcId"]]},
+            {"Name": "default-for-az", "Values": ["true"]},
+        ]
+    )["Subnets"]
+    ecs = fargate_project.client("ecs")
+    [svc] = ecs.describe_services(cluster=NAME, services=[NAME])["services"]
+    assert svc["launchType"] == "FARGATE" and svc["desiredCount"] == 2
+    assert svc["loadBalancers"] == []
+    assert svc["taskDefinition"] == first[0].task_definition_arn
+    net = svc["networkConfiguration"]["awsvpcConfiguration"]
+    assert sorted(net["subnets"]) == sorted(s["SubnetId"] for s in default)
+    assert net["securityGroups"] == [first[0].security_group_id]
+    assert net["assignPublicIp"] == "ENABLED"
+    [cluster] = ecs.describe_clusters(clusters=[NAME], include=["TAGS"])["clusters"]
+    assert cluster["status"] == "ACTIVE"
+
+
+def _policy(iam: Any, role: str) -> tuple[dict[str, Any], dict[str, Any]]:
+    trust = iam.get_role(RoleName=role)["Role"]["AssumeRolePolicyDocument"]
+    [name] = iam.list_role_policies(RoleName=role)["PolicyNames"]
+    doc = iam.get_role_policy(RoleName=role, PolicyName=name)["PolicyDocument"]
+    return trust, doc
+
+
+ECS_TRUST = {
+    "Version": "2012-10-17",
+    "Statement": [
+        {
+            "Effect": "Allow",
+            "Principal": {"Service": "ecs-tasks.amazonaws.com"},
+            "Action": "sts:AssumeRole",
+        }
+    ],
+}
+
+
+def test_the_roles_grant_exactly_the_stages_resources(
+    fargate_project: Project, first: tuple[FargateDeployResult, Recorder]
+) -> None:
+    iam = fargate_project.client("iam")
+    trust, task = _policy(iam, f"{NAME}-ecs-task")
+    assert trust == ECS_TRUST
+    bucket = f"arn:aws:s3:::{NAME}-models-{ACCOUNT}-us-east-1"
+    assert task["Statement"] == [
+        {
+            "Sid": "ReadRegistry",
+            "Effect": "Allow",
+            "Action": ["dynamodb:GetItem", "dynamodb:Query", "dynamodb:Scan"],
+            "Resource": f"arn:aws:dynamodb:us-east-1:{ACCOUNT}:table/{NAME}-models",
+        },
+        {
+            "Sid": "ReadArtifacts",
+            "Effect": "Allow",
+            "Action": "s3:GetObject",
+            "Resource": [f"{bucket}/models/*", f"{bucket}/data/*"],
+        },
+        {
+            "Sid": "ReadApiKeys",
+            "Effect": "Allow",
+            "Action": "secretsmanager:GetSecretValue",
+            "Resource": f"arn:aws:secretsmanager:us-east-1:{ACCOUNT}:secret:{SECRET}-??????",
+        },
+    ]
+    # The pattern matches the secret's real ARN (its name, '-', six characters).
+    arn = fargate_project.client("secretsmanager").describe_secret(SecretId=SECRET)["ARN"]
+    assert arn.startswith(task["Statement"][2]["Resource"][:-6]) and len(arn) == len(
+        task["Statement"][2]["Resource"]
+    )
+    trust, execution = _policy(iam, f"{NAME}-ecs-exec")
+    assert trust == ECS_TRUST
+    assert execution["Statement"] == [
+        {"Sid": "EcrLogin", "Effect": "Allow", "Action": "ecr:GetAuthorizationToken",
+         "Resource": "*"},
+        {
+            "Sid": "PullServerImage",
+            "Effect": "Allow",
+            "Action": [
+                "ecr:BatchCheckLayerAvailability",
+                "ecr:BatchGetImage",
+                "ecr:GetDownloadUrlForLayer",
+            ],
+            "Resource": f"arn:aws:ecr:us-east-1:{ACCOUNT}:repository/{NAME}-server",
+        },
+        {
+            "Sid": "WriteOwnLogs",
+            "Effect": "Allow",
+            "Action": ["logs:CreateLogStream", "logs:PutLogEvents"],
+            "Resource": f"arn:aws:logs:us-east-1:{ACCOUNT}:log-group:/ecs/{NAME}:*",
+        },
+    ]  # fmt: skip
+
+
+def test_the_key_secret_holds_one_key_and_it_is_nowhere_else(
+    fargate_project: Project, first: tuple[FargateDeployResult, Recorder]
+) -> None:
+    sm = fargate_project.client("secretsmanager")
+    ring = json.loads(sm.get_secret_value(SecretId=SECRET)["SecretString"])
+    [key] = ring["keys"]
+    assert key["name"] == f"{NAME}-key-1" and key["enabled"] is True
+    assert len(key["value"]) >= 40 and key["id"].startswith("k-")
+    record = fargate_project.root / ".scarab" / "local" / "state" / "test.fargate.json"
+    text = record.read_text()
+    assert key["value"] not in text
+    assert json.loads(text)["task_definition_arn"] == first[0].task_definition_arn
+    for _, params in first[1].requests:  # only CreateSecret carries it
+        if "SecretString" not in params:
+            assert key["value"] not in json.dumps(params, default=str)
+
+
+def test_a_redeploy_with_nothing_changed_makes_no_mutating_call(
+    fargate_project: Project, first: tuple[FargateDeployResult, Recorder]
+) -> None:
+    result, recorder = run(fargate_project)
+    assert result.up_to_date and result.plan == []
+    assert recorder.mutating == []
+    assert result.task_definition_arn == first[0].task_definition_arn
+    # The CLI says so too, and --show-key prints the first key.
+    data = fargate_project.json("deploy", "--target", "fargate", "--show-key")
+    assert data["up_to_date"] is True and data["mutating_calls"] == 0
+    sm = fargate_project.client("secretsmanager")
+    ring = json.loads(sm.get_secret_value(SecretId=SECRET)["SecretString"])
+    assert data["api_key"] == ring["keys"][0]["value"]
+    plain = fargate_project.ok("deploy", "--target", "fargate")
+    assert "up to date" in plain and ring["keys"][0]["value"] not in plain
