@@ -309,3 +309,162 @@ def test_a_redeploy_with_nothing_changed_makes_no_mutating_call(
     assert data["api_key"] == ring["keys"][0]["value"]
     plain = fargate_project.ok("deploy", "--target", "fargate")
     assert "up to date" in plain and ring["keys"][0]["value"] not in plain
+
+
+def _ring(project: Project) -> list[dict[str, Any]]:
+    sm = project.client("secretsmanager")
+    return list(json.loads(sm.get_secret_value(SecretId=SECRET)["SecretString"])["keys"])
+
+
+def test_keys_rotate_overlaps_and_revoke_removes(
+    fargate_project: Project, first: tuple[FargateDeployResult, Recorder]
+) -> None:
+    p = fargate_project
+    [old] = _ring(p)
+    listed = p.json("keys", "list", "--target", "fargate")
+    assert listed == [{k: old[k] for k in ("id", "name", "enabled", "created")}]
+    assert old["value"] not in p.ok("keys", "list", "--target", "fargate")
+    rotated = p.json("keys", "rotate", "--target", "fargate")
+    assert rotated["name"] == f"{NAME}-key-2"
+    # Both keys are in the ring: clients on the old one keep working.
+    assert [k["value"] for k in _ring(p)] == [old["value"], rotated["value"]]
+    shown = p.json("keys", "list", "--target", "fargate", "--show-values")
+    assert [k["value"] for k in shown] == [old["value"], rotated["value"]]
+    created = p.json("keys", "create", "ci-client", "--target", "fargate")
+    assert created["name"] == "ci-client" and created["value"] in [k["value"] for k in _ring(p)]
+    dup = p.cli("keys", "create", "ci-client", "--target", "fargate")
+    assert dup.exit_code == 2 and "already exists" in dup.output
+    assert p.ok("keys", "revoke", old["id"], "--target", "fargate").startswith(
+        f"Revoked {old['id']}"
+    )
+    p.ok("keys", "revoke", "ci-client", "--target", "fargate")  # by name works too
+    assert [k["id"] for k in _ring(p)] == [rotated["id"]]
+    last = p.cli("keys", "revoke", rotated["id"], "--target", "fargate")
+    assert last.exit_code == 2 and "last key" in last.output and "rotate" in last.output
+    assert rotated["value"] not in last.output
+    unknown = p.cli("keys", "revoke", "k-nope", "--target", "fargate")
+    assert unknown.exit_code == 2 and "is not a key" in unknown.output
+    assert [k["id"] for k in _ring(p)] == [rotated["id"]]
+
+
+def _simulate_task(project: Project, public: bool) -> str:
+    """Start a task in the service's group and network, as ECS does for the service
+    (moto's CreateService starts none, and its RunTask needs container memory), and give
+    it a public IP on its interface when `public` (what Fargate's assignPublicIp does)."""
+    ecs = project.client("ecs")
+    [svc] = ecs.describe_services(cluster=NAME, services=[NAME])["services"]
+    live = ecs.describe_task_definition(taskDefinition=svc["taskDefinition"])["taskDefinition"]
+    container = {**live["containerDefinitions"][0], "memory": 512}
+    sim = ecs.register_task_definition(
+        family="sim-of-the-service", containerDefinitions=[container], networkMode="awsvpc",
+        requiresCompatibilities=["FARGATE"], cpu="256", memory="512",
+    )["taskDefinition"]  # fmt: skip
+    task = ecs.run_task(
+        cluster=NAME, taskDefinition=sim["taskDefinitionArn"], launchType="FARGATE",
+        networkConfiguration=svc["networkConfiguration"], group=f"service:{NAME}",
+    )["tasks"][0]  # fmt: skip
+    eni = next(
+        d["value"] for d in task["attachments"][0]["details"] if d["name"] == "networkInterfaceId"
+    )
+    if public:
+        ec2 = project.client("ec2")
+        alloc = ec2.allocate_address(Domain="vpc")
+        ec2.associate_address(AllocationId=alloc["AllocationId"], NetworkInterfaceId=eni)
+        return str(alloc["PublicIp"])
+    return str(task["taskArn"])
+
+
+def test_status_lists_the_running_tasks_and_their_addresses(
+    fargate_project: Project, first: tuple[FargateDeployResult, Recorder]
+) -> None:
+    p = fargate_project
+    ip = _simulate_task(p, public=True)
+    starting = _simulate_task(p, public=False)
+    data = p.json("status", "--target", "fargate")
+    assert data["cluster"] == {"name": NAME, "active": True}
+    assert data["service"]["task_definition"] == first[0].task_definition_arn
+    assert data["service"]["revision"] == 1 and data["service"]["desired_count"] == 2
+    by_arn = {t["task_arn"]: t for t in data["tasks"]}
+    assert len(by_arn) == 2
+    assert by_arn[starting]["public_ip"] is None and by_arn[starting]["url"] is None
+    [public] = [t for arn, t in by_arn.items() if arn != starting]
+    assert public["public_ip"] == ip and public["url"] == f"http://{ip}:8080"
+    text = p.ok("status", "--target", "fargate")
+    assert f"http://{ip}:8080" in text and "no public IP yet" in text
+    assert f"{first[0].task_definition_arn} (revision 1)" in text
+
+
+def test_a_cpu_change_registers_a_new_revision_and_updates_the_service(
+    fargate_project: Project, first: tuple[FargateDeployResult, Recorder]
+) -> None:
+    p = fargate_project
+    config = (p.root / "scarab.toml").read_text()
+    p.set_config(config.replace("cpu = 256\nmemory = 512", "cpu = 512\nmemory = 1024"))
+    plan = p.json("plan", "--target", "fargate")
+    assert calls_of(plan) == [("ecs", "RegisterTaskDefinition"), ("ecs", "UpdateService")]
+    result, recorder = run(p)
+    assert recorder.mutating == [
+        "ssm.PutParameter", "ecs.RegisterTaskDefinition", "ecs.UpdateService",
+        "ssm.DeleteParameter",
+    ]  # fmt: skip
+    assert result.task_definition_arn and result.task_definition_arn.endswith(f"{NAME}-server:2")
+    ecs = p.client("ecs")
+    [svc] = ecs.describe_services(cluster=NAME, services=[NAME])["services"]
+    assert svc["taskDefinition"] == result.task_definition_arn
+    td = ecs.describe_task_definition(taskDefinition=svc["taskDefinition"])["taskDefinition"]
+    assert (td["cpu"], td["memory"]) == ("512", "1024")
+    again, recorder = run(p)
+    assert again.up_to_date and recorder.mutating == []
+
+
+def test_destroy_dry_run_then_destroy_leaves_nothing(
+    fargate_project: Project, first: tuple[FargateDeployResult, Recorder]
+) -> None:
+    p = fargate_project
+    planned = p.json("destroy", "--target", "fargate", "--dry-run")
+    assert [s["resource"] for s in planned["steps"]] == [
+        f"ecs.service {NAME}",
+        f"ecs.task_definition {NAME}-server:1",
+        f"ecs.task_definition {NAME}-server:2",
+        f"ecs.cluster {NAME}",
+        f"ec2.security_group {NAME}-fargate",
+        f"iam.role {NAME}-ecs-exec",
+        f"iam.role {NAME}-ecs-task",
+        f"logs.group /ecs/{NAME}",
+        f"secretsmanager.secret {SECRET}",
+    ]
+    assert p.client("ecs").describe_clusters(clusters=[NAME])["clusters"][0]["status"] == "ACTIVE"
+    out = p.ok("destroy", "--target", "fargate", "--yes")
+    assert "9 resources removed" in out
+    ecs = p.client("ecs")
+    assert [
+        s["status"] for s in ecs.describe_services(cluster=NAME, services=[NAME])["services"]
+    ] == ["INACTIVE"]
+    assert ecs.describe_clusters(clusters=[NAME])["clusters"][0]["status"] == "INACTIVE"
+    assert (
+        ecs.list_task_definitions(familyPrefix=f"{NAME}-server", status="ACTIVE")[
+            "taskDefinitionArns"
+        ]
+        == []
+    )
+    ec2 = p.client("ec2")
+    groups = ec2.describe_security_groups(
+        Filters=[{"Name": "group-name", "Values": [f"{NAME}-fargate"]}]
+    )["SecurityGroups"]
+    assert groups == []
+    iam = p.client("iam")
+    roles = [r["RoleName"] for r in iam.list_roles()["Roles"]]
+    assert f"{NAME}-ecs-exec" not in roles and f"{NAME}-ecs-task" not in roles
+    logs = p.client("logs").describe_log_groups(logGroupNamePrefix=f"/ecs/{NAME}")
+    assert logs["logGroups"] == []
+    names = [s["Name"] for s in p.client("secretsmanager").list_secrets()["SecretList"]]
+    assert SECRET not in names
+    assert not (p.root / ".scarab" / "local" / "state" / "test.fargate.json").exists()
+    # The images stay unless asked; a second run removes the repository with them.
+    p.client("ecr").describe_repositories(repositoryNames=[f"{NAME}-server"])
+    out = p.ok("destroy", "--target", "fargate", "--yes", "--include-images")
+    assert "1 resources removed" in out
+    assert p.client("ecr").describe_repositories()["repositories"] == []
+    assert "Nothing left to remove" in p.ok("destroy", "--target", "fargate", "--yes")
+    status = p.json("status", "--target", "fargate")
+    assert status["service"] is None and status["cluster"]["active"] is False

@@ -224,15 +224,15 @@ def destroy(
     aws = aws or make_aws(config, endpoint_url, session)
     names = Names(config.app, config.stage)
 
-    def survey() -> list[Step]:
+    def survey() -> tuple[reader.FargateObserved, list[Step]]:
         with aws_errors():
             check_region(aws, project_dir, names.stage)
             observed = reader.read_all(aws, names, image_tag=None, vpc_id=None)
-        return planner.plan_destroy(names, observed, include_images=include_images)
+        return observed, planner.plan_destroy(names, observed, include_images=include_images)
 
-    steps = survey()
+    observed, steps = survey()
     result = FargateDestroyResult(names.stage, aws.region, steps, dry_run=dry_run)
-    if not include_images:
+    if not include_images and observed.repository_uri is not None:
         result.kept = [
             f"ecr.repository {names.server_repository} (its images; --include-images deletes it)"
         ]
@@ -243,7 +243,8 @@ def destroy(
             aws, names, project_dir, command="destroy --target fargate",
             timeout_minutes=config.lock.timeout_minutes, progress=progress,
         ):  # fmt: skip
-            result.steps = steps = survey()
+            _, steps = survey()
+            result.steps = steps
             Executor(aws).execute(steps, progress=progress)
             result.removed = [s.resource for s in steps]
     delete_record(project_dir, names.stage, aws.endpoint_url)
