@@ -436,6 +436,7 @@ def test_destroy_dry_run_then_destroy_leaves_nothing(
     assert p.client("ecs").describe_clusters(clusters=[NAME])["clusters"][0]["status"] == "ACTIVE"
     out = p.ok("destroy", "--target", "fargate", "--yes")
     assert "9 resources removed" in out
+    assert f"kept ecr.repository {NAME}-server" in out
     ecs = p.client("ecs")
     assert [
         s["status"] for s in ecs.describe_services(cluster=NAME, services=[NAME])["services"]
@@ -463,7 +464,7 @@ def test_destroy_dry_run_then_destroy_leaves_nothing(
     # The images stay unless asked; a second run removes the repository with them.
     p.client("ecr").describe_repositories(repositoryNames=[f"{NAME}-server"])
     out = p.ok("destroy", "--target", "fargate", "--yes", "--include-images")
-    assert "1 resources removed" in out
+    assert "1 resources removed" in out and "kept" not in out
     assert p.client("ecr").describe_repositories()["repositories"] == []
     assert "Nothing left to remove" in p.ok("destroy", "--target", "fargate", "--yes")
     status = p.json("status", "--target", "fargate")
