@@ -417,6 +417,47 @@ def test_a_cpu_change_registers_a_new_revision_and_updates_the_service(
     assert again.up_to_date and recorder.mutating == []
 
 
+def test_changing_allowed_cidrs_revokes_and_authorizes_only_the_difference(
+    fargate_project: Project, first: tuple[FargateDeployResult, Recorder]
+) -> None:
+    p = fargate_project
+    config = (p.root / "scarab.toml").read_text()
+    p.set_config(config.replace('"2001:db8::/32"', '"198.51.100.0/24"'))
+    _, recorder = run(p)
+    assert recorder.mutating == [
+        "ssm.PutParameter", "ec2.RevokeSecurityGroupIngress",
+        "ec2.AuthorizeSecurityGroupIngress", "ssm.DeleteParameter",
+    ]  # fmt: skip
+    [sg] = p.client("ec2").describe_security_groups(GroupIds=[first[0].security_group_id])[
+        "SecurityGroups"
+    ]
+    cidrs = sorted(r["CidrIp"] for perm in sg["IpPermissions"] for r in perm["IpRanges"])
+    assert cidrs == ["198.51.100.0/24", "203.0.113.0/24"]
+    assert all(perm["Ipv6Ranges"] == [] for perm in sg["IpPermissions"])
+
+
+def test_subnets_must_exist_and_share_one_vpc(
+    fargate_project: Project, first: tuple[FargateDeployResult, Recorder]
+) -> None:
+    p = fargate_project
+    ec2 = p.client("ec2")
+    config = (p.root / "scarab.toml").read_text()
+    p.set_config(config + 'subnets = ["subnet-0123456789abcdef0"]\n')
+    missing = p.cli("plan", "--target", "fargate")
+    assert missing.exit_code == 2 and "[fargate] subnets" in missing.output
+    vpc = ec2.create_vpc(CidrBlock="10.9.0.0/16")["Vpc"]["VpcId"]
+    other = ec2.create_subnet(VpcId=vpc, CidrBlock="10.9.1.0/24")["Subnet"]["SubnetId"]
+    default = ec2.describe_subnets(Filters=[{"Name": "default-for-az", "Values": ["true"]}])
+    mixed = [other, default["Subnets"][0]["SubnetId"]]
+    p.set_config(config + f"subnets = {json.dumps(mixed)}\n")
+    two = p.cli("plan", "--target", "fargate")
+    assert two.exit_code == 2 and "a service's subnets must all be in one VPC" in two.output
+    p.set_config(config + f"subnets = {json.dumps([other])}\n")
+    moved = p.cli("plan", "--target", "fargate")
+    assert moved.exit_code == 1 and "run 'scarab destroy --target fargate' first" in moved.output
+    p.set_config(config)
+
+
 def test_destroy_dry_run_then_destroy_leaves_nothing(
     fargate_project: Project, first: tuple[FargateDeployResult, Recorder]
 ) -> None:
