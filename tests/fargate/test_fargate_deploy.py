@@ -95,6 +95,18 @@ def test_plan_shows_the_exact_calls_without_docker(
     ]
 
 
+def test_deploy_dry_run_is_the_plan_and_changes_nothing(
+    fargate_project: Project, planned: dict[str, Any]
+) -> None:
+    p = fargate_project
+    assert p.json("deploy", "--target", "fargate", "--dry-run") == planned
+    text = p.ok("plan", "--target", "fargate")
+    assert f"Plan for stage test in us-east-1 ({len(planned['steps'])} changes" in text
+    assert "      docker.Push" in text and "      ecs.CreateService" in text
+    assert p.client("ecs").list_clusters()["clusterArns"] == []
+    assert p.docker() == []
+
+
 def test_first_deploy_makes_these_calls_and_builds_the_server_image(
     fargate_project: Project, first: tuple[FargateDeployResult, Recorder], tag: str
 ) -> None:
@@ -392,6 +404,19 @@ def test_status_lists_the_running_tasks_and_their_addresses(
     text = p.ok("status", "--target", "fargate")
     assert f"http://{ip}:8080" in text and "no public IP yet" in text
     assert f"{first[0].task_definition_arn} (revision 1)" in text
+
+
+def test_another_region_than_the_records_is_refused(
+    fargate_project: Project, first: tuple[FargateDeployResult, Recorder]
+) -> None:
+    for command in (("plan",), ("status",), ("destroy", "--yes")):
+        got = fargate_project.cli(*command, "--target", "fargate", "--region", "eu-west-1")
+        assert got.exit_code == 1, got.output
+        assert "deployed in us-east-1, but this run targets eu-west-1" in got.output
+    assert (
+        fargate_project.client("ecs").describe_clusters(clusters=[NAME])["clusters"][0]["status"]
+        == "ACTIVE"
+    )
 
 
 def test_a_cpu_change_registers_a_new_revision_and_updates_the_service(

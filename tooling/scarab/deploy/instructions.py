@@ -92,16 +92,16 @@ class WaitForTable:
 
 @dataclass(frozen=True)
 class PushImage:
-    """Build an image of lambda/ with docker and push it to the ECR repository.
+    """Build the function image with docker and push it to the ECR repository.
 
     Several calls in one: an ECR authorization token, docker build, login, tag, push.
-    `dockerfile` names the Dockerfile in lambda/: the function's, or the server's.
     """
 
     project_dir: str
     architecture: str
     repository: str  # <account>.dkr.ecr.<region>.amazonaws.com/<name>
     tag: str
+    # Which image of lambda/: the function's (Dockerfile) or the server's (server.Dockerfile).
     dockerfile: str = "Dockerfile"
 
 
