@@ -9,6 +9,7 @@ from typing import Any
 import pytest
 from scarab.artifacts.image import SERVER_DOCKERFILE, image_tag
 from scarab.config import load_config
+from scarab.errors import ScarabError
 from scarab.targets.fargate.pipeline import FargateDeployResult, deploy
 
 from tests.deploy.conftest import Recorder, counted_session
@@ -340,6 +341,11 @@ def test_keys_rotate_overlaps_and_revoke_removes(
     assert rotated["name"] == f"{NAME}-key-2"
     # Both keys are in the ring: clients on the old one keep working.
     assert [k["value"] for k in _ring(p)] == [old["value"], rotated["value"]]
+    from lens.server.keys import parse_keys  # what the server accepts
+
+    sm = p.client("secretsmanager")
+    ring = parse_keys(sm.get_secret_value(SecretId=SECRET)["SecretString"])
+    assert ring.accepts(old["value"]) and ring.accepts(rotated["value"])
     shown = p.json("keys", "list", "--target", "fargate", "--show-values")
     assert [k["value"] for k in shown] == [old["value"], rotated["value"]]
     created = p.json("keys", "create", "ci-client", "--target", "fargate")
@@ -351,6 +357,8 @@ def test_keys_rotate_overlaps_and_revoke_removes(
     )
     p.ok("keys", "revoke", "ci-client", "--target", "fargate")  # by name works too
     assert [k["id"] for k in _ring(p)] == [rotated["id"]]
+    ring = parse_keys(sm.get_secret_value(SecretId=SECRET)["SecretString"])
+    assert not ring.accepts(old["value"]) and ring.accepts(rotated["value"])
     last = p.cli("keys", "revoke", rotated["id"], "--target", "fargate")
     assert last.exit_code == 2 and "last key" in last.output and "rotate" in last.output
     assert rotated["value"] not in last.output
@@ -440,6 +448,35 @@ def test_a_cpu_change_registers_a_new_revision_and_updates_the_service(
     assert (td["cpu"], td["memory"]) == ("512", "1024")
     again, recorder = run(p)
     assert again.up_to_date and recorder.mutating == []
+
+
+def test_a_port_and_count_change_plans_the_group_the_revision_and_the_service(
+    fargate_project: Project, first: tuple[FargateDeployResult, Recorder]
+) -> None:
+    p = fargate_project
+    config = (p.root / "scarab.toml").read_text()
+    p.set_config(config.replace("desired_count = 2", "desired_count = 3\nport = 9090"))
+    plan = p.json("plan", "--target", "fargate")
+    p.set_config(config)
+    assert calls_of(plan) == [
+        ("ec2", "RevokeSecurityGroupIngress"), ("ec2", "AuthorizeSecurityGroupIngress"),
+        ("ecs", "RegisterTaskDefinition"), ("ecs", "UpdateService"),
+    ]  # fmt: skip
+    steps = {s["resource"] + " " + s["action"]: s for s in plan["steps"]}
+    revoke = steps[f"ec2.security_group {NAME}-fargate ingress delete"]["calls"][0]["params"]
+    assert {perm["FromPort"] for perm in revoke["IpPermissions"]} == {8080}
+    grant = steps[f"ec2.security_group {NAME}-fargate ingress create"]["calls"][0]["params"]
+    assert {(perm["FromPort"], perm["ToPort"]) for perm in grant["IpPermissions"]} == {(9090, 9090)}
+    register = steps[f"ecs.task_definition {NAME}-server create"]
+    assert (
+        "container command" in register["reason"] and "container portMappings" in register["reason"]
+    )
+    container = register["calls"][0]["params"]["containerDefinitions"][0]
+    assert container["portMappings"] == [{"containerPort": 9090, "protocol": "tcp"}]
+    assert "127.0.0.1:9090/health" in container["healthCheck"]["command"][1]
+    update = steps[f"ecs.service {NAME} update"]
+    assert "desired count 2 -> 3" in update["reason"]
+    assert update["calls"][0]["params"]["taskDefinition"] == "${task_definition_arn}"
 
 
 def test_changing_allowed_cidrs_revokes_and_authorizes_only_the_difference(
@@ -535,3 +572,25 @@ def test_destroy_dry_run_then_destroy_leaves_nothing(
     assert "Nothing left to remove" in p.ok("destroy", "--target", "fargate", "--yes")
     status = p.json("status", "--target", "fargate")
     assert status["service"] is None and status["cluster"]["active"] is False
+
+
+def test_a_deploy_that_fails_half_way_is_finished_by_the_next_run(
+    fargate_project: Project,
+) -> None:
+    """After destroy: deploy again, failing at CreateService; the re-run makes only the
+    call left (the revision it registered is reused) and the lock is released."""
+    p = fargate_project
+    recorder = Recorder(fail_on="CreateService")
+    with pytest.raises(ScarabError) as failed:
+        deploy(
+            load_config(p.root), project_dir=p.root, endpoint_url=p.moto.url,
+            session=counted_session(recorder),
+        )  # fmt: skip
+    assert "create ecs.service scarab-test failed" in str(failed.value)
+    assert "run the same command again" in str(failed.value)
+    with pytest.raises(p.client("ssm").exceptions.ParameterNotFound):
+        p.client("ssm").get_parameter(Name="/scarab/scarab/test/lock")
+    result, recorder = run(p)
+    assert recorder.mutating == ["ssm.PutParameter", "ecs.CreateService", "ssm.DeleteParameter"]
+    [svc] = p.client("ecs").describe_services(cluster=NAME, services=[NAME])["services"]
+    assert svc["status"] == "ACTIVE" and svc["taskDefinition"] == result.task_definition_arn
