@@ -329,6 +329,33 @@ def _ring(project: Project) -> list[dict[str, Any]]:
     return list(json.loads(sm.get_secret_value(SecretId=SECRET)["SecretString"])["keys"])
 
 
+def test_warnings_and_force_unlock_on_an_unchanged_stage(
+    fargate_project: Project, first: tuple[FargateDeployResult, Recorder]
+) -> None:
+    p = fargate_project
+    registry = f"the model registry table {NAME}-models does not exist yet"
+    assert any(registry in w for w in first[0].warnings)
+    assert not any("allowed_cidrs is empty" in w for w in first[0].warnings)
+    config = (p.root / "scarab.toml").read_text()
+    p.set_config(config.replace('allowed_cidrs = ["203.0.113.0/24", "2001:db8::/32"]', ""))
+    open_to_nobody = deploy(
+        load_config(p.root), project_dir=p.root, endpoint_url=p.moto.url, dry_run=True
+    )
+    p.set_config(config)
+    assert any("nobody can reach port 8080" in w for w in open_to_nobody.warnings)
+    assert [s.resource for s in open_to_nobody.plan] == [
+        f"ec2.security_group {NAME}-fargate ingress"
+    ]
+    # A lock left by a dead run on another machine: --force-unlock removes it, even with
+    # nothing to deploy.
+    ssm = p.client("ssm")
+    ssm.put_parameter(Name="/scarab/scarab/test/lock", Value="{}", Type="String")
+    data = p.json("deploy", "--target", "fargate", "--force-unlock")
+    assert data["up_to_date"] is True
+    with pytest.raises(ssm.exceptions.ParameterNotFound):
+        ssm.get_parameter(Name="/scarab/scarab/test/lock")
+
+
 def test_keys_rotate_overlaps_and_revoke_removes(
     fargate_project: Project, first: tuple[FargateDeployResult, Recorder]
 ) -> None:
