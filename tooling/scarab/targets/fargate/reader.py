@@ -9,7 +9,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any
 
-from scarab.aws import Aws, call
+from scarab.aws import Aws, call, error_code
 from scarab.deploy.reader import ObservedRole, _missing, read_role
 from scarab.errors import ConfigError, ScarabError
 from scarab.naming import FunctionNames, Names
@@ -69,7 +69,7 @@ def read_network(aws: Aws, subnets: list[str]) -> Network:
         try:
             found = call(ec2.describe_subnets, SubnetIds=subnets)["Subnets"]
         except Exception as exc:
-            if "InvalidSubnet" in _code(exc):
+            if "InvalidSubnet" in error_code(exc):
                 raise ConfigError(
                     f"scarab.toml: [fargate] subnets: {_message(exc)} Check the ids in this"
                     f" account and region ({aws.region})."
@@ -102,12 +102,6 @@ def read_network(aws: Aws, subnets: list[str]) -> Network:
     return Network(vpc, tuple(sorted(str(s["SubnetId"]) for s in found)))
 
 
-def _code(exc: Exception) -> str:
-    from scarab.aws import error_code
-
-    return error_code(exc)
-
-
 def _message(exc: Exception) -> str:
     response = getattr(exc, "response", {}) or {}
     return str(response.get("Error", {}).get("Message", exc))
@@ -132,7 +126,7 @@ def read_repository(aws: Aws, names: Names, tag: str | None) -> tuple[str | None
     try:
         call(ecr.describe_images, repositoryName=repo, imageIds=[{"imageTag": tag}])
     except Exception as exc:
-        if _missing(exc) or _code(exc) == "ImageNotFoundException":
+        if _missing(exc) or error_code(exc) == "ImageNotFoundException":
             return uri, False
         raise
     return uri, True
@@ -149,7 +143,7 @@ def read_service(aws: Aws, names: Names) -> ObservedService | None:
     try:
         got = call(ecs.describe_services, cluster=names.cluster, services=[names.service])
     except Exception as exc:
-        if _code(exc) == "ClusterNotFoundException":
+        if error_code(exc) == "ClusterNotFoundException":
             return None
         raise
     for s in got.get("services", []):
@@ -175,7 +169,7 @@ def read_task_definition(aws: Aws, which: str) -> dict[str, Any] | None:
     try:
         got = call(aws.client("ecs").describe_task_definition, taskDefinition=which)
     except Exception as exc:
-        if _code(exc) in {"ClientException", "InvalidParameterException"} or _missing(exc):
+        if error_code(exc) in {"ClientException", "InvalidParameterException"} or _missing(exc):
             return None
         raise
     td = dict(got["taskDefinition"])
