@@ -599,6 +599,9 @@ def test_destroy_dry_run_then_destroy_leaves_nothing(
     assert "Nothing left to remove" in p.ok("destroy", "--target", "fargate", "--yes")
     status = p.json("status", "--target", "fargate")
     assert status["service"] is None and status["cluster"]["active"] is False
+    keys = p.cli("keys", "list", "--target", "fargate")
+    assert keys.exit_code == 1 and "Run 'scarab deploy --target fargate' first" in keys.output
+    assert "not deployed" in p.ok("status", "--target", "fargate")
 
 
 def test_a_deploy_that_fails_half_way_is_finished_by_the_next_run(
