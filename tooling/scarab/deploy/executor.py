@@ -126,10 +126,8 @@ class Executor:
         retry: dict[str, Any] = {}
         if ins.retry_while_role_not_ready:
             retry = {"retry_message": (ROLE_NOT_READY, ENI_GRANT_NOT_READY), "attempts": 12}
-        if ins.retry_codes:
-            retry["retry_codes"] = ins.retry_codes
         try:
-            out = call(method, **retry, **params)
+            out = call(method, retry_codes=ins.retry_codes, **retry, **params)
         except Exception as exc:
             if ins.missing_ok and error_code(exc) in GONE:
                 return
