@@ -45,9 +45,12 @@ def plan_deploy(
         *plan_repository(d, obs, project_dir),
         *plan_log_group(d, obs),
         *plan_role(d.names.task_execution_role, obs.execution_role, d.execution_policy,
-                   d.names.task_execution_policy, d, "pulls the image and writes the logs"),
+                   d.names.task_execution_policy, d,
+                   f"ECS pulls the {d.names.service} server image and writes its logs with this"
+                   " role (scarab)"),
         *plan_role(d.names.task_role, obs.task_role, d.task_policy, d.names.task_policy, d,
-                   "the server runs as"),
+                   f"The {d.names.service} server runs as this role: it reads the model"
+                   " registry and its API keys (scarab)"),
         *plan_secret(d, obs, key_ring),
         *plan_security_group(d, obs),
         *plan_cluster(d, obs),
@@ -111,7 +114,7 @@ def plan_role(
     policy: dict[str, Any],
     policy_name: str,
     d: FargateDesired,
-    purpose: str,
+    description: str,
 ) -> list[Step]:
     res = f"iam.role {name}"
     steps = []
@@ -122,7 +125,7 @@ def plan_role(
             {
                 "RoleName": name,
                 "AssumeRolePolicyDocument": json.dumps(ECS_TASKS_TRUST),
-                "Description": f"The role {d.names.service} {purpose} (scarab, ECS Fargate)",
+                "Description": description,
                 "Tags": _tags(d.tags),
             },
         )
