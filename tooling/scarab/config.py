@@ -26,6 +26,7 @@ from pydantic import (
 
 from scarab.errors import ConfigError
 from scarab.functions import FUNCTIONS
+from scarab.targets.fargate.settings import FargateConfig
 from scarab.targets.sagemaker.settings import SageMakerConfig
 
 CONFIG_NAME = "scarab.toml"
@@ -520,6 +521,7 @@ class ScarabConfig(_Strict):
     alarms: AlarmsConfig = Field(default_factory=AlarmsConfig)  # type: ignore[arg-type]
     budget: BudgetConfig | None = None
     sagemaker: SageMakerConfig = Field(default_factory=SageMakerConfig)  # type: ignore[arg-type]
+    fargate: FargateConfig = Field(default_factory=FargateConfig)  # type: ignore[arg-type]
 
     @field_validator("app", "stage")
     @classmethod

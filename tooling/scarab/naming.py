@@ -151,6 +151,46 @@ class Names:
         return self.base
 
     @property
+    def service(self) -> str:
+        """The ECS service of --target fargate (in the cluster of the same name)."""
+        return self.base
+
+    @property
+    def task_family(self) -> str:
+        """The ECS task definition family of --target fargate's server."""
+        return f"{self.base}-server"
+
+    @property
+    def service_log_group(self) -> str:
+        """The log group of --target fargate's containers (awslogs)."""
+        return f"/ecs/{self.base}"
+
+    @property
+    def service_security_group(self) -> str:
+        """The security group of --target fargate's tasks (ingress on the port only)."""
+        return f"{self.base}-fargate"
+
+    @property
+    def task_execution_role(self) -> str:
+        """The role ECS pulls the image and writes the logs with (--target fargate)."""
+        return f"{self.base}-ecs-exec"
+
+    @property
+    def task_role(self) -> str:
+        """The role the server runs as (--target fargate): reads the registry and keys."""
+        return f"{self.base}-ecs-task"
+
+    @property
+    def task_execution_policy(self) -> str:
+        """The execution role's inline policy: pull the server image, write its logs."""
+        return "scarab-pull-image-write-logs"
+
+    @property
+    def task_policy(self) -> str:
+        """The task role's inline policy: read the registry, its artifacts and the keys."""
+        return "scarab-read-registry-and-keys"
+
+    @property
     def endpoint(self) -> str:
         """The SageMaker endpoint of --target sagemaker."""
         return self.base

@@ -134,7 +134,7 @@ class Executor:
                 "attempts": 12,
             }
         try:
-            out = call(method, **retry, **params)
+            out = call(method, retry_codes=ins.retry_codes, **retry, **params)
         except Exception as exc:
             if ins.missing_ok and error_code(exc) in GONE:
                 return

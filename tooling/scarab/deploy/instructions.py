@@ -70,6 +70,10 @@ class ApiCall:
     retry_while_role_not_ready: bool = False
     # Deletion: a target that is already gone is success (a re-run, or a race).
     missing_ok: bool = False
+    # Error codes that clear by themselves for this call (a cluster still draining its
+    # service, a security group whose network interfaces are being released): retried
+    # with the executor's backoff.
+    retry_codes: frozenset[str] = frozenset()
 
 
 @dataclass(frozen=True)
