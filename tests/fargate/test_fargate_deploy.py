@@ -85,7 +85,7 @@ def test_plan_shows_the_exact_calls_without_docker(
     ]
     shown = [c for s in planned["steps"] for c in s["calls"]]
     push = next(c for c in shown if c["service"] == "docker")
-    assert push["params"] == {"image": f"{REPO_URI}:{tag}"}
+    assert push["params"] == {"image": f"{REPO_URI}:{tag}", "dockerfile": "server.Dockerfile"}
     register = next(c for c in shown if c["operation"] == "RegisterTaskDefinition")
     assert register["params"]["containerDefinitions"][0]["image"] == f"{REPO_URI}:{tag}"
     secret = next(c for c in shown if c["operation"] == "CreateSecret")
