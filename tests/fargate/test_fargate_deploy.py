@@ -58,6 +58,7 @@ def calls_of(plan: dict[str, Any]) -> list[tuple[str, str]]:
 FIRST_MUTATIONS = [
     "ssm.PutParameter",  # the stage lock
     "ecr.CreateRepository",
+    "ecr.PutLifecyclePolicy",
     "logs.CreateLogGroup",
     "logs.PutRetentionPolicy",
     "iam.CreateRole",
@@ -128,6 +129,14 @@ def test_first_deploy_makes_these_calls_and_builds_the_server_image(
     ]  # fmt: skip
     images = fargate_project.client("ecr").describe_images(repositoryName=f"{NAME}-server")
     assert [i["imageTags"] for i in images["imageDetails"]] == [[tag]]
+    # The repository keeps only the last [images] keep_last images (default 10).
+    rule = json.loads(
+        fargate_project.client("ecr").get_lifecycle_policy(repositoryName=f"{NAME}-server")[
+            "lifecyclePolicyText"
+        ]
+    )["rules"][0]
+    assert rule["selection"]["countType"] == "imageCountMoreThan"
+    assert rule["selection"]["countNumber"] == 10 and rule["action"] == {"type": "expire"}
 
 
 def test_the_task_definition(

@@ -59,6 +59,7 @@ class FargateDesired:
     allowed_cidrs: tuple[str, ...]
     log_retention_days: int
     network: Network
+    keep_images: int  # [images] keep_last: the repository's lifecycle rule
 
     @property
     def tags(self) -> dict[str, str]:
@@ -236,6 +237,7 @@ def desired_state(
         partition=partition,
         architecture=config.function.architecture,
         image_tag=image_tag,
+        keep_images=config.images.keep_last,
         cpu=f.cpu,
         memory=f.memory,
         desired_count=f.desired_count,

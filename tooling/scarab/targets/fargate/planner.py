@@ -14,6 +14,7 @@ from typing import Any
 
 from scarab.artifacts.image import SERVER_DOCKERFILE
 from scarab.deploy.instructions import ApiCall, Instruction, PushImage, Ref, Step
+from scarab.deploy.models import ecr_lifecycle
 from scarab.deploy.reader import ObservedRole
 from scarab.naming import Names
 from scarab.targets.fargate.models import ECS_TASKS_TRUST, FargateDesired
@@ -72,7 +73,16 @@ def plan_repository(d: FargateDesired, obs: FargateObserved, project_dir: Path) 
                 "tags": _tags(d.tags),
             },
         )
-        steps.append(Step(f"ecr.repository {repo}", "create", "missing", (create,)))
+        # Every deploy of changed code pushes an image: keep only the last ones.
+        policy = ApiCall(
+            "ecr",
+            "PutLifecyclePolicy",
+            {
+                "repositoryName": repo,
+                "lifecyclePolicyText": json.dumps(ecr_lifecycle(d.keep_images)),
+            },
+        )
+        steps.append(Step(f"ecr.repository {repo}", "create", "missing", (create, policy)))
     if not obs.has_image:
         push = PushImage(
             str(project_dir), d.architecture, d.repository_uri, d.image_tag, SERVER_DOCKERFILE
