@@ -13,6 +13,7 @@ from types import FrameType
 
 import typer
 
+from scarab.serve.endpoints import INVOCATION_TIMEOUT_S
 from scarab.serve.record import ServeRecord
 from scarab.serve.runtime import DEFAULT_MAX_CONTAINERS
 from scarab.serve.server import ServerOptions, function_log_path, run
@@ -64,6 +65,12 @@ def serve_command(
     refresh_interval: float = typer.Option(
         0.5, "--refresh-interval", hidden=True, help="How often to re-read the emulator (s)."
     ),
+    sagemaker_timeout: float = typer.Option(
+        INVOCATION_TIMEOUT_S,
+        "--sagemaker-timeout",
+        hidden=True,
+        help="The emulated SageMaker endpoints' time per invocation (s).",
+    ),
     max_containers: int = typer.Option(
         DEFAULT_MAX_CONTAINERS,
         "--max-containers",
@@ -97,6 +104,7 @@ def serve_command(
             integration_timeout=integration_timeout,
             refresh_interval=refresh_interval,
             max_containers=max_containers,
+            sagemaker_timeout=sagemaker_timeout,
         )
         local = stack
 
