@@ -13,13 +13,30 @@ in `input_schema`, so the registry holds them once: see `feature_order`.
 from __future__ import annotations
 
 import json
+import os
+from collections.abc import Mapping
 from functools import lru_cache
 from pathlib import Path
 from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
-ARTIFACTS_DIR = Path(__file__).resolve().parent / "artifacts"
+# The one place that decides where the registry and artifacts are read from: the package's
+# artifacts/, or SCARAB_MODEL_DIR when set (a directory laid out the same way: registry.json
+# and the files it names by relative path; lens.server on SageMaker gets /opt/ml/model,
+# where model.tar.gz is extracted). Read once, at import: a process's model directory
+# does not change while it runs, and every default below is bound to it.
+MODEL_DIR_ENV = "SCARAB_MODEL_DIR"
+PACKAGED_DIR = Path(__file__).resolve().parent / "artifacts"
+
+
+def model_dir(env: Mapping[str, str] | None = None) -> Path:
+    """SCARAB_MODEL_DIR (made absolute) when set and not blank, else the packaged artifacts/."""
+    raw = (os.environ if env is None else env).get(MODEL_DIR_ENV, "").strip()
+    return Path(raw).expanduser().resolve() if raw else PACKAGED_DIR
+
+
+ARTIFACTS_DIR = model_dir()
 REGISTRY_FILE = ARTIFACTS_DIR / "registry.json"
 
 Kind = Literal["image-classifier", "tabular-classifier", "tabular-regressor", "forecaster"]
@@ -206,5 +223,6 @@ def read_registry(path: Path = REGISTRY_FILE) -> Registry:
 
 @lru_cache(maxsize=1)
 def registry() -> Registry:
-    """The packaged registry, read once per container."""
+    """The registry of ARTIFACTS_DIR (the package's, or SCARAB_MODEL_DIR's), read once
+    per container."""
     return read_registry()

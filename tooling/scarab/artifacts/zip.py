@@ -27,6 +27,7 @@ compiled by a fresh interpreter in a fixed order, with archive names as file nam
 from __future__ import annotations
 
 import base64
+import fnmatch
 import functools
 import hashlib
 import json
@@ -51,6 +52,9 @@ Flavor = Literal["lambda", "local"]
 LAMBDA_ZIP_LIMIT = 50 * 1024 * 1024  # direct upload limit; above it, go through S3
 LAMBDA_UNZIPPED_LIMIT = 250 * 1024 * 1024
 _FIXED_TIME = (1980, 1, 1, 0, 0, 0)
+# lens.server (FastAPI on uvicorn, for the server image: lambda/server.Dockerfile) is in
+# no Lambda function: its code and its requirements (requirements/server.txt) stay out.
+SERVER_ONLY = "lens/server/*"
 _SKIP_DIRS = {"__pycache__", "tests", "test", ".pytest_cache", ".mypy_cache"}
 _SKIP_SUFFIXES = (".pyc", ".pyo")
 # Files pip writes that differ between installs or machines and Lambda never reads.
@@ -116,7 +120,11 @@ def source_entries(project_dir: Path, function: FunctionDef = ALL_ROUTES) -> dic
             " (the directory holding scarab.toml and lambda/)."
         )
     entries = {p.relative_to(task_root).as_posix(): p for p in _walk(package)}
-    return {name: path for name, path in entries.items() if function.ships(name)}
+    return {
+        name: path
+        for name, path in entries.items()
+        if function.ships(name) and not fnmatch.fnmatchcase(name, SERVER_ONLY)
+    }
 
 
 def runtime_needs(relative: str) -> bool:

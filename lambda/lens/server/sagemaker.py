@@ -1,0 +1,88 @@
+"""SageMaker's serving contract: which model an /invocations request is for.
+
+SageMaker sends every prediction to POST /invocations. The model is named by the header
+`X-Amzn-SageMaker-Custom-Attributes: model=<name>` (what InvokeEndpoint's CustomAttributes
+carries), else by a `model` field of the JSON body (removed before the model sees the
+body), else it is the endpoint's only model: the one SCARAB_ENDPOINT_MODELS names, or the
+registry's only model when that is unset. The request then runs as POST /predict/<name>
+through the same handler as every other route.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+from lens.errors import ApiError
+
+ENDPOINT_MODELS_ENV = "SCARAB_ENDPOINT_MODELS"
+ATTRIBUTES_HEADER = "x-amzn-sagemaker-custom-attributes"
+_ATTRIBUTE = re.compile(r"\s*([^=,;\s]+)\s*=\s*([^,;]*)")
+
+
+def endpoint_models() -> list[str]:
+    """The models SCARAB_ENDPOINT_MODELS names (comma-separated), in order; [] when unset."""
+    raw = os.environ.get(ENDPOINT_MODELS_ENV, "")
+    return [name for name in (part.strip() for part in raw.split(",")) if name]
+
+
+def header_model(attributes: str | None) -> str | None:
+    """`model=<name>` from the custom attributes header ('a=1, model=x' -> 'x')."""
+    for key, value in _ATTRIBUTE.findall(attributes or ""):
+        if str(key).lower() == "model" and str(value).strip():
+            return str(value).strip()
+    return None
+
+
+@dataclass(frozen=True)
+class Invocation:
+    """The model an /invocations request is for, and the body to send it."""
+
+    model: str
+    body: bytes
+
+
+def choose(
+    attributes: str | None, body: bytes, served: Sequence[str], registered: Sequence[str]
+) -> Invocation:
+    """The model and body of an /invocations request. `served`: SCARAB_ENDPOINT_MODELS
+    ([]: every registered model is served); `registered`: the registry's model names.
+    404 unknown_model for a model the endpoint does not serve, 400 model_required when
+    none is named and the endpoint serves several."""
+    name = header_model(attributes)
+    if name is None:
+        fields = _json_object(body)
+        named = fields.pop("model", None) if fields is not None else None
+        if isinstance(named, str):
+            name = named
+            body = json.dumps(fields).encode()
+    offered = list(served) or list(registered)
+    if name is None:
+        if len(offered) != 1:
+            listed = ", ".join(offered) or "none"
+            raise ApiError(
+                400,
+                "model_required",
+                "Name the model: the header X-Amzn-SageMaker-Custom-Attributes: model=<name>, "
+                f"or a model field in the body; this endpoint serves {listed}.",
+            )
+        name = offered[0]
+    elif served and name not in served:
+        raise ApiError(
+            404,
+            "unknown_model",
+            f"There is no model '{name[:64]}' on this endpoint; it serves {', '.join(served)}.",
+        )
+    return Invocation(name, body)
+
+
+def _json_object(body: bytes) -> dict[str, object] | None:
+    """The body as a JSON object, or None (anything else is for the model to refuse)."""
+    try:
+        value = json.loads(body)
+    except (ValueError, RecursionError):
+        return None
+    return value if isinstance(value, dict) else None
