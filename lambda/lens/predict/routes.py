@@ -268,9 +268,9 @@ def validation_message(exc: ValidationError) -> str:
 def _answer(entry: ModelEntry, request: BaseModel) -> dict[str, Any]:
     """The prediction: from the SageMaker endpoint hosting the model (the request body
     as sent), else computed here."""
-    if entry.endpoint is not None:
-        from lens.predict import sagemaker
+    from lens.predict import sagemaker
 
+    if sagemaker.forwards(entry):
         return sagemaker.invoke(entry, (router.current_event.decoded_body or "").encode())
     return _run(_loaded(entry), request)
 

@@ -15,6 +15,7 @@ passed through, so a hosted model refuses a request exactly as a local one does.
 from __future__ import annotations
 
 import json
+import os
 import re
 from typing import Any
 
@@ -38,7 +39,23 @@ _BUSY = frozenset(
 _FORBIDDEN = frozenset({"AccessDeniedException", "AccessDenied", "UnrecognizedClientException"})
 _CODE = re.compile(r"^[a-z][a-z0-9_]{0,63}$")
 
+# Set on the endpoint itself (contract with lens.server.sagemaker.ENDPOINT_MODELS_ENV): a
+# model it serves is computed there, never forwarded again (to itself).
+ENDPOINT_MODELS_ENV = "SCARAB_ENDPOINT_MODELS"
+
 _client: Any = None
+
+
+def forwards(entry: ModelEntry) -> bool:
+    """Whether `entry`'s predictions go to its SageMaker endpoint: it is hosted on one, and
+    this process is not that endpoint (which names its models in SCARAB_ENDPOINT_MODELS,
+    or reads them from the model directory SageMaker extracts, SCARAB_MODEL_DIR)."""
+    from lens.predict.registry import MODEL_DIR_ENV
+
+    if entry.endpoint is None or os.environ.get(MODEL_DIR_ENV, "").strip():
+        return False
+    served = {n.strip() for n in os.environ.get(ENDPOINT_MODELS_ENV, "").split(",")}
+    return entry.name not in served
 
 
 def client() -> Any:
