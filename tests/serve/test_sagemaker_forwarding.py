@@ -11,10 +11,13 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
+import joblib
 import pytest
 from sklearn.datasets import load_breast_cancer
 
 from tests.serve.support import DEFAULT_TOML, REPO, Response, http, make_project
+from tests.serve.test_registry import train_churn
+from tests.serve.test_serve_targets import readme_targets_block
 from tests.support.ports import wait_until
 from tests.support.serve_process import ServeProcess, scarab_cli, start_serve
 
@@ -34,6 +37,9 @@ TOML = (
 class Stage:
     serve: ServeProcess
     project: Path
+
+    def function_log(self) -> str:
+        return (self.project / ".scarab" / "local" / "logs" / "function.log").read_text()
 
     def post(self, model: str, body: bytes, **headers: str) -> Response:
         sent = {"x-api-key": self.serve.api_key or "", "Content-Type": "application/json"}
@@ -64,8 +70,14 @@ def stage(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Stage]:
     try:
         push(project, "hosted", f"sagemaker:{ENDPOINT}")
         push(project, "orphan", "sagemaker:nowhere-endpoint")
+        # The README's push line, exactly as written (its churn.joblib made here).
+        model, _, _ = train_churn(1.0)
+        joblib.dump(model, project / "churn.joblib")
+        (readme_push,) = [a for a in readme_targets_block() if a[:2] == ["models", "push"]]
+        pushed = scarab_cli(project, *readme_push)
+        assert pushed.returncode == 0, pushed.stdout + pushed.stderr
         wait_until(
-            lambda: {"hosted", "orphan"}
+            lambda: {"hosted", "orphan", "big"}
             <= {m["name"] for m in http(
                 f"{proc.api_url}/models", headers={"x-api-key": proc.api_key or ""}
             ).json()["models"]},
@@ -103,6 +115,18 @@ def test_a_hosted_model_answers_as_the_local_one_and_is_cached(stage: Stage) -> 
     assert again.headers.get("x-cache") == "hit"
     # CORS and keys stay API Gateway's: no key, no answer.
     assert http(f"{stage.serve.api_url}/predict/hosted", "POST", body).status == 403
+
+
+def test_the_readmes_pushed_model_answers_from_the_endpoint(stage: Stage) -> None:
+    model, x, names = train_churn(1.0)
+    body = json.dumps({"features": dict(zip(names, map(float, x[0]), strict=True))}).encode()
+    resp = stage.post("big", body)
+    assert resp.status == 200, resp.body
+    assert resp.json()["model_version"] == "1"
+    assert resp.json()["label"] == str(model.predict(x[:1])[0])  # type: ignore[attr-defined]
+    # The function answered it as a hosted model (its prediction log line says where).
+    assert '"model":"big"' in stage.function_log()
+    assert '"host":"sagemaker:scarab-dev"' in stage.function_log()
 
 
 def test_a_body_over_sagemakers_4_mb_is_refused_with_the_projects_error(stage: Stage) -> None:

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import shlex
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -24,6 +25,32 @@ from tests.support.serve_process import ServeProcess, scarab_cli, start_serve
 pytestmark = [pytest.mark.emulator, pytest.mark.slow]
 
 ENV = {"GOOGLE_API_KEY": None, "AWS_ENDPOINT_URL": None}
+README = REPO / "README.md"
+
+
+def readme_targets_block() -> list[list[str]]:
+    """The argv of each line of README.md's block with `scarab serve --target` in it
+    (comments dropped), without the leading `scarab`."""
+    lines: list[str] = []
+    block: list[str] | None = None
+    for line in README.read_text().splitlines():
+        if line.startswith("```"):
+            if block is not None and any("scarab serve --target" in b for b in block):
+                lines = block
+            block = [] if block is None else None
+        elif block is not None:
+            block.append(line)
+    assert lines, "README.md has no block with `scarab serve --target`"
+    return [shlex.split(line.split("#", 1)[0])[1:] for line in lines if line.strip()]
+
+
+def readme_serve_args(target: str) -> list[str]:
+    """The README's `scarab serve --target <target>` line, as serve's arguments."""
+    found = [
+        argv[1:] for argv in readme_targets_block() if argv[:3] == ["serve", "--target", target]
+    ]
+    assert len(found) == 1, readme_targets_block()
+    return found[0]
 
 
 def features() -> bytes:
@@ -37,7 +64,7 @@ def features() -> bytes:
 @pytest.fixture(scope="module")
 def fargate(tmp_path_factory: pytest.TempPathFactory) -> Iterator[ServeProcess]:
     project = make_project(tmp_path_factory.mktemp("fargate"), toml=DEFAULT_TOML, web=False)
-    proc = start_serve(project, env=ENV, extra_args=["--target", "fargate"])
+    proc = start_serve(project, env=ENV, extra_args=readme_serve_args("fargate"))
     try:
         yield proc
     finally:
@@ -87,7 +114,7 @@ def test_sagemaker_serves_invocations_without_keys_within_serverless_limits(
     tmp_path: Path,
 ) -> None:
     project = make_project(tmp_path / "sm", toml=DEFAULT_TOML, web=False)
-    proc = start_serve(project, env=ENV, extra_args=["--target", "sagemaker"])
+    proc = start_serve(project, env=ENV, extra_args=readme_serve_args("sagemaker"))
     try:
         assert http(f"{proc.url}/ping").status == 200
         headers = {
@@ -104,6 +131,15 @@ def test_sagemaker_serves_invocations_without_keys_within_serverless_limits(
     finally:
         proc.stop()
         print(proc.output())
+
+
+def test_the_readme_block_has_no_line_left_unrun() -> None:
+    kinds = [argv[:3] for argv in readme_targets_block()]
+    assert kinds == [
+        ["serve", "--target", "fargate"],
+        ["serve", "--target", "sagemaker"],
+        ["models", "push", "churn.joblib"],  # tests/serve/test_sagemaker_forwarding.py
+    ]
 
 
 def test_serve_refuses_an_unknown_target(tmp_path: Path) -> None:
