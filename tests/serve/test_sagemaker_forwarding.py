@@ -164,3 +164,17 @@ def test_push_refuses_a_host_sagemaker_would_not_name(stage: Stage) -> None:
         )  # fmt: skip
         assert result.returncode == 2, result.stdout + result.stderr
         assert "--host" in result.stderr and "Traceback" not in result.stderr
+
+
+def test_hosted_answers_are_in_the_prediction_log_as_local_ones(stage: Stage) -> None:
+    from tests.log.test_serve_log import DB, rows
+
+    stage.post("hosted", features(7))
+    stage.post("orphan", features(7))
+    logged = [
+        (r["model"], r["model_version"], r["status"], r["error_code"], r["cache"])
+        for r in rows(stage.project / DB)
+        if r["route"] == "/predict/{model_id}" and r["model"] in ("hosted", "orphan")
+    ]
+    assert ("hosted", "1", 200, None, "miss") in logged, logged
+    assert ("orphan", "1", 502, "endpoint_not_found", None) in logged, logged
