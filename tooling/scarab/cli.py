@@ -816,6 +816,12 @@ def models_push(
         help="Binary classifiers: the label whose probability is answered (default: the"
         " second label, classes_[1]).",
     ),
+    host: str = typer.Option(
+        None,
+        "--host",
+        help="sagemaker:<endpoint>: the models function forwards /predict/<name> to that"
+        " SageMaker endpoint (InvokeEndpoint); 'scarab deploy' grants the function it.",
+    ),
     as_json: bool = JsonOpt,
 ) -> None:
     """Push a model: ONNX, or a scikit-learn estimator converted to ONNX and checked.
@@ -831,6 +837,7 @@ def models_push(
     use_function_code(target.project_dir)
     options.check_name(name)
     options.check_version(version)
+    hosted = options.check_host(host)
     prepared = prepare(
         file,
         kind=options.check_kind(kind),
@@ -850,11 +857,13 @@ def models_push(
         promote_it=promote,
         threshold=threshold,
         positive_label=positive_label,
+        host=hosted,
     )
     if as_json:
         _print_json(
             {
                 "name": name,
+                "host": hosted,
                 "version": version,
                 "kind": prepared.kind,
                 "sha256": result.sha256,
@@ -880,6 +889,12 @@ def models_push(
         )
     if result.promoted:
         out.print(result.promoted, markup=False)
+    if hosted and result.pushed:
+        out.print(
+            f"{name} {version} answers from the SageMaker endpoint {hosted.split(':', 1)[1]};"
+            " run 'scarab deploy' so the models function may invoke it.",
+            markup=False,
+        )
 
 
 def _metrics_text(metrics: dict[str, Any]) -> str:

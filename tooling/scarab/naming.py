@@ -115,6 +115,12 @@ class Names:
         return "scarab-read-registry"
 
     @property
+    def invoke_endpoints_policy(self) -> str:
+        """The models role's inline policy that invokes the SageMaker endpoints hosting
+        registry models (host = "sagemaker:<endpoint>")."""
+        return "scarab-invoke-endpoints"
+
+    @property
     def cache_table(self) -> str:
         """The DynamoDB table of the stage's shared response cache."""
         return f"{self.base}-cache"

@@ -44,6 +44,12 @@ TABULAR_KINDS: frozenset[str] = frozenset({"tabular-classifier", "tabular-regres
 CLASSIFIER_KINDS: frozenset[str] = frozenset({"image-classifier", "tabular-classifier"})
 # The top-level input_schema key listing a tabular model's features in input order.
 FEATURE_ORDER_KEY = "x-feature-order"
+# `host = "sagemaker:<endpoint>"`: the model answers from that SageMaker endpoint (the
+# models function forwards /predict/{name} to InvokeEndpoint). Endpoint names as
+# SageMaker's CreateEndpoint accepts them: letters, digits and inner hyphens, 1-63.
+SAGEMAKER_HOST = "sagemaker:"
+ENDPOINT_NAME_PATTERN = r"[a-zA-Z0-9](-*[a-zA-Z0-9]){0,62}"
+HOST_PATTERN = rf"^{SAGEMAKER_HOST}{ENDPOINT_NAME_PATTERN}$"
 
 
 def _local_ref(schema: dict[str, Any], node: Any) -> Any:
@@ -161,6 +167,13 @@ class ModelEntry(BaseModel):
     created_at: str | None = None
     source: str | None = None
     data_uri: str | None = None
+    # Where the model runs: None here (this function), or "sagemaker:<endpoint>".
+    host: str | None = Field(default=None, pattern=HOST_PATTERN)
+
+    @property
+    def endpoint(self) -> str | None:
+        """The SageMaker endpoint hosting this model (None: it runs in the function)."""
+        return self.host.removeprefix(SAGEMAKER_HOST) if self.host else None
 
     @model_validator(mode="after")
     def _complete(self) -> ModelEntry:

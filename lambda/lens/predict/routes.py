@@ -64,10 +64,11 @@ def predict(model_id: str) -> dict[str, Any]:
         body = _json_body()
         current().note(input_digest=json_digest(body), input=router.current_event.decoded_body)
         request = _validate(entry, body)
-        # The model loads only on a miss: a cached answer needs no ONNX session.
+        # The model loads only on a miss: a cached answer needs no ONNX session (nor a
+        # call to the SageMaker endpoint hosting it).
         result = cached_json(
             _key("predict", entry, request),
-            lambda: _run(_loaded(entry), request),
+            lambda: _answer(entry, request),
             _answers_for(entry),
         )
     except ApiError as error:
@@ -80,6 +81,7 @@ def predict(model_id: str) -> dict[str, Any]:
             "model": entry.name,
             "version": entry.version,
             "label": result.get("label"),
+            "host": entry.host,
             "cache": cache_state(),
             "latency_ms": round(elapsed_ms, 2),
         },
@@ -261,6 +263,22 @@ def validation_message(exc: ValidationError) -> str:
         else ""
     )
     return f"Field '{field}' {message[0].lower()}{message[1:]}{more}."
+
+
+def _answer(entry: ModelEntry, request: BaseModel) -> dict[str, Any]:
+    """The prediction: from the SageMaker endpoint hosting the model (the request body
+    as sent), else computed here."""
+    from lens.predict import sagemaker
+
+    if sagemaker.forwards(entry):
+        return sagemaker.invoke(entry, (router.current_event.decoded_body or "").encode())
+    return _run(_loaded(entry), request)
+
+
+def predict_here(entry: ModelEntry, body: Any) -> dict[str, Any]:
+    """`entry`'s answer to a parsed request body computed in this process, whatever its
+    host (what the endpoint hosting it runs); ApiError as POST /predict raises them."""
+    return _run(_loaded(entry), _validate(entry, body))
 
 
 def _loaded(entry: ModelEntry) -> LoadedModel:

@@ -179,6 +179,7 @@ def entry_from_item(item: dict[str, Any]) -> ModelEntry:
         "created_at": _text(item, "created_at"),
         "source": _text(item, "source"),
         "data_uri": _text(item, "data_uri"),
+        "host": _text(item, "host"),
         "positive_label": _text(item, "positive_label"),
         "threshold": float(threshold) if threshold is not None else None,
     }

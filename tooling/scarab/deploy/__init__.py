@@ -29,6 +29,7 @@ from scarab.deploy.models import (
     FunctionSpec,
     desired_state,
     function_settings,
+    with_hosted_endpoints,
 )
 from scarab.deploy.planner import (
     API_KEY_ID,
@@ -231,6 +232,8 @@ def deploy(
                 registry=_registry_read(desired),
                 snapstart=tuple(fn.key for fn in desired.functions if fn.snapstart),
             )  # fmt: skip
+            if observed.registry is not None:
+                desired = with_hosted_endpoints(desired, observed.registry.hosted_endpoints)
             steps = make_plan(
                 desired, observed, state_env=state.managed_envs(), project_dir=project_dir,
                 recorded_urls=state.recorded_urls(), provenance=provenance,

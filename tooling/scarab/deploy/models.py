@@ -7,7 +7,8 @@ from __future__ import annotations
 
 import hashlib
 import json
-from dataclasses import dataclass, field
+from collections.abc import Iterable
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 from scarab.artifacts.zip import LAMBDA_ZIP_LIMIT
@@ -55,6 +56,9 @@ KEY_BACKEND_ENV = "GOOGLE_API_KEY_BACKEND"
 # Where the models function finds the stage's model registry (contract with lens.predict).
 REGISTRY_TABLE_ENV = "MODEL_REGISTRY_TABLE"
 ARTIFACTS_BUCKET_ENV = "ARTIFACTS_BUCKET"
+# A registry version item's `host` naming the SageMaker endpoint that answers for it
+# (contract with lens.predict.registry.SAGEMAKER_HOST).
+SAGEMAKER_HOST = "sagemaker:"
 # The response cache's settings (contract with lens.settings, which reads them).
 CACHE_TTL_ENV = "SCARAB_CACHE_TTL_S"
 CACHE_TABLE_ENV = "SCARAB_CACHE_TABLE"
@@ -374,6 +378,45 @@ def registry_policy(registry: RegistrySpec) -> dict[str, Any]:
             },
         ],
     }
+
+
+def invoke_endpoints_policy(
+    endpoints: Iterable[str], region: str, account_id: str, partition: str
+) -> dict[str, Any]:
+    """An inline policy that invokes exactly these SageMaker endpoints. SageMaker writes
+    the names in its ARNs in lower case; both spellings are listed when they differ."""
+    names = sorted({n for e in endpoints for n in (e, e.lower())})
+    return {
+        "Version": "2012-10-17",
+        "Statement": [
+            {
+                "Sid": "InvokeHostingEndpoints",
+                "Effect": "Allow",
+                "Action": "sagemaker:InvokeEndpoint",
+                "Resource": [
+                    f"arn:{partition}:sagemaker:{region}:{account_id}:endpoint/{n}" for n in names
+                ],
+            }
+        ],
+    }
+
+
+def with_hosted_endpoints(desired: Desired, endpoints: Iterable[str]) -> Desired:
+    """`desired` with the registry-reading functions' roles allowed to invoke the
+    SageMaker endpoints the registry's versions are hosted on (known only once the
+    registry table is read; none: no such policy, and a stale one is deleted)."""
+    hosted = sorted(set(endpoints))
+    if not hosted or desired.registry is None:
+        return desired
+    policy = invoke_endpoints_policy(hosted, desired.region, desired.account_id, desired.partition)
+    name = desired.names.invoke_endpoints_policy
+    functions = tuple(
+        replace(fn, inline_policies={**fn.inline_policies, name: policy})
+        if get_function(fn.key).reads_registry
+        else fn
+        for fn in desired.functions
+    )
+    return replace(desired, functions=functions)
 
 
 def registry_spec(

@@ -198,6 +198,7 @@ _SCARAB_POLICIES = (
     "scarab-read-prediction-db",
     "scarab-use-cache",
     "scarab-vpc-network-interfaces",
+    "scarab-invoke-endpoints",
 )
 
 

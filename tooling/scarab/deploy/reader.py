@@ -12,7 +12,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from scarab.aws import Aws, call, error_code, explain
-from scarab.deploy.models import URL_PERMISSION_SID
+from scarab.deploy.models import SAGEMAKER_HOST, URL_PERMISSION_SID
 from scarab.deploy.release_models import LIVE_ALIAS
 from scarab.deploy.routes import GATEWAY_RESPONSE_TYPES
 from scarab.deploy.state import StageState
@@ -127,6 +127,8 @@ class ObservedRegistry:
     aliases: dict[str, dict[str, Any]] = field(default_factory=dict)
     # name -> (live version, its source: "packaged" | "push" | ...)
     live: dict[str, tuple[str, str]] = field(default_factory=dict)
+    # The SageMaker endpoints registry versions name (host = "sagemaker:<endpoint>").
+    hosted_endpoints: set[str] = field(default_factory=set)
 
 
 @dataclass
@@ -688,13 +690,16 @@ def read_registry(
                     obs.objects.update(
                         o["Key"] for o in page.get("Contents", []) if o["Key"] in wanted
                     )
-    if obs.table_exists and seeds:
+    if obs.table_exists and (seeds or aliases_version):
         # The registry is small: one consistent scan instead of a GetItem per seed.
         names = {seed.name for seed in seeds}
         items: dict[tuple[str, str], dict[str, Any]] = {}
         for page in ddb.get_paginator("scan").paginate(TableName=table, ConsistentRead=True):
             for raw in page.get("Items", []):
                 name, version = _plain(raw.get("name", {})), _plain(raw.get("version", {}))
+                host = _plain(raw.get("host", {}))
+                if isinstance(host, str) and host.startswith(SAGEMAKER_HOST):
+                    obs.hosted_endpoints.add(host.removeprefix(SAGEMAKER_HOST))
                 if name in names and isinstance(version, str):
                     items[(str(name), version)] = {k: _plain(v) for k, v in raw.items()}
         for seed in seeds:

@@ -34,6 +34,27 @@ def check_version(version: str) -> None:
         )
 
 
+def check_host(host: str | None) -> str | None:
+    """`--host sagemaker:<endpoint>`, by the function's rule (lens.predict.registry:
+    SageMaker's endpoint names: letters, digits and inner hyphens, at most 63)."""
+    from lens.predict.registry import ENDPOINT_NAME_PATTERN, SAGEMAKER_HOST
+
+    if host is None:
+        return None
+    endpoint = host.removeprefix(SAGEMAKER_HOST)
+    if not host.startswith(SAGEMAKER_HOST):
+        raise Refused(
+            f"--host {host!r}: say where the model is hosted as sagemaker:<endpoint name>"
+            " (leave --host out for a model the function runs itself)."
+        )
+    if not re.fullmatch(ENDPOINT_NAME_PATTERN, endpoint):
+        raise Refused(
+            f"--host {host!r}: a SageMaker endpoint name is 1-63 letters, digits and"
+            " hyphens, starting and ending with a letter or digit."
+        )
+    return host
+
+
 def check_kind(kind: str | None) -> str | None:
     from lens.predict.registry import Kind
 

@@ -166,11 +166,13 @@ def version_item(
     metrics: dict[str, Any],
     threshold: float | None = None,
     positive_label: str | None = None,
+    host: str | None = None,
 ) -> dict[str, Any]:
     """The version item of `prepared` (DynamoDB wire format), checked with the function's
     own parser (lens.predict.sources.entry_from_item): what it would skip is refused.
     `threshold` and `positive_label` (binary classifiers): the function's decision rule,
-    default 0.5 and the second label."""
+    default 0.5 and the second label. `host` ("sagemaker:<endpoint>"): the endpoint the
+    function forwards this version's predictions to."""
     from lens.predict.sources import entry_from_item
     from pydantic import ValidationError
 
@@ -191,6 +193,8 @@ def version_item(
         item["threshold"] = {"N": _number(threshold)}
     if positive_label is not None:
         item["positive_label"] = {"S": positive_label}
+    if host is not None:
+        item["host"] = {"S": host}
     if prepared.kind == "forecaster":
         # A forecaster's ONNX takes the function's own feature row (lens.predict.forecast
         # builds it); the function checks the entry names exactly those features.
@@ -283,6 +287,7 @@ def push(
     promote_it: bool = False,
     threshold: float | None = None,
     positive_label: str | None = None,
+    host: str | None = None,
 ) -> PushResult:
     """Upload the ONNX bytes, then register the version (never overwriting one), then
     with `promote_it` make it live."""
@@ -295,6 +300,7 @@ def push(
         metrics=metrics or {},
         threshold=threshold,
         positive_label=positive_label,
+        host=host,
     )
     uri = item["artifact_uri"]["S"]
     existing = _get(reg, name, version)
@@ -339,8 +345,13 @@ def _same_bytes(existing: dict[str, Any], sha256: str, name: str, version: str) 
 
 
 def _same_decision(existing: dict[str, Any], item: dict[str, Any], name: str, version: str) -> None:
-    """The same bytes with another threshold or positive label is another version too."""
-    for key, option in (("threshold", "--threshold"), ("positive_label", "--positive-label")):
+    """The same bytes with another threshold, positive label or host is another version
+    too."""
+    for key, option in (
+        ("threshold", "--threshold"),
+        ("positive_label", "--positive-label"),
+        ("host", "--host"),
+    ):
         had, asked = existing.get(key), item.get(key)
         if (None if had is None else str(had)) != (None if asked is None else str(asked)):
             raise Refused(

@@ -13,6 +13,8 @@ from typing import Any
 from starlette.exceptions import HTTPException
 from starlette.staticfiles import StaticFiles
 
+from scarab.serve.endpoints import PAYLOAD_LIMIT, EndpointEmulator
+from scarab.serve.endpoints import PREFIX as SAGEMAKER_PREFIX
 from scarab.serve.function_url import URL_PREFIX, FunctionUrlGateway
 from scarab.serve.gateway import BODY_LIMIT, EVENT_LIMIT, Gateway
 from scarab.serve.guard import MISDIRECTED_MESSAGE, MISDIRECTED_STATUS, host_allowed, host_names
@@ -96,8 +98,11 @@ class ServeApp:
         lifespan: Callable[[], Awaitable[None]] | None = None,
         shutdown: Callable[[], Awaitable[None]] | None = None,
         hosts: frozenset[str] | None = None,
+        endpoints: EndpointEmulator | None = None,
     ) -> None:
+        """`endpoints`: sagemaker-runtime for the functions serve runs (at /_sagemaker)."""
         self.gateway = gateway
+        self.endpoints = endpoints
         self.snapshot = snapshot
         self.stage = stage
         self.proxy = WebProxy(gateway, snapshot)
@@ -138,6 +143,8 @@ class ServeApp:
         prefix = f"/{self.stage}"
         if path.startswith(URL_PREFIX):
             await self._function_url(scope, receive, send, path)
+        elif self.endpoints is not None and path.startswith(SAGEMAKER_PREFIX + "/"):
+            await self._sagemaker(scope, receive, send, path[len(SAGEMAKER_PREFIX) :])
         elif path == prefix or path.startswith(prefix + "/"):
             await self._api(scope, receive, send, path[len(prefix) :] or "/")
         elif path == "/api" or path.startswith("/api/"):
@@ -194,6 +201,15 @@ class ServeApp:
                 snapshot.account_id if snapshot else "",
             )
         await send_response(send, response, head_only=scope["method"] == "HEAD")
+
+    async def _sagemaker(self, scope: Scope, receive: Receive, send: Send, path: str) -> None:
+        assert self.endpoints is not None
+        request, too_large = await self._request(scope, receive, path, PAYLOAD_LIMIT)
+        headers = {k.lower(): v for k, v in request.headers}
+        response = await self.endpoints.handle(
+            request.method, path, headers, request.body, too_large
+        )
+        await send_response(send, response)
 
     async def _proxy(self, scope: Scope, receive: Receive, send: Send) -> None:
         request, too_large = await self._request(scope, receive, scope["path"], MAX_BODY_BYTES)

@@ -13,10 +13,13 @@ from types import FrameType
 
 import typer
 
+from scarab.serve.endpoints import INVOCATION_TIMEOUT_S, PAYLOAD_LIMIT
 from scarab.serve.record import ServeRecord
 from scarab.serve.runtime import DEFAULT_MAX_CONTAINERS
 from scarab.serve.server import ServerOptions, function_log_path, run
 from scarab.serve.snapshot import Snapshot
+from scarab.serve.stack import LocalStack
+from scarab.serve.targets import SERVER_TARGETS
 
 
 def _say(text: str) -> None:
@@ -49,6 +52,56 @@ def _interrupt(signum: int, frame: FrameType | None) -> None:
     raise KeyboardInterrupt
 
 
+def _serve_target(
+    stack: LocalStack, target: str, host: str, port: int, timeout: float, started: float
+) -> None:
+    """Run the server for `target` until Ctrl-C (or until it exits); serve's record says
+    where it answers while it runs."""
+    from scarab.errors import ScarabError
+    from scarab.serve.target_server import TIMEOUT_ENV
+    from scarab.serve.targets import start_server
+
+    log_path = function_log_path(stack.project_dir)
+    log_path.parent.mkdir(parents=True, exist_ok=True)
+    with log_path.open("ab") as log:
+        server = start_server(stack, target, host, port, log, {TIMEOUT_ENV: f"{timeout:g}"})
+        try:
+            _say("")
+            _say(
+                f"Scarab's {target} server is running locally"
+                f" (ready in {time.monotonic() - started:.1f}s)."
+            )
+            _say(f"  URL:         {server.url}")
+            if server.key is not None:
+                _say(f"  API key:     {server.key}")
+                _say("  Keys:        scarab keys list --target fargate --local")
+                _say(f"  Try:         curl -H 'x-api-key: {server.key}' {server.url}/models")
+            else:
+                _say(
+                    "  API key:     (none: IAM signs InvokeEndpoint in front of an endpoint;"
+                    f" /invocations takes {PAYLOAD_LIMIT // 2**20} MB and {timeout:g} s at most)"
+                )
+                _say(
+                    f"  Try:         curl -X POST -H 'Content-Type: application/json'"
+                    f" -H 'X-Amzn-SageMaker-Custom-Attributes: model=tabular'"
+                    f" -d @request.json {server.url}/invocations"
+                )
+            _say(f"  Server log:  {log_path}")
+            _say("Press Ctrl-C to stop.")
+            record = ServeRecord(url=server.url, api_url=server.url, pid=os.getpid())
+            record.write(stack.project_dir)
+            try:
+                code = server.process.wait()
+            except KeyboardInterrupt:
+                typer.echo("scarab serve: stopped.", err=True)
+                return
+            finally:
+                record.remove(stack.project_dir)
+            raise ScarabError(f"the {target} server exited with status {code}; see {log_path}.")
+        finally:
+            server.stop()
+
+
 def serve_command(
     port: int = typer.Option(3000, help="Port to serve on."),
     host: str = typer.Option("127.0.0.1", help="Interface to listen on."),
@@ -58,11 +111,23 @@ def serve_command(
     no_deploy: bool = typer.Option(
         False, "--no-deploy", help="Serve what is already deployed in the emulator."
     ),
+    target: str = typer.Option(
+        "lambda",
+        "--target",
+        help="lambda (the API behind API Gateway), or sagemaker / fargate: the server"
+        " (lens.server) as that target runs it, against the same emulated registry.",
+    ),
     integration_timeout: float = typer.Option(
         29.0, "--integration-timeout", hidden=True, help="API Gateway's integration timeout (s)."
     ),
     refresh_interval: float = typer.Option(
         0.5, "--refresh-interval", hidden=True, help="How often to re-read the emulator (s)."
+    ),
+    sagemaker_timeout: float = typer.Option(
+        INVOCATION_TIMEOUT_S,
+        "--sagemaker-timeout",
+        hidden=True,
+        help="The emulated SageMaker endpoints' time per invocation (s).",
     ),
     max_containers: int = typer.Option(
         DEFAULT_MAX_CONTAINERS,
@@ -79,6 +144,10 @@ def serve_command(
     from scarab.errors import ScarabError
     from scarab.serve.stack import prepare
 
+    if target not in ("lambda", *SERVER_TARGETS):
+        raise typer.BadParameter(
+            f"--target {target!r}: use lambda, sagemaker or fargate.", param_hint="--target"
+        )
     logging.basicConfig(level=logging.WARNING, format="scarab serve: %(message)s")
     signal.signal(signal.SIGTERM, _interrupt)  # SIGTERM cleans up like Ctrl-C
     project_dir = find_project_dir()
@@ -91,12 +160,16 @@ def serve_command(
             "Starting the local stack (emulated AWS; nothing leaves this machine)...", err=True
         )
         stack = prepare(project_dir, stage=stage, deploy=not no_deploy, progress=_progress)
+        if target in SERVER_TARGETS:
+            _serve_target(stack, target, host, port, sagemaker_timeout, started)
+            return
         options = ServerOptions(
             host=host,
             port=port,
             integration_timeout=integration_timeout,
             refresh_interval=refresh_interval,
             max_containers=max_containers,
+            sagemaker_timeout=sagemaker_timeout,
         )
         local = stack
 

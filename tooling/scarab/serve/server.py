@@ -15,8 +15,16 @@ from typing import Any
 import uvicorn
 
 from scarab import layout
+from scarab.naming import Names
 from scarab.serve.alarm_watcher import AlarmWatcher, alarm_prefix
 from scarab.serve.app import ServeApp
+from scarab.serve.endpoints import (
+    ENDPOINT_ENV,
+    INVOCATION_TIMEOUT_S,
+    PREFIX,
+    EndpointEmulator,
+    emulated_endpoints,
+)
 from scarab.serve.gateway import Gateway, GatewayOptions
 from scarab.serve.guard import ReadLimits, host_names
 from scarab.serve.metrics import MetricStore
@@ -47,11 +55,20 @@ class ServerOptions:
     refresh_interval: float = 0.5
     web_root: Path | None = None
     max_containers: int = DEFAULT_MAX_CONTAINERS
+    # SageMaker Serverless's time per invocation, for the emulated endpoints.
+    sagemaker_timeout: float = INVOCATION_TIMEOUT_S
 
 
 def function_log_path(project_dir: Path) -> Path:
     """Where the functions' output goes (Lambda's CloudWatch log stream, locally)."""
     return project_dir / LOG_DIR / "function.log"
+
+
+def own_url(options: ServerOptions) -> str:
+    """Where this serve answers on loopback (what its workers call)."""
+    wildcard = options.host in ("0.0.0.0", "", "::")  # noqa: S104 - a comparison
+    host = "127.0.0.1" if wildcard else options.host
+    return f"http://{f'[{host}]' if ':' in host else host}:{options.port}"
 
 
 def run(
@@ -77,7 +94,7 @@ def run(
             stack.region,
             log_file,
             max_containers=options.max_containers,
-            local_env=stack.worker_env,
+            local_env={**stack.worker_env, ENDPOINT_ENV: own_url(options) + PREFIX},
         )
         metrics = MetricStore()
         gateway = Gateway(
@@ -143,6 +160,14 @@ def run(
             lifespan=startup,
             shutdown=shutdown,
             hosts=host_names(options.host),
+            endpoints=EndpointEmulator(
+                runtime,
+                lambda: watcher.current,
+                emulated_endpoints(
+                    Names(stack.app, stack.stage).endpoint, stack.endpoint_url, stack.region
+                ),
+                timeout_s=options.sagemaker_timeout,
+            ),
         )
         limits = ReadLimits.from_environment()
         config = uvicorn.Config(
