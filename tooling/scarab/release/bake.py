@@ -42,6 +42,9 @@ from scarab.release.alias import Function, Move, Routing, move, read_function
 DEFAULT_POLL_SECONDS = 5.0
 # The bake of `scarab deploy --canary` when --bake is not given.
 DEFAULT_BAKE_SECONDS = 300.0
+# A bake must end this long before the stage lock would look stale ([lock]
+# timeout_minutes): the deploy before it, and the promotion after it, run under the lock.
+LOCK_MARGIN_MINUTES = 5
 # The first segment of an alarm name after `<app>-<stage>-`: a function key or the API.
 _API_ALARMS = "api"
 
@@ -377,3 +380,19 @@ def check_seconds(value: str | float) -> float:
     if not math.isfinite(seconds) or seconds < 0:
         raise ConfigError(f"--bake must be 0 seconds or more, not {value}.")
     return seconds
+
+
+def check_fits_lock(seconds: float, timeout_minutes: int) -> None:
+    """Refuse a bake the stage lock would not outlast: after `[lock] timeout_minutes`
+    another run takes the lock over as stale, and could deploy in the middle of it."""
+    limit = timeout_minutes - LOCK_MARGIN_MINUTES
+    if seconds <= limit * 60:
+        return
+    most = f"at most {limit * 60} s" if limit > 0 else "none at all"
+    raise ConfigError(
+        f"--bake {seconds:g} s is too long for the stage lock: [lock] timeout_minutes is"
+        f" {timeout_minutes} min, after which another run takes the lock over as stale,"
+        f" and a bake must end {LOCK_MARGIN_MINUTES} min before that ({most}). Give a"
+        f" shorter --bake, or raise timeout_minutes in scarab.toml's [lock] to at least"
+        f" {math.ceil(seconds / 60) + LOCK_MARGIN_MINUTES}. Nothing was changed."
+    )
