@@ -460,7 +460,10 @@ def deploy(
     bake_seconds: str = typer.Option(
         None,
         "--bake",
-        help="With --canary: seconds to watch the stage's alarms (default 300).",
+        help=(
+            "With --canary: seconds to watch the stage's alarms (default 300; at most"
+            " [lock] timeout_minutes minus 5 min)."
+        ),
         metavar="SECONDS",
     ),
 ) -> None:
