@@ -460,7 +460,10 @@ def deploy(
     bake_seconds: str = typer.Option(
         None,
         "--bake",
-        help="With --canary: seconds to watch the stage's alarms (default 300).",
+        help=(
+            "With --canary: seconds to watch the stage's alarms (default 300; at most"
+            " [lock] timeout_minutes minus 5 min)."
+        ),
         metavar="SECONDS",
     ),
 ) -> None:
@@ -470,14 +473,35 @@ def deploy(
     while the stage's alarms are watched for --bake SECONDS: any alarm in ALARM rolls it
     back (exit 1), none promotes it to all traffic; Ctrl-C rolls back (exit 130).
     """
-    from scarab import deploy as lib
-    from scarab.keys import get_key_value
+    from scarab.deploy.lock import HeldLock
 
-    canary_options, bake_for = _canary_options(canary, bake_seconds)
+    canary_options, bake_for = _canary_options(canary, bake_seconds, target.config)
     if dry_run:
         _plan(target, flavor, as_json, canary_options)
         return
     _flavor(flavor)
+    if bake_for is None:
+        _deploy(target, flavor, show_key, force_unlock, as_json, canary_options, None, None)
+        return
+    # The lock the deploy takes is held through the bake: no other run between them.
+    with HeldLock() as held:
+        _deploy(target, flavor, show_key, force_unlock, as_json, canary_options, bake_for, held)
+
+
+def _deploy(
+    target: Target,
+    flavor: str,
+    show_key: bool,
+    force_unlock: bool,
+    as_json: bool,
+    canary_options: dict[str, Any],
+    bake_for: float | None,
+    held: Any,
+) -> None:
+    """deploy's body: deploy, then (with `bake_for`) bake under the `held` lock."""
+    from scarab import deploy as lib
+    from scarab.keys import get_key_value
+
     with _Progress(as_json) as progress:
         result = lib.deploy(
             target.config,
@@ -486,16 +510,86 @@ def deploy(
             flavor=flavor,  # type: ignore[arg-type]
             progress=progress,
             force_unlock=force_unlock,
+            keep_lock=held,
             **canary_options,
         )
-        key_value = None
-        if show_key and result.api_key_id:
-            key_value = get_key_value(
-                target.config,
-                result.api_key_id,
-                project_dir=target.project_dir,
-                endpoint_url=target.endpoint_url,
-            )
+    if bake_for is not None:
+        with _canary_guard(target, result):  # until the bake watches it
+            _deployed_then_bake(target, result, show_key, as_json, bake_for, held)
+        return
+    key_value = None
+    if show_key and result.api_key_id:
+        key_value = get_key_value(
+            target.config,
+            result.api_key_id,
+            project_dir=target.project_dir,
+            endpoint_url=target.endpoint_url,
+        )
+    data = _deploy_data(result, key_value)
+    if as_json:
+        _print_json(data)  # the warnings are in it
+        return
+    _print_deployed(result, show_key, key_value)
+
+
+def _deployed_then_bake(
+    target: Target, result: Any, show_key: bool, as_json: bool, bake_for: float, held: Any
+) -> None:
+    from scarab.keys import get_key_value
+
+    key_value = None
+    if show_key and result.api_key_id:
+        key_value = get_key_value(
+            target.config,
+            result.api_key_id,
+            project_dir=target.project_dir,
+            endpoint_url=target.endpoint_url,
+        )
+    data = _deploy_data(result, key_value)
+    if not as_json:
+        _print_deployed(result, show_key, key_value)
+    outcome = _bake(target, result, bake_for, as_json, held)
+    if as_json:
+        _print_json({**data, "canary": outcome})
+    if outcome is not None and not outcome["promoted"]:
+        raise ScarabError(f"The canary was rolled back: {outcome['reason']}.")
+
+
+@contextlib.contextmanager
+def _canary_guard(target: Target, result: Any) -> Iterator[None]:
+    """Ctrl-C (or SIGTERM) after the deploy started a canary and before the bake watches
+    it rolls it back: a canary must never be left serving unwatched. (Once the bake
+    watches, it rolls back itself and raises BakeInterrupted, which _bake handles.)"""
+    from scarab.aws import aws_errors
+    from scarab.release.bake import BakeInterrupted, roll_back
+    from scarab.stage import open_stage
+
+    try:
+        yield
+    except BakeInterrupted:
+        raise
+    except KeyboardInterrupt as exc:
+        name = str(exc) or "SIGINT"
+        st = open_stage(
+            target.config, project_dir=target.project_dir, endpoint_url=target.endpoint_url
+        )
+        with aws_errors():
+            moves, skipped = roll_back(st.aws, st.names, result.releases)
+        _print_stopped(moves, skipped)
+        done = "rolled back" if moves else "not rolled back (no canary was left to roll back)"
+        err.print(f"{name} before the bake began: the canary was {done}.", markup=False)
+        raise typer.Exit(130) from None
+
+
+def _print_stopped(moves: list[Any], skipped: list[str]) -> None:
+    for m in moves:
+        for line in m.lines():
+            err.print(line, markup=False)
+    for name in skipped:
+        err.print(f"{name}: its alias moved during the bake; left as it is.", markup=False)
+
+
+def _deploy_data(result: Any, key_value: str | None) -> dict[str, Any]:
     data = {
         "url": result.url,
         "rest_api_id": result.rest_api_id,
@@ -514,19 +608,7 @@ def deploy(
     }
     if key_value is not None:
         data["api_key"] = key_value
-    if bake_for is not None:
-        if not as_json:
-            _print_deployed(result, show_key, key_value)
-        outcome = _bake(target, result, bake_for, as_json)
-        if as_json:
-            _print_json({**data, "canary": outcome})
-        if outcome is not None and not outcome["promoted"]:
-            raise ScarabError(f"The canary was rolled back: {outcome['reason']}.")
-        return
-    if as_json:
-        _print_json(data)  # the warnings are in it
-        return
-    _print_deployed(result, show_key, key_value)
+    return data
 
 
 def _print_deployed(result: Any, show_key: bool, key_value: str | None) -> None:
@@ -556,11 +638,12 @@ def _print_deployed(result: Any, show_key: bool, key_value: str | None) -> None:
 
 
 def _canary_options(
-    canary: str | None, bake_seconds: str | None
+    canary: str | None, bake_seconds: str | None, config: Any
 ) -> tuple[dict[str, Any], float | None]:
-    """deploy()'s canary keyword and the bake's length, validated before anything runs."""
+    """deploy()'s canary keyword and the bake's length, validated before anything runs
+    (a bake the stage lock would not outlast included)."""
     from scarab.deploy.weights import parse_percent
-    from scarab.release.bake import DEFAULT_BAKE_SECONDS, check_seconds
+    from scarab.release.bake import DEFAULT_BAKE_SECONDS, check_fits_lock, check_seconds
 
     if canary is None:
         if bake_seconds is not None:
@@ -568,11 +651,15 @@ def _canary_options(
         return {}, None
     percent = parse_percent(canary, what="--canary")
     seconds = check_seconds(DEFAULT_BAKE_SECONDS if bake_seconds is None else bake_seconds)
+    check_fits_lock(seconds, config.lock.timeout_minutes)
     return {"canary_percent": percent}, seconds
 
 
-def _bake(target: Target, result: Any, seconds: float, as_json: bool) -> dict[str, Any] | None:
-    """Bake the canaries `result` started; what happened, as --json shows it."""
+def _bake(
+    target: Target, result: Any, seconds: float, as_json: bool, held: Any = None
+) -> dict[str, Any] | None:
+    """Bake the canaries `result` started, under the lock the deploy took and `held`
+    keeps; what happened, as --json shows it."""
     from scarab.aws import aws_errors
     from scarab.release.bake import BakeInterrupted, bake, canaries
     from scarab.stage import open_stage
@@ -587,21 +674,22 @@ def _bake(target: Target, result: Any, seconds: float, as_json: bool) -> dict[st
         return None
     st = open_stage(target.config, project_dir=target.project_dir, endpoint_url=target.endpoint_url)
     try:
-        with (
-            _Progress(as_json) as progress,
-            st.lock("deploy --canary", progress=progress),
-            aws_errors(),
-        ):
-            outcome = bake(
-                st.aws, st.names, releases, seconds=seconds,
-                # Exactly the alarms this deploy made (not every name with the stage's prefix).
-                alarm_names=lambda: list(result.alarm_names), progress=progress,
-            )  # fmt: skip
+        with _Progress(as_json) as progress, aws_errors():
+            # The deploy's own lock, which `held` keeps; a caller without one takes it here.
+            lock: contextlib.AbstractContextManager[None] = (
+                contextlib.nullcontext()
+                if held is not None and held.held
+                else st.lock("deploy --canary", progress=progress)
+            )
+            with lock:
+                outcome = bake(
+                    st.aws, st.names, releases, seconds=seconds,
+                    # Exactly the alarms this deploy made (not every name with the prefix).
+                    alarm_names=lambda: list(result.alarm_names), progress=progress,
+                )  # fmt: skip
     except BakeInterrupted as exc:
-        for m in exc.moves:
-            for line in m.lines():
-                err.print(line, markup=False)
-        err.print(f"{exc.signal_name}: the canary was rolled back.", markup=False)
+        _print_stopped(exc.moves, exc.skipped)
+        err.print(f"{exc.what}.", markup=False)
         raise typer.Exit(130) from None
     if not as_json:
         out.print("Promoted the canary:" if outcome.promoted else f"Rolled back: {outcome.reason}.")

@@ -442,6 +442,50 @@ def serve_moto(argv: list[str] | None = None) -> None:
     main(argv)
 
 
+def _lambda_version_numbers() -> None:
+    """Make moto number a function's versions as Lambda does (once per process).
+
+    moto numbers the next version len(versions) + 1, so after old versions are deleted
+    (`keep_versions`) a new one reuses a number that existed, even one that still exists
+    (and the alias on it runs old code). Lambda's numbers only grow: here the highest one
+    ever published, kept with the function (a function deleted and made again starts
+    at 1, as in Lambda). And moto forgets "changed since the last version" only from the
+    second version on, so a PublishVersion sent again (botocore retries a call whose
+    answer was lost) published the first version twice; Lambda returns the same one.
+    For the embedded emulator only (not in teach_moto: the test suite's moto server
+    keeps moto's own numbering).
+    """
+    import copy
+
+    from moto.awslambda.models import LambdaStorage
+
+    if getattr(LambdaStorage.publish_version, "_scarab", False):
+        return
+
+    def publish_version(self: Any, name_or_arn: str, description: str = "") -> Any:
+        function = self.get_function_by_name_or_arn_forbid_qualifier(name_or_arn)
+        group = self._functions.get(function.function_name)
+        if group is None or not group["latest"]:
+            return None
+        versions = group["versions"]
+        if versions and not function.code_or_config_updated:
+            return versions[-1]  # nothing changed since the newest version: that one
+        function.code_or_config_updated = False
+        number = max([group.get("scarab_last_version", 0), *(int(v.version) for v in versions)])
+        number += 1
+        group["scarab_last_version"] = number
+        fn = copy.copy(group["latest"])
+        fn.set_version(number)
+        if description:
+            fn.description = description
+        versions.append(fn)
+        self._arns[fn.function_arn] = fn
+        return fn
+
+    publish_version._scarab = True  # type: ignore[attr-defined]
+    LambdaStorage.publish_version = publish_version  # type: ignore[method-assign]
+
+
 def start_embedded(project_dir: Path | None = None, port: int = 0) -> Emulator:
     """Start moto in this process on 127.0.0.1 (port 0: any free port).
 
@@ -449,6 +493,7 @@ def start_embedded(project_dir: Path | None = None, port: int = 0) -> Emulator:
     """
     os.environ.update(EMULATOR_SETTINGS)
     teach_moto()
+    _lambda_version_numbers()
     logging.getLogger("werkzeug").setLevel(logging.ERROR)  # no access log on our terminal
     server = _make_server(port, ReadLimits.from_environment())
     threading.Thread(target=server.serve_forever, name="emulator", daemon=True).start()

@@ -8,6 +8,7 @@ from __future__ import annotations
 import datetime
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from functools import partial
 from pathlib import Path
 from typing import Any, Literal
 
@@ -21,7 +22,7 @@ from scarab.deploy import guards
 from scarab.deploy.alarms import stage_alarm_names
 from scarab.deploy.executor import Executor
 from scarab.deploy.instructions import Step
-from scarab.deploy.lock import stage_lock, stale_lock_notice
+from scarab.deploy.lock import HeldLock, stage_lock, stale_lock_notice
 from scarab.deploy.models import (
     ALIASES_VERSION,
     Code,
@@ -183,6 +184,7 @@ def deploy(
     force_unlock: bool = False,
     functions: tuple[FunctionDef, ...] = FUNCTIONS,
     canary_percent: float | None = None,
+    keep_lock: HeldLock | None = None,
 ) -> DeployResult:
     """Make the stage match `config`: build, plan, apply, record; idempotent.
 
@@ -198,6 +200,9 @@ def deploy(
     alias moves there; with `canary_percent`, `live` keeps its version and sends that
     share of the traffic to the new one (a first deploy goes straight to 100%).
     `DeployResult.releases` says what moved.
+
+    With `keep_lock`, the stage lock the run takes stays held after it returns, until
+    the caller closes `keep_lock` (a canary's bake runs under the same lock).
     """
     project_dir = project_dir.resolve()
     if canary_percent is not None:
@@ -260,7 +265,8 @@ def deploy(
             guards.check_canary_alarms(aws, stage_alarm_names(desired))
     notice: str | None = None
     if steps and not dry_run:
-        with stage_lock(
+        take = stage_lock if keep_lock is None else partial(HeldLock.take, keep_lock)
+        with take(
             aws, names, project_dir, command="deploy", timeout_minutes=config.lock.timeout_minutes,
             force=force_unlock, progress=progress,
         ):  # fmt: skip

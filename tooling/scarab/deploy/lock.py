@@ -166,6 +166,50 @@ def stage_lock(
         _release(aws, names, me, marker)
 
 
+class HeldLock:
+    """The stage lock kept past the block that took it, until `close()` (or the end of
+    a `with HeldLock() as held:`): `deploy --canary` takes it in deploy() and holds it,
+    without a gap another run could use, through the bake that follows."""
+
+    def __init__(self) -> None:
+        self._stack = contextlib.ExitStack()
+        self.held = False
+
+    @contextlib.contextmanager
+    def take(
+        self,
+        aws: Aws,
+        names: Names,
+        project_dir: Path,
+        *,
+        command: str,
+        timeout_minutes: int,
+        force: bool = False,
+        progress: Callable[[str], None] | None = None,
+    ) -> Iterator[None]:
+        """Take the stage lock (if not held yet) for the block and keep it afterwards."""
+        if not self.held:
+            lock = stage_lock(
+                aws, names, project_dir, command=command, timeout_minutes=timeout_minutes,
+                force=force, progress=progress,
+            )  # fmt: skip
+            self._stack.enter_context(lock)
+            self.held = True
+        yield
+
+    def close(self) -> None:
+        """Release the lock (if held)."""
+        self.held = False
+        self._stack.close()
+
+    def __enter__(self) -> HeldLock:
+        return self
+
+    def __exit__(self, *exc: Any) -> None:
+        self.held = False
+        self._stack.__exit__(*exc)
+
+
 @contextlib.contextmanager
 def _file_lock(path: Path, me: Holder, names: Names) -> Iterator[None]:
     try:

@@ -244,8 +244,8 @@ def rollback_target(fn: Function, to: str | None) -> str:
     if to is not None:
         if to == live:
             raise ScarabError(
-                f"{fn.name} is on version {live} already: nothing to roll back. Give another"
-                f" version with --to (published: {published})."
+                f"{fn.name} is on version {live} already: nothing to roll back. "
+                + (_end_split(fn) or f"Give another version with --to (published: {published}).")
             )
         if to not in fn.versions:
             raise ScarabError(
@@ -259,11 +259,27 @@ def rollback_target(fn: Function, to: str | None) -> str:
     advice = f"{fn.name} has no version older than its live version {live} (published:"
     advice += f" {published}): nothing to roll back to."
     newer = fn.newer()
-    if newer:
+    if fn.routing.weights:
+        # Moving forward would put all traffic on the version the split is testing.
+        advice += " " + _end_split(fn)
+    elif newer:
         advice += f" To move forward again: 'scarab rollback --function {fn.key} --to {newer[-1]}'."
     else:
         advice += " Deploy a fix with 'scarab deploy' instead."
     raise ScarabError(advice)
+
+
+def _end_split(fn: Function) -> str:
+    """The advice for an alias that holds a split: end it (empty when none)."""
+    if not fn.routing.weights:
+        return ""
+    shares = ", ".join(
+        f"version {v} at {w.percent_of(x):g}%" for v, x in fn.routing.weights.items()
+    )
+    return (
+        f"It holds a split ({shares}): 'scarab split --function {fn.key} --off' ends it,"
+        f" all traffic to version {fn.routing.version}."
+    )
 
 
 def rollback(aws: Aws, names: Names, function: str | None, to: str | None) -> Move:

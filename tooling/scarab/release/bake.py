@@ -8,6 +8,11 @@ the stage's alarms for a while, then promote the new version or roll it back.
 - Ctrl-C or SIGTERM during the bake, or a failure while watching: roll back, then
   re-raise (BakeInterrupted for a signal, so the command exits 130).
 
+The promotion and the roll back touch only an alias still as the deploy set it: one
+someone moved meanwhile (`scarab rollback`, `scarab split`) is left as they set it and
+reported in `skipped`. Signals wait while aliases move, and are not lost: one that
+arrived meanwhile raises BakeInterrupted once the move is complete, saying which.
+
 The bake reads alarm states (describe_alarms); it never evaluates metrics itself: AWS
 does that (and `scarab serve` for the local emulator). The clock and the sleep are
 parameters so that the loop can be tested without waiting.
@@ -37,6 +42,9 @@ from scarab.release.alias import Function, Move, Routing, move, read_function
 DEFAULT_POLL_SECONDS = 5.0
 # The bake of `scarab deploy --canary` when --bake is not given.
 DEFAULT_BAKE_SECONDS = 300.0
+# A bake must end this long before the stage lock would look stale ([lock]
+# timeout_minutes): the deploy before it, and the promotion after it, run under the lock.
+LOCK_MARGIN_MINUTES = 5
 # The first segment of an alarm name after `<app>-<stage>-`: a function key or the API.
 _API_ALARMS = "api"
 
@@ -88,12 +96,35 @@ class BakeOutcome:
 
 
 class BakeInterrupted(KeyboardInterrupt):
-    """Ctrl-C or SIGTERM stopped the bake; `moves` rolled the canaries back."""
+    """Ctrl-C or SIGTERM stopped the bake; `moves` rolled the canaries back, or, when
+    `promoted`, the signal came while the bake was promoting them and the promotion
+    completed. `skipped`: functions whose alias someone moved, left as it is."""
 
-    def __init__(self, signal_name: str, moves: list[Move]) -> None:
+    def __init__(
+        self,
+        signal_name: str,
+        moves: list[Move],
+        skipped: list[str] | None = None,
+        *,
+        promoted: bool = False,
+        reason: str = "",
+    ) -> None:
         super().__init__(signal_name)
         self.signal_name = signal_name
         self.moves = moves
+        self.skipped = skipped or []
+        self.promoted = promoted
+        self.reason = reason  # why it was rolled back, when an alarm did it
+
+    @property
+    def what(self) -> str:
+        """What happened to the canary, for the command's last line."""
+        name = self.signal_name
+        if self.promoted:
+            return f"{name} came while promoting the canary: the promotion completed"
+        if self.reason:
+            return f"{name} came while rolling back ({self.reason}): the roll back completed"
+        return f"{name}: the canary was rolled back"
 
 
 def canaries(releases: Sequence[CanaryRelease]) -> list[CanaryRelease]:
@@ -149,11 +180,14 @@ class _Canary:
         return self.release.published
 
     def is_untouched(self, now: Routing | None) -> bool:
-        """Whether the alias is still the canary the deploy set (nobody moved it)."""
+        """Whether the alias is still the canary the deploy set (nobody moved it, nor
+        changed its weight: `scarab split` on the same version is someone's too)."""
+        weight = self.release.canary_weight or 0.0
         return (
             now is not None
             and now.version == self.previous
             and set(now.weights) == {self.published}
+            and math.isclose(now.weights[self.published], weight, abs_tol=1e-9)
         )
 
 
@@ -197,24 +231,41 @@ def bake(
     except KeyboardInterrupt as exc:
         name = str(exc) or "SIGINT"
         say(f"{name}: rolling the canary back")
-        raise BakeInterrupted(name, _roll_back(aws, pending)) from None
+        moves, skipped, _ = _finish(aws, pending, promote=False)
+        raise BakeInterrupted(name, moves, skipped) from None
     except BaseException:
         say("the bake failed: rolling the canary back")
-        _roll_back(aws, pending)
-        raise
+        _finish(aws, pending, promote=False)
+        raise  # the failure is what to report; the command stops either way
     if alarm is not None:
         say(f"alarm {alarm.name} is in ALARM: rolling the canary back")
-        return BakeOutcome(False, _roll_back(aws, pending), alarm, watched)
-    moves: list[Move] = []
-    skipped: list[str] = []
-    with _deferred_signals():
-        for c in pending:
-            fn = read_function(aws, c.function.names)
-            if fn is None or not c.is_untouched(fn.routing):
-                skipped.append(c.release.function)  # someone moved it: theirs now
-                continue
-            moves.append(move(aws, fn, Routing(c.published)))
+        outcome = BakeOutcome(False, alarm=alarm, watched=watched)
+        outcome.moves, outcome.skipped, signalled = _finish(aws, pending, promote=False)
+        if signalled:
+            raise BakeInterrupted(signalled, outcome.moves, outcome.skipped, reason=outcome.reason)
+        return outcome
+    moves, skipped, signalled = _finish(aws, pending, promote=True)
+    if signalled:
+        raise BakeInterrupted(signalled, moves, skipped, promoted=True)
     return BakeOutcome(True, moves, None, watched, skipped)
+
+
+def roll_back(
+    aws: Aws, names: Names, releases: Sequence[CanaryRelease]
+) -> tuple[list[Move], list[str]]:
+    """Roll back the canaries of `releases` whose alias is still as the deploy set it:
+    for an interrupt after the deploy started them and before the bake watched them.
+    Returns the moves and the functions left as someone else set them."""
+    pending: list[_Canary] = []
+    gone: list[str] = []
+    for r in canaries(releases):
+        fn = read_function(aws, names.function(r.key))
+        if fn is None:
+            gone.append(r.function)
+        else:
+            pending.append(_Canary(r, fn))
+    moves, skipped, _ = _finish(aws, pending, promote=False)
+    return moves, gone + skipped
 
 
 def _announce(
@@ -249,10 +300,23 @@ def _watch(
         sleep(min(poll, left))
 
 
-def _roll_back(aws: Aws, pending: list[_Canary]) -> list[Move]:
-    """Every canary's alias back to its previous version, no weights; signals wait."""
-    with _deferred_signals():
-        return [move(aws, c.function, Routing(c.previous)) for c in pending]
+def _finish(
+    aws: Aws, pending: list[_Canary], *, promote: bool
+) -> tuple[list[Move], list[str], str | None]:
+    """Every canary's alias to its new version (`promote`) or back to its previous one,
+    no weights, unless someone moved it meanwhile (skipped: theirs now). Signals wait
+    until every alias is moved; returns the moves, the skipped functions and the name
+    of a signal that came meanwhile (None: none did)."""
+    moves: list[Move] = []
+    skipped: list[str] = []
+    with _deferred_signals() as caught:
+        for c in pending:
+            fn = read_function(aws, c.function.names)
+            if fn is None or not c.is_untouched(fn.routing):
+                skipped.append(c.release.function)
+                continue
+            moves.append(move(aws, fn, Routing(c.published if promote else c.previous)))
+    return moves, skipped, caught[0] if caught else None
 
 
 class _Signalled(KeyboardInterrupt):
@@ -282,18 +346,24 @@ def _signals_interrupt() -> Iterator[None]:
 
 
 @contextlib.contextmanager
-def _deferred_signals() -> Iterator[None]:
+def _deferred_signals() -> Iterator[list[str]]:
     """Ctrl-C and SIGTERM wait while the alias is being moved: a second Ctrl-C must not
-    leave one function rolled back and the other still split."""
+    leave one function rolled back and the other still split. The names of the signals
+    that came meanwhile are in the yielded list, for the caller to act on afterwards."""
+    caught: list[str] = []
     if threading.current_thread() is not threading.main_thread():
-        yield
+        yield caught
         return
     sigs = (signal.SIGINT, signal.SIGTERM)
     old = {s: signal.getsignal(s) for s in sigs}
+
+    def note(signum: int, _frame: Any) -> None:
+        caught.append(signal.Signals(signum).name)
+
     for s in sigs:
-        signal.signal(s, lambda *_: None)
+        signal.signal(s, note)
     try:
-        yield
+        yield caught
     finally:
         for s, handler in old.items():
             signal.signal(s, handler)
@@ -310,3 +380,19 @@ def check_seconds(value: str | float) -> float:
     if not math.isfinite(seconds) or seconds < 0:
         raise ConfigError(f"--bake must be 0 seconds or more, not {value}.")
     return seconds
+
+
+def check_fits_lock(seconds: float, timeout_minutes: int) -> None:
+    """Refuse a bake the stage lock would not outlast: after `[lock] timeout_minutes`
+    another run takes the lock over as stale, and could deploy in the middle of it."""
+    limit = timeout_minutes - LOCK_MARGIN_MINUTES
+    if seconds <= limit * 60:
+        return
+    most = f"at most {limit * 60} s" if limit > 0 else "none at all"
+    raise ConfigError(
+        f"--bake {seconds:g} s is too long for the stage lock: [lock] timeout_minutes is"
+        f" {timeout_minutes} min, after which another run takes the lock over as stale,"
+        f" and a bake must end {LOCK_MARGIN_MINUTES} min before that ({most}). Give a"
+        f" shorter --bake, or raise timeout_minutes in scarab.toml's [lock] to at least"
+        f" {math.ceil(seconds / 60) + LOCK_MARGIN_MINUTES}. Nothing was changed."
+    )

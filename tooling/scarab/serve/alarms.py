@@ -5,7 +5,9 @@ a state and its reason out).
 CloudWatch's rules to it: the statistic (Sum, Average, Maximum, Minimum, SampleCount, or
 the ExtendedStatistic pNN) of each of the last EvaluationPeriods periods, the comparison
 with the threshold, DatapointsToAlarm of them breaching for ALARM, and TreatMissingData
-for periods without samples. The periods end at `now` (CloudWatch aligns them to the
+for periods without samples (`breaching`/`notBreaching` fill them; `missing` and
+`ignore` judge the present datapoints, and never say OK on breaching ones alone: see
+`_too_few`). The periods end at `now` (CloudWatch aligns them to the
 clock and waits for late data; locally nothing arrives late, so the newest period is
 the one that just ended).
 """
@@ -147,8 +149,6 @@ def evaluate(spec: AlarmSpec, samples: Samples, now: float) -> Evaluation:
     missing = len(points) - len(present)
     breaching = sum(1 for v in present if breaches(v, spec.threshold))
     mode = spec.treat_missing
-    if mode == "breaching":
-        breaching += missing
     if not present and mode in ("missing", "ignore"):
         state = INSUFFICIENT if mode == "missing" else spec.state
         reason = (
@@ -156,6 +156,11 @@ def evaluate(spec: AlarmSpec, samples: Samples, now: float) -> Evaluation:
             f"period(s) of {spec.period_s}s"
         )
         return Evaluation(state, reason, tuple(points))
+    if mode == "breaching":
+        breaching += missing
+    held = _too_few(spec, points, breaches) if missing and mode in ("missing", "ignore") else None
+    if held is not None:
+        return Evaluation(held[0], held[1], tuple(points))
     state = ALARM if breaching >= spec.datapoints_to_alarm else OK
     shown = ", ".join(_datapoint(start, v) for start, v in reversed(points))
     counted = len(points) if mode in ("breaching", "notBreaching") else len(present)
@@ -174,6 +179,42 @@ def evaluate(spec: AlarmSpec, samples: Samples, now: float) -> Evaluation:
             f"treated as {mode})."
         )
     return Evaluation(state, reason, tuple(points))
+
+
+def _too_few(
+    spec: AlarmSpec,
+    points: Sequence[tuple[float, float | None]],
+    breaches: Callable[[float, float], bool],
+) -> tuple[str, str] | None:
+    """`missing` and `ignore` with some periods missing and fewer than DatapointsToAlarm
+    of the present ones breaching: (state, reason) when the present ones are all
+    breaching (CloudWatch never says OK on them), None when the usual count decides
+    (a healthy datapoint among them: OK; M of them breaching: ALARM).
+
+    CloudWatch alarms on fewer than M breaching datapoints once the oldest of them is at
+    least M periods old and none after it is healthy; a younger breach might be followed
+    by a healthy datapoint, so the alarm keeps its state until then ("avoiding premature
+    transitions"). `ignore` keeps its state in both cases.
+    """
+    m = spec.datapoints_to_alarm
+    present = [v for _, v in points if v is not None]
+    if sum(1 for v in present if breaches(v, spec.threshold)) >= m:
+        return None
+    if not all(breaches(v, spec.threshold) for v in present):
+        return None
+    oldest = next(i for i, (_, v) in enumerate(points) if v is not None)
+    age = len(points) - oldest  # periods: the newest is 1 old
+    shown = ", ".join(_datapoint(start, v) for start, v in reversed(points))
+    count = f"{len(present)} datapoint(s) present [{shown}], all breaching"
+    if age >= m and spec.treat_missing == "missing":
+        return ALARM, (
+            f"Threshold Crossed: {count}; the oldest is {age} period(s) old, at least the"
+            f" {m} datapoint(s) needed for ALARM, and none since is healthy."
+        )
+    return spec.state, (
+        f"Not enough data: {count}, fewer than the {m} needed for ALARM; the alarm keeps"
+        f" its state (missing data treated as {spec.treat_missing})."
+    )
 
 
 def reason_data(spec: AlarmSpec, result: Evaluation, now: float) -> dict[str, Any]:
