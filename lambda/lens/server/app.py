@@ -14,7 +14,9 @@ SageMaker do around the function:
 The handler runs on one thread: Powertools keeps the current event on its Router class
 and the logger and metrics are per invocation, so the core answers one request at a
 time, as one Lambda execution environment does. The models it loads stay loaded for
-the life of the process (lens.predict.loader's store).
+the life of the process (lens.predict.loader's store). One exception to the queue: a
+plain GET /health (a health checker's) that arrives while the thread is busy gets the
+handler's own answer to its last /health, so a slow /analyze never fails ECS's check.
 """
 
 from __future__ import annotations
@@ -55,15 +57,30 @@ class Core:
         self.function = function
         self.rules = [rule for rule, _ in declared_routes(function.routers)]
         self._thread = ThreadPoolExecutor(max_workers=1, thread_name_prefix="lens-core")
+        self._in_flight = 0  # requests on (or queued for) the core's thread
+        self._health: HttpAnswer | None = None  # the handler's last 200 to a plain /health
 
     async def answer(self, request: HttpRequest) -> HttpAnswer:
+        plain_health = is_plain_health(request)
+        if plain_health and self._in_flight and self._health is not None:
+            # The thread is busy (a slow /analyze): a health check must not queue behind
+            # it, or ECS's (4 s timeout) fails and replaces a healthy task. The answer is
+            # the handler's own, from its last /health, with this request's id.
+            return with_request_id(self._health, ServerContext().aws_request_id)
         context = ServerContext()
         event = rest_event(request, context.aws_request_id, self.rules)
         loop = asyncio.get_running_loop()
         # ServerContext has every attribute of LambdaContext the handler reads.
         handler: Any = self.function.lambda_handler
-        result = await loop.run_in_executor(self._thread, handler, event, context)
-        return http_answer(result)
+        self._in_flight += 1
+        try:
+            result = await loop.run_in_executor(self._thread, handler, event, context)
+        finally:
+            self._in_flight -= 1
+        answer = http_answer(result)
+        if plain_health and answer.status == 200:
+            self._health = answer
+        return answer
 
     @cached_property
     def openapi(self) -> bytes:
@@ -80,6 +97,28 @@ class Core:
 
 def _request_id() -> str:
     return str(uuid.uuid4())
+
+
+HEALTH = HttpRequest("GET", "/health", "", [], b"", "127.0.0.1")
+
+
+def is_plain_health(request: HttpRequest) -> bool:
+    """GET /health with no query and no Origin: what a health checker (ECS's, Docker's)
+    sends, and whose answer depends on no part of the request."""
+    return (
+        request.method == "GET"
+        and request.path == "/health"
+        and not request.raw_query
+        and not any(name == "origin" for name, _ in request.headers)
+    )
+
+
+def with_request_id(answer: HttpAnswer, request_id: str) -> HttpAnswer:
+    headers = [
+        (name, request_id if name.lower() == "x-request-id" else value)
+        for name, value in answer.headers
+    ]
+    return HttpAnswer(answer.status, headers, answer.body)
 
 
 def server_paths() -> dict[str, Any]:
@@ -199,6 +238,7 @@ def create_app() -> FastAPI:
     async def lifespan(_: FastAPI) -> AsyncIterator[None]:
         core = await run_in_threadpool(Core)
         await run_in_threadpool(warm)
+        await core.answer(HEALTH)  # the handler's /health, for checks while it is busy
         state["core"] = core
         try:
             yield
