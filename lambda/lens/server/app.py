@@ -206,7 +206,9 @@ def forbidden(origin: str | None) -> Response:
 
 
 async def read_body(request: Request, limit: int) -> bytes | int:
-    """The body, or its size when it is over `limit` (then nothing more is kept)."""
+    """The body, or its size when it is over `limit`: the declared size, or (a chunked
+    body) what had arrived when it passed the limit. Reading stops there, so a body
+    streamed without end still gets its 413."""
     declared = request.headers.get("content-length", "")
     if declared.isdigit() and int(declared) > limit:
         return int(declared)
@@ -215,10 +217,9 @@ async def read_body(request: Request, limit: int) -> bytes | int:
     async for chunk in request.stream():
         size += len(chunk)
         if size > limit:
-            chunks = []
-        else:
-            chunks.append(chunk)
-    return size if size > limit else b"".join(chunks)
+            return size
+        chunks.append(chunk)
+    return b"".join(chunks)
 
 
 def too_large(size: int, limit: int) -> ApiError:
