@@ -51,3 +51,12 @@ def test_keys_create_takes_an_ordinary_name(ring: Project) -> None:
     got = ring.cli("keys", "create", "--target", "fargate", "mobile app 2.0_x@team")
     assert got.exit_code == 0, got.output
     assert "mobile app 2.0_x@team" in names(ring)
+
+
+def test_a_key_named_like_another_keys_id_is_refused(ring: Project) -> None:
+    """`keys revoke ID` takes an id or a name: a key named `k-00000001` (the first key's
+    id) would make `keys revoke k-00000001` remove both keys."""
+    got = ring.cli("keys", "create", "--target", "fargate", "k-00000001")
+    assert got.exit_code == 2, got.output
+    assert "k-00000001 is the id of the key scarab-test-key-1" in got.output
+    assert "k-00000001" not in names(ring)

@@ -143,6 +143,11 @@ def create_key(
             name = st.names.key(max([_number(k.name) for k in ring.keys] + [0]) + 1)
         if any(k.name == name for k in ring.keys):
             raise _usage(f"A key named {name} already exists; pick another name.")
+        # `keys revoke` takes an id or a name: one key's name equal to another's id
+        # would make that revoke remove both.
+        same_id = next((k for k in ring.keys if k.id == name), None)
+        if same_id is not None:
+            raise _usage(f"{name} is the id of the key {same_id.name}; pick another name.")
         key = ServerKey(**new_key(name))
         _write_ring(st, KeyRing(keys=(*ring.keys, key)), f"add {name}")
     return _info(key, True)
