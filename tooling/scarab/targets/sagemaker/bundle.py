@@ -7,7 +7,9 @@ named by relative path from the entries.
 
 The archive is packed deterministically (entries sorted, mtime 0, uid/gid 0, no owner
 names, mode 0644, gzip header mtime 0 and no file name), so the same models give the
-same bytes and the same content-addressed S3 key: an unchanged redeploy uploads nothing.
+same bytes on this machine. The S3 key is the digest of the contents (registry.json and
+each file's hash), not of the gzip bytes, which differ between zlib builds: an unchanged
+redeploy from any machine uploads nothing.
 Packed archives are kept in .scarab/build/sagemaker/ by the digest of what goes in,
 each with its own sha256 beside it (`<digest>.sha256`): one that no longer matches is
 packed again.
@@ -60,9 +62,12 @@ class Bundle:
     """A packed model.tar.gz."""
 
     path: Path
-    sha256: str
+    sha256: str  # of this machine's .tar.gz (zlib builds deflate differently)
     size: int
     models: tuple[str, ...]  # the names, sorted
+    # What is in it (registry.json, each file's name and sha256): the same on every
+    # machine, so the S3 key and the Model named from it are too.
+    content: str
 
 
 def artifact_name(name: str, sha256: str, suffix: str) -> str:
@@ -133,13 +138,13 @@ def pack(project_dir: Path, models: list[EndpointModel]) -> Bundle:
         data = path.read_bytes()
         sha = hashlib.sha256(data).hexdigest()
         if check.read_text("ascii", errors="replace").strip() == sha:
-            return Bundle(path, sha, len(data), names)
+            return Bundle(path, sha, len(data), names, digest)
     data = pack_bytes(models)
     sha = hashlib.sha256(data).hexdigest()
     root.mkdir(parents=True, exist_ok=True)
     _write_whole(root, path, data)  # whole or not at all: a crash never leaves half
     _write_whole(root, check, f"{sha}\n".encode())
-    return Bundle(path, sha, len(data), names)
+    return Bundle(path, sha, len(data), names, digest)
 
 
 def _write_whole(root: Path, path: Path, data: bytes) -> None:
