@@ -71,3 +71,31 @@ def test_health_answers_while_an_analysis_is_in_flight(
     assert json.loads(body) == json.loads(baseline[2])  # the handler's own answer
     assert headers["x-request-id"] != baseline[1]["x-request-id"]
     assert answers == [200]
+
+
+def test_a_wedged_core_is_not_hidden_by_the_health_answer() -> None:
+    """The earlier answer stands in only while the thread makes progress: one that has
+    finished nothing for longer than a request may take gets /health queued behind it
+    (so ECS's check fails and the task is replaced), not answered from before."""
+    import asyncio
+
+    from lens.server.app import HEALTH, WEDGED_AFTER_S, Core
+    from lens.server.events import HttpAnswer
+
+    async def scenario() -> tuple[bytes, bytes]:
+        core = Core()
+        try:
+            core._health = HttpAnswer(200, [("X-Request-Id", "earlier")], b"earlier")
+            core._in_flight = 1  # a request holds the thread
+            core._progress = time.monotonic()
+            busy = (await core.answer(HEALTH)).body
+            core._in_flight = 1
+            core._progress = time.monotonic() - WEDGED_AFTER_S - 1
+            wedged = (await core.answer(HEALTH)).body
+        finally:
+            core.shutdown()
+        return busy, wedged
+
+    busy, wedged = asyncio.run(scenario())
+    assert busy == b"earlier"
+    assert wedged != b"earlier" and json.loads(wedged)["status"] == "ok"  # the handler's

@@ -24,6 +24,7 @@ from __future__ import annotations
 import asyncio
 import json
 import re
+import time
 import uuid
 from collections.abc import AsyncIterator
 from concurrent.futures import ThreadPoolExecutor
@@ -41,10 +42,20 @@ from lens.images import describe_bytes
 from lens.observability import logger
 from lens.routing import declared_routes
 from lens.server import auth, sagemaker
-from lens.server.events import HttpAnswer, HttpRequest, ServerContext, http_answer, rest_event
+from lens.server.events import (
+    DEADLINE_S,
+    HttpAnswer,
+    HttpRequest,
+    ServerContext,
+    http_answer,
+    rest_event,
+)
 from lens.settings import get_settings
 
 SERVER_PATHS = ("/ping", "/invocations")
+# A core thread that has finished no request for this long is wedged (a request may take
+# DEADLINE_S): /health then waits its turn, and fails, instead of answering from before.
+WEDGED_AFTER_S = DEADLINE_S + 30.0
 _MODEL_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$")
 
 
@@ -59,10 +70,20 @@ class Core:
         self._thread = ThreadPoolExecutor(max_workers=1, thread_name_prefix="lens-core")
         self._in_flight = 0  # requests on (or queued for) the core's thread
         self._health: HttpAnswer | None = None  # the handler's last 200 to a plain /health
+        # When the thread last finished a request (or took one on while idle): a thread
+        # that has finished nothing for longer than a request may take is wedged, and
+        # then /health queues (and fails) so that ECS replaces the task.
+        self._progress = time.monotonic()
 
     async def answer(self, request: HttpRequest) -> HttpAnswer:
         plain_health = is_plain_health(request)
-        if plain_health and self._in_flight and self._health is not None:
+        busy_for = time.monotonic() - self._progress
+        if (
+            plain_health
+            and self._in_flight
+            and self._health is not None
+            and busy_for <= WEDGED_AFTER_S
+        ):
             # The thread is busy (a slow /analyze): a health check must not queue behind
             # it, or ECS's (4 s timeout) fails and replaces a healthy task. The answer is
             # the handler's own, from its last /health, with this request's id.
@@ -72,11 +93,14 @@ class Core:
         loop = asyncio.get_running_loop()
         # ServerContext has every attribute of LambdaContext the handler reads.
         handler: Any = self.function.lambda_handler
+        if not self._in_flight:
+            self._progress = time.monotonic()
         self._in_flight += 1
         try:
             result = await loop.run_in_executor(self._thread, handler, event, context)
         finally:
             self._in_flight -= 1
+            self._progress = time.monotonic()
         answer = http_answer(result)
         if plain_health and answer.status == 200:
             self._health = answer
