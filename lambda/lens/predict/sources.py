@@ -1,6 +1,7 @@
 """Where the registry comes from: the package, or the DynamoDB table, through a TTL cache.
 
-With MODEL_REGISTRY_TABLE unset every packaged model (artifacts/registry.json) is its
+With SCARAB_MODEL_DIR set, its registry.json is the registry, table or not. Otherwise,
+with MODEL_REGISTRY_TABLE unset every packaged model (artifacts/registry.json) is its
 own live version, exactly as before the table existed. With it set, the table is the
 registry: version items (partition `name`, sort `version`) and one `~aliases` item per
 model (`live`, optional `candidate` + `candidate_weight` 0-100, `history`, `revision`).
@@ -34,7 +35,14 @@ from typing import Any
 from pydantic import ValidationError
 
 from lens.observability import logger
-from lens.predict.registry import Artifact, ModelEntry, Registry, registry
+from lens.predict.registry import (
+    ARTIFACTS_DIR,
+    PACKAGED_DIR,
+    Artifact,
+    ModelEntry,
+    Registry,
+    registry,
+)
 
 TABLE_ENV = "MODEL_REGISTRY_TABLE"
 TTL_ENV = "SCARAB_REGISTRY_TTL_S"
@@ -369,7 +377,9 @@ def current() -> RegistryView:
     """The registry this request sees (RegistryUnavailable when the table cannot be read)."""
     global _cached
     table = os.environ.get(TABLE_ENV, "").strip()
-    if not table:
+    # SCARAB_MODEL_DIR (read at import) is the registry instead of the table, whatever
+    # else is set: SageMaker's /opt/ml/model holds exactly the endpoint's models.
+    if not table or ARTIFACTS_DIR != PACKAGED_DIR:
         return _packaged()
     with _lock:
         if _cached is None or _cached.source.table != table:

@@ -14,7 +14,9 @@ SageMaker do around the function:
 The handler runs on one thread: Powertools keeps the current event on its Router class
 and the logger and metrics are per invocation, so the core answers one request at a
 time, as one Lambda execution environment does. The models it loads stay loaded for
-the life of the process (lens.predict.loader's store).
+the life of the process (lens.predict.loader's store). One exception to the queue: a
+plain GET /health (a health checker's) that arrives while the thread is busy gets the
+handler's own answer to its last /health, so a slow /analyze never fails ECS's check.
 """
 
 from __future__ import annotations
@@ -22,6 +24,7 @@ from __future__ import annotations
 import asyncio
 import json
 import re
+import time
 import uuid
 from collections.abc import AsyncIterator
 from concurrent.futures import ThreadPoolExecutor
@@ -39,10 +42,20 @@ from lens.images import describe_bytes
 from lens.observability import logger
 from lens.routing import declared_routes
 from lens.server import auth, sagemaker
-from lens.server.events import HttpAnswer, HttpRequest, ServerContext, http_answer, rest_event
+from lens.server.events import (
+    DEADLINE_S,
+    HttpAnswer,
+    HttpRequest,
+    ServerContext,
+    http_answer,
+    rest_event,
+)
 from lens.settings import get_settings
 
 SERVER_PATHS = ("/ping", "/invocations")
+# A core thread that has finished no request for this long is wedged (a request may take
+# DEADLINE_S): /health then waits its turn, and fails, instead of answering from before.
+WEDGED_AFTER_S = DEADLINE_S + 30.0
 _MODEL_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$")
 
 
@@ -55,15 +68,43 @@ class Core:
         self.function = function
         self.rules = [rule for rule, _ in declared_routes(function.routers)]
         self._thread = ThreadPoolExecutor(max_workers=1, thread_name_prefix="lens-core")
+        self._in_flight = 0  # requests on (or queued for) the core's thread
+        self._health: HttpAnswer | None = None  # the handler's last 200 to a plain /health
+        # When the thread last finished a request (or took one on while idle): a thread
+        # that has finished nothing for longer than a request may take is wedged, and
+        # then /health queues (and fails) so that ECS replaces the task.
+        self._progress = time.monotonic()
 
     async def answer(self, request: HttpRequest) -> HttpAnswer:
+        plain_health = is_plain_health(request)
+        busy_for = time.monotonic() - self._progress
+        if (
+            plain_health
+            and self._in_flight
+            and self._health is not None
+            and busy_for <= WEDGED_AFTER_S
+        ):
+            # The thread is busy (a slow /analyze): a health check must not queue behind
+            # it, or ECS's (4 s timeout) fails and replaces a healthy task. The answer is
+            # the handler's own, from its last /health, with this request's id.
+            return with_request_id(self._health, ServerContext().aws_request_id)
         context = ServerContext()
         event = rest_event(request, context.aws_request_id, self.rules)
         loop = asyncio.get_running_loop()
         # ServerContext has every attribute of LambdaContext the handler reads.
         handler: Any = self.function.lambda_handler
-        result = await loop.run_in_executor(self._thread, handler, event, context)
-        return http_answer(result)
+        if not self._in_flight:
+            self._progress = time.monotonic()
+        self._in_flight += 1
+        try:
+            result = await loop.run_in_executor(self._thread, handler, event, context)
+        finally:
+            self._in_flight -= 1
+            self._progress = time.monotonic()
+        answer = http_answer(result)
+        if plain_health and answer.status == 200:
+            self._health = answer
+        return answer
 
     @cached_property
     def openapi(self) -> bytes:
@@ -80,6 +121,28 @@ class Core:
 
 def _request_id() -> str:
     return str(uuid.uuid4())
+
+
+HEALTH = HttpRequest("GET", "/health", "", [], b"", "127.0.0.1")
+
+
+def is_plain_health(request: HttpRequest) -> bool:
+    """GET /health with no query and no Origin: what a health checker (ECS's, Docker's)
+    sends, and whose answer depends on no part of the request."""
+    return (
+        request.method == "GET"
+        and request.path == "/health"
+        and not request.raw_query
+        and not any(name == "origin" for name, _ in request.headers)
+    )
+
+
+def with_request_id(answer: HttpAnswer, request_id: str) -> HttpAnswer:
+    headers = [
+        (name, request_id if name.lower() == "x-request-id" else value)
+        for name, value in answer.headers
+    ]
+    return HttpAnswer(answer.status, headers, answer.body)
 
 
 def server_paths() -> dict[str, Any]:
@@ -167,7 +230,9 @@ def forbidden(origin: str | None) -> Response:
 
 
 async def read_body(request: Request, limit: int) -> bytes | int:
-    """The body, or its size when it is over `limit` (then nothing more is kept)."""
+    """The body, or its size when it is over `limit`: the declared size, or (a chunked
+    body) what had arrived when it passed the limit. Reading stops there, so a body
+    streamed without end still gets its 413."""
     declared = request.headers.get("content-length", "")
     if declared.isdigit() and int(declared) > limit:
         return int(declared)
@@ -176,10 +241,9 @@ async def read_body(request: Request, limit: int) -> bytes | int:
     async for chunk in request.stream():
         size += len(chunk)
         if size > limit:
-            chunks = []
-        else:
-            chunks.append(chunk)
-    return size if size > limit else b"".join(chunks)
+            return size
+        chunks.append(chunk)
+    return b"".join(chunks)
 
 
 def too_large(size: int, limit: int) -> ApiError:
@@ -199,6 +263,7 @@ def create_app() -> FastAPI:
     async def lifespan(_: FastAPI) -> AsyncIterator[None]:
         core = await run_in_threadpool(Core)
         await run_in_threadpool(warm)
+        await core.answer(HEALTH)  # the handler's /health, for checks while it is busy
         state["core"] = core
         try:
             yield

@@ -3,7 +3,8 @@
 SageMaker sends every prediction to POST /invocations. The model is named by the header
 `X-Amzn-SageMaker-Custom-Attributes: model=<name>` (what InvokeEndpoint's CustomAttributes
 carries), else by a `model` field of the JSON body (removed before the model sees the
-body), else it is the endpoint's only model: the one SCARAB_ENDPOINT_MODELS names, or the
+body, also when the header names the same model; 400 model_conflict when it names
+another), else it is the endpoint's only model: the one SCARAB_ENDPOINT_MODELS names, or the
 registry's only model when that is unset. The request then runs as POST /predict/<name>
 through the same handler as every other route.
 """
@@ -53,12 +54,20 @@ def choose(
     404 unknown_model for a model the endpoint does not serve, 400 model_required when
     none is named and the endpoint serves several."""
     name = header_model(attributes)
-    if name is None:
-        fields = _json_object(body)
-        named = fields.pop("model", None) if fields is not None else None
-        if isinstance(named, str):
-            name = named
-            body = json.dumps(fields).encode()
+    fields = _json_object(body)
+    named = fields.pop("model", None) if fields is not None else None
+    if isinstance(named, str):
+        # The body's `model` is the contract's, never a feature: removed whenever it names
+        # the model (InvokeEndpoint may carry the header too), refused when it disagrees.
+        if name is not None and named != name:
+            raise ApiError(
+                400,
+                "model_conflict",
+                f"The header X-Amzn-SageMaker-Custom-Attributes names model '{name[:64]}' and"
+                f" the body's model field '{named[:64]}'; name one, or the same in both.",
+            )
+        name = named
+        body = json.dumps(fields).encode()
     offered = list(served) or list(registered)
     if name is None:
         if len(offered) != 1:

@@ -2,14 +2,19 @@
 
 The tag is derived from the build context's content (lambda/: Dockerfile,
 requirements, source, model artifacts) and the architecture, so an unchanged
-function maps to an image ECR already has and the push is skipped.
+function maps to an image ECR already has and the push is skipped. The server image's
+tag hashes exactly what its build reads: its Dockerfile and the files lambda/.dockerignore
+lets docker send.
 """
 
 from __future__ import annotations
 
 import hashlib
+import os
+import re
 import shutil
 import subprocess
+from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -45,12 +50,79 @@ def image_tag(
     if not dockerfile.is_file():
         raise ScarabError(f"No Dockerfile at {dockerfile}; the image build needs one.")
     h = hashlib.sha256(architecture.encode())
-    if dockerfile_name != FUNCTION_DOCKERFILE:  # the function's tags stay what they were
+    if dockerfile_name == FUNCTION_DOCKERFILE:  # the function's tags stay what they were
+        files: Iterator[Path] = _walk(context)
+    else:
+        # Exactly what the build reads: its Dockerfile and the files docker sends
+        # (.dockerignore applied), so junk beside them makes no new image and a file
+        # the image gets (lens/**/tests/) always does.
         h.update(b"dockerfile\0" + dockerfile_name.encode() + b"\0")
-    for path in _walk(context):
+        h.update(hashlib.sha256(dockerfile.read_bytes()).digest())
+        files = sent_files(context)
+    for path in files:
         h.update(path.relative_to(context).as_posix().encode() + b"\0")
         h.update(hashlib.sha256(path.read_bytes()).digest())
     return f"c-{h.hexdigest()[:20]}"
+
+
+def _glob(pattern: str) -> re.Pattern[str]:
+    """A .dockerignore pattern as docker matches it (Go's filepath.Match, plus `**`)."""
+    out, i = [], 0
+    while i < len(pattern):
+        if pattern.startswith("**/", i):
+            out.append("(?:.*/)?")
+            i += 3
+        elif pattern.startswith("**", i):
+            out.append(".*")
+            i += 2
+        else:
+            out.append({"*": "[^/]*", "?": "[^/]"}.get(pattern[i], re.escape(pattern[i])))
+            i += 1
+    return re.compile("^" + "".join(out) + "$")
+
+
+def ignore_rules(context: Path) -> list[tuple[bool, re.Pattern[str]]]:
+    """(is an exception `!...`, pattern) for each line of the context's .dockerignore."""
+    path = context / ".dockerignore"
+    if not path.is_file():
+        return []
+    rules = []
+    for raw in path.read_text("utf-8").splitlines():
+        line = raw.strip()
+        if not line or line.startswith("#"):
+            continue
+        keep = line.startswith("!")
+        pattern = (line[1:] if keep else line).strip().strip("/")
+        if pattern:
+            rules.append((keep, _glob(os.path.normpath(pattern))))
+    return rules
+
+
+def is_sent(rel: str, rules: list[tuple[bool, re.Pattern[str]]]) -> bool:
+    """Whether docker sends the file `rel` (a path relative to the context): the last
+    rule that matches it or one of its parent directories decides, as docker's does."""
+    parts = rel.split("/")
+    prefixes = ["/".join(parts[:n]) for n in range(1, len(parts) + 1)]
+    excluded = False
+    for keep, pattern in rules:
+        if any(pattern.match(p) for p in prefixes):
+            excluded = not keep
+    return not excluded
+
+
+def sent_files(context: Path) -> Iterator[Path]:
+    """The files of the build context docker sends, in a fixed (sorted) order."""
+    rules = ignore_rules(context)
+    exceptions = any(keep for keep, _ in rules)
+    for dirpath, dirnames, filenames in os.walk(context):
+        here = Path(dirpath)
+        rel_dir = here.relative_to(context).as_posix()
+        prefix = "" if rel_dir == "." else rel_dir + "/"
+        # A directory no rule can bring back is not walked (a venv, node_modules).
+        dirnames[:] = sorted(d for d in dirnames if exceptions or is_sent(prefix + d, rules))
+        for name in sorted(filenames):
+            if is_sent(prefix + name, rules):
+                yield here / name
 
 
 def docker(*args: str, stdin: str | None = None) -> str:

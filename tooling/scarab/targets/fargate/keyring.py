@@ -90,6 +90,25 @@ def _info(key: Any, with_value: bool) -> ServerKeyInfo:
     )
 
 
+# A key's name: printable, unpadded, short. `keys list` prints one line per key, so a
+# control character (a newline) would split one key's line in two.
+_KEY_NAME_MAX = 128
+_CONTROL = re.compile(r"[\x00-\x1f\x7f]")
+
+
+def check_key_name(name: str) -> str:
+    """`name` if it can name a key; a usage error saying why not."""
+    if not name.strip():
+        raise _usage("A key needs a key name.")
+    if _CONTROL.search(name):
+        raise _usage(f"The key name {name!r} has a control character; use printable ones.")
+    if name != name.strip():
+        raise _usage(f"The key name {name!r} starts or ends with a space; remove it.")
+    if len(name) > _KEY_NAME_MAX:
+        raise _usage(f"The key name is {len(name)} characters; use at most {_KEY_NAME_MAX}.")
+    return name
+
+
 def _number(name: str) -> int:
     m = re.search(r"-key-(\d+)$", name)
     return int(m.group(1)) if m else 0
@@ -113,6 +132,8 @@ def create_key(
     info carries its value."""
     from lens.server.keys import KeyRing, ServerKey
 
+    if name is not None:
+        check_key_name(name)
     st = _stage(config, project_dir, endpoint_url, aws)
     with st.lock(
         "keys rotate --target fargate" if name is None else "keys create --target fargate"
@@ -120,10 +141,13 @@ def create_key(
         ring = _read_ring(st)
         if name is None:
             name = st.names.key(max([_number(k.name) for k in ring.keys] + [0]) + 1)
-        if not name.strip():
-            raise _usage("A key needs a name.")
         if any(k.name == name for k in ring.keys):
             raise _usage(f"A key named {name} already exists; pick another name.")
+        # `keys revoke` takes an id or a name: one key's name equal to another's id
+        # would make that revoke remove both.
+        same_id = next((k for k in ring.keys if k.id == name), None)
+        if same_id is not None:
+            raise _usage(f"{name} is the id of the key {same_id.name}; pick another name.")
         key = ServerKey(**new_key(name))
         _write_ring(st, KeyRing(keys=(*ring.keys, key)), f"add {name}")
     return _info(key, True)

@@ -79,7 +79,8 @@ class FargateConfig(BaseModel):
     """[fargate]: the server on an ECS Fargate service with a public IP and no load
     balancer (scarab deploy --target fargate)."""
 
-    model_config = ConfigDict(extra="forbid", frozen=True)
+    # strict: TOML's true is not 1 and 1024.0 is not 1024 (a typo, not a size).
+    model_config = ConfigDict(extra="forbid", frozen=True, strict=True)
 
     cpu: Annotated[int, AfterValidator(_check_cpu)] = 256
     memory: int = Field(512, description="MiB; one Fargate allows with `cpu`")

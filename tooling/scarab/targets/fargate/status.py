@@ -16,6 +16,7 @@ from scarab.aws import Aws, aws_errors, call
 from scarab.config import ScarabConfig
 from scarab.naming import Names
 from scarab.targets.fargate import reader
+from scarab.targets.fargate.models import CONTAINER
 from scarab.targets.fargate.pipeline import check_region, make_aws
 
 NO_PUBLIC_IP = "no public IP yet (the task is starting, or its subnet assigns none)"
@@ -61,6 +62,18 @@ def public_ips(aws: Aws, eni_ids: list[str]) -> dict[str, str]:
     return out
 
 
+def deployed_port(aws: Aws, task_definition: str) -> int | None:
+    """The server container's port in `task_definition` (None: unreadable)."""
+    td = reader.read_task_definition(aws, task_definition)
+    for container in (td or {}).get("containerDefinitions", []):
+        if container.get("name") != CONTAINER:
+            continue
+        for mapping in container.get("portMappings", []):
+            if isinstance(mapping.get("containerPort"), int):
+                return int(mapping["containerPort"])
+    return None
+
+
 def status(
     config: ScarabConfig, *, project_dir: Path, endpoint_url: str | None = None,
     aws: Aws | None = None,
@@ -84,6 +97,19 @@ def status(
         }
         if service is None:
             return data
+        # What the service has, not what scarab.toml says now (it may be edited and not
+        # deployed yet): the task definition's port, the group's CIDR blocks on it.
+        port = deployed_port(aws, service.task_definition) or port
+        data["port"] = port
+        group = reader.read_security_group(aws, names, None)
+        if group is not None:
+            data["allowed_cidrs"] = sorted(c for _, p, c in group.ingress if p == port)
+        configured = {
+            "port": config.fargate.port,
+            "allowed_cidrs": sorted(config.fargate.allowed_cidrs),
+        }
+        if configured != {"port": port, "allowed_cidrs": sorted(data["allowed_cidrs"])}:
+            data["configured"] = configured
         revision = service.task_definition.rsplit(":", 1)[-1]
         data["service"] = {
             "name": names.service,
@@ -139,4 +165,11 @@ def status_lines(data: dict[str, Any]) -> list[str]:
         lines.append("  no running tasks")
     if not data["allowed_cidrs"]:
         lines.append(f"port {data['port']} is open to nobody ([fargate] allowed_cidrs is empty)")
+    configured = data.get("configured")
+    if configured:
+        cidrs = ", ".join(configured["allowed_cidrs"]) or "nobody"
+        lines.append(
+            f"scarab.toml says port {configured['port']} from {cidrs}: not deployed yet"
+            " ('scarab deploy --target fargate')"
+        )
     return lines

@@ -7,8 +7,12 @@ named by relative path from the entries.
 
 The archive is packed deterministically (entries sorted, mtime 0, uid/gid 0, no owner
 names, mode 0644, gzip header mtime 0 and no file name), so the same models give the
-same bytes and the same content-addressed S3 key: an unchanged redeploy uploads nothing.
-Packed archives are kept in .scarab/build/sagemaker/ by the digest of what goes in.
+same bytes on this machine. The S3 key is the digest of the contents (registry.json and
+each file's hash), not of the gzip bytes, which differ between zlib builds: an unchanged
+redeploy from any machine uploads nothing.
+Packed archives are kept in .scarab/build/sagemaker/ by the digest of what goes in,
+each with its own sha256 beside it (`<digest>.sha256`): one that no longer matches is
+packed again.
 """
 
 from __future__ import annotations
@@ -58,9 +62,12 @@ class Bundle:
     """A packed model.tar.gz."""
 
     path: Path
-    sha256: str
+    sha256: str  # of this machine's .tar.gz (zlib builds deflate differently)
     size: int
     models: tuple[str, ...]  # the names, sorted
+    # What is in it (registry.json, each file's name and sha256): the same on every
+    # machine, so the S3 key and the Model named from it are too.
+    content: str
 
 
 def artifact_name(name: str, sha256: str, suffix: str) -> str:
@@ -124,18 +131,29 @@ def pack(project_dir: Path, models: list[EndpointModel]) -> Bundle:
     root = project_dir / layout.SAGEMAKER_DIR
     path = root / f"{digest[:40]}.tar.gz"
     names = tuple(sorted(m.name for m in models))
-    if path.is_file():
+    # The archive's own sha256 beside it: a cached archive is used only when its bytes
+    # still hash to it (a truncated or edited one would be uploaded under its new hash).
+    check = path.with_suffix(".sha256")
+    if path.is_file() and check.is_file():
         data = path.read_bytes()
-        return Bundle(path, hashlib.sha256(data).hexdigest(), len(data), names)
+        sha = hashlib.sha256(data).hexdigest()
+        if check.read_text("ascii", errors="replace").strip() == sha:
+            return Bundle(path, sha, len(data), names, digest)
     data = pack_bytes(models)
+    sha = hashlib.sha256(data).hexdigest()
     root.mkdir(parents=True, exist_ok=True)
+    _write_whole(root, path, data)  # whole or not at all: a crash never leaves half
+    _write_whole(root, check, f"{sha}\n".encode())
+    return Bundle(path, sha, len(data), names, digest)
+
+
+def _write_whole(root: Path, path: Path, data: bytes) -> None:
     fd, tmp = tempfile.mkstemp(dir=root, prefix=".pack-", suffix=".tmp")
     try:
         with os.fdopen(fd, "wb") as fh:
             fh.write(data)
-        os.replace(tmp, path)  # whole or not at all: a crash never leaves half an archive
+        os.replace(tmp, path)
     except BaseException:
         with contextlib.suppress(FileNotFoundError):
             os.unlink(tmp)
         raise
-    return Bundle(path, hashlib.sha256(data).hexdigest(), len(data), names)

@@ -85,8 +85,9 @@ class DesiredEndpoint:
 
     @property
     def key(self) -> str:
-        """model.tar.gz's content address under the endpoint's prefix."""
-        return f"{self.names.sagemaker_artifact_prefix}model-{self.bundle.sha256[:20]}.tar.gz"
+        """model.tar.gz's content address under the endpoint's prefix: by what it holds,
+        not by its gzip bytes, which differ between zlib builds (so between machines)."""
+        return f"{self.names.sagemaker_artifact_prefix}model-{self.bundle.content[:20]}.tar.gz"
 
     @property
     def model_data_url(self) -> str:

@@ -43,7 +43,8 @@ class SageMakerConfig(BaseModel):
     has none (no table, or nothing pushed or seeded yet), the packaged models.
     """
 
-    model_config = ConfigDict(extra="forbid", frozen=True)
+    # strict: TOML's true is not 1 and 1024.0 is not 1024 (a typo, not a size).
+    model_config = ConfigDict(extra="forbid", frozen=True, strict=True)
 
     memory_mb: Annotated[int, AfterValidator(_check_memory)] = 2048
     max_concurrency: int = Field(5, ge=1, le=MAX_CONCURRENCY)
