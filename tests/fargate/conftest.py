@@ -32,13 +32,6 @@ memory = 512
 desired_count = 2
 allowed_cidrs = ["203.0.113.0/24", "2001:db8::/32"]
 """
-# Until the server helper's lambda/server.Dockerfile is on this branch: a placeholder in
-# the test project's copy only (the build context's hash is what the tests need).
-SERVER_DOCKERFILE = """\
-FROM python:3.12-slim
-COPY lens /app/lens
-ENTRYPOINT ["python", "-m", "lens.server"]
-"""
 
 
 @dataclass
@@ -74,8 +67,7 @@ def make_project(root: Path) -> None:
     shutil.copytree(
         REPO / "lambda", root / "lambda", ignore=shutil.ignore_patterns("__pycache__", "*.pyc")
     )
-    if not (root / "lambda" / "server.Dockerfile").exists():
-        (root / "lambda" / "server.Dockerfile").write_text(SERVER_DOCKERFILE)
+    assert (root / "lambda" / "server.Dockerfile").is_file()  # the real one, copied
     (root / "scarab.toml").write_text(CONFIG)
 
 

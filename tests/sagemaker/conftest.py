@@ -28,8 +28,6 @@ CONFIG = """\
 app = "scarab"
 stage = "smk"
 """
-# The server image's Dockerfile is the server helper's; a placeholder in the tmp copy.
-SERVER_DOCKERFILE = "FROM python:3.12-slim\nCOPY lens /app/lens\n"
 ENDPOINT = "scarab-smk"
 BUCKET = f"scarab-artifacts-{ACCOUNT}-us-east-1"
 ROLE = "scarab-smk-sagemaker-role"
@@ -40,7 +38,8 @@ def make_project(root: Path, config: str = CONFIG) -> Path:
     shutil.copytree(
         REPO / "lambda", root / "lambda", ignore=shutil.ignore_patterns("__pycache__", "*.pyc")
     )
-    (root / "lambda" / "server.Dockerfile").write_text(SERVER_DOCKERFILE)
+    # The copy carries the real lambda/server.Dockerfile the tag is derived from.
+    assert (root / "lambda" / "server.Dockerfile").is_file()
     (root / "scarab.toml").write_text(config)
     return root
 

@@ -34,6 +34,7 @@ from scarab.targets.fargate.record import (
     recorded_region,
     save_record,
 )
+from scarab.targets.repository import kept_note, still_used_by
 
 Progress = Callable[[str], None] | None
 
@@ -224,15 +225,23 @@ def destroy(
     aws = aws or make_aws(config, endpoint_url, session)
     names = Names(config.app, config.stage)
 
+    user: str | None = None
+
     def survey() -> tuple[reader.FargateObserved, list[Step]]:
+        nonlocal user
         with aws_errors():
             check_region(aws, project_dir, names.stage)
             observed = reader.read_all(aws, names, image_tag=None, vpc_id=None)
-        return observed, planner.plan_destroy(names, observed, include_images=include_images)
+            user = still_used_by(aws, names, "fargate") if include_images else None
+        return observed, planner.plan_destroy(
+            names, observed, include_images=include_images and user is None
+        )
 
     observed, steps = survey()
     result = FargateDestroyResult(names.stage, aws.region, steps, dry_run=dry_run)
-    if not include_images and observed.repository_uri is not None:
+    if observed.repository_uri is not None and user is not None:
+        result.kept = [kept_note(names, user)]
+    elif not include_images and observed.repository_uri is not None:
         result.kept = [
             f"ecr.repository {names.server_repository} (its images; --include-images deletes it)"
         ]

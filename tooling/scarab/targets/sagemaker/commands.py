@@ -122,7 +122,7 @@ def destroy(
 ) -> None:
     """Remove the endpoint, its configs and models, model.tar.gz, role and log group
     (the server image repository only with --include-images)."""
-    from scarab.cli import _Progress, out
+    from scarab.cli import _Progress, err, out
 
     if include_models:
         raise _usage(
@@ -144,6 +144,8 @@ def destroy(
         result = pipeline.destroy_endpoint(
             target.config, include_images=include_images, progress=progress, **_where(target)
         )
+    for kept in result.kept:
+        err.print(f"kept {kept}", markup=False)
     if as_json:
         _show_plan(result, True, "destroy")
         return

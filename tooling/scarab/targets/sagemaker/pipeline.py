@@ -25,6 +25,7 @@ from scarab.deploy.executor import Executor
 from scarab.deploy.instructions import Step
 from scarab.errors import ConfigError, ScarabError
 from scarab.stage import Stage, open_stage
+from scarab.targets.repository import kept_note, still_used_by
 from scarab.targets.sagemaker.bundle import pack
 from scarab.targets.sagemaker.catalog import endpoint_models
 from scarab.targets.sagemaker.desired import (
@@ -57,6 +58,7 @@ class EndpointResult:
     model_name: str = ""
     aws_calls: int = 0
     mutating_calls: int = 0
+    kept: list[str] = field(default_factory=list)
 
     @property
     def up_to_date(self) -> bool:
@@ -183,12 +185,17 @@ def destroy_endpoint(
     aws = st.aws
     bucket = st.names.artifact_bucket(aws.account_id, aws.region)
 
+    kept: list[str] = []
+
     def survey() -> list[Step]:
         with aws_errors():
             obs = read_endpoint(aws, st.names, image_tag=None, key=None)
+            user = still_used_by(aws, st.names, "sagemaker") if include_images else None
+        kept[:] = [kept_note(st.names, user)] if user else []
         return plan_destroy(
-            st.names, obs, bucket=bucket, owner=aws.account_id, include_images=include_images
-        )
+            st.names, obs, bucket=bucket, owner=aws.account_id,
+            include_images=include_images and user is None,
+        )  # fmt: skip
 
     steps = survey()
     if steps and not dry_run:
@@ -200,6 +207,7 @@ def destroy_endpoint(
     return EndpointResult(
         stage=st.names.stage, region=aws.region, endpoint=st.names.endpoint, steps=steps,
         dry_run=dry_run, aws_calls=len(aws.log.calls), mutating_calls=len(aws.log.mutating),
+        kept=kept,
     )  # fmt: skip
 
 
