@@ -35,6 +35,7 @@ SERVER_TARGETS = ("sagemaker", "fargate")
 KEYS_SECRET_ENV = "SCARAB_API_KEYS_SECRET"  # noqa: S105 - contract with lens.server.auth
 ENDPOINT_MODELS_ENV = "SCARAB_ENDPOINT_MODELS"  # contract with lens.server.sagemaker
 _READY_TIMEOUT_S = 90.0
+WATCH = "scarab.serve.parent_watch"
 
 
 @dataclass
@@ -53,6 +54,8 @@ class ServerProcess:
             except subprocess.TimeoutExpired:
                 self.process.kill()
                 self.process.wait()
+        if self.process.stdin is not None:
+            self.process.stdin.close()
 
 
 def _registry_env(stack: LocalStack) -> dict[str, str]:
@@ -162,11 +165,13 @@ def start_server(
     env, key = server_environment(stack, target)
     env.update(extra_env)
     module = "lens.server" if target == "fargate" else "scarab.serve.target_server"
+    # stdin: a pipe held open by this process alone, so the server stops when serve is
+    # gone, even killed (scarab.serve.parent_watch).
     process = subprocess.Popen(
-        [sys.executable, "-m", module, "--host", host, "--port", str(port)],
+        [sys.executable, "-m", WATCH, module, "--host", host, "--port", str(port)],
         cwd=str(stack.project_dir),
         env=env,
-        stdin=subprocess.DEVNULL,
+        stdin=subprocess.PIPE,
         stdout=log,
         stderr=log,
     )
