@@ -34,6 +34,7 @@ from scarab.serve.stack import LocalStack
 SERVER_TARGETS = ("sagemaker", "fargate")
 KEYS_SECRET_ENV = "SCARAB_API_KEYS_SECRET"  # noqa: S105 - contract with lens.server.auth
 ENDPOINT_MODELS_ENV = "SCARAB_ENDPOINT_MODELS"  # contract with lens.server.sagemaker
+REGISTRY_TTL_ENV = "SCARAB_REGISTRY_TTL_S"  # contract with lens.predict.sources
 _READY_TIMEOUT_S = 90.0
 WATCH = "scarab.serve.parent_watch"
 
@@ -59,7 +60,8 @@ class ServerProcess:
 
 
 def _registry_env(stack: LocalStack) -> dict[str, str]:
-    """The models function's registry variables, as deployed in the emulator."""
+    """The models function's registry variables, as deployed in the emulator (and its
+    registry TTL when set, so a push is served as soon as the function serves it)."""
     from scarab.deploy.models import ARTIFACTS_BUCKET_ENV, REGISTRY_TABLE_ENV
 
     names = Names(stack.app, stack.stage)
@@ -72,6 +74,8 @@ def _registry_env(stack: LocalStack) -> dict[str, str]:
             f"The stage {stack.stage} in the emulator has no model registry; run serve"
             " without --no-deploy."
         )
+    if REGISTRY_TTL_ENV in variables:
+        env[REGISTRY_TTL_ENV] = variables[REGISTRY_TTL_ENV]
     return env
 
 
