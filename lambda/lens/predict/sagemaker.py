@@ -42,6 +42,10 @@ _CODE = re.compile(r"^[a-z][a-z0-9_]{0,63}$")
 # Set on the endpoint itself (contract with lens.server.sagemaker.ENDPOINT_MODELS_ENV): a
 # model it serves is computed there, never forwarded again (to itself).
 ENDPOINT_MODELS_ENV = "SCARAB_ENDPOINT_MODELS"
+# Set on a process that IS a SageMaker endpoint (its name; `scarab serve --target
+# sagemaker` sets it): an endpoint computes every model it is asked for and never calls
+# InvokeEndpoint, which for a model whose host names this endpoint is a call to itself.
+ENDPOINT_NAME_ENV = "SCARAB_ENDPOINT_NAME"
 
 _client: Any = None
 
@@ -49,10 +53,13 @@ _client: Any = None
 def forwards(entry: ModelEntry) -> bool:
     """Whether `entry`'s predictions go to its SageMaker endpoint: it is hosted on one, and
     this process is not that endpoint (which names its models in SCARAB_ENDPOINT_MODELS,
-    or reads them from the model directory SageMaker extracts, SCARAB_MODEL_DIR)."""
+    or reads them from the model directory SageMaker extracts, SCARAB_MODEL_DIR) nor any
+    endpoint at all (SCARAB_ENDPOINT_NAME)."""
     from lens.predict.registry import MODEL_DIR_ENV
 
-    if entry.endpoint is None or os.environ.get(MODEL_DIR_ENV, "").strip():
+    if entry.endpoint is None:
+        return False
+    if os.environ.get(MODEL_DIR_ENV, "").strip() or os.environ.get(ENDPOINT_NAME_ENV, "").strip():
         return False
     served = {n.strip() for n in os.environ.get(ENDPOINT_MODELS_ENV, "").split(",")}
     return entry.name not in served
