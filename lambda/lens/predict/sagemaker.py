@@ -76,8 +76,10 @@ def client() -> Any:
         config = Config(
             connect_timeout=3,
             read_timeout=READ_TIMEOUT_S,
-            # One retry, for throttling and dropped connections only (standard mode).
-            retries={"max_attempts": 2, "mode": "standard"},
+            # No retry: botocore's modes count a read timeout (and a 5xx) as transient, so
+            # a slow endpoint was waited for three times and sent the same request again.
+            # A busy or throttled endpoint is 503 endpoint_busy with Retry-After instead.
+            retries={"total_max_attempts": 1, "mode": "standard"},
         )
         _client = boto3.client("sagemaker-runtime", config=config)
     return _client

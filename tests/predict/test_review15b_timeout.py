@@ -1,0 +1,62 @@
+"""review15b: an endpoint that does not answer in time is asked once. botocore's standard
+retry mode counts a read timeout as transient, so the models function waited for the
+endpoint twice (2 x 65 s, beyond any caller's patience and billed) and sent the model
+the same request twice. A real HTTP server that never answers stands in for the endpoint
+(sagemaker-runtime reaches it through AWS_ENDPOINT_URL_SAGEMAKER_RUNTIME)."""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Iterator
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+
+import pytest
+from lens.errors import ApiError
+from lens.predict import sagemaker
+from lens.predict.registry import registry
+
+
+class Silent(BaseHTTPRequestHandler):
+    calls = 0
+    released = threading.Event()
+
+    def do_POST(self) -> None:
+        type(self).calls += 1
+        self.rfile.read(int(self.headers.get("Content-Length") or 0))
+        self.released.wait(10)  # longer than the client's read timeout
+
+    def log_message(self, *args: object) -> None:
+        pass
+
+
+@pytest.fixture
+def silent_endpoint(monkeypatch: pytest.MonkeyPatch) -> Iterator[type[Silent]]:
+    server = ThreadingHTTPServer(("127.0.0.1", 0), Silent)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    monkeypatch.setenv(
+        "AWS_ENDPOINT_URL_SAGEMAKER_RUNTIME", f"http://127.0.0.1:{server.server_address[1]}"
+    )
+    monkeypatch.setenv("AWS_ACCESS_KEY_ID", "testing")
+    monkeypatch.setenv("AWS_SECRET_ACCESS_KEY", "testing")
+    monkeypatch.setenv("AWS_DEFAULT_REGION", "us-east-1")
+    monkeypatch.setattr(sagemaker, "READ_TIMEOUT_S", 1)  # our constant: a short test
+    monkeypatch.setattr(sagemaker, "_client", None)
+    Silent.calls = 0
+    try:
+        yield Silent
+    finally:
+        Silent.released.set()
+        server.shutdown()
+        server.server_close()
+        sagemaker._client = None
+
+
+def test_a_timed_out_invocation_is_not_sent_again(silent_endpoint: type[Silent]) -> None:
+    entry = registry().get("tabular")
+    assert entry is not None
+    hosted = entry.model_copy(update={"host": "sagemaker:slow-ep"})
+    with pytest.raises(ApiError) as raised:
+        sagemaker.invoke(hosted, b"{}")
+    assert (raised.value.status, raised.value.code) == (504, "model_timeout")
+    assert silent_endpoint.calls == 1
