@@ -24,7 +24,9 @@ from lens.observability import logger
 from lens.predict.registry import ModelEntry
 
 CONTENT_TYPE = "application/json"
-CUSTOM_ATTRIBUTES = "model={name}"
+# The version too: the function resolved it (live, a split's candidate, ?version=), and
+# the endpoint must answer with that one, not its own choice.
+CUSTOM_ATTRIBUTES = "model={name},version={version}"
 # SageMaker gives a container 60 s (Serverless); a little more for the round trip.
 READ_TIMEOUT_S = 65
 _BUSY = frozenset(
@@ -102,7 +104,7 @@ def invoke(entry: ModelEntry, body: bytes) -> dict[str, Any]:
             EndpointName=endpoint,
             ContentType=CONTENT_TYPE,
             Accept=CONTENT_TYPE,
-            CustomAttributes=CUSTOM_ATTRIBUTES.format(name=entry.name),
+            CustomAttributes=CUSTOM_ATTRIBUTES.format(name=entry.name, version=entry.version),
             Body=body,
         )
         payload = response["Body"].read()
@@ -129,6 +131,18 @@ def invoke(entry: ModelEntry, body: bytes) -> dict[str, Any]:
     if not isinstance(answer, dict):
         _log(entry, "NotJson", 200)
         raise _failed(entry) from None
+    answered = answer.get("model_version")
+    if answered != entry.version:
+        # Another version's answer (an endpoint deployed before this version was pushed)
+        # is never passed on, nor cached under this version's key.
+        _log(entry, "VersionMismatch", 200)
+        shown = str(answered)[:64] if isinstance(answered, str) else "none"
+        raise ApiError(
+            502,
+            "endpoint_version_mismatch",
+            f"The SageMaker endpoint of model '{entry.name}' answered with version {shown},"
+            f" not {entry.version}; deploy the endpoint again to serve this version.",
+        )
     return answer
 
 
