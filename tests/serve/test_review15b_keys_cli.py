@@ -1,6 +1,7 @@
 """review15b: `scarab keys create|rotate|revoke --target fargate` as a person runs them (the
 installed CLI, where the function's package is not on sys.path until the command puts it
-there): they imported lens.server.keys first and died with ModuleNotFoundError."""
+there): they imported lens.server.keys first and died with ModuleNotFoundError. And revoke
+says when a running server stops taking the key (it caches the ring for 60 s)."""
 
 from __future__ import annotations
 
@@ -31,3 +32,5 @@ def test_keys_create_and_revoke_run_from_the_cli(aws: Any, tmp_path: Path) -> No
     gone = scarab_cli(project, "keys", "revoke", "second", *where)
     assert gone.returncode == 0, gone.stdout + gone.stderr
     assert "Revoked" in gone.stdout
+    # A running server accepts a revoked key until it re-reads the ring: the output says so.
+    assert "refuses it within 60 s" in " ".join(gone.stdout.split())
