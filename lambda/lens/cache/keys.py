@@ -4,8 +4,9 @@
 to the same bytes are the same question), the speed tier, the image type, the model,
 its thinking setting, a digest of the prompt's words and the lens version (the response
 schema travels with it). /predict and /forecast: the model's name, version and artifact
-sha256, and the validated input (so `{"features": [...]}` and the same values by name
-are one key). A key never holds the input itself, only digests.
+sha256, a digest of its whole registry entry (host, threshold, ...), and the validated
+input (so `{"features": [...]}` and the same values by name are one key). A key never
+holds the input itself, only digests.
 """
 
 from __future__ import annotations
@@ -65,10 +66,20 @@ def upload_key(upload: bytes, preparation: dict[str, Any]) -> str:
     return _key("upload", {"upload": digest(upload), "preparation": preparation})
 
 
-def prediction_key(route: str, *, model: str, version: str, sha256: str, inputs: Any) -> str:
+def prediction_key(
+    route: str, *, model: str, version: str, sha256: str, inputs: Any, entry: Any = None
+) -> str:
     """The key of a /predict or /forecast answer: the model version and its input
-    (`inputs` JSON-able: the validated request, dumped in JSON mode)."""
-    return _key(
-        route,
-        {"model": model, "version": version, "sha256": sha256, "input": digest(canonical(inputs))},
-    )
+    (`inputs` JSON-able: the validated request, dumped in JSON mode). `entry`: the whole
+    registry entry (JSON-able), since more of it than the bytes decides the answer (its
+    host, threshold, positive label, the metrics a forecast returns), and a version
+    removed and pushed again with the same bytes may differ in those."""
+    parts = {
+        "model": model,
+        "version": version,
+        "sha256": sha256,
+        "input": digest(canonical(inputs)),
+    }
+    if entry is not None:
+        parts["entry"] = digest(canonical(entry))
+    return _key(route, parts)

@@ -147,13 +147,15 @@ def stored_forecast(model_id: str) -> dict[str, Any]:
 
 def _key(route: str, entry: ModelEntry, request: BaseModel) -> str:
     """The cache key of `entry`'s answer to `request` (the validated input, so two
-    spellings of the same input are one key)."""
+    spellings of the same input are one key; the whole entry, so a version pushed again
+    with another host or threshold never gets the old answers)."""
     return prediction_key(
         route,
         model=entry.name,
         version=entry.version,
         sha256=entry.sha256,
         inputs=request.model_dump(mode="json"),
+        entry=entry.model_dump(mode="json"),
     )
 
 

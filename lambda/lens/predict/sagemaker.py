@@ -24,7 +24,9 @@ from lens.observability import logger
 from lens.predict.registry import ModelEntry
 
 CONTENT_TYPE = "application/json"
-CUSTOM_ATTRIBUTES = "model={name}"
+# The version too: the function resolved it (live, a split's candidate, ?version=), and
+# the endpoint must answer with that one, not its own choice.
+CUSTOM_ATTRIBUTES = "model={name},version={version}"
 # SageMaker gives a container 60 s (Serverless); a little more for the round trip.
 READ_TIMEOUT_S = 65
 _BUSY = frozenset(
@@ -42,6 +44,10 @@ _CODE = re.compile(r"^[a-z][a-z0-9_]{0,63}$")
 # Set on the endpoint itself (contract with lens.server.sagemaker.ENDPOINT_MODELS_ENV): a
 # model it serves is computed there, never forwarded again (to itself).
 ENDPOINT_MODELS_ENV = "SCARAB_ENDPOINT_MODELS"
+# Set on a process that IS a SageMaker endpoint (its name; `scarab serve --target
+# sagemaker` sets it): an endpoint computes every model it is asked for and never calls
+# InvokeEndpoint, which for a model whose host names this endpoint is a call to itself.
+ENDPOINT_NAME_ENV = "SCARAB_ENDPOINT_NAME"
 
 _client: Any = None
 
@@ -49,10 +55,13 @@ _client: Any = None
 def forwards(entry: ModelEntry) -> bool:
     """Whether `entry`'s predictions go to its SageMaker endpoint: it is hosted on one, and
     this process is not that endpoint (which names its models in SCARAB_ENDPOINT_MODELS,
-    or reads them from the model directory SageMaker extracts, SCARAB_MODEL_DIR)."""
+    or reads them from the model directory SageMaker extracts, SCARAB_MODEL_DIR) nor any
+    endpoint at all (SCARAB_ENDPOINT_NAME)."""
     from lens.predict.registry import MODEL_DIR_ENV
 
-    if entry.endpoint is None or os.environ.get(MODEL_DIR_ENV, "").strip():
+    if entry.endpoint is None:
+        return False
+    if os.environ.get(MODEL_DIR_ENV, "").strip() or os.environ.get(ENDPOINT_NAME_ENV, "").strip():
         return False
     served = {n.strip() for n in os.environ.get(ENDPOINT_MODELS_ENV, "").split(",")}
     return entry.name not in served
@@ -69,8 +78,10 @@ def client() -> Any:
         config = Config(
             connect_timeout=3,
             read_timeout=READ_TIMEOUT_S,
-            # One retry, for throttling and dropped connections only (standard mode).
-            retries={"max_attempts": 2, "mode": "standard"},
+            # No retry: botocore's modes count a read timeout (and a 5xx) as transient, so
+            # a slow endpoint was waited for three times and sent the same request again.
+            # A busy or throttled endpoint is 503 endpoint_busy with Retry-After instead.
+            retries={"total_max_attempts": 1, "mode": "standard"},
         )
         _client = boto3.client("sagemaker-runtime", config=config)
     return _client
@@ -93,7 +104,7 @@ def invoke(entry: ModelEntry, body: bytes) -> dict[str, Any]:
             EndpointName=endpoint,
             ContentType=CONTENT_TYPE,
             Accept=CONTENT_TYPE,
-            CustomAttributes=CUSTOM_ATTRIBUTES.format(name=entry.name),
+            CustomAttributes=CUSTOM_ATTRIBUTES.format(name=entry.name, version=entry.version),
             Body=body,
         )
         payload = response["Body"].read()
@@ -120,6 +131,18 @@ def invoke(entry: ModelEntry, body: bytes) -> dict[str, Any]:
     if not isinstance(answer, dict):
         _log(entry, "NotJson", 200)
         raise _failed(entry) from None
+    answered = answer.get("model_version")
+    if answered != entry.version:
+        # Another version's answer (an endpoint deployed before this version was pushed)
+        # is never passed on, nor cached under this version's key.
+        _log(entry, "VersionMismatch", 200)
+        shown = str(answered)[:64] if isinstance(answered, str) else "none"
+        raise ApiError(
+            502,
+            "endpoint_version_mismatch",
+            f"The SageMaker endpoint of model '{entry.name}' answered with version {shown},"
+            f" not {entry.version}; deploy the endpoint again to serve this version.",
+        )
     return answer
 
 

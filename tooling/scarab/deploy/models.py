@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import re
 from collections.abc import Iterable
 from dataclasses import dataclass, field, replace
 from typing import Any
@@ -59,6 +60,9 @@ ARTIFACTS_BUCKET_ENV = "ARTIFACTS_BUCKET"
 # A registry version item's `host` naming the SageMaker endpoint that answers for it
 # (contract with lens.predict.registry.SAGEMAKER_HOST).
 SAGEMAKER_HOST = "sagemaker:"
+# The endpoint names SageMaker's CreateEndpoint accepts (contract with
+# lens.predict.registry.ENDPOINT_NAME_PATTERN): only these become IAM resources.
+ENDPOINT_NAME = re.compile(r"[a-zA-Z0-9](-*[a-zA-Z0-9]){0,62}")
 # The response cache's settings (contract with lens.settings, which reads them).
 CACHE_TTL_ENV = "SCARAB_CACHE_TTL_S"
 CACHE_TABLE_ENV = "SCARAB_CACHE_TABLE"
@@ -378,6 +382,16 @@ def registry_policy(registry: RegistrySpec) -> dict[str, Any]:
             },
         ],
     }
+
+
+def hosted_endpoint(host: object) -> str | None:
+    """The endpoint a registry item's `host` names, or None: not hosted, or not a name
+    SageMaker could give an endpoint (a wildcard or a path must never reach a policy's
+    Resource, where `endpoint/*` would grant every endpoint in the account)."""
+    if not isinstance(host, str) or not host.startswith(SAGEMAKER_HOST):
+        return None
+    endpoint = host.removeprefix(SAGEMAKER_HOST)
+    return endpoint if ENDPOINT_NAME.fullmatch(endpoint) else None
 
 
 def invoke_endpoints_policy(

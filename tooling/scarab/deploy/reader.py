@@ -12,7 +12,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from scarab.aws import Aws, call, error_code, explain
-from scarab.deploy.models import SAGEMAKER_HOST, URL_PERMISSION_SID
+from scarab.deploy.models import URL_PERMISSION_SID, hosted_endpoint
 from scarab.deploy.release_models import LIVE_ALIAS
 from scarab.deploy.routes import GATEWAY_RESPONSE_TYPES
 from scarab.deploy.state import StageState
@@ -697,9 +697,9 @@ def read_registry(
         for page in ddb.get_paginator("scan").paginate(TableName=table, ConsistentRead=True):
             for raw in page.get("Items", []):
                 name, version = _plain(raw.get("name", {})), _plain(raw.get("version", {}))
-                host = _plain(raw.get("host", {}))
-                if isinstance(host, str) and host.startswith(SAGEMAKER_HOST):
-                    obs.hosted_endpoints.add(host.removeprefix(SAGEMAKER_HOST))
+                endpoint = hosted_endpoint(_plain(raw.get("host", {})))
+                if endpoint is not None:
+                    obs.hosted_endpoints.add(endpoint)
                 if name in names and isinstance(version, str):
                     items[(str(name), version)] = {k: _plain(v) for k, v in raw.items()}
         for seed in seeds:

@@ -4,7 +4,8 @@ It runs in a worker process (scarab.serve.worker) with the models function's cod
 environment, so it reads the same registry (MODEL_REGISTRY_TABLE in the emulator) and
 answers with the same core (lens.predict.routes.predict_here). The endpoint serves the
 registry's models whose `host` is `sagemaker:<endpoint>`; the request names one by
-CustomAttributes `model=<name>` or a `model` field in the body, else the only one.
+CustomAttributes `model=<name>` or a `model` field in the body, else the only one, and
+a version by `version=<v>` (what the models function resolved; else the live one).
 
 Event: {"endpoint": str, "attributes": str, "body": str}. Result: {"status": <the
 container's HTTP status>, "body": <its JSON>}, or {"missing": true} when no registered
@@ -16,11 +17,11 @@ from __future__ import annotations
 from typing import Any
 
 
-def _named(attributes: str) -> str | None:
-    """`model=<name>` out of CustomAttributes (`k=v` pairs separated by commas or ;)."""
+def _named(attributes: str, wanted: str = "model") -> str | None:
+    """`<wanted>=<value>` out of CustomAttributes (`k=v` pairs separated by commas or ;)."""
     for part in attributes.replace(";", ",").split(","):
         key, _, value = part.partition("=")
-        if key.strip() == "model" and value.strip():
+        if key.strip() == wanted and value.strip():
             return value.strip()
     return None
 
@@ -63,6 +64,19 @@ def handler(event: dict[str, Any], context: Any) -> dict[str, Any]:
                 f"This endpoint serves {', '.join(sorted(hosted))}; name one with the custom"
                 " attribute model=<name>.",
             )
-        return {"status": 200, "body": predict_here(hosted[name], body)}
+        entry = hosted[name]
+        # The version the models function resolved (`version=`), when it names one.
+        version = _named(str(event.get("attributes") or ""), "version")
+        model = view.get(name)
+        if version is not None and version != entry.version:
+            pinned = model.versions.get(version) if model is not None else None
+            if pinned is None or pinned.endpoint != endpoint:
+                raise ApiError(
+                    404,
+                    "model_not_found",
+                    f"This endpoint has no version '{version[:64]}' of model '{name}'.",
+                )
+            entry = pinned
+        return {"status": 200, "body": predict_here(entry, body)}
     except ApiError as exc:
         return {"status": exc.status, "body": exc.body(request_id)}

@@ -7,8 +7,9 @@ runtime contract's environment: MODEL_REGISTRY_TABLE, ARTIFACTS_BUCKET,
 EXECUTION_MODE=standalone, the emulator's endpoint and fake credentials, and
 - fargate: SCARAB_API_KEYS_SECRET, the key ring secret (Names.server_keys_secret),
   created with a first key when missing;
-- sagemaker: no keys (IAM is in front of an endpoint), SCARAB_ENDPOINT_MODELS the registry
-  models hosted on the stage's endpoint (when any), and Serverless's 4 MB / 60 s limits on
+- sagemaker: no keys (IAM is in front of an endpoint), SCARAB_ENDPOINT_NAME (it is the
+  stage's endpoint: it never forwards), SCARAB_ENDPOINT_MODELS the registry models
+  hosted on the stage's endpoint (when any), and Serverless's 4 MB / 60 s limits on
   POST /invocations (scarab.serve.target_server).
 """
 
@@ -34,7 +35,10 @@ from scarab.serve.stack import LocalStack
 SERVER_TARGETS = ("sagemaker", "fargate")
 KEYS_SECRET_ENV = "SCARAB_API_KEYS_SECRET"  # noqa: S105 - contract with lens.server.auth
 ENDPOINT_MODELS_ENV = "SCARAB_ENDPOINT_MODELS"  # contract with lens.server.sagemaker
+REGISTRY_TTL_ENV = "SCARAB_REGISTRY_TTL_S"  # contract with lens.predict.sources
+ENDPOINT_NAME_ENV = "SCARAB_ENDPOINT_NAME"  # contract with lens.predict.sagemaker
 _READY_TIMEOUT_S = 90.0
+WATCH = "scarab.serve.parent_watch"
 
 
 @dataclass
@@ -53,10 +57,13 @@ class ServerProcess:
             except subprocess.TimeoutExpired:
                 self.process.kill()
                 self.process.wait()
+        if self.process.stdin is not None:
+            self.process.stdin.close()
 
 
 def _registry_env(stack: LocalStack) -> dict[str, str]:
-    """The models function's registry variables, as deployed in the emulator."""
+    """The models function's registry variables, as deployed in the emulator (and its
+    registry TTL when set, so a push is served as soon as the function serves it)."""
     from scarab.deploy.models import ARTIFACTS_BUCKET_ENV, REGISTRY_TABLE_ENV
 
     names = Names(stack.app, stack.stage)
@@ -69,6 +76,8 @@ def _registry_env(stack: LocalStack) -> dict[str, str]:
             f"The stage {stack.stage} in the emulator has no model registry; run serve"
             " without --no-deploy."
         )
+    if REGISTRY_TTL_ENV in variables:
+        env[REGISTRY_TTL_ENV] = variables[REGISTRY_TTL_ENV]
     return env
 
 
@@ -141,7 +150,11 @@ def server_environment(stack: LocalStack, target: str) -> tuple[dict[str, str], 
     else:
         from scarab.deploy.models import REGISTRY_TABLE_ENV
 
-        hosted = hosted_on(stack, env[REGISTRY_TABLE_ENV], Names(stack.app, stack.stage).endpoint)
+        endpoint = Names(stack.app, stack.stage).endpoint
+        # This server is the endpoint: it computes its models, never forwarding them to
+        # InvokeEndpoint (to itself, for a model whose host names it).
+        env[ENDPOINT_NAME_ENV] = endpoint
+        hosted = hosted_on(stack, env[REGISTRY_TABLE_ENV], endpoint)
         if hosted:
             env[ENDPOINT_MODELS_ENV] = ",".join(hosted)
     return env, key
@@ -162,11 +175,13 @@ def start_server(
     env, key = server_environment(stack, target)
     env.update(extra_env)
     module = "lens.server" if target == "fargate" else "scarab.serve.target_server"
+    # stdin: a pipe held open by this process alone, so the server stops when serve is
+    # gone, even killed (scarab.serve.parent_watch).
     process = subprocess.Popen(
-        [sys.executable, "-m", module, "--host", host, "--port", str(port)],
+        [sys.executable, "-m", WATCH, module, "--host", host, "--port", str(port)],
         cwd=str(stack.project_dir),
         env=env,
-        stdin=subprocess.DEVNULL,
+        stdin=subprocess.PIPE,
         stdout=log,
         stderr=log,
     )

@@ -243,4 +243,12 @@ def keys_revoke(target: Any, key_id: str) -> None:
     gone = revoke_key(
         target.config, key_id, project_dir=target.project_dir, endpoint_url=target.endpoint_url
     )
+    from lens.server.auth import DEFAULT_TTL_S, TTL_ENV  # importable once revoke_key ran
+
     out.print(f"Revoked {gone.id} ({gone.name}).", markup=False)
+    # The server caches the ring: the key keeps working until it reads it again.
+    out.print(
+        f"A running server refuses it within {DEFAULT_TTL_S} s (it re-reads its keys every"
+        f" {TTL_ENV} seconds, {DEFAULT_TTL_S} by default).",
+        markup=False,
+    )

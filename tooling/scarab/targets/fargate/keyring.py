@@ -130,11 +130,11 @@ def create_key(
 ) -> ServerKeyInfo:  # fmt: skip
     """Add a key to the ring (`name` None: the next `<app>-<stage>-key-<n>`); the returned
     info carries its value."""
-    from lens.server.keys import KeyRing, ServerKey
-
     if name is not None:
         check_key_name(name)
-    st = _stage(config, project_dir, endpoint_url, aws)
+    st = _stage(config, project_dir, endpoint_url, aws)  # lens importable from here on
+    from lens.server.keys import KeyRing, ServerKey
+
     with st.lock(
         "keys rotate --target fargate" if name is None else "keys create --target fargate"
     ):
@@ -167,9 +167,9 @@ def revoke_key(
 ) -> ServerKeyInfo:  # fmt: skip
     """Remove the key `key_id` (its id, or its name) from the ring; the server refuses
     it once it reads the ring again. The last key is never removed."""
+    st = _stage(config, project_dir, endpoint_url, aws)  # lens importable from here on
     from lens.server.keys import KeyRing
 
-    st = _stage(config, project_dir, endpoint_url, aws)
     with st.lock("keys revoke --target fargate"):
         ring = _read_ring(st)
         doomed = [k for k in ring.keys if key_id in (k.id, k.name)]
