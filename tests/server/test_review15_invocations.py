@@ -41,3 +41,20 @@ def test_a_body_model_that_contradicts_the_header_is_refused(server: ServerProce
     )
     assert status == 400, body
     assert body["error"]["code"] == "model_conflict"  # type: ignore[index]
+
+
+def test_a_version_in_the_header_pins_the_models_version(server: ServerProcess) -> None:
+    """The forwarding models function sends `model=<name>,version=<v>`: the endpoint
+    answers as POST /predict/<name>?version=<v> does, never with another version."""
+    live = registry().get("tabular").version
+    body = {"features": FEATURES}
+    pinned = invoke(server, body, **{ATTRIBUTES: f"model=tabular,version={live}"})
+    assert pinned[0] == 200, pinned
+    assert pinned == invoke(server, body, **{ATTRIBUTES: "model=tabular"})
+    status, _, direct = request(
+        server.url, "POST", "/predict/tabular?version=999", headers=HEADERS,
+        body=json.dumps(body).encode(),
+    )  # fmt: skip
+    other = invoke(server, body, **{ATTRIBUTES: "model=tabular,version=999"})
+    assert status == other[0] == 404, other
+    assert other[1]["error"] == json.loads(direct)["error"]  # model_not_found, same words

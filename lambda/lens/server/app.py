@@ -31,6 +31,7 @@ from concurrent.futures import ThreadPoolExecutor
 from contextlib import asynccontextmanager
 from functools import cached_property
 from typing import Any
+from urllib.parse import urlencode
 
 from fastapi import FastAPI, Request
 from fastapi.responses import Response
@@ -275,12 +276,14 @@ def create_app() -> FastAPI:
         title="Scarab", openapi_url=None, docs_url=None, redoc_url=None, lifespan=lifespan
     )
 
-    def incoming(request: Request, body: bytes, path: str | None = None) -> HttpRequest:
+    def incoming(
+        request: Request, body: bytes, path: str | None = None, query: str | None = None
+    ) -> HttpRequest:
         client = request.client
         return HttpRequest(
             method=request.method,
             path=path or request.url.path,
-            raw_query=request.url.query,
+            raw_query=request.url.query if query is None else query,
             headers=[
                 (k.decode("latin-1").lower(), v.decode("latin-1")) for k, v in request.headers.raw
             ],
@@ -338,7 +341,8 @@ def create_app() -> FastAPI:
                 raise ApiError(404, "unknown_model", f"There is no model '{chosen.model[:64]}'.")
         except ApiError as error:
             return error_answer(error, request_id, origin)
-        forwarded = incoming(request, chosen.body, f"/predict/{chosen.model}")
+        query = None if chosen.version is None else urlencode({"version": chosen.version})
+        forwarded = incoming(request, chosen.body, f"/predict/{chosen.model}", query)
         return _to_response(await core.answer(forwarded))
 
     @app.api_route(

@@ -6,7 +6,8 @@ carries), else by a `model` field of the JSON body (removed before the model see
 body, also when the header names the same model; 400 model_conflict when it names
 another), else it is the endpoint's only model: the one SCARAB_ENDPOINT_MODELS names, or the
 registry's only model when that is unset. The request then runs as POST /predict/<name>
-through the same handler as every other route.
+(with `?version=<v>` when the header also says `version=<v>`) through the same handler
+as every other route.
 """
 
 from __future__ import annotations
@@ -30,12 +31,18 @@ def endpoint_models() -> list[str]:
     return [name for name in (part.strip() for part in raw.split(",")) if name]
 
 
-def header_model(attributes: str | None) -> str | None:
-    """`model=<name>` from the custom attributes header ('a=1, model=x' -> 'x')."""
-    for key, value in _ATTRIBUTE.findall(attributes or ""):
-        if str(key).lower() == "model" and str(value).strip():
+def header_attribute(attributes: str | None, key: str) -> str | None:
+    """`<key>=<value>` from the custom attributes header ('a=1, model=x': model -> 'x');
+    the first one wins."""
+    for found, value in _ATTRIBUTE.findall(attributes or ""):
+        if str(found).lower() == key and str(value).strip():
             return str(value).strip()
     return None
+
+
+def header_model(attributes: str | None) -> str | None:
+    """`model=<name>` from the custom attributes header ('a=1, model=x' -> 'x')."""
+    return header_attribute(attributes, "model")
 
 
 @dataclass(frozen=True)
@@ -44,6 +51,9 @@ class Invocation:
 
     model: str
     body: bytes
+    # `version=<v>` of the header (the forwarding models function pins the version it
+    # was asked for): run as POST /predict/<model>?version=<v>.
+    version: str | None = None
 
 
 def choose(
@@ -85,7 +95,7 @@ def choose(
             "unknown_model",
             f"There is no model '{name[:64]}' on this endpoint; it serves {', '.join(served)}.",
         )
-    return Invocation(name, body)
+    return Invocation(name, body, header_attribute(attributes, "version"))
 
 
 def _json_object(body: bytes) -> dict[str, object] | None:
