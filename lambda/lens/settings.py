@@ -95,6 +95,20 @@ MIB = 1024 * 1024
 CACHE_TTL_ENV = "SCARAB_CACHE_TTL_S"
 CACHE_TABLE_ENV = "SCARAB_CACHE_TABLE"
 MAX_CACHE_TTL_S = 86_400
+# Presigned uploads and asynchronous jobs (contract with scarab.deploy.models, which
+# sets them, and scarab serve). Unset bucket/table: the routes answer 503.
+UPLOADS_BUCKET_ENV = "SCARAB_UPLOADS_BUCKET"
+UPLOADS_MAX_BYTES_ENV = "SCARAB_UPLOADS_MAX_BYTES"
+DEFAULT_UPLOADS_MAX_MB = 50
+JOBS_TABLE_ENV = "SCARAB_JOBS_TABLE"
+JOBS_TTL_ENV = "SCARAB_JOBS_TTL_S"
+DEFAULT_JOBS_TTL_S = 86_400
+# Every upload object's key starts with this (the role's S3 grants, the lifecycle rule).
+UPLOADS_PREFIX = "uploads/"
+# The jobs table's partition key and TTL attribute (Powertools' idempotency records
+# share the table: its DynamoDBPersistenceLayer defaults are key "id", TTL "expiration").
+JOBS_KEY_ATTRIBUTE = "id"
+JOBS_TTL_ATTRIBUTE = "expiration"
 # Lambda sets AWS_LAMBDA_FUNCTION_MEMORY_SIZE; 512 is what `scarab deploy` configures.
 DEFAULT_FUNCTION_MEMORY_MB = 512
 # The interpreter with lens and the digits model loaded holds about 90 MB; 40% more for

@@ -130,6 +130,30 @@ class Names:
         """Each role's inline policy that reads and writes the cache table."""
         return "scarab-use-cache"
 
+    def uploads_bucket(self, account_id: str, region: str) -> str:
+        """The private bucket presigned uploads go to (objects expire after a day)."""
+        return f"{self.base}-uploads-{account_id}-{region}"
+
+    @property
+    def uploads_policy(self) -> str:
+        """The inline policy that writes, reads and deletes upload objects."""
+        return "scarab-use-uploads"
+
+    @property
+    def jobs_table(self) -> str:
+        """The DynamoDB table of asynchronous jobs (and their idempotency records)."""
+        return f"{self.base}-jobs"
+
+    @property
+    def jobs_dlq(self) -> str:
+        """The SQS dead-letter queue of job invocations that failed after their retries."""
+        return f"{self.base}-jobs-dlq"
+
+    @property
+    def jobs_policy(self) -> str:
+        """The analyze role's inline policy for the jobs table, its DLQ and self-invoke."""
+        return "scarab-run-jobs"
+
     @property
     def alarm_prefix(self) -> str:
         """What every alarm of the stage is named with: `<app>-<stage>-`."""
