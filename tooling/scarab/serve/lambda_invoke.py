@@ -58,6 +58,9 @@ RETRY_DELAY_ENV = "SCARAB_SERVE_ASYNC_RETRY_DELAY_S"
 DEFAULT_RETRIES = 2  # Lambda's default MaximumRetryAttempts for asynchronous invocations
 SYNC_PAYLOAD_LIMIT = 6 * 1024 * 1024
 EVENT_PAYLOAD_LIMIT = 1024 * 1024  # asynchronous invocations (1 MB since 2025; 256 KB before)
+# How long a function only Invoke uses keeps its warm workers (Lambda keeps idle
+# environments for minutes too).
+KEEP_WARM_S = 600.0
 _PATH = re.compile(r"^/2015-03-31/functions/(?P<name>[^/]+)/invocations/?$")
 _PARTIAL_ARN = re.compile(r"^\d{12}:function:(?P<rest>.+)$")
 
@@ -146,6 +149,8 @@ class LambdaInvoker:
         self._sqs = session.client("sqs", endpoint_url=emulator_url, config=config)
         self._sns = session.client("sns", endpoint_url=emulator_url, config=config)
         self._tasks: set[asyncio.Task[None]] = set()
+        # identity -> when last invoked here (see in_use).
+        self._used: dict[tuple[str, str], float] = {}
 
     async def handle(
         self,
@@ -193,6 +198,7 @@ class LambdaInvoker:
         except Exception as exc:  # a routing problem, or the emulator does not answer
             return _error(500, "ServiceException", f"The function cannot be resolved: {exc}")
         fn = target.choose(self.rng())
+        self._used[fn.identity] = time.monotonic()
         executed = [("X-Amz-Executed-Version", fn.version)]
         if kind == "DryRun":
             return HttpResponse(204, executed, b"")
@@ -222,6 +228,15 @@ class LambdaInvoker:
             return {"errorMessage": exc.message, "errorType": exc.error_type, "stackTrace": []}
         message = f"Task timed out after {fn.timeout_s:.2f} seconds"
         return {"errorMessage": message, "errorType": "Sandbox.Timedout"}
+
+    def in_use(self, within_s: float = KEEP_WARM_S) -> set[tuple[str, str]]:
+        """The function versions invoked here lately: their workers stay warm even when
+        no API route runs them (serve retires the workers of functions nothing uses)."""
+        now = time.monotonic()
+        for identity, used in list(self._used.items()):
+            if now - used > within_s:
+                del self._used[identity]
+        return set(self._used)
 
     def _resolve(self, ref: str) -> FunctionTarget:
         from scarab.serve.watcher import resolve_target
@@ -337,6 +352,7 @@ class LambdaInvoker:
     ) -> None:
         """The event source mapping's invocation; what it does not take stays queued."""
         fn = mapped.choose(self.rng())
+        self._used[fn.identity] = time.monotonic()
         event, message_id = sqs_event(payload, queue_arn, self.region, attributes)
         request_id = str(uuid.uuid4())
         try:

@@ -160,7 +160,7 @@ def run(
                         seen.add(fn.version_key)
                         loop.call_soon_threadsafe(schedule, fn)
                 identities = {fn.identity for fn in configs}
-                loop.call_soon_threadsafe(runtime.retain, identities)
+                loop.call_soon_threadsafe(lambda: runtime.retain(identities | invoker.in_use()))
 
             watcher.listeners.append(on_snapshot)
             watcher.start()
