@@ -8,7 +8,7 @@ tiny photo:
   (the self-invocation through serve's /_lambda, the conditional writes, the polls).
 Reports the medians, their ratio and difference, and the job's own timings_ms.
 
-python -m bench jobs    (about a minute)
+python -m bench bench_jobs    (about a minute)
 """
 
 from __future__ import annotations
