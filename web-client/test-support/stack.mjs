@@ -265,6 +265,8 @@ export async function startStack() {
       s3Post(state, req, res).catch(() => {
         if (!res.headersSent) s3Error(res, 500, "InternalError");
       });
+    } else if (req.url === "/api/models") {
+      json(res, 200, { models: [] }); // serve's route (the digit pad); none here
     } else {
       web(req, res);
     }
