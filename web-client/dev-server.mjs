@@ -57,6 +57,9 @@ async function runFunction(handler, req, res, env) {
 }
 
 const POST_ROUTES = { "/api/analyze": handleAnalyze, "/api/uploads": handleUploads, "/api/jobs": handleJobs };
+const jobsOptions = (request, env) =>
+  handleOptions(request, env, { allowHeaders: "content-type, idempotency-key" });
+const OPTIONS_ROUTES = { "/api/analyze": handleOptions, "/api/uploads": handleOptions, "/api/jobs": jobsOptions };
 
 /** The request handler for public/ and the api/ functions with the given environment. */
 export function devHandler(env = process.env) {
@@ -65,7 +68,7 @@ export function devHandler(env = process.env) {
     let work;
     if (POST_ROUTES[path]) {
       if (req.method === "POST") work = runFunction(POST_ROUTES[path], req, res, env);
-      else if (req.method === "OPTIONS") work = runFunction(handleOptions, req, res, env);
+      else if (req.method === "OPTIONS") work = runFunction(OPTIONS_ROUTES[path], req, res, env);
       else work = Promise.resolve(res.writeHead(405, { allow: "POST, OPTIONS" }).end());
     } else if (path.startsWith("/api/jobs/")) {
       if (req.method === "GET") work = runFunction(handleJob, req, res, env);

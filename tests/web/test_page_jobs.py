@@ -296,3 +296,48 @@ def test_without_job_routes_the_regular_tier_goes_direct(
     assert len(api_calls(stack, "POST", "/jobs")) == 1  # asked once, then fell back
     (direct,) = api_calls(stack, "POST", "/analyze")
     assert direct["body"]["speed"] == "regular"
+
+
+def test_a_lost_job_answer_is_resent_with_the_same_idempotency_key(
+    jobs_page: Any, stack: Stack, small_photo: Path
+) -> None:
+    # The API starts the job but its 202 never arrives (the proxy answers 502).
+    stack.control("script", {"drop_jobs": 1})
+    page = jobs_page()
+    choose(page, small_photo, "regular")
+    page.click("#analyze-button")
+    wait_for_result(page)
+    first, second = api_calls(stack, "POST", "/jobs")
+    assert first["idempotency_key"] == second["idempotency_key"]
+    assert UUID.match(first["idempotency_key"] or "")
+    assert len(stack.log()["jobs"]) == 1  # the same job, not a second one
+
+
+def test_try_again_after_going_offline_resends_the_same_submission(
+    jobs_page: Any, stack: Stack, small_photo: Path
+) -> None:
+    page = jobs_page()
+    keys: list[str] = []
+    page.on(
+        "request",
+        lambda r: (
+            keys.append(r.headers.get("idempotency-key", ""))
+            if r.method == "POST" and r.url.endswith("/api/jobs")
+            else None
+        ),
+    )
+    choose(page, small_photo, "regular")
+    page.context.set_offline(True)
+    page.click("#analyze-button")
+    page.wait_for_selector("#error:not([hidden])", timeout=30_000)
+    assert page.get_attribute("#error", "data-kind") == "network"
+    page.context.set_offline(False)
+    page.click("#retry-button")
+    wait_for_result(page)
+    assert len(keys) >= 2 and len(set(keys)) == 1, keys  # every attempt, one key
+    (start,) = api_calls(stack, "POST", "/jobs")
+    assert start["idempotency_key"] == keys[0]
+    # A new analysis of the same photo is a new submission with a new key.
+    page.click("#analyze-button")
+    wait_for_result(page)
+    assert len(set(keys)) == 2

@@ -46,6 +46,9 @@ function profileFor(speed) {
   };
 }
 
+// Failures to start a job after which the API may have started it anyway.
+const RESEND_KINDS = new Set(["network", "unreachable", "timeout", "unavailable", "in_progress", "crash", "server"]);
+
 const PHASES = {
   preparing: "Preparing the photo…",
   uploading: "Uploading the photo…",
@@ -84,6 +87,7 @@ const state = {
   file: null, // the photo as chosen
   prepared: null, // {blob, width, height, originalWidth, originalHeight, originalBytes, profile, dataUrl?}
   preparing: null, // {profile, promise} while a photo is being prepared
+  unsentJob: null, // {bodyJson, submission} whose POST /api/jobs got no usable answer
   controller: null,
   ticker: null,
   countdown: null,
@@ -197,6 +201,7 @@ async function selectFile(file) {
   state.file = file;
   state.prepared = null;
   state.preparing = null;
+  state.unsentJob = null;
   clearOutcome();
   ui.analyzeButton.disabled = true;
   if (state.previewUrl) URL.revokeObjectURL(state.previewUrl);
@@ -235,7 +240,14 @@ async function photoFields(prepared, signal) {
 async function viaJob(body, signal, run) {
   run.job = true;
   setPhase("starting");
-  const started = await startJob(newSubmission(body), signal);
+  // "Try again" after a job could not be started re-sends the same submission (same
+  // Idempotency-Key): if one of the lost attempts did start a job, that job is returned.
+  const bodyJson = JSON.stringify(body);
+  const submission =
+    state.unsentJob?.bodyJson === bodyJson ? state.unsentJob.submission : newSubmission(body);
+  state.unsentJob = null;
+  const started = await startJob(submission, signal);
+  if (!started.ok && RESEND_KINDS.has(started.failure?.kind)) state.unsentJob = { bodyJson, submission };
   if (!started.ok) return started;
   run.jobId = started.jobId;
   setPhase("queued");

@@ -59,6 +59,7 @@ function defaultScript() {
     analyze: [], // replies for POST /analyze, in turn: {status, body?, delay_ms?}
     job: { queued_polls: 1, running_polls: 1, outcome: "succeeded", error: null },
     routes: { uploads: true, jobs: true },
+    drop_jobs: 0, // how many new jobs' 202 answers are lost (connection reset)
   };
 }
 
@@ -167,6 +168,12 @@ export function apiHandler(state, publicUrl) {
       state.jobs.set(id, { id, body: summary(body), polls: 0, plan: { ...state.script.job }, created_at: now });
       if (idem) state.idempotency.set(idem, { hash, id });
       if (hasUpload) state.objects.delete(body.upload); // the job holds it now
+      if (state.script.drop_jobs > 0) {
+        // The job exists, but its answer is lost on the way (the proxy sees a reset).
+        state.script.drop_jobs -= 1;
+        res.socket?.destroy();
+        return;
+      }
       return json(res, 202, { job_id: id, status_url: `/jobs/${id}` });
     }
 
@@ -192,6 +199,7 @@ function control(state, path, raw, res) {
     if (patch.analyze) state.script.analyze = patch.analyze;
     if (patch.job) state.script.job = { ...state.script.job, ...patch.job };
     if (patch.routes) state.script.routes = { ...state.script.routes, ...patch.routes };
+    if (Number.isInteger(patch.drop_jobs)) state.script.drop_jobs = patch.drop_jobs;
     return json(res, 200, state.script);
   }
   if (path === "/_control/log") {

@@ -98,6 +98,26 @@ describe("starting a job", () => {
     assert.notEqual(newSubmission({}).idempotencyKey, submission.idempotencyKey);
   });
 
+  test("a lost upstream (502 from the proxy) is retried with the same key", async () => {
+    const calls = scriptFetch([
+      { status: 502, body: { error: { code: "upstream_unreachable" } } },
+      { status: 202, body: { job_id: ID } },
+    ]);
+    const started = await startJob(newSubmission({}), new AbortController().signal);
+    assert.equal(started.ok, true);
+    assert.equal(calls.length, 2);
+    assert.equal(calls[0].headers["idempotency-key"], calls[1].headers["idempotency-key"]);
+  });
+
+  test("a refusal (403, 413, 422) is not retried", async () => {
+    for (const status of [403, 413, 422]) {
+      const calls = scriptFetch([{ status, body: { message: "Forbidden" } }]);
+      const started = await startJob(newSubmission({}), new AbortController().signal);
+      assert.equal(started.ok, false);
+      assert.equal(calls.length, 1, String(status));
+    }
+  });
+
   test("409 idempotency_in_progress waits Retry-After and asks again with the same key", async () => {
     const calls = scriptFetch([
       { status: 409, body: { error: { code: "idempotency_in_progress" } }, headers: { "retry-after": "0" } },

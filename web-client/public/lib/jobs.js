@@ -270,9 +270,20 @@ export function newSubmission(body) {
   return { body, idempotencyKey: crypto.randomUUID() };
 }
 
+// Answers after which the same submission is sent again: no answer, the proxy losing
+// the API (502/504), a busy service (503), or the first attempt still in progress
+// (409). The Idempotency-Key makes that safe: a job the API did start is returned.
+function retriable(answer) {
+  const code = answer.body?.error?.code;
+  if (answer.status === 409) return code === "idempotency_in_progress";
+  if (answer.status === 503) return code !== "uploads_unavailable" && code !== "gemini_not_configured";
+  return answer.status === 0 || answer.status === 502 || answer.status === 504;
+}
+
 /**
  * Start a job, retrying the same submission (same Idempotency-Key, so the API returns
- * the same job) after a network error or while the first attempt is in progress (409).
+ * the same job) after a network error, a lost upstream, or while the first attempt is
+ * in progress (409).
  * @returns {Promise<{ok: true, jobId: string} | {ok: false, fallback: true} | {ok: false, failure: object}>}
  */
 export async function startJob(submission, signal, { timeoutMs = 30_000 } = {}) {
@@ -289,9 +300,7 @@ export async function startJob(submission, signal, { timeoutMs = 30_000 } = {}) 
       signal,
       timeoutMs,
     });
-    const code = answer.body?.error?.code;
-    if (answer.status === 0 || (answer.status === 409 && code === "idempotency_in_progress")) continue;
-    break;
+    if (!retriable(answer)) break;
   }
   if (answer.status === 202 || answer.status === 200) {
     const jobId = answer.body?.job_id;
