@@ -287,7 +287,9 @@ async function analyse(prepared, options, signal, run) {
     if (!photo.ok) return photo;
   }
   const outcome = await viaJob({ ...photo.fields, ...options }, signal, run);
-  return outcome.fallback ? answer : outcome;
+  if (!outcome.fallback) return outcome;
+  run.job = false;
+  return answer;
 }
 
 async function submit() {
