@@ -374,7 +374,7 @@ def test_without_a_table_jobs_are_503(
 def test_the_openapi_document_lists_uploads_and_jobs(invoke: Invoke) -> None:
     doc = response_json(invoke(rest_event(method="GET", path="/openapi.json")))
     assert {"202", "409", "503"} <= set(doc["paths"]["/jobs"]["post"]["responses"])
-    assert "get" in doc["paths"]["/jobs/{job_id}"]
+    assert "get" in doc["paths"]["/jobs/{id}"]
     assert {"201", "413", "415"} <= set(doc["paths"]["/uploads"]["post"]["responses"])
     assert "upload" in doc["components"]["schemas"]["AnalyzeRequest"]["properties"]
 
