@@ -65,7 +65,7 @@ def create_job(body: AnalyzeRequest) -> Response[str]:
     },
     tags=["jobs"],
 )
-def get_job(id: str) -> dict[str, Any]:  # noqa: A002  # the path's {id}, as the API names it
+def get_job(id: str) -> dict[str, Any]:  # the path's {id}, as the API names it
     found = _read(id)
     if found is None:
         raise jobs.not_found()
