@@ -91,7 +91,9 @@ def _make_handler(routers: Routers) -> Handler:
         if event_kind(safe_event) is None and log_remote.is_direct(safe_event):
             # A direct lambda:Invoke (scarab predictions), never an HTTP request.
             return log_remote.answer(safe_event)
-        if event_kind(safe_event) is None:
+        if event_kind(safe_event) is None and (
+            "scarab_job" in safe_event or "Records" in safe_event
+        ):
             from lens.jobs import worker  # imported for job events only
 
             if worker.is_job_event(safe_event):

@@ -20,6 +20,7 @@ from lens.jobs.store import JobStore, Refused
 from tests.function.events import (
     FakeContext,
     b64,
+    http_event,
     jpeg,
     response_headers,
     response_json,
@@ -373,6 +374,34 @@ def test_without_a_table_jobs_are_503(
 def test_the_openapi_document_lists_uploads_and_jobs(invoke: Invoke) -> None:
     doc = response_json(invoke(rest_event(method="GET", path="/openapi.json")))
     assert {"202", "409", "503"} <= set(doc["paths"]["/jobs"]["post"]["responses"])
-    assert "get" in doc["paths"]["/jobs/{job_id}"]
+    assert "get" in doc["paths"]["/jobs/{id}"]
     assert {"201", "413", "415"} <= set(doc["paths"]["/uploads"]["post"]["responses"])
     assert "upload" in doc["components"]["schemas"]["AnalyzeRequest"]["properties"]
+
+
+def test_end_to_end_the_invoke_peer_runs_the_job_as_lambda_would(
+    stage: Stage, gemini: GeminiServer, monkeypatch: pytest.MonkeyPatch, invoke: Invoke
+) -> None:
+    """HTTP API (2.0) events, and the Event invocation run by the peer in its own thread."""
+    from lens.handler import lambda_handler
+
+    with invoke_endpoint({"scarab-analyze": lambda_handler}, FakeContext, run_events=True) as (
+        url,
+        _,
+    ):
+        monkeypatch.setenv("AWS_ENDPOINT_URL_LAMBDA", url)
+        event = http_event(
+            path="/jobs",
+            body={"image": b64(jpeg()), "speed": "super-fast"},
+            headers={"content-type": "application/json", "idempotency-key": "h-1"},
+        )
+        response = invoke(event)
+        assert response["statusCode"] == 202, response
+        job_id = response_json(response)["job_id"]
+        get = http_event(method="GET", path=f"/jobs/{job_id}")
+        deadline = time.monotonic() + 30
+        while (body := response_json(invoke(get)))["status"] != "succeeded":
+            assert body["status"] in ("queued", "running") and time.monotonic() < deadline, body
+            time.sleep(0.05)
+    assert body["result"]["model"] == settings.DEFAULT_MODELS["super-fast"]
+    assert response_json(invoke(event))["job_id"] == job_id  # the same key: the same job

@@ -57,7 +57,7 @@ def create_job(body: AnalyzeRequest) -> Response[str]:
 
 
 @router.get(
-    "/jobs/<job_id>",
+    "/jobs/<id>",
     summary="A job's status, and its result when done",
     responses={
         200: {"description": "The job", "content": {"application/json": {"model": JobResponse}}},
@@ -65,8 +65,8 @@ def create_job(body: AnalyzeRequest) -> Response[str]:
     },
     tags=["jobs"],
 )
-def get_job(job_id: str) -> dict[str, Any]:
-    found = _read(job_id)
+def get_job(id: str) -> dict[str, Any]:  # the path's {id}, as the API names it
+    found = _read(id)
     if found is None:
         raise jobs.not_found()
     return found
