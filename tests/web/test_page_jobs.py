@@ -341,3 +341,52 @@ def test_try_again_after_going_offline_resends_the_same_submission(
     page.click("#analyze-button")
     wait_for_result(page)
     assert len(set(keys)) == 2
+
+
+def test_an_upload_over_the_service_limit_is_told_in_words(
+    jobs_page: Any, stack: Stack, big_photo: Path
+) -> None:
+    stack.control("script", {"max_upload_bytes": 1_000_000})
+    page = jobs_page()
+    choose(page, big_photo, "regular")
+    page.click("#analyze-button")
+    page.wait_for_selector("#error:not([hidden])", timeout=20_000)
+    assert page.get_attribute("#error", "data-status") == "413"
+    assert "larger than the service accepts" in page.inner_text("#error")
+    assert page.is_hidden("#retry-button")  # the same photo would be refused again
+    assert stack.log()["uploads"] == [] and api_calls(stack, "POST", "/jobs") == []
+
+
+def test_a_refused_upload_form_is_told_in_words_and_nothing_is_analysed(
+    jobs_page: Any, stack: Stack, big_photo: Path
+) -> None:
+    stack.control("script", {"refuse_forms": True})
+    page = jobs_page()
+    choose(page, big_photo, "regular")
+    page.click("#analyze-button")
+    page.wait_for_selector("#error:not([hidden])", timeout=20_000)
+    assert page.get_attribute("#error", "data-kind") == "upload_refused"
+    assert "couldn't be uploaded" in page.inner_text("#error")
+    assert page.is_visible("#retry-button")
+    (form,) = stack.log()["uploads"]
+    assert form["status"] == 403
+    assert api_calls(stack, "POST", "/jobs") == [] and api_calls(stack, "POST", "/analyze") == []
+
+
+def test_without_uploads_a_large_regular_photo_is_shrunk_and_sent_inline(
+    jobs_page: Any, stack: Stack, big_photo: Path
+) -> None:
+    # An API without /uploads (API Gateway: 403 Missing Authentication Token).
+    stack.control("script", {"routes": {"uploads": False}})
+    page = jobs_page()
+    choose(page, big_photo, "regular")
+    page.click("#analyze-button")
+    wait_for_result(page)
+    assert len(api_calls(stack, "POST", "/uploads")) == 1  # asked once
+    (start,) = api_calls(stack, "POST", "/jobs")
+    assert start["bytes"] < PROXY_LIMIT_BYTES  # prepared again at the direct size
+    shown = re.search(
+        r"will upload (\d+)\N{MULTIPLICATION SIGN}(\d+)", page.inner_text("#image-info")
+    )
+    assert shown and max(int(shown.group(1)), int(shown.group(2))) <= 2048  # the fast size
+    assert stack.log()["uploads"] == []

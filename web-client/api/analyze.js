@@ -151,9 +151,9 @@ export const notConfigured = (cors) =>
     cors,
   );
 
-// An Idempotency-Key the proxy passes on: visible ASCII, at most 255 characters
+// An Idempotency-Key the proxy passes on: printable ASCII, at most 255 characters
 // (a UUID is 36); anything else is refused here rather than forwarded.
-const IDEMPOTENCY_KEY = /^[\x21-\x7e]{1,255}$/;
+const IDEMPOTENCY_KEY = /^[\x20-\x7e]{1,255}$/;
 
 /**
  * The proxy's common path: origin rule, configuration, body limit, one deadline,
@@ -196,11 +196,11 @@ export async function forward(request, env, { method, path, route, forwardHeader
     const value = request.headers.get(name);
     if (value === null) continue;
     if (name === "idempotency-key" && !IDEMPOTENCY_KEY.test(value)) {
-      log({ ...tag, status: 422, reason: "invalid_idempotency_key" });
+      log({ ...tag, status: 400, reason: "invalid_idempotency_key" });
       return errorResponse(
-        422,
+        400,
         "invalid_idempotency_key",
-        "The Idempotency-Key header must be 1 to 255 visible ASCII characters.",
+        "The Idempotency-Key header must be 1 to 255 printable characters.",
         origin.cors,
       );
     }

@@ -33,9 +33,10 @@ const MAX_RETRY_WAIT_S = 120;
 const UPLOAD_LIMITS = globalThis.scarabUploadLimits ?? null;
 const UPLOADS_ENABLED = !UPLOAD_LIMITS || UPLOAD_LIMITS.upload === true;
 
-/** How a photo is prepared for a tier: the regular tier keeps (nearly) full resolution. */
+/** How a photo is prepared for a tier: the regular tier keeps (nearly) full resolution,
+ * unless the API turned out to have no uploads (then nothing large can be sent). */
 function profileFor(speed) {
-  const name = usesJob(speed) ? "regular" : "standard";
+  const name = usesJob(speed) && !state.uploadsMissing ? "regular" : "standard";
   if (UPLOAD_LIMITS) {
     const { maxSide, maxBytes } = UPLOAD_LIMITS;
     return { name, limits: { maxSide, maxBytes } };
@@ -88,6 +89,7 @@ const state = {
   prepared: null, // {blob, width, height, originalWidth, originalHeight, originalBytes, profile, dataUrl?}
   preparing: null, // {profile, promise} while a photo is being prepared
   unsentJob: null, // {bodyJson, submission} whose POST /api/jobs got no usable answer
+  uploadsMissing: false, // /api/uploads is not offered here (an older API): no large photos
   controller: null,
   ticker: null,
   countdown: null,
@@ -227,14 +229,21 @@ async function dataUrlOf(prepared) {
 
 // Where the photo goes in the body: {upload: key} after a presigned upload when it is
 // too large for a direct request (and uploads are offered), else {image: data URL}.
-async function photoFields(prepared, signal) {
+// Without uploads a regular-tier photo is prepared again at the direct request's size.
+async function photoFields(prepared, speed, signal) {
   if (UPLOADS_ENABLED && needsUpload(prepared.blob.size)) {
     setPhase("uploading");
     const uploaded = await uploadPhoto(prepared.blob, signal);
-    if (uploaded.ok) return { ok: true, fields: { upload: uploaded.key }, uploaded: true };
+    if (uploaded.ok) return { ok: true, fields: { upload: uploaded.key }, uploaded: true, prepared };
     if (!uploaded.fallback) return uploaded;
+    state.uploadsMissing = true;
+    if (prepared.profile !== profileFor(speed).name) {
+      setPhase("preparing");
+      prepared = await prepareFor(profileFor(speed));
+      if (!prepared) throw new DOMException("A new photo was chosen.", "AbortError");
+    }
   }
-  return { ok: true, fields: { image: await dataUrlOf(prepared) }, uploaded: false };
+  return { ok: true, fields: { image: await dataUrlOf(prepared) }, uploaded: false, prepared };
 }
 
 async function viaJob(body, signal, run) {
@@ -272,8 +281,9 @@ async function direct(body, signal) {
 // The whole analysis: upload if needed, then a job (regular tier) or a direct request
 // that falls back to a job when it answers 504 (or when the API has no jobs).
 async function analyse(prepared, options, signal, run) {
-  let photo = await photoFields(prepared, signal);
+  let photo = await photoFields(prepared, options.speed, signal);
   if (!photo.ok) return photo;
+  run.uploadBytes = photo.prepared.blob.size;
   if (usesJob(options.speed)) {
     const outcome = await viaJob({ ...photo.fields, ...options }, signal, run);
     if (!outcome.fallback) return outcome;
@@ -283,7 +293,7 @@ async function analyse(prepared, options, signal, run) {
   if (answer.ok || answer.failure.status !== 504) return answer;
   // The timed-out request may still finish and delete its upload: use a fresh one.
   if (photo.uploaded) {
-    photo = await photoFields(prepared, signal);
+    photo = await photoFields(prepared, options.speed, signal);
     if (!photo.ok) return photo;
   }
   const outcome = await viaJob({ ...photo.fields, ...options }, signal, run);
@@ -303,7 +313,7 @@ async function submit() {
   const started = performance.now();
   const generation = state.generation;
   const options = { speed: ui.speed.value, imageType: ui.imageType.value };
-  const run = { job: false, jobId: null };
+  const run = { job: false, jobId: null, uploadBytes: 0 };
   try {
     const prepared = await prepareFor(profileFor(options.speed));
     if (!prepared || generation !== state.generation) return;
@@ -312,7 +322,7 @@ async function submit() {
       const elapsedMs = performance.now() - started;
       renderResult(ui.result, outcome.data, {
         elapsedMs,
-        uploadBytes: prepared.blob.size,
+        uploadBytes: run.uploadBytes,
         jobId: run.jobId,
       });
       ui.result.hidden = false;

@@ -60,6 +60,8 @@ function defaultScript() {
     job: { queued_polls: 1, running_polls: 1, outcome: "succeeded", error: null },
     routes: { uploads: true, jobs: true },
     drop_jobs: 0, // how many new jobs' 202 answers are lost (connection reset)
+    max_upload_bytes: MAX_UPLOAD_BYTES, // what /uploads grants (413 above it)
+    refuse_forms: false, // the storage stand-in answers 403 AccessDenied to every form
   };
 }
 
@@ -121,7 +123,8 @@ export function apiHandler(state, publicUrl) {
       const bytes = body?.bytes;
       if (!Number.isInteger(bytes) || bytes < 1) return apiError(res, 422, "invalid_request", "bytes must be a positive integer.");
       if (!UPLOAD_TYPES.has(type)) return apiError(res, 415, "unsupported_media_type", "Not an image type.");
-      if (bytes > MAX_UPLOAD_BYTES) return apiError(res, 413, "upload_too_large", `Over ${MAX_UPLOAD_BYTES} bytes.`);
+      const max = state.script.max_upload_bytes;
+      if (bytes > max) return apiError(res, 413, "upload_too_large", `The upload is over ${max} bytes.`);
       const key = `uploads/${randomBytes(16).toString("hex")}`;
       const expires = Date.now() + 300_000;
       const policy = Buffer.from(JSON.stringify({ expiration: new Date(expires).toISOString(), key })).toString("base64");
@@ -200,6 +203,8 @@ function control(state, path, raw, res) {
     if (patch.job) state.script.job = { ...state.script.job, ...patch.job };
     if (patch.routes) state.script.routes = { ...state.script.routes, ...patch.routes };
     if (Number.isInteger(patch.drop_jobs)) state.script.drop_jobs = patch.drop_jobs;
+    if (Number.isInteger(patch.max_upload_bytes)) state.script.max_upload_bytes = patch.max_upload_bytes;
+    if (typeof patch.refuse_forms === "boolean") state.script.refuse_forms = patch.refuse_forms;
     return json(res, 200, state.script);
   }
   if (path === "/_control/log") {
@@ -241,7 +246,7 @@ export async function s3Post(state, req, res) {
     record.status = status;
     s3Error(res, status, code);
   };
-  if (!grant) return fail(403, "AccessDenied");
+  if (!grant || state.script.refuse_forms) return fail(403, "AccessDenied");
   if (names[names.length - 1] !== "file" || !(file instanceof Blob)) return fail(400, "InvalidArgument");
   const expected = Object.keys(grant.fields);
   if (names.slice(0, -1).join(",") !== expected.join(",")) return fail(403, "AccessDenied");

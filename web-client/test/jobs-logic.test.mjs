@@ -67,6 +67,8 @@ describe("when to use a job", () => {
     assert.equal(routeMissing(404, null), true);
     assert.equal(routeMissing(403, { message: "Missing Authentication Token" }), true);
     assert.equal(routeMissing(503, { error: { code: "uploads_unavailable" } }), true);
+    assert.equal(routeMissing(503, { error: { code: "jobs_unavailable" } }), true);
+    assert.equal(routeMissing(503, { error: { code: "model_unavailable" } }), false);
     assert.equal(routeMissing(404, { error: { code: "upload_not_found" } }), false);
     assert.equal(routeMissing(404, { error: { code: "job_not_found" } }), false);
     assert.equal(routeMissing(403, { message: "Forbidden" }), false);

@@ -127,7 +127,7 @@ describe("POST /api/jobs", () => {
 
   test("a malformed Idempotency-Key is refused here", async () => {
     const response = await handleJobs(post("/api/jobs", "{}", { "idempotency-key": "x".repeat(300) }), env);
-    assert.equal(response.status, 422);
+    assert.equal(response.status, 400);
     assert.equal((await response.json()).error.code, "invalid_idempotency_key");
     assert.equal(upstream.requests.length, 0);
   });

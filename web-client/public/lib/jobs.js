@@ -54,14 +54,14 @@ export function pollSchedule(count) {
  * Does a failure from /api/uploads or /api/jobs mean "this API has no such route"
  * (an older deployment), so the page should fall back to a direct request? A 404
  * without the API's own codes, API Gateway's 403 "Missing Authentication Token",
- * a 405, or uploads switched off (503 uploads_unavailable).
+ * a 405, or uploads or jobs switched off (503 uploads_unavailable / jobs_unavailable).
  */
 export function routeMissing(status, body) {
   const code = body?.error?.code ?? "";
   if (status === 404) return code !== "upload_not_found" && code !== "job_not_found";
   if (status === 405 || status === 501) return true;
   if (status === 403) return String(body?.message ?? "").toLowerCase().includes("missing authentication token");
-  return status === 503 && code === "uploads_unavailable";
+  return status === 503 && (code === "uploads_unavailable" || code === "jobs_unavailable");
 }
 
 /** Abort signal for one request: the caller's signal, or `ms` running out (TimeoutError). */
@@ -276,7 +276,7 @@ export function newSubmission(body) {
 function retriable(answer) {
   const code = answer.body?.error?.code;
   if (answer.status === 409) return code === "idempotency_in_progress";
-  if (answer.status === 503) return code !== "uploads_unavailable" && code !== "gemini_not_configured";
+  if (answer.status === 503) return !["uploads_unavailable", "jobs_unavailable", "gemini_not_configured"].includes(code);
   return answer.status === 0 || answer.status === 502 || answer.status === 504;
 }
 
