@@ -176,6 +176,13 @@ def test_request_response_runs_in_serve_with_its_endpoints(stage: Stage) -> None
             "AWS_ENDPOINT_URL_LAMBDA": f"{stage.serve.url}/_lambda",
             "ASYNC_PROBE_VAR": "async-rr",
         }
+    # Through an alias: its version runs, and the context names the alias.
+    lam = stage.moto("lambda")
+    version = lam.publish_version(FunctionName="async-rr")["Version"]
+    lam.create_alias(FunctionName="async-rr", Name="live", FunctionVersion=version)
+    got = stage.lam().invoke(FunctionName="async-rr:live", Payload=b'{"id": "rr-alias"}')
+    assert got["ExecutedVersion"] == version
+    assert json.loads(got["Payload"].read())["arn"] == f"{arn}:live"
     failed = stage.lam().invoke(
         FunctionName="async-rr", Payload=json.dumps({"id": "rr-fail", "mode": "fail"})
     )
