@@ -231,6 +231,8 @@ def test_a_failing_event_is_retried_then_delivered_through_the_dlq_mapping(stage
     url, queue_arn = stage.queue("async-jobs-dlq")
     stage.create("async-worker", DeadLetterConfig={"TargetArn": queue_arn})
     lam = stage.moto("lambda")
+    # The last configuration put holds (the emulator, taught, replaces the first).
+    lam.put_function_event_invoke_config(FunctionName="async-worker", MaximumRetryAttempts=0)
     lam.put_function_event_invoke_config(FunctionName="async-worker", MaximumRetryAttempts=1)
     assert lam.get_function_configuration(FunctionName="async-worker")["DeadLetterConfig"] == {
         "TargetArn": queue_arn
