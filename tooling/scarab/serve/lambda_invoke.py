@@ -58,6 +58,8 @@ RETRY_DELAY_ENV = "SCARAB_SERVE_ASYNC_RETRY_DELAY_S"
 DEFAULT_RETRIES = 2  # Lambda's default MaximumRetryAttempts for asynchronous invocations
 SYNC_PAYLOAD_LIMIT = 6 * 1024 * 1024
 EVENT_PAYLOAD_LIMIT = 1024 * 1024  # asynchronous invocations (1 MB since 2025; 256 KB before)
+# How long an Event invocation may wait for a free worker before it counts as failed.
+EVENT_QUEUE_S = 300.0
 # How long a function only Invoke uses keeps its warm workers (Lambda keeps idle
 # environments for minutes too).
 KEEP_WARM_S = 600.0
@@ -263,8 +265,10 @@ class LambdaInvoker:
             if attempt:
                 await asyncio.sleep(delay * 2 ** (attempt - 1))
             try:
+                # Lambda's queue holds an event until a worker is free (not a caller's
+                # deadline): a busy pool delays it, and the function's timeout bounds the run.
                 await self.runtime.invoke(
-                    fn, payload, request_id, fn.timeout_s + 5, invoked_arn(target, fn)
+                    fn, payload, request_id, fn.timeout_s + EVENT_QUEUE_S, invoked_arn(target, fn)
                 )
             except (InvokeError, InvokeTimeout) as exc:
                 failure = exc
@@ -376,7 +380,7 @@ class LambdaInvoker:
                 fn,
                 json.dumps(event).encode(),
                 request_id,
-                fn.timeout_s + 5,
+                fn.timeout_s + EVENT_QUEUE_S,
                 invoked_arn(mapped, fn),
             )
         except (InvokeError, InvokeTimeout) as exc:
