@@ -33,11 +33,13 @@ from scarab.deploy.reader import (
     ObservedApi,
     ObservedCache,
     ObservedFunction,
+    ObservedJobs,
     ObservedKey,
     ObservedPlan,
     ObservedRegistry,
     ObservedRole,
     ObservedUnit,
+    ObservedUploads,
 )
 from scarab.deploy.teardown import plan_destroy
 from scarab.functions import ALL_ROUTES, FUNCTIONS
@@ -94,6 +96,11 @@ def live_unit(d: Desired, fn: FunctionSpec) -> ObservedUnit:
                 "Runtime": fn.runtime,
                 "Handler": fn.handler,
                 "PackageType": "Zip",
+                **(
+                    {"DeadLetterConfig": {"TargetArn": fn.dead_letter_arn}}
+                    if fn.dead_letter_arn
+                    else {}
+                ),
             },
             code={},
             tags=dict(fn.tags),
@@ -173,6 +180,51 @@ def converged(d: Desired) -> Observed:
         ),
         keys=[ObservedKey("k1", d.usage_plan.first_key_name, True, "", True)],
         alarms=converged_alarms(d),
+        uploads=converged_uploads(d),
+        jobs=converged_jobs(d),
+    )
+
+
+def converged_uploads(d: Desired) -> ObservedUploads | None:
+    """The uploads bucket as the reader finds it after a deploy of `d`."""
+    u = d.uploads
+    if u is None:
+        return None
+    return ObservedUploads(
+        bucket_exists=True,
+        tags=dict(u.tags),
+        public_access_blocked=True,
+        encrypted=True,
+        owner_enforced=True,
+        lifecycle=list(u.lifecycle["Rules"]),
+        cors=list(u.cors["CORSRules"]),
+    )
+
+
+def converged_jobs(d: Desired) -> ObservedJobs | None:
+    """The jobs table, queue, invoke config and mapping as found after a deploy of `d`."""
+    j = d.jobs
+    if j is None:
+        return None
+    fn = d.function(j.function_key)
+    return ObservedJobs(
+        table_exists=True,
+        ttl_enabled=True,
+        ttl_attribute=j.ttl_attribute,
+        table_tags=dict(j.tags),
+        queue_url=f"https://sqs.{d.region}.amazonaws.com/{d.account_id}/{j.queue}",
+        queue_attributes={**j.queue_attributes, "QueueArn": j.queue_arn},
+        queue_tags=dict(j.tags),
+        invoke_config={**j.invoke_config, "FunctionArn": fn.alias_arn},
+        mappings=[
+            {
+                "UUID": "m1",
+                "FunctionArn": fn.alias_arn,
+                "BatchSize": 10,
+                "FunctionResponseTypes": ["ReportBatchItemFailures"],
+                "State": "Enabled",
+            }
+        ],
     )
 
 

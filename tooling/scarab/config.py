@@ -54,6 +54,11 @@ DERIVED_ENV = (
     "SCARAB_THINKING",
     "GOOGLE_API_KEY_PARAM",
     "GOOGLE_API_KEY_BACKEND",
+    # Presigned uploads and jobs ([uploads], [jobs]; contract with lens.settings).
+    "SCARAB_UPLOADS_BUCKET",
+    "SCARAB_UPLOADS_MAX_BYTES",
+    "SCARAB_JOBS_TABLE",
+    "SCARAB_JOBS_TTL_S",
 )
 # Names that look like secrets: [function.environment] is stored in plaintext on the
 # function (and in every `get-function-configuration`), so these belong in `scarab secrets`.
@@ -428,6 +433,23 @@ class CacheConfig(_Strict):
     shared: bool = True
 
 
+class UploadsConfig(_Strict):
+    """[uploads]: presigned S3 uploads to the stage's uploads bucket (POST /uploads)."""
+
+    # The largest object a presigned POST accepts (its content-length-range), in MiB.
+    max_mb: int = Field(50, ge=1, le=5000, description="MiB")
+
+
+class JobsConfig(_Strict):
+    """[jobs]: asynchronous jobs (POST /jobs) run by the analyze function invoking itself."""
+
+    # How long a job's record (and its idempotency record) is kept: DynamoDB's TTL.
+    ttl_hours: int = Field(24, ge=1, le=720)
+    # Lambda's retries of a failed asynchronous run (EventInvokeConfig; Lambda allows 0-2)
+    # before the event goes to the dead-letter queue and the job ends failed.
+    retries: int = Field(2, ge=0, le=2)
+
+
 # An address SNS and AWS Budgets can mail: one name@domain, no display name or list.
 _EMAIL_RE = re.compile(
     r"^[A-Za-z0-9.!#$%&'*+/=?^_`{|}~-]+@"
@@ -518,6 +540,8 @@ class ScarabConfig(_Strict):
     lock: LockConfig = Field(default_factory=LockConfig)  # type: ignore[arg-type]
     log: LogConfig = Field(default_factory=LogConfig)
     cache: CacheConfig = Field(default_factory=CacheConfig)  # type: ignore[arg-type]
+    uploads: UploadsConfig = Field(default_factory=UploadsConfig)  # type: ignore[arg-type]
+    jobs: JobsConfig = Field(default_factory=JobsConfig)  # type: ignore[arg-type]
     alarms: AlarmsConfig = Field(default_factory=AlarmsConfig)  # type: ignore[arg-type]
     budget: BudgetConfig | None = None
     sagemaker: SageMakerConfig = Field(default_factory=SageMakerConfig)  # type: ignore[arg-type]
@@ -744,6 +768,13 @@ def name_length_problem(app: str, stage: str, region: str | None) -> str | None:
         over.append(
             f"the model artifacts bucket name {base}-models-<account id>-{region}"
             f" ({models_len} characters; S3 allows {_S3_BUCKET_MAX})"
+        )
+    # <app>-<stage>-uploads-<account>-<region>: the bucket presigned uploads go to.
+    uploads_len = len(f"{base}-uploads-") + _ACCOUNT_ID_LEN + 1 + len(region or "")
+    if region and uploads_len > _S3_BUCKET_MAX:
+        over.append(
+            f"the uploads bucket name {base}-uploads-<account id>-{region}"
+            f" ({uploads_len} characters; S3 allows {_S3_BUCKET_MAX})"
         )
     if not over:
         return None

@@ -138,7 +138,10 @@ ANALYZE = FunctionDef(
     name="analyze",
     handler="lens.entry.analyze.lambda_handler",
     requirements=TASK_ROOT / "requirements" / "analyze.txt",
-    description="Gemini analysis: POST /analyze, GET /health, GET /openapi.json",
+    description=(
+        "Gemini analysis: POST /analyze, /uploads and /jobs, GET /jobs/{id}, /health and"
+        " /openapi.json"
+    ),
     uses_gemini=True,
     # lens.handler serves every route and needs the models' code: not this function's.
     source_exclude=(*_MODELS_ONLY, "lens/handler.py"),

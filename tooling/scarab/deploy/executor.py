@@ -40,6 +40,9 @@ ROLE_NOT_READY = "cannot be assumed by Lambda"
 # "The provided execution role does not have permissions to call CreateNetworkInterface
 # on EC2" until IAM has propagated it).
 ENI_GRANT_NOT_READY = "does not have permissions to call CreateNetworkInterface"
+# Nor the jobs' queue grant: a function's DeadLetterConfig ("... does not have permissions
+# to call SendMessage on SQS") and the queue's event source mapping (ReceiveMessage).
+SQS_GRANT_NOT_READY = "does not have permissions to call"
 # SageMaker's CreateModel checks that it can assume the execution role, which a role IAM
 # has just created cannot be for a few seconds either.
 SAGEMAKER_ROLE_NOT_READY = "Could not assume role"
@@ -51,6 +54,10 @@ GONE = frozenset(
         "NoSuchEntity",
         "NoSuchEntityException",
         "RepositoryNotFoundException",
+        "NoSuchBucket",
+        # SQS: its JSON protocol's code, and the query protocol's.
+        "AWS.SimpleQueueService.NonExistentQueue",
+        "QueueDoesNotExist",
     }
 )
 _SUB = re.compile(r"\$\{([^}]+)\}")
@@ -130,7 +137,12 @@ class Executor:
         retry: dict[str, Any] = {}
         if ins.retry_while_role_not_ready:
             retry = {
-                "retry_message": (ROLE_NOT_READY, ENI_GRANT_NOT_READY, SAGEMAKER_ROLE_NOT_READY),
+                "retry_message": (
+                    ROLE_NOT_READY,
+                    ENI_GRANT_NOT_READY,
+                    SAGEMAKER_ROLE_NOT_READY,
+                    SQS_GRANT_NOT_READY,
+                ),
                 "attempts": 12,
             }
         try:

@@ -24,6 +24,8 @@ from scarab.artifacts.image import image_tag
 from scarab.config import ScarabConfig
 from scarab.deploy import routes as routes_mod
 from scarab.deploy.models import (
+    JOBS_BATCH_SIZE,
+    JOBS_RESPONSE_TYPES,
     PREFLIGHT_REQUEST_TEMPLATES,
     URL_INVOKE_ACTION,
     Code,
@@ -34,6 +36,8 @@ from scarab.deploy.models import (
 )
 from scarab.deploy.planner_cache import TABLE_KEY as CACHE_TABLE_KEY
 from scarab.deploy.planner_cache import ttl_specification
+from scarab.deploy.planner_jobs import TABLE_KEY as JOBS_TABLE_KEY
+from scarab.deploy.planner_jobs import ttl_specification as jobs_ttl_specification
 from scarab.deploy.planner_registry import PUBLIC_ACCESS_BLOCK, TABLE_KEY
 from scarab.deploy.planner_versions import DESCRIPTION_MARK, config_digest, version_configuration
 from scarab.deploy.release_models import LIVE_ALIAS
@@ -68,6 +72,7 @@ REPOSITORY = "Repository"
 ALIAS = f"Alias{LIVE_ALIAS}"
 REGISTRY_TABLE, MODELS_BUCKET = "RegistryTable", "ModelsBucket"
 CACHE_TABLE = "CacheTable"
+UPLOADS_BUCKET, JOBS_TABLE, JOBS_QUEUE = "UploadsBucket", "JobsTable", "JobsQueue"
 ALARM_TOPIC, ALARM_SUBSCRIPTION, BUDGET = "AlarmTopic", "AlarmSubscription", "Budget"
 # In --code-uri's key: replaced by each function's name.
 FUNCTION_PLACEHOLDER = "{function}"
@@ -243,6 +248,8 @@ class _Template:
         self._repository()
         self._registry()
         self._cache()
+        self._uploads()
+        self._jobs()
         self._code_parameters()
         for fn in d.functions:
             self._role(fn)
@@ -252,6 +259,7 @@ class _Template:
         for fn in d.functions:
             self._permission(fn)
             self._url(fn)
+        self._jobs_invoke()
         self._usage_plan()
         self._alarms()
         self._budget()
@@ -302,7 +310,9 @@ class _Template:
     def _environment(self, fn: FunctionSpec) -> dict[str, Any]:
         """The function's variables: the user's as written (literal), scarab's registry
         names with the account and region substituted by CloudFormation."""
-        derived = self.d.registry.environment if self.d.registry else {}
+        derived = dict(self.d.registry.environment) if self.d.registry else {}
+        if self.d.uploads is not None:
+            derived.update(self.d.uploads.environment)
         return {k: _sub(v) if derived.get(k) == v else v for k, v in fn.environment.items()}
 
     def _registry(self) -> None:
@@ -362,6 +372,114 @@ class _Template:
             },
             DeletionPolicy="Delete",
             UpdateReplacePolicy="Delete",
+        )
+
+    def _uploads(self) -> None:
+        """The uploads bucket with the settings deploy gives it (leftovers only: it goes
+        with the stack, once emptied)."""
+        u = self.d.uploads
+        if u is None:
+            return
+        [rule] = u.lifecycle["Rules"]
+        [cors] = u.cors["CORSRules"]
+        self.add(
+            UPLOADS_BUCKET,
+            "AWS::S3::Bucket",
+            {
+                "BucketName": _sub(u.bucket),
+                "PublicAccessBlockConfiguration": PUBLIC_ACCESS_BLOCK,
+                "OwnershipControls": {"Rules": [{"ObjectOwnership": "BucketOwnerEnforced"}]},
+                "BucketEncryption": {
+                    "ServerSideEncryptionConfiguration": [
+                        {"ServerSideEncryptionByDefault": {"SSEAlgorithm": "AES256"}}
+                    ],
+                },
+                # CloudFormation spells the rules differently from the S3 API.
+                "LifecycleConfiguration": {
+                    "Rules": [
+                        {
+                            "Id": rule["ID"],
+                            "Prefix": rule["Filter"]["Prefix"],
+                            "Status": rule["Status"],
+                            "ExpirationInDays": rule["Expiration"]["Days"],
+                            "AbortIncompleteMultipartUpload": rule[
+                                "AbortIncompleteMultipartUpload"
+                            ],
+                        }
+                    ]
+                },
+                "CorsConfiguration": {
+                    "CorsRules": [
+                        {
+                            "AllowedHeaders": cors["AllowedHeaders"],
+                            "AllowedMethods": cors["AllowedMethods"],
+                            "AllowedOrigins": cors["AllowedOrigins"],
+                            "MaxAge": cors["MaxAgeSeconds"],
+                        }
+                    ]
+                },
+                "Tags": _tag_list(u.tags),
+            },
+            DeletionPolicy="Delete",
+            UpdateReplacePolicy="Delete",
+        )
+
+    def _jobs(self) -> None:
+        """The jobs table (DynamoDB's TTL on) and the dead-letter queue."""
+        j = self.d.jobs
+        if j is None:
+            return
+        self.add(
+            JOBS_TABLE,
+            "AWS::DynamoDB::Table",
+            {
+                "TableName": j.table,
+                "AttributeDefinitions": JOBS_TABLE_KEY["AttributeDefinitions"],
+                "KeySchema": JOBS_TABLE_KEY["KeySchema"],
+                "BillingMode": "PAY_PER_REQUEST",
+                "TimeToLiveSpecification": jobs_ttl_specification(j),
+                "Tags": _tag_list(j.tags),
+            },
+            DeletionPolicy="Delete",
+            UpdateReplacePolicy="Delete",
+        )
+        attrs = j.queue_attributes
+        self.add(
+            JOBS_QUEUE,
+            "AWS::SQS::Queue",
+            {
+                "QueueName": j.queue,
+                "MessageRetentionPeriod": int(attrs["MessageRetentionPeriod"]),
+                "VisibilityTimeout": int(attrs["VisibilityTimeout"]),
+                "Tags": _tag_list(j.tags),
+            },
+            DeletionPolicy="Delete",
+            UpdateReplacePolicy="Delete",
+        )
+
+    def _jobs_invoke(self) -> None:
+        """The job function's `live` alias: its retries, and the queue's mapping to it."""
+        j = self.d.jobs
+        if j is None:
+            return
+        fn = self.d.function(j.function_key)
+        alias = own_id(fn, FUNCTION + ALIAS)
+        self.add(
+            own_id(fn, "EventInvokeConfig"),
+            "AWS::Lambda::EventInvokeConfig",
+            {"FunctionName": {"Ref": own_id(fn, FUNCTION)}, "Qualifier": LIVE_ALIAS,
+             **j.invoke_config},
+            DependsOn=[alias],
+        )  # fmt: skip
+        self.add(
+            own_id(fn, "JobsMapping"),
+            "AWS::Lambda::EventSourceMapping",
+            {
+                "EventSourceArn": {"Fn::GetAtt": [JOBS_QUEUE, "Arn"]},
+                "FunctionName": {"Ref": alias},
+                "BatchSize": JOBS_BATCH_SIZE,
+                "FunctionResponseTypes": list(JOBS_RESPONSE_TYPES),
+            },
         )
 
     def _repository(self) -> None:
@@ -428,6 +546,11 @@ class _Template:
             props["VpcConfig"] = fn.vpc.as_params()
         if fn.snapstart:  # SnapStart snapshots published versions (zip only: see config)
             props["SnapStart"] = {"ApplyOn": "PublishedVersions"}
+        dead_letter = {"Fn::GetAtt": [JOBS_QUEUE, "Arn"]}
+        if fn.dead_letter_arn is not None and self.fmt == "sam":
+            props["DeadLetterQueue"] = {"Type": "SQS", "TargetArn": dead_letter}
+        elif fn.dead_letter_arn is not None:
+            props["DeadLetterConfig"] = {"TargetArn": dead_letter}
         image = fn.code.package == "image"
         image_uri = _sub(f"{fn.code.image_repository}:${{{IMAGE_TAG}}}")
         s3 = {"Bucket": {"Ref": "CodeBucket"}, "Key": {"Ref": own_id(fn, "CodeKey")}}

@@ -264,6 +264,8 @@ class FunctionSpec:
     keep_versions: int = 10
     # Lambda SnapStart on published versions ([function] / [functions.<name>] snapstart).
     snapstart: bool = False
+    # The SQS queue Lambda sends a failed asynchronous event to (the jobs' function).
+    dead_letter_arn: str | None = None
 
     @property
     def alias_arn(self) -> str:
@@ -497,6 +499,222 @@ def cache_environment(config: ScarabConfig) -> dict[str, str]:
     return env
 
 
+# Presigned uploads and jobs (contract with lens.settings, which reads these).
+UPLOADS_BUCKET_ENV = "SCARAB_UPLOADS_BUCKET"
+UPLOADS_MAX_BYTES_ENV = "SCARAB_UPLOADS_MAX_BYTES"
+JOBS_TABLE_ENV = "SCARAB_JOBS_TABLE"
+JOBS_TTL_ENV = "SCARAB_JOBS_TTL_S"
+UPLOADS_PREFIX = "uploads/"
+JOBS_KEY_ATTRIBUTE = "id"
+JOBS_TTL_ATTRIBUTE = "expiration"
+# Scarab's by name (config.DERIVED_ENV reserves them), so never listed in the managed-env
+# tag: AWS caps a tag value at 256 characters, and the names already there come close.
+UNTAGGED_ENV = frozenset({UPLOADS_BUCKET_ENV, UPLOADS_MAX_BYTES_ENV, JOBS_TABLE_ENV, JOBS_TTL_ENV})
+MIB = 1024 * 1024
+# A browser may cache the bucket's CORS preflight this long.
+UPLOADS_CORS_MAX_AGE_S = 3600
+# Leftover uploads (never analyzed, or a multipart upload never finished) go after a day.
+UPLOADS_EXPIRE_DAYS = 1
+UPLOADS_LIFECYCLE_ID = "scarab-expire-uploads"
+# SQS's longest retention: a failed job's event waits there until the mapping marks it.
+JOBS_DLQ_RETENTION_S = 14 * 86400
+# An asynchronous job event older than this is not retried any more (it goes to the DLQ).
+JOBS_MAX_EVENT_AGE_S = 3600
+JOBS_BATCH_SIZE = 10
+JOBS_RESPONSE_TYPES = ("ReportBatchItemFailures",)
+# SQS's longest visibility timeout (12 hours).
+_SQS_MAX_VISIBILITY_S = 43200
+
+
+@dataclass(frozen=True)
+class UploadsSpec:
+    """The stage's uploads bucket: private, encrypted, owner-enforced, CORS for the
+    stage's origins (POST only), objects under uploads/ expiring after a day."""
+
+    bucket: str
+    bucket_arn: str
+    origins: tuple[str, ...]
+    max_bytes: int
+    tags: dict[str, str]
+
+    @property
+    def environment(self) -> dict[str, str]:
+        return {UPLOADS_BUCKET_ENV: self.bucket, UPLOADS_MAX_BYTES_ENV: str(self.max_bytes)}
+
+    @property
+    def cors(self) -> dict[str, Any]:
+        """The bucket's CORSConfiguration (S3's spelling): a browser POSTs the form."""
+        return {
+            "CORSRules": [
+                {
+                    "AllowedHeaders": ["*"],
+                    "AllowedMethods": ["POST"],
+                    "AllowedOrigins": list(self.origins),
+                    "MaxAgeSeconds": UPLOADS_CORS_MAX_AGE_S,
+                }
+            ]
+        }
+
+    @property
+    def lifecycle(self) -> dict[str, Any]:
+        """The bucket's LifecycleConfiguration (S3's spelling)."""
+        return {
+            "Rules": [
+                {
+                    "ID": UPLOADS_LIFECYCLE_ID,
+                    "Filter": {"Prefix": UPLOADS_PREFIX},
+                    "Status": "Enabled",
+                    "Expiration": {"Days": UPLOADS_EXPIRE_DAYS},
+                    "AbortIncompleteMultipartUpload": {"DaysAfterInitiation": UPLOADS_EXPIRE_DAYS},
+                }
+            ]
+        }
+
+
+def uploads_spec(
+    config: ScarabConfig, *, account_id: str, region: str, partition: str
+) -> UploadsSpec:
+    names = Names(config.app, config.stage)
+    bucket = names.uploads_bucket(account_id, region)
+    return UploadsSpec(
+        bucket=bucket,
+        bucket_arn=f"arn:{partition}:s3:::{bucket}",
+        origins=tuple(config.function.allowed_origins),
+        max_bytes=config.uploads.max_mb * MIB,
+        tags=names.tags,
+    )
+
+
+def uploads_policy(uploads: UploadsSpec) -> dict[str, Any]:
+    """An inline policy that writes, reads and deletes objects under exactly the
+    uploads bucket's uploads/ prefix (the presigned POST is signed with it)."""
+    return {
+        "Version": "2012-10-17",
+        "Statement": [
+            {
+                "Sid": "UseUploads",
+                "Effect": "Allow",
+                "Action": ["s3:PutObject", "s3:GetObject", "s3:DeleteObject"],
+                "Resource": f"{uploads.bucket_arn}/{UPLOADS_PREFIX}*",
+            }
+        ],
+    }
+
+
+@dataclass(frozen=True)
+class JobsSpec:
+    """The stage's jobs: a DynamoDB table with DynamoDB's TTL on `expiration`, and the
+    dead-letter queue of the job function's failed asynchronous runs, mapped back to it."""
+
+    table: str
+    table_arn: str
+    queue: str
+    queue_arn: str
+    ttl_seconds: int
+    retries: int
+    # The function that runs them (the one serving POST /jobs) and its role's timeout.
+    function_key: str
+    visibility_timeout: int
+    tags: dict[str, str]
+    ttl_attribute: str = JOBS_TTL_ATTRIBUTE
+
+    @property
+    def environment(self) -> dict[str, str]:
+        return {JOBS_TABLE_ENV: self.table, JOBS_TTL_ENV: str(self.ttl_seconds)}
+
+    @property
+    def queue_attributes(self) -> dict[str, str]:
+        """The queue's attributes as SQS spells them (strings)."""
+        return {
+            "MessageRetentionPeriod": str(JOBS_DLQ_RETENTION_S),
+            "VisibilityTimeout": str(self.visibility_timeout),
+        }
+
+    @property
+    def invoke_config(self) -> dict[str, int]:
+        """The EventInvokeConfig of the function's `live` alias (what it invokes itself
+        through: context.invoked_function_arn names the alias the API invoked)."""
+        return {
+            "MaximumRetryAttempts": self.retries,
+            "MaximumEventAgeInSeconds": JOBS_MAX_EVENT_AGE_S,
+        }
+
+
+def jobs_function(functions: Iterable[FunctionDef]) -> FunctionDef | None:
+    """The function that serves POST /jobs (None: none of `functions` does)."""
+    return next((f for f in functions if any(r.path == "/jobs" for r in f.routes)), None)
+
+
+def serves_uploads(fn_def: FunctionDef) -> bool:
+    """Whether `fn_def` reads uploads: it serves /analyze, /predict or /jobs."""
+    paths = ("/analyze", "/predict/{model_id}", "/uploads", "/jobs")
+    return any(r.path in paths for r in fn_def.routes)
+
+
+def jobs_spec(
+    config: ScarabConfig,
+    fn_def: FunctionDef,
+    *,
+    account_id: str,
+    region: str,
+    partition: str,
+) -> JobsSpec:
+    names = Names(config.app, config.stage)
+    timeout = function_settings(config, fn_def.name).timeout
+    return JobsSpec(
+        table=names.jobs_table,
+        table_arn=f"arn:{partition}:dynamodb:{region}:{account_id}:table/{names.jobs_table}",
+        queue=names.jobs_dlq,
+        queue_arn=f"arn:{partition}:sqs:{region}:{account_id}:{names.jobs_dlq}",
+        ttl_seconds=config.jobs.ttl_hours * 3600,
+        retries=config.jobs.retries,
+        function_key=fn_def.name,
+        # AWS refuses an SQS mapping whose queue hides a message for less than the
+        # function's timeout; six times it is AWS's advice (a batch may be retried).
+        visibility_timeout=min(_SQS_MAX_VISIBILITY_S, max(30, 6 * timeout)),
+        tags=names.tags,
+    )
+
+
+def jobs_policy(jobs: JobsSpec, function_arn: str) -> dict[str, Any]:
+    """An inline policy for exactly the jobs table, the dead-letter queue (Lambda sends
+    to it as the function's role; the mapping receives and deletes with it) and the
+    function invoking itself (any qualifier: it invokes the ARN it was invoked by)."""
+    return {
+        "Version": "2012-10-17",
+        "Statement": [
+            {
+                "Sid": "UseJobsTable",
+                "Effect": "Allow",
+                "Action": [
+                    "dynamodb:GetItem",
+                    "dynamodb:PutItem",
+                    "dynamodb:UpdateItem",
+                    "dynamodb:DeleteItem",
+                ],
+                "Resource": jobs.table_arn,
+            },
+            {
+                "Sid": "UseJobsDeadLetterQueue",
+                "Effect": "Allow",
+                "Action": [
+                    "sqs:ReceiveMessage",
+                    "sqs:DeleteMessage",
+                    "sqs:GetQueueAttributes",
+                    "sqs:SendMessage",
+                ],
+                "Resource": jobs.queue_arn,
+            },
+            {
+                "Sid": "InvokeItselfForJobs",
+                "Effect": "Allow",
+                "Action": "lambda:InvokeFunction",
+                "Resource": [function_arn, f"{function_arn}:*"],
+            },
+        ],
+    }
+
+
 @dataclass(frozen=True)
 class UsagePlanSpec:
     name: str
@@ -532,6 +750,10 @@ class Desired:
     registry: RegistrySpec | None = None
     # The shared response cache table ([cache] shared, with a TTL above 0).
     cache: CacheSpec | None = None
+    # The uploads bucket, and the jobs' table and dead-letter queue (None: no function
+    # of the stage serves POST /jobs).
+    uploads: UploadsSpec | None = None
+    jobs: JobsSpec | None = None
     # [alarms] (None: enabled = false) and [budget] (None: no [budget] table).
     alarms: StageAlarms | None = None
     budget: BudgetSpec | None = None
@@ -694,6 +916,8 @@ def function_spec(
     registry: RegistrySpec | None = None,
     cache: CacheSpec | None = None,
     log: bool = False,
+    uploads: UploadsSpec | None = None,
+    jobs: JobsSpec | None = None,
 ) -> FunctionSpec:
     """Function `fn_def` of the stage as it should be, with its role and log group;
     with `log`, it writes the prediction log (its URL's location, a role that reads it)."""
@@ -711,20 +935,29 @@ def function_spec(
         policies[names.registry_policy] = registry_policy(registry)
     if cache is not None:
         policies[names.cache_policy] = cache_policy(cache)
+    arn = f"arn:{partition}:lambda:{region}:{account_id}:function:{own.function}"
+    if uploads is not None and serves_uploads(fn_def):
+        env.update(uploads.environment)
+        policies[names.uploads_policy] = uploads_policy(uploads)
+    dead_letter = None
+    if jobs is not None and jobs.function_key == fn_def.name:
+        env.update(jobs.environment)
+        policies[names.jobs_policy] = jobs_policy(jobs, arn)
+        dead_letter = jobs.queue_arn
     vpc = vpc_spec(config.function_vpc(fn_def.name))
     if vpc is not None:
         policies[names.vpc_policy] = vpc_policy()
     return FunctionSpec(
         key=fn_def.name,
         name=own.function,
-        arn=f"arn:{partition}:lambda:{region}:{account_id}:function:{own.function}",
+        arn=arn,
         runtime=config.function.runtime,
         handler=fn_def.handler,
         memory=settings.memory,
         timeout=settings.timeout,
         architecture=settings.architecture,
         environment=env,
-        tags={**names.tags, TAG_MANAGED_ENV: " ".join(sorted(env))},
+        tags={**names.tags, TAG_MANAGED_ENV: " ".join(sorted(set(env) - UNTAGGED_ENV))},
         code=code,
         description=f"Scarab {fn_def.name}: {fn_def.description} (deployed by scarab)",
         role_name=own.role,
@@ -736,6 +969,7 @@ def function_spec(
         vpc=vpc,
         snapstart=settings.snapstart,
         keep_versions=settings.keep_versions,
+        dead_letter_arn=dead_letter,
     )
 
 
@@ -774,10 +1008,15 @@ def desired_state(
             names, account_id=account_id, region=region, partition=partition, seeds=seeds
         )
     cache = cache_spec(config, account_id=account_id, region=region, partition=partition)
+    where = {"account_id": account_id, "region": region, "partition": partition}
+    uploads = uploads_spec(config, **where)
+    runs_jobs = jobs_function(functions)
+    jobs = None if runs_jobs is None else jobs_spec(config, runs_jobs, **where)
     specs = tuple(
         function_spec(
             config, f, account_id=account_id, region=region, partition=partition,
             code=codes[f.name], registry=registry, cache=cache, log=log,
+            uploads=uploads, jobs=jobs,
         )
         for f in functions
     )  # fmt: skip
@@ -832,6 +1071,8 @@ def desired_state(
         retired=retired,
         registry=registry,
         cache=cache,
+        uploads=uploads,
+        jobs=jobs,
         alarms=stage_alarms(config, specs, account_id, region, partition),
         budget=budget_spec(config),
     )

@@ -29,7 +29,7 @@ from scarab.deploy.instructions import (
     UploadArtifact,
     WaitForFunction,
 )
-from scarab.deploy.models import NO_VPC, Desired, FunctionSpec, live_vpc
+from scarab.deploy.models import NO_VPC, UNTAGGED_ENV, Desired, FunctionSpec, live_vpc
 from scarab.deploy.planner_alarms import plan_alarms
 from scarab.deploy.planner_api import (
     API_KEY_ID,
@@ -44,6 +44,7 @@ from scarab.deploy.planner_api import (
     resource_var,
 )
 from scarab.deploy.planner_cache import plan_cache
+from scarab.deploy.planner_jobs import plan_jobs_invoke, plan_jobs_store
 from scarab.deploy.planner_registry import plan_registry_store, plan_seeds
 from scarab.deploy.planner_snapstart import (
     check_snapstart,
@@ -51,6 +52,7 @@ from scarab.deploy.planner_snapstart import (
     snapstart_drift,
     snapstart_update_params,
 )
+from scarab.deploy.planner_uploads import plan_uploads
 from scarab.deploy.planner_url import plan_url, url_var
 from scarab.deploy.planner_versions import (
     Provenance,
@@ -106,7 +108,8 @@ def previously_managed(function: ObservedFunction | None, state_env: list[str]) 
     tagged = set()
     if function is not None:
         tagged = set(function.tags.get(TAG_MANAGED_ENV, "").split())
-    return tagged | set(state_env)
+    # Scarab's by name, never in the tag (see models.UNTAGGED_ENV).
+    return tagged | set(state_env) | UNTAGGED_ENV
 
 
 def _tag_list(tags: dict[str, str]) -> list[dict[str, str]]:
@@ -199,6 +202,8 @@ _SCARAB_POLICIES = (
     "scarab-use-cache",
     "scarab-vpc-network-interfaces",
     "scarab-invoke-endpoints",
+    "scarab-use-uploads",
+    "scarab-run-jobs",
 )
 
 
@@ -412,6 +417,8 @@ def plan_function(
             params.update(PackageType="Zip", Runtime=fn.runtime, Handler=fn.handler)
         if fn.vpc is not None:
             params["VpcConfig"] = fn.vpc.as_params()
+        if fn.dead_letter_arn is not None:
+            params["DeadLetterConfig"] = {"TargetArn": fn.dead_letter_arn}
         params.update(snapstart_create_params(fn))
         create = ApiCall("lambda", "CreateFunction", params, retry_while_role_not_ready=True)
         return [Step(res, "create", "missing", (*upload, create, wait))]
@@ -470,6 +477,9 @@ def plan_function(
     snapstart_change = snapstart_drift(fn, cfg)
     if snapstart_change:
         diffs.append(snapstart_change)
+    live_dlq = (cfg.get("DeadLetterConfig") or {}).get("TargetArn") or None
+    if not live.dead_letter_unreported and live_dlq != fn.dead_letter_arn:
+        diffs.append(f"dead-letter queue {live_dlq or 'none'} -> {fn.dead_letter_arn or 'none'}")
     if diffs:
         params = {
             "FunctionName": fn.name,
@@ -486,15 +496,19 @@ def plan_function(
             params.update(Runtime=fn.runtime, Handler=fn.handler)
         else:
             params["ImageConfig"] = _image_config(fn)
+        if fn.dead_letter_arn is not None or live_dlq is not None:
+            # An empty TargetArn removes it.
+            params["DeadLetterConfig"] = {"TargetArn": fn.dead_letter_arn or ""}
         params.update(snapstart_update_params(fn, cfg))
         update = ApiCall(
             "lambda", "UpdateFunctionConfiguration", params, retry_while_role_not_ready=True
         )
         tagged = set(live.tags.get(TAG_MANAGED_ENV, "").split())
-        if set(fn.environment) - tagged:
+        if set(fn.environment) - tagged - UNTAGGED_ENV:
             # Name the new variables as scarab's before setting them: a run killed in
             # between must not leave a variable on the function that nothing says is ours.
-            during = {**fn.tags, TAG_MANAGED_ENV: " ".join(sorted(tagged | set(fn.environment)))}
+            named = (tagged | set(fn.environment)) - UNTAGGED_ENV
+            during = {**fn.tags, TAG_MANAGED_ENV: " ".join(sorted(named))}
             tag = ApiCall("lambda", "TagResource", {"Resource": fn.arn, "Tags": during})
             steps.append(Step(f"{res} tags", "update", "names the new variables", (tag,)))
             live_tags = {**live.tags, **during}
@@ -656,6 +670,10 @@ def plan(
     steps += plan_seeds(d, obs.registry)
     # The cache table too: every function reads it from its first call.
     steps += plan_cache(d, obs.cache)
+    # The uploads bucket, and the jobs' table and queue: the function's DeadLetterConfig
+    # names the queue, which Lambda checks exists.
+    steps += plan_uploads(d, obs.uploads)
+    steps += plan_jobs_store(d, obs.jobs)
     steps += plan_image(d, obs, project_dir or Path.cwd())
     steps += plan_artifact_bucket(d, obs)
     carried = carried_environment(obs, (state_env or {}).get(ALL_ROUTES_NAME, []))
@@ -669,6 +687,8 @@ def plan(
         steps += plan_release(fn, unit, environment, made_by, canary_percent)
         release = planned_release(fn, unit, environment, canary_percent)
         steps += plan_prune(fn, unit, release)
+    # On the `live` alias the releases made: its retries and the queue's mapping to it.
+    steps += plan_jobs_invoke(d, obs.jobs)
     # The alias's permission before the integrations name the alias; on a first deploy
     # after the API exists (the permission names it). Either way before the deployment.
     permissions = [s for fn in d.functions for s in plan_permission(d, fn, obs.unit(fn.key), obs)]

@@ -50,7 +50,7 @@ def version_configuration(fn: FunctionSpec, environment: dict[str, str]) -> dict
     `environment` is the one $LATEST has after the plan (the config's variables and any
     someone else set)."""
     image = fn.code.package == "image"
-    return {
+    frozen: dict[str, Any] = {
         "package": fn.code.package,
         "memory": fn.memory,
         "timeout": fn.timeout,
@@ -65,6 +65,9 @@ def version_configuration(fn: FunctionSpec, environment: dict[str, str]) -> dict
         # A published version is snapshotted or not: switching SnapStart is a new version.
         "snapstart": fn.snapstart,
     }
+    if fn.dead_letter_arn is not None:  # only then, so other functions' digests stay
+        frozen["dead_letter"] = fn.dead_letter_arn
+    return frozen
 
 
 def config_digest(configuration: dict[str, Any]) -> str:

@@ -65,6 +65,9 @@ class ObservedFunction:
     # The qualifiers (versions, aliases) with provisioned concurrency; read only for a
     # function that wants SnapStart (the two do not go together).
     provisioned: list[str] = field(default_factory=list)
+    # An emulator that keeps no DeadLetterConfig (moto answers none, whatever was set):
+    # the function's dead-letter target is unknown, not missing.
+    dead_letter_unreported: bool = False
 
     @property
     def env(self) -> dict[str, str]:
@@ -142,6 +145,37 @@ class ObservedCache:
 
 
 @dataclass
+class ObservedUploads:
+    """The stage's uploads bucket as found, with the settings deploy gives it."""
+
+    bucket_exists: bool = False
+    tags: dict[str, str] = field(default_factory=dict)
+    public_access_blocked: bool = False
+    encrypted: bool = False
+    owner_enforced: bool = False
+    lifecycle: list[dict[str, Any]] = field(default_factory=list)  # its Rules
+    cors: list[dict[str, Any]] = field(default_factory=list)  # its CORSRules
+
+
+@dataclass
+class ObservedJobs:
+    """The jobs table, the dead-letter queue, and the job function's asynchronous
+    settings on its `live` alias, as found."""
+
+    table_exists: bool = False
+    ttl_enabled: bool = False
+    ttl_attribute: str | None = None
+    table_tags: dict[str, str] = field(default_factory=dict)
+    queue_url: str | None = None
+    queue_attributes: dict[str, str] = field(default_factory=dict)
+    queue_tags: dict[str, str] = field(default_factory=dict)
+    # GetFunctionEventInvokeConfig of the `live` alias (None: none, or no alias yet).
+    invoke_config: dict[str, Any] | None = None
+    # The event source mappings reading the queue (ListEventSourceMappings).
+    mappings: list[dict[str, Any]] = field(default_factory=list)
+
+
+@dataclass
 class ObservedAlarms:
     """The stage's alarms, their topic and its subscriptions, and its budget, as found.
 
@@ -176,6 +210,8 @@ class Observed:
     artifact_bucket_exists: bool = False
     registry: ObservedRegistry | None = None
     cache: ObservedCache | None = None
+    uploads: ObservedUploads | None = None
+    jobs: ObservedJobs | None = None
     alarms: ObservedAlarms | None = None
 
     @classmethod
@@ -260,6 +296,7 @@ def read_function(
             if _qualified(s, arn) == LIVE_ALIAS
         ]
     url, alias_url = read_function_urls(aws, names.function, LIVE_ALIAS in aliases, url_on_alias)
+    unreported = aws.local and "DeadLetterConfig" not in got["Configuration"]
     return ObservedFunction(
         config=got["Configuration"],
         code=got.get("Code", {}),
@@ -270,6 +307,7 @@ def read_function(
         aliases=aliases,
         alias_policy=alias_policy,
         alias_url=alias_url,
+        dead_letter_unreported=unreported,
     )
 
 
@@ -883,9 +921,139 @@ def read_all(
         obs.registry = read_registry(aws, *registry)
     # Always: a table the config no longer wants is deleted.
     obs.cache = read_cache(aws, names.cache_table)
+    obs.uploads = read_uploads(aws, names.uploads_bucket(aws.account_id, aws.region))
+    jobs_fn = next((fn for fn in functions if fn.key in (JOBS_FUNCTION, "all")), None)
+    obs.jobs = read_jobs(aws, names, jobs_fn)
     # Always too: alarms, topic and budget the config no longer wants are deleted.
     obs.alarms = read_alarms(aws, names, alarm_topic_arn(aws, names))
     return obs
+
+
+# The catalog function that runs the jobs (scarab.deploy.routes: it serves POST /jobs).
+JOBS_FUNCTION = "analyze"
+
+
+def _error_free(exc: Exception, *codes: str) -> bool:
+    return error_code(exc) in codes
+
+
+def read_uploads(aws: Aws, bucket: str) -> ObservedUploads:
+    """The uploads bucket and its settings. The check names the expected owner: a bucket
+    of that name in another account is refused, never configured or filled."""
+    obs = ObservedUploads()
+    owner = aws.account_id
+    s3 = aws.client("s3")
+    try:
+        call(s3.head_bucket, Bucket=bucket, ExpectedBucketOwner=owner)
+    except Exception as exc:
+        code = error_code(exc)
+        if code in {"404", "NoSuchBucket", "NotFound"}:
+            return obs
+        if code in {"403", "AccessDenied", "Forbidden"}:
+            raise ScarabError(
+                f"The uploads bucket {bucket} exists but is not this account's ({owner}), or"
+                " this identity may not read it; scarab will not send uploads there."
+            ) from None
+        raise
+    obs.bucket_exists = True
+    own: dict[str, Any] = {"Bucket": bucket, "ExpectedBucketOwner": owner}
+    try:
+        obs.tags = _tags({"Tags": call(s3.get_bucket_tagging, **own).get("TagSet")})
+    except Exception as exc:
+        if not _error_free(exc, "NoSuchTagSet", "NoSuchTagSetError"):
+            raise
+    try:
+        conf = call(s3.get_public_access_block, **own).get("PublicAccessBlockConfiguration", {})
+        obs.public_access_blocked = all(conf.get(k) for k in _ALL_BLOCKED)
+    except Exception as exc:
+        if not _error_free(exc, "NoSuchPublicAccessBlockConfiguration"):
+            raise
+    try:
+        enc = call(s3.get_bucket_encryption, **own)
+        rules = enc.get("ServerSideEncryptionConfiguration", {}).get("Rules", [])
+        algos = {r.get("ApplyServerSideEncryptionByDefault", {}).get("SSEAlgorithm") for r in rules}
+        obs.encrypted = bool(algos & {"AES256", "aws:kms", "aws:kms:dsse"})
+    except Exception as exc:
+        if not _error_free(exc, "ServerSideEncryptionConfigurationNotFoundError"):
+            raise
+    try:
+        rules = call(s3.get_bucket_ownership_controls, **own)["OwnershipControls"]["Rules"]
+        obs.owner_enforced = [r.get("ObjectOwnership") for r in rules] == ["BucketOwnerEnforced"]
+    except Exception as exc:
+        if not _error_free(exc, "OwnershipControlsNotFoundError"):
+            raise
+    try:
+        obs.lifecycle = list(call(s3.get_bucket_lifecycle_configuration, **own).get("Rules", []))
+    except Exception as exc:
+        if not _error_free(exc, "NoSuchLifecycleConfiguration"):
+            raise
+    try:
+        obs.cors = list(call(s3.get_bucket_cors, **own).get("CORSRules", []))
+    except Exception as exc:
+        if not _error_free(exc, "NoSuchCORSConfiguration"):
+            raise
+    return obs
+
+
+_QUEUE_GONE = {"AWS.SimpleQueueService.NonExistentQueue", "QueueDoesNotExist"}
+
+
+def read_jobs(aws: Aws, names: Names, function: FunctionNames | None) -> ObservedJobs:
+    """The jobs table (and its TTL), the dead-letter queue (its attributes, tags and the
+    mappings reading it) and `function`'s EventInvokeConfig on its `live` alias."""
+    obs = ObservedJobs()
+    table = read_cache(aws, names.jobs_table)  # the same reads: DescribeTable, TTL, tags
+    obs.table_exists, obs.ttl_enabled = table.table_exists, table.ttl_enabled
+    obs.ttl_attribute, obs.table_tags = table.ttl_attribute, table.tags
+    sqs = aws.client("sqs")
+    try:
+        url = str(
+            call(
+                sqs.get_queue_url, QueueName=names.jobs_dlq, QueueOwnerAWSAccountId=aws.account_id
+            )["QueueUrl"]
+        )
+    except Exception as exc:
+        if error_code(exc) not in _QUEUE_GONE:
+            raise
+        url = None
+    if url is not None:
+        obs.queue_url = url
+        got = call(sqs.get_queue_attributes, QueueUrl=url, AttributeNames=["All"])
+        obs.queue_attributes = dict(got.get("Attributes") or {})
+        obs.queue_tags = dict(call(sqs.list_queue_tags, QueueUrl=url).get("Tags") or {})
+        queue_arn = obs.queue_attributes.get("QueueArn") or (
+            f"arn:{aws.partition}:sqs:{aws.region}:{aws.account_id}:{names.jobs_dlq}"
+        )
+        lam = aws.client("lambda")
+        pages = lam.get_paginator("list_event_source_mappings").paginate(EventSourceArn=queue_arn)
+        obs.mappings = [
+            _mapping(aws, dict(m)) for page in pages for m in page.get("EventSourceMappings", [])
+        ]
+    if function is not None:
+        try:
+            got = call(
+                aws.client("lambda").get_function_event_invoke_config,
+                FunctionName=function.function, Qualifier=LIVE_ALIAS,
+            )  # fmt: skip
+            obs.invoke_config = {
+                k: got.get(k)
+                for k in ("MaximumRetryAttempts", "MaximumEventAgeInSeconds", "FunctionArn")
+            }
+        except Exception as exc:
+            if not _missing(exc):
+                raise
+    return obs
+
+
+def _mapping(aws: Aws, mapping: dict[str, Any]) -> dict[str, Any]:
+    """A mapping as the planner compares it. moto resolves an alias to the version it
+    named when the mapping was made (`...:function:f:3`); AWS answers the alias ARN. On
+    an emulator a version qualifier is read as the `live` alias the deploy gave it."""
+    arn = str(mapping.get("FunctionArn") or "")
+    base, _, qualifier = arn.rpartition(":")
+    if aws.local and qualifier.isdigit() and ":function:" in base:
+        mapping["FunctionArn"] = f"{base}:{LIVE_ALIAS}"
+    return mapping
 
 
 def alarm_topic_arn(aws: Aws, names: Names) -> str:
@@ -920,6 +1088,12 @@ class Doomed:
     include_models: bool = False
     # The shared response cache's table (only copies of answers: always deleted).
     cache_table: str | None = None
+    # The uploads bucket (emptied first), the jobs table, the dead-letter queue's URL and
+    # the mappings reading it (UUIDs): uploads and jobs are transient, always deleted.
+    uploads_bucket: str | None = None
+    jobs_table: str | None = None
+    jobs_queue_url: str | None = None
+    jobs_mappings: list[str] = field(default_factory=list)
     owner: str = ""  # the account, for the bucket's ExpectedBucketOwner
     # The stage's alarms (tagged for it), their topic (tagged for it) and its budget
     # (filtering on the stage's tags).
@@ -944,6 +1118,8 @@ class DoomedFunction:
     alias_permission: bool = False
     alias_url: bool = False
     alias_url_permission: bool = False
+    # The `live` alias's EventInvokeConfig (the jobs' retries).
+    invoke_config: bool = False
     function: bool = False
     log_group: bool = False
     role: ObservedRole | None = None
@@ -1055,6 +1231,19 @@ def read_doomed(
     cache = read_cache(aws, names.cache_table)
     if cache.table_exists and names.tagged_by(cache.tags):
         doomed.cache_table = names.cache_table
+    uploads = read_uploads(aws, names.uploads_bucket(aws.account_id, aws.region))
+    if uploads.bucket_exists and names.tagged_by(uploads.tags):
+        doomed.uploads_bucket = names.uploads_bucket(aws.account_id, aws.region)
+    jobs_fn = names.function(JOBS_FUNCTION)
+    jobs = read_jobs(aws, names, jobs_fn)
+    if jobs.table_exists and names.tagged_by(jobs.table_tags):
+        doomed.jobs_table = names.jobs_table
+    if jobs.queue_url is not None and names.tagged_by(jobs.queue_tags):
+        doomed.jobs_queue_url = jobs.queue_url
+        doomed.jobs_mappings = sorted(str(m["UUID"]) for m in jobs.mappings)
+    for fn_names, one in doomed.functions:
+        if fn_names == jobs_fn and one.function and jobs.invoke_config is not None:
+            one.invoke_config = True
     doomed.owner = aws.account_id
     watch = read_alarms(aws, names, alarm_topic_arn(aws, names))
     doomed.alarm_names = sorted(n for n, tags in watch.alarm_tags.items() if names.tagged_by(tags))

@@ -27,6 +27,10 @@ ROUTES: tuple[Route, ...] = (
     Route("/analyze", "POST", True, function="analyze"),
     Route("/health", "GET", False, function="analyze"),
     Route("/openapi.json", "GET", False, function="analyze"),
+    # Presigned uploads and asynchronous jobs (the jobs run in the analyze function).
+    Route("/uploads", "POST", True, function="analyze"),
+    Route("/jobs", "POST", True, function="analyze"),
+    Route("/jobs/{id}", "GET", True, function="analyze"),
     Route("/models", "GET", True, function="models"),
     Route("/predict/{model_id}", "POST", True, function="models"),
     Route("/forecast/{model_id}", "GET", True, function="models"),

@@ -68,8 +68,28 @@ def plan_destroy(names: Names, doomed: Doomed) -> list[Step]:
     for api_id in doomed.rest_api_ids:
         call = _delete("apigateway", "DeleteRestApi", restApiId=api_id)
         steps.append(Step(f"apigateway.rest_api {names.rest_api}", "delete", _why(api_id), (call,)))
+    # The queue's mappings before the function they invoke.
+    for uuid in doomed.jobs_mappings:
+        call = _delete("lambda", "DeleteEventSourceMapping", UUID=uuid)
+        why = _why(f"it hands {names.jobs_dlq}'s failed jobs to the function")
+        steps.append(Step(f"lambda.event_source_mapping {uuid}", "delete", why, (call,)))
     for fn, found in doomed.functions:
         steps += _function_steps(names, fn, found)
+    if doomed.jobs_queue_url:
+        call = _delete("sqs", "DeleteQueue", QueueUrl=doomed.jobs_queue_url)
+        why = _why("the jobs' dead-letter queue")
+        steps.append(Step(f"sqs.queue {names.jobs_dlq}", "delete", why, (call,)))
+    if doomed.jobs_table:
+        call = _delete("dynamodb", "DeleteTable", TableName=doomed.jobs_table)
+        why = _why("the asynchronous jobs: transient by design (a TTL of [jobs] ttl_hours)")
+        steps.append(Step(f"dynamodb.table {doomed.jobs_table}", "delete", why, (call,)))
+    if doomed.uploads_bucket and doomed.owner:
+        empty = EmptyBucket(doomed.uploads_bucket, doomed.owner)
+        delete = _delete(
+            "s3", "DeleteBucket", Bucket=doomed.uploads_bucket, ExpectedBucketOwner=doomed.owner
+        )
+        why = _why("uploads live a day at most; every object and version goes")
+        steps.append(Step(f"s3.bucket {doomed.uploads_bucket}", "delete", why, (empty, delete)))
     if doomed.cache_table:
         call = _delete("dynamodb", "DeleteTable", TableName=doomed.cache_table)
         why = _why("the shared response cache: copies of answers only")
@@ -153,6 +173,10 @@ def _alias_steps(names: Names, fn: FunctionNames, found: DoomedFunction) -> list
     the function would take them; the plan names them)."""
     alias = {"FunctionName": fn.function, "Qualifier": LIVE_ALIAS}
     steps: list[Step] = []
+    if found.invoke_config:
+        call = _delete("lambda", "DeleteFunctionEventInvokeConfig", **alias)
+        res = f"lambda.event_invoke_config {fn.function}:{LIVE_ALIAS}"
+        steps.append(Step(res, "delete", _why(), (call,)))
     if found.alias_url:
         call = _delete("lambda", "DeleteFunctionUrlConfig", **alias)
         steps.append(Step(f"lambda.url {fn.function}:{LIVE_ALIAS}", "delete", _why(), (call,)))
