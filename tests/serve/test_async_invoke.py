@@ -247,6 +247,10 @@ def test_a_failing_event_is_retried_then_delivered_through_the_dlq_mapping(stage
         FunctionResponseTypes=["ReportBatchItemFailures"],
     )
     assert mapping["FunctionArn"] == alias["AliasArn"]
+    again = lam.update_event_source_mapping(
+        UUID=mapping["UUID"], FunctionName="async-dlq-reader:live", BatchSize=10
+    )
+    assert again["FunctionArn"] == alias["AliasArn"]
 
     payload = {"id": "job-1", "mode": "fail"}
     got = stage.lam().invoke(

@@ -431,6 +431,7 @@ def _lambda_async() -> None:
     original_get = LambdaFunction.get_configuration
     original_update = LambdaFunction.update_configuration
     original_esm = LambdaBackend.create_event_source_mapping
+    original_esm_update = LambdaBackend.update_event_source_mapping
     original_add = Queue.add_message
 
     def init(self: Any, account_id: str, spec: dict[str, Any], *args: Any, **kwargs: Any) -> None:
@@ -452,20 +453,23 @@ def _lambda_async() -> None:
         result: dict[str, Any] = original_update(self, config_updates)
         return get_configuration(self) if "DeadLetterConfig" in config_updates else result
 
-    def create_event_source_mapping(self: Any, spec: dict[str, Any]) -> Any:
-        name = str(spec.get("FunctionName") or "")
-        esm = original_esm(self, spec)
+    def on_alias(esm: Any, name: str) -> Any:
+        """Keep the alias the mapping was given (moto stores the alias's version)."""
         qualifier = name.split(":")[7] if name.startswith("arn:") and name.count(":") == 7 else None
         if qualifier is None and not name.startswith("arn:") and ":" in name:
             qualifier = name.rsplit(":", 1)[1]
-        if qualifier and not qualifier.isdigit() and qualifier != "$LATEST":
-            base = (
-                esm.function_arn.rsplit(":", 1)[0]
-                if esm.function_arn.count(":") == 7
-                else esm.function_arn
-            )
+        if esm is not None and qualifier and not qualifier.isdigit() and qualifier != "$LATEST":
+            arn = str(esm.function_arn)
+            base = arn.rsplit(":", 1)[0] if arn.count(":") == 7 else arn
             esm.function_arn = f"{base}:{qualifier}"
         return esm
+
+    def create_event_source_mapping(self: Any, spec: dict[str, Any]) -> Any:
+        name = str(spec.get("FunctionName") or "")
+        return on_alias(original_esm(self, spec), name)
+
+    def update_event_source_mapping(self: Any, uuid: str, spec: dict[str, Any]) -> Any:
+        return on_alias(original_esm_update(self, uuid, spec), str(spec.get("FunctionName") or ""))
 
     def add_message(self: Any, message: Any) -> None:
         mappings = self.lambda_event_source_mappings
@@ -481,6 +485,7 @@ def _lambda_async() -> None:
     LambdaFunction.get_configuration = get_configuration  # type: ignore[method-assign]
     LambdaFunction.update_configuration = update_configuration  # type: ignore[method-assign]
     LambdaBackend.create_event_source_mapping = create_event_source_mapping  # type: ignore[method-assign]
+    LambdaBackend.update_event_source_mapping = update_event_source_mapping  # type: ignore[method-assign]
     Queue.add_message = add_message  # type: ignore[method-assign]
 
 
