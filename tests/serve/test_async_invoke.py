@@ -176,6 +176,13 @@ def test_request_response_runs_in_serve_with_its_endpoints(stage: Stage) -> None
             "AWS_ENDPOINT_URL_LAMBDA": f"{stage.serve.url}/_lambda",
             "ASYNC_PROBE_VAR": "async-rr",
         }
+    # Through an alias: its version runs, and the context names the alias.
+    lam = stage.moto("lambda")
+    version = lam.publish_version(FunctionName="async-rr")["Version"]
+    lam.create_alias(FunctionName="async-rr", Name="live", FunctionVersion=version)
+    got = stage.lam().invoke(FunctionName="async-rr:live", Payload=b'{"id": "rr-alias"}')
+    assert got["ExecutedVersion"] == version
+    assert json.loads(got["Payload"].read())["arn"] == f"{arn}:live"
     failed = stage.lam().invoke(
         FunctionName="async-rr", Payload=json.dumps({"id": "rr-fail", "mode": "fail"})
     )
@@ -224,6 +231,8 @@ def test_a_failing_event_is_retried_then_delivered_through_the_dlq_mapping(stage
     url, queue_arn = stage.queue("async-jobs-dlq")
     stage.create("async-worker", DeadLetterConfig={"TargetArn": queue_arn})
     lam = stage.moto("lambda")
+    # The last configuration put holds (the emulator, taught, replaces the first).
+    lam.put_function_event_invoke_config(FunctionName="async-worker", MaximumRetryAttempts=0)
     lam.put_function_event_invoke_config(FunctionName="async-worker", MaximumRetryAttempts=1)
     assert lam.get_function_configuration(FunctionName="async-worker")["DeadLetterConfig"] == {
         "TargetArn": queue_arn
@@ -238,6 +247,10 @@ def test_a_failing_event_is_retried_then_delivered_through_the_dlq_mapping(stage
         FunctionResponseTypes=["ReportBatchItemFailures"],
     )
     assert mapping["FunctionArn"] == alias["AliasArn"]
+    again = lam.update_event_source_mapping(
+        UUID=mapping["UUID"], FunctionName="async-dlq-reader:live", BatchSize=10
+    )
+    assert again["FunctionArn"] == alias["AliasArn"]
 
     payload = {"id": "job-1", "mode": "fail"}
     got = stage.lam().invoke(

@@ -229,3 +229,23 @@ def test_other_s3_calls_are_forwarded_to_the_emulator(serve: ServeProcess) -> No
     with pytest.raises(ClientError) as missing:
         s3.get_object(Bucket=BUCKET, Key=key)
     assert missing.value.response["Error"]["Code"] == "NoSuchKey"
+
+
+def test_an_upload_past_api_gateways_10_mb_goes_through(serve: ServeProcess) -> None:
+    """What presigned uploads are for: a photo larger than an API request may be."""
+    key = "uploads/" + "d" * 32
+    limit = 20 * 1024 * 1024
+    post = dict(
+        serve_s3(serve).generate_presigned_post(
+            Bucket=BUCKET,
+            Key=key,
+            Fields={"Content-Type": "image/jpeg"},
+            Conditions=[{"Content-Type": "image/jpeg"}, ["content-length-range", 1, limit]],
+            ExpiresIn=300,
+        )
+    )
+    photo = b"\xff\xd8\xff\xe1" + b"p" * (12 * 1024 * 1024)
+    resp = post_form(post, photo)
+    assert resp.status == 204, resp.body
+    head = stored(serve, key)
+    assert head is not None and head["ContentLength"] == len(photo)

@@ -431,6 +431,7 @@ def _lambda_async() -> None:
     original_get = LambdaFunction.get_configuration
     original_update = LambdaFunction.update_configuration
     original_esm = LambdaBackend.create_event_source_mapping
+    original_esm_update = LambdaBackend.update_event_source_mapping
     original_add = Queue.add_message
 
     def init(self: Any, account_id: str, spec: dict[str, Any], *args: Any, **kwargs: Any) -> None:
@@ -452,20 +453,23 @@ def _lambda_async() -> None:
         result: dict[str, Any] = original_update(self, config_updates)
         return get_configuration(self) if "DeadLetterConfig" in config_updates else result
 
-    def create_event_source_mapping(self: Any, spec: dict[str, Any]) -> Any:
-        name = str(spec.get("FunctionName") or "")
-        esm = original_esm(self, spec)
+    def on_alias(esm: Any, name: str) -> Any:
+        """Keep the alias the mapping was given (moto stores the alias's version)."""
         qualifier = name.split(":")[7] if name.startswith("arn:") and name.count(":") == 7 else None
         if qualifier is None and not name.startswith("arn:") and ":" in name:
             qualifier = name.rsplit(":", 1)[1]
-        if qualifier and not qualifier.isdigit() and qualifier != "$LATEST":
-            base = (
-                esm.function_arn.rsplit(":", 1)[0]
-                if esm.function_arn.count(":") == 7
-                else esm.function_arn
-            )
+        if esm is not None and qualifier and not qualifier.isdigit() and qualifier != "$LATEST":
+            arn = str(esm.function_arn)
+            base = arn.rsplit(":", 1)[0] if arn.count(":") == 7 else arn
             esm.function_arn = f"{base}:{qualifier}"
         return esm
+
+    def create_event_source_mapping(self: Any, spec: dict[str, Any]) -> Any:
+        name = str(spec.get("FunctionName") or "")
+        return on_alias(original_esm(self, spec), name)
+
+    def update_event_source_mapping(self: Any, uuid: str, spec: dict[str, Any]) -> Any:
+        return on_alias(original_esm_update(self, uuid, spec), str(spec.get("FunctionName") or ""))
 
     def add_message(self: Any, message: Any) -> None:
         mappings = self.lambda_event_source_mappings
@@ -475,12 +479,83 @@ def _lambda_async() -> None:
         finally:
             self.lambda_event_source_mappings = mappings
 
+    _event_invoke_configs()
     get_configuration._scarab = True  # type: ignore[attr-defined]
     LambdaFunction.__init__ = init  # type: ignore[method-assign]
     LambdaFunction.get_configuration = get_configuration  # type: ignore[method-assign]
     LambdaFunction.update_configuration = update_configuration  # type: ignore[method-assign]
     LambdaBackend.create_event_source_mapping = create_event_source_mapping  # type: ignore[method-assign]
+    LambdaBackend.update_event_source_mapping = update_event_source_mapping  # type: ignore[method-assign]
     Queue.add_message = add_message  # type: ignore[method-assign]
+
+
+def _event_invoke_configs() -> None:
+    """EventInvokeConfig per qualifier, the last one put (moto ignores the Qualifier and
+    keeps every Put, answering the first: a changed MaximumRetryAttempts never showed)."""
+    from moto.awslambda.exceptions import UnknownEventConfig
+    from moto.awslambda.models import EventInvokeConfig, LambdaBackend
+    from moto.awslambda.responses import LambdaResponse
+
+    def configs(backend: Any, name: str) -> tuple[Any, dict[str | None, Any]]:
+        fn = backend.get_function(name)
+        if not hasattr(fn, "scarab_invoke_configs"):
+            fn.scarab_invoke_configs = {}
+        return fn, fn.scarab_invoke_configs
+
+    def arn(fn: Any, qualifier: str | None) -> str:
+        return f"{fn.function_arn}:{qualifier}" if qualifier else str(fn.function_arn)
+
+    def put(self: Any, name: str, config: dict[str, Any], qualifier: str | None = None) -> Any:
+        fn, stored = configs(self, name)
+        stored[qualifier] = EventInvokeConfig(arn(fn, qualifier), fn.last_modified, config)
+        return stored[qualifier].response()
+
+    def get(self: Any, name: str, qualifier: str | None = None) -> Any:
+        fn, stored = configs(self, name)
+        if qualifier not in stored:
+            raise UnknownEventConfig(arn(fn, qualifier))
+        return stored[qualifier].response()
+
+    def delete(self: Any, name: str, qualifier: str | None = None) -> None:
+        fn, stored = configs(self, name)
+        if stored.pop(qualifier, None) is None:
+            raise UnknownEventConfig(arn(fn, qualifier))
+
+    def listing(self: Any, name: str) -> dict[str, Any]:
+        _, stored = configs(self, name)
+        return {"FunctionEventInvokeConfigs": [c.response() for c in stored.values()]}
+
+    LambdaBackend.put_function_event_invoke_config = put  # type: ignore[method-assign,assignment]
+    LambdaBackend.update_function_event_invoke_config = put  # type: ignore[method-assign,assignment]
+    LambdaBackend.get_function_event_invoke_config = get  # type: ignore[method-assign,assignment]
+    LambdaBackend.delete_function_event_invoke_config = delete  # type: ignore[method-assign,assignment]
+    LambdaBackend.list_function_event_invoke_configs = listing  # type: ignore[method-assign,assignment]
+
+    def name_and_qualifier(response: Any) -> tuple[str, str | None]:
+        from urllib.parse import unquote
+
+        name = unquote(response.path.split("?")[0].rsplit("/", 2)[1])
+        return name, response.querystring.get("Qualifier", [None])[0]
+
+    def respond(call: str) -> Any:
+        def handler(self: Any) -> Any:
+            from moto.core.responses import ActionResult
+
+            name, qualifier = name_and_qualifier(self)
+            backend = self.backend
+            if call == "delete":
+                delete(backend, name, qualifier)
+                return 204, {"status": 204}, json.dumps({})
+            if call == "get":
+                return ActionResult(get(backend, name, qualifier))
+            return ActionResult(put(backend, name, self.json_body, qualifier))
+
+        return handler
+
+    LambdaResponse.put_function_event_invoke_config = respond("put")  # type: ignore[method-assign]
+    LambdaResponse.update_function_event_invoke_config = respond("put")  # type: ignore[method-assign]
+    LambdaResponse.get_function_event_invoke_config = respond("get")  # type: ignore[method-assign]
+    LambdaResponse.delete_function_event_invoke_config = respond("delete")  # type: ignore[method-assign]
 
 
 def _sagemaker_update_endpoint() -> None:

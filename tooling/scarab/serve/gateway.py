@@ -203,7 +203,9 @@ class Gateway:
             )
 
         try:
-            result = await self.runtime.invoke(fn, event_json, request_id, wait)
+            # The handler's context names what the integration invoked (an alias's ARN).
+            invoked = ref if ref and ref.startswith("arn:") else None
+            result = await self.runtime.invoke(fn, event_json, request_id, wait, invoked)
         except InvokeTimeout:
             # The invocation goes on past the caller (as in Lambda): its own outcome is
             # not known here, so only the API's 504 is counted.

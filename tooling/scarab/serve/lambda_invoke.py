@@ -58,6 +58,8 @@ RETRY_DELAY_ENV = "SCARAB_SERVE_ASYNC_RETRY_DELAY_S"
 DEFAULT_RETRIES = 2  # Lambda's default MaximumRetryAttempts for asynchronous invocations
 SYNC_PAYLOAD_LIMIT = 6 * 1024 * 1024
 EVENT_PAYLOAD_LIMIT = 1024 * 1024  # asynchronous invocations (1 MB since 2025; 256 KB before)
+# How long an Event invocation may wait for a free worker before it counts as failed.
+EVENT_QUEUE_S = 300.0
 # How long a function only Invoke uses keeps its warm workers (Lambda keeps idle
 # environments for minutes too).
 KEEP_WARM_S = 600.0
@@ -92,6 +94,13 @@ def function_ref(name: str, qualifier: str | None) -> str:
         )
     chosen = inline or qualifier
     return f"{base}:{chosen}" if chosen else base
+
+
+def invoked_arn(target: FunctionTarget, fn: FunctionConfig) -> str:
+    """The ARN the caller named: the function's, qualified as it was (context's
+    invoked_function_arn on Lambda)."""
+    base = fn.arn.split(":function:")[0] + ":function:" + fn.name
+    return f"{base}:{target.qualifier}" if target.qualifier else base
 
 
 def sqs_event(
@@ -212,7 +221,9 @@ class LambdaInvoker:
             return HttpResponse(202, [("x-amzn-RequestId", request_id)], b"")
         headers_out = [("Content-Type", "application/json"), ("x-amzn-RequestId", request_id)]
         try:
-            result = await self.runtime.invoke(fn, payload, request_id, fn.timeout_s + 5)
+            result = await self.runtime.invoke(
+                fn, payload, request_id, fn.timeout_s + 5, invoked_arn(target, fn)
+            )
         except (InvokeError, InvokeTimeout) as exc:
             error = self._error_body(fn, exc)
             return HttpResponse(
@@ -254,7 +265,11 @@ class LambdaInvoker:
             if attempt:
                 await asyncio.sleep(delay * 2 ** (attempt - 1))
             try:
-                await self.runtime.invoke(fn, payload, request_id, fn.timeout_s + 5)
+                # Lambda's queue holds an event until a worker is free (not a caller's
+                # deadline): a busy pool delays it, and the function's timeout bounds the run.
+                await self.runtime.invoke(
+                    fn, payload, request_id, fn.timeout_s + EVENT_QUEUE_S, invoked_arn(target, fn)
+                )
             except (InvokeError, InvokeTimeout) as exc:
                 failure = exc
                 body = self._error_body(fn, exc)
@@ -292,15 +307,20 @@ class LambdaInvoker:
         return DEFAULT_RETRIES
 
     def _dead_letter_target(self, target: FunctionTarget) -> str | None:
-        kwargs: dict[str, str] = {"FunctionName": target.function}
-        if target.qualifier:
-            kwargs["Qualifier"] = target.qualifier
-        try:
-            config = self._lambda.get_function_configuration(**kwargs)
-        except (ClientError, BotoCoreError):
-            return None
-        arn = (config.get("DeadLetterConfig") or {}).get("TargetArn")
-        return str(arn) if arn else None
+        """The DeadLetterConfig of what was invoked, else of the function's $LATEST (a
+        version published before the deploy set it, as the emulator may keep it)."""
+        for qualifier in dict.fromkeys([target.qualifier, None]):
+            kwargs = {"FunctionName": target.function}
+            if qualifier:
+                kwargs["Qualifier"] = qualifier
+            try:
+                config = self._lambda.get_function_configuration(**kwargs)
+            except (ClientError, BotoCoreError):
+                continue
+            arn = (config.get("DeadLetterConfig") or {}).get("TargetArn")
+            if arn:
+                return str(arn)
+        return None
 
     async def _dead_letter(
         self, target: FunctionTarget, payload: bytes, request_id: str, error: Mapping[str, Any]
@@ -357,7 +377,11 @@ class LambdaInvoker:
         request_id = str(uuid.uuid4())
         try:
             result = await self.runtime.invoke(
-                fn, json.dumps(event).encode(), request_id, fn.timeout_s + 5
+                fn,
+                json.dumps(event).encode(),
+                request_id,
+                fn.timeout_s + EVENT_QUEUE_S,
+                invoked_arn(mapped, fn),
             )
         except (InvokeError, InvokeTimeout) as exc:
             log.warning(

@@ -315,9 +315,17 @@ class FunctionRuntime:
         return Container(fn=fn, process=process)
 
     async def invoke(
-        self, fn: FunctionConfig, event_json: bytes, request_id: str, wait_s: float
+        self,
+        fn: FunctionConfig,
+        event_json: bytes,
+        request_id: str,
+        wait_s: float,
+        invoked_arn: str | None = None,
     ) -> Any:
         """Invoke `fn` with a serialized event; the result, or InvokeError / InvokeTimeout.
+
+        `invoked_arn`: the ARN the caller named (an alias's, say), the handler's
+        context.invoked_function_arn; else the function's own.
 
         The function's own timeout counts from the start of the invocation (its
         context's remaining time); `wait_s` is how long the caller waits (API
@@ -333,7 +341,9 @@ class FunctionRuntime:
         except TimeoutError:
             acquiring.add_done_callback(lambda task: self._give_back(pool, task))
             raise InvokeTimeout() from None
-        run = self._spawn_task(self._invoke_on(pool, container, event_json, request_id))
+        run = self._spawn_task(
+            self._invoke_on(pool, container, event_json, request_id, invoked_arn)
+        )
         try:
             message = await asyncio.wait_for(
                 asyncio.shield(run), max(0.0, deadline - time.monotonic())
@@ -352,13 +362,20 @@ class FunctionRuntime:
             self._spawn_task(self._release(pool, task.result()))
 
     async def _invoke_on(
-        self, pool: Pool, container: Container, event_json: bytes, request_id: str
+        self,
+        pool: Pool,
+        container: Container,
+        event_json: bytes,
+        request_id: str,
+        invoked_arn: str | None = None,
     ) -> dict[str, Any]:
         fn = pool.fn
-        line = b'{"id":%d,"rid":%s,"ms":%d,"event":%s}\n' % (
+        arn = b',"arn":%s' % json.dumps(invoked_arn).encode() if invoked_arn else b""
+        line = b'{"id":%d,"rid":%s,"ms":%d%s,"event":%s}\n' % (
             next(self._ids),
             json.dumps(request_id).encode(),
             fn.timeout_s * 1000,
+            arn,
             event_json,
         )
         try:

@@ -228,7 +228,10 @@ class S3Proxy:
         base_url: str,
     ) -> HttpResponse:
         try:
-            accepted = check_post(bucket, headers.get("content-type", ""), body, self.secrets)
+            # In a thread: parsing a large form takes a while, and serve's loop runs on.
+            accepted = await asyncio.to_thread(
+                check_post, bucket, headers.get("content-type", ""), body, self.secrets
+            )
         except PostRefused as refusal:
             log.info("S3 POST to %s refused: %s %s", bucket, refusal.code, refusal.message)
             return _xml_error(refusal, request_id)

@@ -6,7 +6,8 @@ Like a Lambda execution environment it runs one invocation at a time (concurrenc
 comes from more containers), so module-level state is shared only between
 consecutive invocations, as in a warm container. Protocol, one JSON object per line:
 
-    stdin:  {"id": 1, "rid": "<request id>", "ms": <remaining ms>, "event": {...}}
+    stdin:  {"id": 1, "rid": "<request id>", "ms": <remaining ms>, "arn"?: "<invoked ARN>",
+             "event": {...}}
     stdout: {"ready": true} once, after the handler module imported (or
             {"ready": false, "errorType", "errorMessage"} and exit)
             {"id": 1, "ok": true, "result": ...} or
@@ -36,11 +37,12 @@ RESPONSE_LIMIT = 6_291_556
 class LambdaContext:
     """The context object Lambda passes to a Python handler."""
 
-    def __init__(self, request_id: str, remaining_ms: int) -> None:
+    def __init__(self, request_id: str, remaining_ms: int, invoked_arn: str = "") -> None:
         name = os.environ.get("AWS_LAMBDA_FUNCTION_NAME", "")
         self.function_name = name
         self.function_version = os.environ.get("AWS_LAMBDA_FUNCTION_VERSION", "$LATEST")
-        self.invoked_function_arn = os.environ.get("SCARAB_LOCAL_FUNCTION_ARN", "")
+        # What the caller named (an alias's ARN, say), else the function's own.
+        self.invoked_function_arn = invoked_arn or os.environ.get("SCARAB_LOCAL_FUNCTION_ARN", "")
         self.memory_limit_in_mb = int(os.environ.get("AWS_LAMBDA_FUNCTION_MEMORY_SIZE", "128"))
         self.aws_request_id = request_id
         self.log_group_name = os.environ.get("AWS_LAMBDA_LOG_GROUP_NAME", f"/aws/lambda/{name}")
@@ -77,7 +79,7 @@ def invoke(handler: Callable[[Any, Any], Any], channel: Channel, message: dict[s
     """Run one invocation and report its result (or error) on the channel."""
     ident = message["id"]
     request_id = str(message.get("rid", ""))
-    context = LambdaContext(request_id, int(message.get("ms", 3000)))
+    context = LambdaContext(request_id, int(message.get("ms", 3000)), str(message.get("arn") or ""))
     started = time.monotonic()
     try:
         result = handler(message["event"], context)
