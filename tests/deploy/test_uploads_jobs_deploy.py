@@ -222,10 +222,9 @@ def test_destroy_removes_bucket_table_queue_and_mapping(
     s3 = client("s3", aws)
     s3.put_object(Bucket=BUCKET, Key="uploads/" + "a" * 32, Body=b"\xff\xd8 photo")
     s3.put_object(Bucket=BUCKET, Key="uploads/" + "b" * 32, Body=b"second")
-    [mapping] = mappings(aws)
     removed = destroy(load_config(project), project_dir=project, endpoint_url=aws.url).removed
     for resource in (
-        f"lambda.event_source_mapping {mapping['UUID']}",
+        f"lambda.event_source_mapping {QUEUE} -> {ANALYZE}:live",
         f"lambda.event_invoke_config {ANALYZE}:live",
         f"sqs.queue {QUEUE}",
         f"dynamodb.table {TABLE}",
@@ -233,7 +232,7 @@ def test_destroy_removes_bucket_table_queue_and_mapping(
     ):
         assert resource in removed, removed
     # The mapping before the function it invokes.
-    assert removed.index(f"lambda.event_source_mapping {mapping['UUID']}") < removed.index(
+    assert removed.index(f"lambda.event_source_mapping {QUEUE} -> {ANALYZE}:live") < removed.index(
         f"lambda.function {ANALYZE}"
     )
     assert BUCKET not in [b["Name"] for b in s3.list_buckets()["Buckets"]]
