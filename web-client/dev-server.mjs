@@ -12,7 +12,10 @@ import { Readable } from "node:stream";
 import { fileURLToPath } from "node:url";
 
 import { handleAnalyze, handleOptions } from "./api/analyze.js";
+import { handleJob } from "./api/jobs/[id].js";
+import { handleJobs } from "./api/jobs.js";
 import { handleStats } from "./api/stats.js";
+import { handleUploads } from "./api/uploads.js";
 
 const PUBLIC_DIR = fileURLToPath(new URL("./public/", import.meta.url));
 const TYPES = {
@@ -53,15 +56,23 @@ async function runFunction(handler, req, res, env) {
   res.end(Buffer.from(await response.arrayBuffer()));
 }
 
-/** An http.Server for public/, /api/analyze and /api/stats with the given environment. */
-export function createDevServer(env = process.env) {
-  return http.createServer((req, res) => {
+const POST_ROUTES = { "/api/analyze": handleAnalyze, "/api/uploads": handleUploads, "/api/jobs": handleJobs };
+const jobsOptions = (request, env) =>
+  handleOptions(request, env, { allowHeaders: "content-type, idempotency-key" });
+const OPTIONS_ROUTES = { "/api/analyze": handleOptions, "/api/uploads": handleOptions, "/api/jobs": jobsOptions };
+
+/** The request handler for public/ and the api/ functions with the given environment. */
+export function devHandler(env = process.env) {
+  return (req, res) => {
     const path = new URL(req.url, "http://x").pathname;
     let work;
-    if (path === "/api/analyze") {
-      if (req.method === "POST") work = runFunction(handleAnalyze, req, res, env);
-      else if (req.method === "OPTIONS") work = runFunction(handleOptions, req, res, env);
+    if (POST_ROUTES[path]) {
+      if (req.method === "POST") work = runFunction(POST_ROUTES[path], req, res, env);
+      else if (req.method === "OPTIONS") work = runFunction(OPTIONS_ROUTES[path], req, res, env);
       else work = Promise.resolve(res.writeHead(405, { allow: "POST, OPTIONS" }).end());
+    } else if (path.startsWith("/api/jobs/")) {
+      if (req.method === "GET") work = runFunction(handleJob, req, res, env);
+      else work = Promise.resolve(res.writeHead(405, { allow: "GET" }).end());
     } else if (path === "/api/stats") {
       if (req.method === "GET") work = runFunction(handleStats, req, res, env);
       else work = Promise.resolve(res.writeHead(405, { allow: "GET" }).end());
@@ -74,7 +85,12 @@ export function createDevServer(env = process.env) {
       if (!res.headersSent) res.writeHead(500, { "content-type": "application/json" });
       res.end(JSON.stringify({ error: { code: "internal", message: "Dev server error." } }));
     });
-  });
+  };
+}
+
+/** An http.Server for public/ and /api/{analyze,uploads,jobs,jobs/<id>,stats}. */
+export function createDevServer(env = process.env) {
+  return http.createServer(devHandler(env));
 }
 
 if (process.argv[1] === fileURLToPath(import.meta.url)) {

@@ -19,7 +19,7 @@ from aws_lambda_powertools.event_handler.api_gateway import CORSConfig
 
 # Beyond Powertools' built-ins (Authorization, Content-Type, X-Amz-Date, X-Api-Key,
 # X-Amz-Security-Token).
-EXTRA_ALLOWED_HEADERS = ["X-Requested-With"]
+EXTRA_ALLOWED_HEADERS = ["Idempotency-Key", "X-Requested-With"]
 EXPOSED_HEADERS = ["Retry-After", "X-Request-Id"]
 PREFLIGHT_MAX_AGE = 600  # seconds browsers may cache a preflight answer
 

@@ -91,6 +91,17 @@ def _make_handler(routers: Routers) -> Handler:
         if event_kind(safe_event) is None and log_remote.is_direct(safe_event):
             # A direct lambda:Invoke (scarab predictions), never an HTTP request.
             return log_remote.answer(safe_event)
+        if event_kind(safe_event) is None and (
+            "scarab_job" in safe_event or "Records" in safe_event
+        ):
+            from lens.jobs import worker  # imported for job events only
+
+            if worker.is_job_event(safe_event):
+                # The asynchronous self-invoke of POST /jobs; raising makes Lambda retry.
+                return worker.run(safe_event, context, request_id)
+            if worker.is_sqs_event(safe_event):
+                # The jobs' dead-letter queue (an event source mapping).
+                return worker.consume_dead_letters(safe_event)
         try:
             return _handle(safe_event, context, request_id, routers)
         except ApiError as exc:  # e.g. invalid settings while building the resolver

@@ -28,11 +28,13 @@ def openapi_document() -> Response[str]:
 
 def api_routers() -> tuple[LensRouter, ...]:
     """Every router of the API, in the order the document lists them."""
+    from lens.jobs.routes import router as jobs_router
     from lens.predict.routes import router as predict_router
     from lens.routes import router as analysis_router
     from lens.stats import router as stats_router
+    from lens.uploads.routes import router as uploads_router
 
-    return (analysis_router, router, predict_router, stats_router)
+    return (analysis_router, router, predict_router, stats_router, uploads_router, jobs_router)
 
 
 @lru_cache(maxsize=1)

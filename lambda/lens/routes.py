@@ -8,8 +8,9 @@ from typing import Any
 from aws_lambda_powertools.metrics import MetricUnit
 
 import lens
-from lens import cache, predict
+from lens import cache, predict, uploads
 from lens.cache.keys import analyze_key, digest, upload_key
+from lens.errors import ApiError
 from lens.gemini import analyze_with_gemini
 from lens.images import prepare_image
 from lens.intake import decode_image_field
@@ -47,18 +48,53 @@ def _errors(*statuses: int) -> dict[int, dict[str, object]]:
 @router.post(
     "/analyze",
     summary="Analyze a photo of ancient Egyptian art",
-    description="Send JSON {image, speed, imageType}, or the raw image bytes with an image/* "
-    "Content-Type (speed and imageType then go in the query string).",
-    responses=_errors(400, 413, 415, 422, 502, 503, 504),  # type: ignore[arg-type]
+    description="Send JSON {image, speed, imageType} (or {upload: <key from POST /uploads>, "
+    "speed, imageType}), or the raw image bytes with an image/* Content-Type (speed and "
+    "imageType then go in the query string).",
+    responses=_errors(400, 404, 413, 415, 422, 502, 503, 504),  # type: ignore[arg-type]
     tags=["analysis"],
 )
 def analyze(body: AnalyzeRequest) -> AnalyzeResponse:
+    return run_analysis(body)
+
+
+def image_source(body: AnalyzeRequest) -> str | None:
+    """The upload key of a request that names one; None for an inline image. 400
+    missing_image for neither (as before uploads), 422 for both."""
+    if body.image is not None and body.upload is not None:
+        raise ApiError(422, "invalid_field", "Send either image or upload, not both.")
+    if body.upload is not None:
+        return body.upload
+    if body.image is None:
+        raise ApiError(400, "missing_image", "The request body has no image field.")
+    return None
+
+
+def run_analysis(body: AnalyzeRequest) -> AnalyzeResponse:
+    """The /analyze answer to `body`, for a direct request and for a job alike. An upload
+    is read from the bucket and deleted after the answer (or a definitive 4xx refusal);
+    after a 5xx it is kept, so a retry can read it again."""
+    key = image_source(body)
+    if key is None:
+        return _analyze(body, None)
+    uploads.check_key(key)
+    try:
+        answer = _analyze(body, key)
+    except ApiError as error:
+        if error.status < 500:
+            uploads.delete_upload(key)
+        raise
+    uploads.delete_upload(key)
+    return answer
+
+
+def _analyze(body: AnalyzeRequest, key: str | None) -> AnalyzeResponse:
     invocation = current()
     settings = get_settings()  # the body size was checked by the handler, before validation
     started = time.perf_counter()
     # For the prediction log: the model asked for (so a failed call names it too) and the
     # input (kept only with [log] store_inputs; its digest is the prepared image's sha256).
-    invocation.note(model=settings.model_for(body.speed), input=body.image)
+    invocation.note(model=settings.model_for(body.speed), input=body.image or key)
     preparation = {
         "max_side": settings.max_side,
         "max_pixels": settings.max_pixels,
@@ -81,13 +117,21 @@ def analyze(body: AnalyzeRequest) -> AnalyzeResponse:
     # An upload this container prepared before prepares to the same bytes: when their
     # answer is in memory, it is a hit without decoding the upload or the image again
     # (the upload's text is the key: decoding 2 MB of base64 costs more than hashing it).
-    upload = upload_key(body.image.encode("utf-8", "surrogatepass"), preparation)
-    known = cache.recall(upload)
-    if known is not None and (answer := cache.peek(question(known["sha256"]), _usable)) is not None:
-        info = ImageInfo.model_validate(known["image"])
-        invocation.note(input_digest=known["sha256"])
-        return _answer(body, answer, info, started, started, attempts=0)
-    raw = decode_image_field(body.image, settings.max_image_bytes)
+    upload: str | None = None
+    if body.image is not None:
+        upload = upload_key(body.image.encode("utf-8", "surrogatepass"), preparation)
+        known = cache.recall(upload)
+        if known is not None and (
+            (answer := cache.peek(question(known["sha256"]), _usable)) is not None
+        ):
+            info = ImageInfo.model_validate(known["image"])
+            invocation.note(input_digest=known["sha256"])
+            return _answer(body, answer, info, started, started, attempts=0)
+        raw = decode_image_field(body.image, settings.max_image_bytes)
+    else:
+        # An upload's limit is the bucket's (checked by read_upload), not a request body's.
+        raw = uploads.read_upload(str(key))
+        preparation["max_bytes"] = max(settings.max_image_bytes, settings.uploads_max_bytes)
     image = prepare_image(raw, **preparation)
     prepared = time.perf_counter()
     info = ImageInfo(
@@ -98,7 +142,8 @@ def analyze(body: AnalyzeRequest) -> AnalyzeResponse:
     )
     sha256 = digest(image.data)
     invocation.note(input_digest=sha256)
-    cache.remember(upload, {"sha256": sha256, "image": info.model_dump()})
+    if upload is not None:
+        cache.remember(upload, {"sha256": sha256, "image": info.model_dump()})
     attempts = 0  # Gemini calls made for this request (0: answered from the cache)
 
     def ask_gemini() -> dict[str, Any]:

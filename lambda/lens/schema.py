@@ -67,10 +67,16 @@ class AnalyzeRequest(BaseModel):
     model_config = ConfigDict(populate_by_name=True, extra="ignore")
 
     # repr=False: frameworks log route arguments; never put megabytes of base64 in a log line.
-    image: str = Field(
+    image: str | None = Field(
+        default=None,
         repr=False,
         description="The photo: base64 (standard or URL-safe) or a data: URL. "
-        "JPEG, PNG, WebP or GIF, judged by content.",
+        "JPEG, PNG, WebP or GIF, judged by content. Send this or `upload`, not both.",
+    )
+    upload: str | None = Field(
+        default=None,
+        description="The key of a photo uploaded with POST /uploads (uploads/<32 hex>), "
+        "in place of `image`; the object is deleted after the answer.",
     )
     speed: Speed = Field(
         default=DEFAULT_TIER,
@@ -151,3 +157,51 @@ class HealthResponse(BaseModel):
     models: dict[str, str] = Field(description="Speed tier -> Gemini model id.")
     gemini: GeminiHealth
     offline_models: list[str] = Field(description="Offline models loaded in this container.")
+
+
+class UploadGrantRequest(BaseModel):
+    """POST /uploads body."""
+
+    content_type: str = Field(description="image/jpeg, image/png, image/webp or image/gif.")
+    bytes: int = Field(description="The size of the file to upload.")
+
+
+class UploadGrant(BaseModel):
+    url: str = Field(description="Where to POST the multipart form (the file field last).")
+    fields: dict[str, str] = Field(description="Form fields to send before the file, as given.")
+    key: str = Field(description="The object key to pass as `upload` to /analyze or /jobs.")
+    expires_at: str = Field(description="When the grant expires (ISO-8601 UTC).")
+    max_bytes: int = Field(description="The largest file the grant accepts.")
+
+
+class UploadGrantResponse(BaseModel):
+    """POST /uploads 201 answer: a presigned S3 POST."""
+
+    upload: UploadGrant
+
+
+class JobAccepted(BaseModel):
+    """POST /jobs 202 answer."""
+
+    job_id: str
+    status_url: str
+
+
+JobStatus = Literal["queued", "running", "succeeded", "failed"]
+
+
+class JobTimings(BaseModel):
+    queued: float | None = Field(default=None, description="Created to running, ms.")
+    run: float | None = Field(default=None, description="Running to done, ms.")
+    total: float | None = Field(default=None, description="Created to done, ms.")
+
+
+class JobResponse(BaseModel):
+    """GET /jobs/{id} answer."""
+
+    status: JobStatus
+    result: AnalyzeResponse | None = Field(default=None, description="The /analyze answer.")
+    error: ErrorDetail | None = None
+    timings_ms: JobTimings
+    created_at: str
+    updated_at: str

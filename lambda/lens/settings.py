@@ -141,6 +141,10 @@ class Settings:
     image_memory_percent: int = DEFAULT_IMAGE_MEMORY_PERCENT
     cache_ttl_s: int = 0
     cache_table: str = ""
+    uploads_bucket: str = ""
+    uploads_max_bytes: int = DEFAULT_UPLOADS_MAX_MB * MIB
+    jobs_table: str = ""
+    jobs_ttl_s: int = DEFAULT_JOBS_TTL_S
     gemini_prices: dict[str, tuple[float, float]] = field(
         default_factory=lambda: dict(DEFAULT_GEMINI_PRICES)
     )
@@ -264,6 +268,12 @@ def load_settings(env: dict[str, str] | None = None) -> Settings:
         ),
         cache_ttl_s=_int(env, CACHE_TTL_ENV, 0, 0, MAX_CACHE_TTL_S),
         cache_table=env.get(CACHE_TABLE_ENV, "").strip(),
+        uploads_bucket=env.get(UPLOADS_BUCKET_ENV, "").strip(),
+        uploads_max_bytes=_int(
+            env, UPLOADS_MAX_BYTES_ENV, DEFAULT_UPLOADS_MAX_MB * MIB, 1, 5000 * MIB
+        ),
+        jobs_table=env.get(JOBS_TABLE_ENV, "").strip(),
+        jobs_ttl_s=_int(env, JOBS_TTL_ENV, DEFAULT_JOBS_TTL_S, 60, 720 * 3600),
         gemini_prices=_prices(env),
     )
 

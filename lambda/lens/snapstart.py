@@ -91,6 +91,9 @@ def drop_connections() -> None:
     writer = sys.modules.get("lens.log.writer")
     if writer is not None:
         writer.drop_pools()
+    clients = sys.modules.get("lens.clients")
+    if clients is not None:
+        clients.reset_clients()  # the uploads bucket's, jobs table's and self-invoke's
     boto3: Any = sys.modules.get("boto3")
     if boto3 is not None:
         boto3.DEFAULT_SESSION = None  # its credentials were resolved before the snapshot

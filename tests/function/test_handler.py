@@ -62,7 +62,12 @@ def test_openapi_document_comes_from_the_models(kind: str, invoke: Invoke) -> No
         post["responses"]
     )
     schemas = doc["components"]["schemas"]
-    assert set(schemas["AnalyzeRequest"]["properties"]) == {"image", "speed", "imageType"}
+    assert set(schemas["AnalyzeRequest"]["properties"]) == {
+        "image",
+        "upload",
+        "speed",
+        "imageType",
+    }
     assert schemas["Analysis"]["properties"]["date"]["description"]
     assert "/health" in doc["paths"] and "/openapi.json" not in doc["paths"]
     assert doc["components"]["securitySchemes"]["apiKey"]["name"] == "X-Api-Key"

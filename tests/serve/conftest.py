@@ -51,8 +51,9 @@ def serve_env(gemini: GeminiServer) -> dict[str, str | None]:
 
 
 def _warm_analyze(proc: ServeProcess) -> None:
-    """One /analyze first: the function imports the Gemini SDK lazily, which can take
-    longer than the shortened integration timeout on a busy machine."""
+    """One /analyze and one POST /jobs first: the function imports the Gemini SDK (and
+    the jobs' clients) lazily, which can take longer than the shortened integration
+    timeout on a busy machine."""
     body = json.dumps({"image": tiny_jpeg_b64()}).encode()
     headers = {"x-api-key": proc.api_key or "", "Content-Type": "application/json"}
     wait_until(
@@ -60,6 +61,25 @@ def _warm_analyze(proc: ServeProcess) -> None:
         timeout=60,
         what="a warm /analyze",
     )
+    # POST /jobs loads more on its first call (the jobs store, S3, DynamoDB and Lambda
+    # clients, Powertools' idempotency) than the shortened timeout allows on a busy machine.
+    started: list[str] = []
+
+    def job_started() -> bool:
+        answer = http(f"{proc.api_url}/jobs", "POST", body, headers)
+        if answer.status == 202:
+            started.append(answer.json()["job_id"])
+        return answer.status != 504
+
+    wait_until(job_started, timeout=60, what="a warm POST /jobs")
+
+    # ...and its run finished, so no test meets a worker still busy with it.
+    def finished(job_id: str) -> bool:
+        status = http(f"{proc.api_url}/jobs/{job_id}", headers=headers).json()["status"]
+        return status in ("succeeded", "failed")
+
+    (job_id,) = started
+    wait_until(lambda: finished(job_id), timeout=60, what="the warm-up job finishing")
 
 
 @pytest.fixture(scope="session")

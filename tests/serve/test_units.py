@@ -395,3 +395,13 @@ def test_proxy_passes_other_answers_with_the_key_redacted() -> None:
     assert ("retry-after", "3") in answer.headers
     assert ("vary", "Origin") in answer.headers
     assert all(name != "x-secret" for name, _ in answer.headers)
+
+
+def test_webproxy_maps_the_upload_and_job_routes_and_forwards_the_idempotency_key() -> None:
+    from scarab.serve.webproxy import FORWARDED_REQUEST_HEADERS, target
+
+    assert target("/api/uploads") == ("POST", "/uploads")
+    assert target("/api/jobs") == ("POST", "/jobs")
+    assert target("/api/jobs/" + "a" * 32) == ("GET", "/jobs/" + "a" * 32)
+    assert target("/api/jobs/x/y") is None
+    assert "idempotency-key" in FORWARDED_REQUEST_HEADERS

@@ -4,7 +4,9 @@ The moto server's Invoke needs Docker (it runs functions in containers), and `sc
 serve` routes only HTTP (API Gateway, Function URLs) to its workers, not lambda:Invoke.
 This peer speaks Lambda's Invoke protocol (POST /2015-03-31/functions/<name>/invocations,
 RequestResponse; 404 ResourceNotFoundException for another function; an exception is a
-200 with X-Amz-Function-Error: Unhandled, as Lambda answers), so boto3 clients, the
+200 with X-Amz-Function-Error: Unhandled, as Lambda answers; InvocationType Event is
+answered 202 with the event recorded in `events`, and run in a thread only when
+`run_events` says so), so boto3 clients, the
 `scarab` CLI's included, call a handler over HTTP exactly as they would call AWS.
 Credentials are not checked (like moto's).
 """
@@ -25,11 +27,19 @@ _PREFIX = "/2015-03-31/functions/"
 
 @contextmanager
 def invoke_endpoint(
-    functions: dict[str, Callable[[Any, Any], Any]], context: Callable[[], Any]
+    functions: dict[str, Callable[[Any, Any], Any]],
+    context: Callable[[], Any],
+    *,
+    events: list[Any] | None = None,
+    run_events: bool = False,
+    on_event: Callable[[Any], None] | None = None,
 ) -> Iterator[tuple[str, list[Any]]]:
     """(endpoint URL, the events received) while serving `functions` by name;
-    `context()` makes each invocation's context object."""
+    `context()` makes each invocation's context object. Asynchronous (Event) invocations
+    are appended to `events` too; `on_event(event)` runs before the 202 answer, and with
+    `run_events` the handler then runs the event in a thread (as Lambda would)."""
     received: list[Any] = []
+    asynchronous = events if events is not None else []
 
     class Handler(BaseHTTPRequestHandler):
         def log_message(self, *_: Any) -> None:  # quiet
@@ -56,6 +66,14 @@ def invoke_endpoint(
                 return
             event = json.loads(body or b"{}")
             received.append(event)
+            if self.headers.get("X-Amz-Invocation-Type", "RequestResponse") == "Event":
+                asynchronous.append(event)
+                if on_event is not None:
+                    on_event(event)
+                self._send(202, b"", {})
+                if run_events:
+                    threading.Thread(target=_quietly, args=(handler, event), daemon=True).start()
+                return
             try:
                 result = handler(event, context())
             except Exception as exc:
@@ -67,6 +85,12 @@ def invoke_endpoint(
                 self._send(200, json.dumps(error).encode(), {"X-Amz-Function-Error": "Unhandled"})
                 return
             self._send(200, json.dumps(result).encode(), {"X-Amz-Executed-Version": "$LATEST"})
+
+    def _quietly(handler: Callable[[Any, Any], Any], event: Any) -> None:
+        try:
+            handler(event, context())
+        except Exception:  # Lambda would retry; the test reads the job's state
+            traceback.print_exc()
 
     server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
     thread = threading.Thread(target=server.serve_forever, daemon=True)

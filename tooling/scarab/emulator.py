@@ -404,7 +404,86 @@ def _make_server(port: int, limits: ReadLimits) -> Any:
 def teach_moto() -> None:
     """Teach moto the calls scarab makes that it does not implement: SageMaker's
     UpdateEndpoint (moves the endpoint to another EndpointConfig; like moto's
-    CreateEndpoint, the endpoint is InService at once). Idempotent."""
+    CreateEndpoint, the endpoint is InService at once), and Lambda's asynchronous
+    plumbing (see _lambda_async). Idempotent."""
+    _lambda_async()
+    _sagemaker_update_endpoint()
+
+
+def _lambda_async() -> None:
+    """What `scarab serve` reads to run asynchronous invocations as Lambda does:
+
+    - a function's DeadLetterConfig (moto drops it: CreateFunction and
+      UpdateFunctionConfiguration take it, GetFunctionConfiguration reports it);
+    - an event source mapping on an alias keeps the alias's ARN as its FunctionArn
+      (moto resolves it to the alias's version, so the mapping would not follow the alias);
+    - a message sent to a queue with an event source mapping stays in the queue: moto's
+      mapping would invoke the function itself (a Docker container, or a fake success
+      that deletes the message); serve delivers the dead-letter events of the functions
+      it runs to the mapped function itself (scarab.serve.lambda_invoke).
+    """
+    from moto.awslambda.models import LambdaBackend, LambdaFunction
+    from moto.sqs.models import Queue
+
+    if getattr(LambdaFunction.get_configuration, "_scarab", False):
+        return
+    original_init = LambdaFunction.__init__
+    original_get = LambdaFunction.get_configuration
+    original_update = LambdaFunction.update_configuration
+    original_esm = LambdaBackend.create_event_source_mapping
+    original_add = Queue.add_message
+
+    def init(self: Any, account_id: str, spec: dict[str, Any], *args: Any, **kwargs: Any) -> None:
+        original_init(self, account_id, spec, *args, **kwargs)
+        target = (spec.get("DeadLetterConfig") or {}).get("TargetArn")
+        self.scarab_dead_letter = str(target) if target else None
+
+    def get_configuration(self: Any, *args: Any, **kwargs: Any) -> dict[str, Any]:
+        config: dict[str, Any] = original_get(self, *args, **kwargs)
+        target = getattr(self, "scarab_dead_letter", None)
+        if target:
+            config["DeadLetterConfig"] = {"TargetArn": target}
+        return config
+
+    def update_configuration(self: Any, config_updates: dict[str, Any]) -> dict[str, Any]:
+        if "DeadLetterConfig" in config_updates:
+            target = (config_updates.get("DeadLetterConfig") or {}).get("TargetArn")
+            self.scarab_dead_letter = str(target) if target else None
+        result: dict[str, Any] = original_update(self, config_updates)
+        return get_configuration(self) if "DeadLetterConfig" in config_updates else result
+
+    def create_event_source_mapping(self: Any, spec: dict[str, Any]) -> Any:
+        name = str(spec.get("FunctionName") or "")
+        esm = original_esm(self, spec)
+        qualifier = name.split(":")[7] if name.startswith("arn:") and name.count(":") == 7 else None
+        if qualifier is None and not name.startswith("arn:") and ":" in name:
+            qualifier = name.rsplit(":", 1)[1]
+        if qualifier and not qualifier.isdigit() and qualifier != "$LATEST":
+            base = (
+                esm.function_arn.rsplit(":", 1)[0]
+                if esm.function_arn.count(":") == 7
+                else esm.function_arn
+            )
+            esm.function_arn = f"{base}:{qualifier}"
+        return esm
+
+    def add_message(self: Any, message: Any) -> None:
+        mappings = self.lambda_event_source_mappings
+        self.lambda_event_source_mappings = {}
+        try:
+            original_add(self, message)
+        finally:
+            self.lambda_event_source_mappings = mappings
+
+    get_configuration._scarab = True  # type: ignore[attr-defined]
+    LambdaFunction.__init__ = init  # type: ignore[method-assign]
+    LambdaFunction.get_configuration = get_configuration  # type: ignore[method-assign]
+    LambdaFunction.update_configuration = update_configuration  # type: ignore[method-assign]
+    LambdaBackend.create_event_source_mapping = create_event_source_mapping  # type: ignore[method-assign]
+    Queue.add_message = add_message  # type: ignore[method-assign]
+
+
+def _sagemaker_update_endpoint() -> None:
     from moto.core.responses import ActionResult
     from moto.core.utils import utcnow
     from moto.sagemaker.exceptions import ValidationError

@@ -136,34 +136,75 @@ export function log(fields) {
   console.log(JSON.stringify({ source: "scarab-proxy", ...fields }));
 }
 
-/** The handler with its environment passed in (what the tests call). */
-export async function handleAnalyze(request, env = process.env) {
-  const started = Date.now();
-  const origin = checkOrigin(request, env);
-  if (!origin.ok) {
-    log({ status: 403, reason: "origin_not_allowed" });
-    return forbiddenOrigin();
-  }
+/** SCARAB_API_URL (no trailing slash) and SCARAB_API_KEY, or null when either is unset. */
+export function upstreamConfig(env) {
   const apiUrl = (env.SCARAB_API_URL ?? "").trim().replace(/\/+$/, "");
   const apiKey = (env.SCARAB_API_KEY ?? "").trim();
-  if (!apiUrl || !apiKey) {
-    log({ status: 500, reason: "proxy_not_configured" });
-    return errorResponse(
-      500,
-      "proxy_not_configured",
-      "The proxy is missing SCARAB_API_URL or SCARAB_API_KEY in its environment.",
-      origin.cors,
-    );
+  return apiUrl && apiKey ? { apiUrl, apiKey } : null;
+}
+
+export const notConfigured = (cors) =>
+  errorResponse(
+    500,
+    "proxy_not_configured",
+    "The proxy is missing SCARAB_API_URL or SCARAB_API_KEY in its environment.",
+    cors,
+  );
+
+// An Idempotency-Key the proxy passes on: visible ASCII, at most 255 characters
+// (a UUID is 36); anything else is refused here rather than forwarded.
+const IDEMPOTENCY_KEY = /^[\x21-\x7e]{1,255}$/;
+
+/**
+ * The proxy's common path: origin rule, configuration, body limit, one deadline,
+ * redirects refused, status/body/headers passed through, the key redacted.
+ * `options`: {method, path (the stage path, e.g. "/analyze"), route (for logs),
+ * forwardHeaders (request header names passed on besides content-type)}.
+ */
+export async function forward(request, env, { method, path, route, forwardHeaders = [] }) {
+  const started = Date.now();
+  const tag = route ? { route } : {};
+  const origin = checkOrigin(request, env);
+  if (!origin.ok) {
+    log({ ...tag, status: 403, reason: "origin_not_allowed" });
+    return forbiddenOrigin();
   }
-  const body = await readLimited(request);
-  if (body === null) {
-    log({ status: 413, reason: "payload_too_large" });
-    return errorResponse(
-      413,
-      "payload_too_large",
-      `The request is larger than ${MAX_BODY_BYTES} bytes; send a smaller image.`,
-      origin.cors,
-    );
+  const config = upstreamConfig(env);
+  if (!config) {
+    log({ ...tag, status: 500, reason: "proxy_not_configured" });
+    return notConfigured(origin.cors);
+  }
+  const { apiUrl, apiKey } = config;
+  const headers = { "x-api-key": apiKey };
+  let body;
+  if (method === "POST") {
+    body = await readLimited(request);
+    if (body === null) {
+      log({ ...tag, status: 413, reason: "payload_too_large" });
+      return errorResponse(
+        413,
+        "payload_too_large",
+        `The request is larger than ${MAX_BODY_BYTES} bytes; send a smaller image.`,
+        origin.cors,
+      );
+    }
+    headers["content-type"] = request.headers.get("content-type") ?? "application/json";
+  } else {
+    headers.accept = "application/json";
+  }
+  for (const name of forwardHeaders) {
+    const value = request.headers.get(name);
+    if (value === null) continue;
+    if (name === "idempotency-key" && !IDEMPOTENCY_KEY.test(value)) {
+      log({ ...tag, status: 422, reason: "invalid_idempotency_key" });
+      return errorResponse(
+        422,
+        "invalid_idempotency_key",
+        "The Idempotency-Key header must be 1 to 255 visible ASCII characters.",
+        origin.cors,
+      );
+    }
+    headers[name] = value;
   }
 
   // One deadline for the whole exchange: a server that sends its headers and then
@@ -172,12 +213,9 @@ export async function handleAnalyze(request, env = process.env) {
   let upstream;
   let text;
   try {
-    upstream = await fetch(`${apiUrl}/analyze`, {
-      method: "POST",
-      headers: {
-        "content-type": request.headers.get("content-type") ?? "application/json",
-        "x-api-key": apiKey,
-      },
+    upstream = await fetch(`${apiUrl}${path}`, {
+      method,
+      headers,
       body,
       signal,
       // Never follow: fetch would carry x-api-key to whatever host a Location names.
@@ -185,7 +223,7 @@ export async function handleAnalyze(request, env = process.env) {
     });
     if (upstream.type === "opaqueredirect" || (upstream.status >= 300 && upstream.status < 400)) {
       await upstream.body?.cancel().catch(() => {});
-      log({ status: 502, reason: "redirected", upstream_status: upstream.status, ms: Date.now() - started });
+      log({ ...tag, status: 502, reason: "redirected", upstream_status: upstream.status, ms: Date.now() - started });
       return errorResponse(
         502,
         "upstream_unreachable",
@@ -196,7 +234,7 @@ export async function handleAnalyze(request, env = process.env) {
     text = await readResponse(upstream);
   } catch (err) {
     if (err instanceof TooLarge) {
-      log({ status: 502, reason: "answer_too_large", ms: Date.now() - started });
+      log({ ...tag, status: 502, reason: "answer_too_large", ms: Date.now() - started });
       return errorResponse(
         502,
         "upstream_unreachable",
@@ -206,7 +244,7 @@ export async function handleAnalyze(request, env = process.env) {
     }
     const timedOut = err?.name === "TimeoutError" || signal.aborted;
     const reason = timedOut ? "timeout" : upstream ? "answer_cut_off" : "unreachable";
-    log({ status: timedOut ? 504 : 502, reason, ms: Date.now() - started });
+    log({ ...tag, status: timedOut ? 504 : 502, reason, ms: Date.now() - started });
     return timedOut
       ? errorResponse(504, "upstream_timeout", "The analysis API did not answer in time.", origin.cors)
       : errorResponse(
@@ -221,25 +259,34 @@ export async function handleAnalyze(request, env = process.env) {
 
   // Defence in depth: whatever the upstream says, the key never goes back out.
   if (text.includes(apiKey)) text = text.split(apiKey).join("[redacted]");
-  const headers = { "cache-control": "no-store", ...origin.cors };
+  const out = { "cache-control": "no-store", ...origin.cors };
   for (const name of PASSED_HEADERS) {
     const value = upstream.headers.get(name);
-    if (value) headers[name] = value;
+    if (value) out[name] = value;
   }
-  log({ status: upstream.status, ms: Date.now() - started, bytes_in: body.byteLength });
-  return new Response(text, { status: upstream.status, headers });
+  log({ ...tag, status: upstream.status, ms: Date.now() - started, bytes_in: body?.byteLength ?? 0 });
+  return new Response(text, { status: upstream.status, headers: out });
+}
+
+/** The handler with its environment passed in (what the tests call). */
+export function handleAnalyze(request, env = process.env) {
+  return forward(request, env, { method: "POST", path: "/analyze" });
 }
 
 /** CORS preflight: only allowed origins get the go-ahead. */
-export async function handleOptions(request, env = process.env) {
+export async function handleOptions(
+  request,
+  env = process.env,
+  { methods = "POST, OPTIONS", allowHeaders = "content-type" } = {},
+) {
   const origin = checkOrigin(request, env);
   if (!origin.ok) return forbiddenOrigin();
   return new Response(null, {
     status: 204,
     headers: {
       ...origin.cors,
-      "access-control-allow-methods": "POST, OPTIONS",
-      "access-control-allow-headers": "content-type",
+      "access-control-allow-methods": methods,
+      "access-control-allow-headers": allowHeaders,
       "access-control-max-age": "600",
     },
   });

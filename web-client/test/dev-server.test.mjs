@@ -60,3 +60,39 @@ test("an oversized upload over HTTP gets the proxy's 413", async () => {
   assert.equal((await response.json()).error.code, "payload_too_large");
   assert.equal(upstream.requests.length, before);
 });
+
+test("the upload and job routes over HTTP: forwarded with the key, ids checked first", async () => {
+  const id = "fedcba9876543210fedcba9876543210";
+  upstream.reply(201, { upload: { key: "uploads/x" } });
+  const grant = await fetch(`${base}/api/uploads`, {
+    method: "POST",
+    headers: { "content-type": "application/json" },
+    body: JSON.stringify({ content_type: "image/jpeg", bytes: 5 }),
+  });
+  assert.equal(grant.status, 201);
+  upstream.reply(202, { job_id: id, status_url: `/jobs/${id}` });
+  const job = await fetch(`${base}/api/jobs`, {
+    method: "POST",
+    headers: { "content-type": "application/json", "idempotency-key": "same-submission-1" },
+    body: "{}",
+  });
+  assert.equal(job.status, 202);
+  upstream.reply(200, { status: "queued" });
+  assert.equal((await fetch(`${base}/api/jobs/${id}`)).status, 200);
+  const seen = upstream.requests.slice(-3);
+  assert.deepEqual(seen.map((r) => [r.method, r.url]), [
+    ["POST", "/uploads"],
+    ["POST", "/jobs"],
+    ["GET", `/jobs/${id}`],
+  ]);
+  assert.ok(seen.every((r) => r.headers["x-api-key"] === KEY));
+  assert.equal(seen[1].headers["idempotency-key"], "same-submission-1");
+  const before = upstream.requests.length;
+  const bad = await fetch(`${base}/api/jobs/..%2Fstats`);
+  assert.equal(bad.status, 404);
+  assert.equal((await bad.json()).error.code, "job_not_found");
+  assert.equal((await fetch(`${base}/api/jobs/${id}`, { method: "DELETE" })).status, 405);
+  const preflight = await fetch(`${base}/api/jobs`, { method: "OPTIONS" });
+  assert.match(preflight.headers.get("access-control-allow-headers"), /idempotency-key/);
+  assert.equal(upstream.requests.length, before);
+});

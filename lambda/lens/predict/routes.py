@@ -9,6 +9,8 @@ the `model_version` that answered.
 
 from __future__ import annotations
 
+import base64
+import json
 import time
 from collections.abc import Callable
 from typing import Any, cast
@@ -16,6 +18,7 @@ from typing import Any, cast
 from aws_lambda_powertools.metrics import MetricUnit, single_metric
 from pydantic import BaseModel, ValidationError
 
+from lens import uploads
 from lens.cache import cached_json
 from lens.cache import state as cache_state
 from lens.cache.keys import prediction_key
@@ -63,14 +66,25 @@ def predict(model_id: str) -> dict[str, Any]:
         current().note(model=entry.name, model_version=entry.version)
         body = _json_body()
         current().note(input_digest=json_digest(body), input=router.current_event.decoded_body)
-        request = _validate(entry, body)
-        # The model loads only on a miss: a cached answer needs no ONNX session (nor a
-        # call to the SageMaker endpoint hosting it).
-        result = cached_json(
-            _key("predict", entry, request),
-            lambda: _answer(entry, request),
-            _answers_for(entry),
-        )
+        upload = _upload_of(entry, body)
+        try:
+            if upload is not None:
+                body = _with_upload_image(body, upload)
+            request = _validate(entry, body)
+            # The model loads only on a miss: a cached answer needs no ONNX session (nor a
+            # call to the SageMaker endpoint hosting it).
+            result = cached_json(
+                _key("predict", entry, request),
+                lambda: _answer(entry, request, body if upload is not None else None),
+                _answers_for(entry),
+            )
+        except ApiError as error:
+            # Deleted after the answer or a definitive refusal; kept after a 5xx (retry).
+            if upload is not None and error.status < 500:
+                uploads.delete_upload(upload)
+            raise
+        if upload is not None:
+            uploads.delete_upload(upload)
     except ApiError as error:
         _count_error(model_id, error)
         raise
@@ -267,13 +281,33 @@ def validation_message(exc: ValidationError) -> str:
     return f"Field '{field}' {message[0].lower()}{message[1:]}{more}."
 
 
-def _answer(entry: ModelEntry, request: BaseModel) -> dict[str, Any]:
+def _upload_of(entry: ModelEntry, body: Any) -> str | None:
+    """The upload key an image model's request names in place of `image` (checked: 404
+    upload_not_found for a malformed key), or None; 422 for both image and upload."""
+    if not isinstance(body, dict) or "upload" not in body or entry.kind != "image-classifier":
+        return None
+    if body.get("image") is not None:
+        raise ApiError(422, "invalid_field", "Send either image or upload, not both.")
+    return uploads.check_key(body["upload"])
+
+
+def _with_upload_image(body: dict[str, Any], key: str) -> dict[str, Any]:
+    """`body` with the upload's bytes as its `image` (base64), as if sent inline."""
+    data = uploads.read_upload(key)
+    rest = {k: v for k, v in body.items() if k != "upload"}
+    return {**rest, "image": base64.b64encode(data).decode("ascii")}
+
+
+def _answer(
+    entry: ModelEntry, request: BaseModel, body: dict[str, Any] | None = None
+) -> dict[str, Any]:
     """The prediction: from the SageMaker endpoint hosting the model (the request body
-    as sent), else computed here."""
+    as sent, or `body` when it replaced an upload by its image), else computed here."""
     from lens.predict import sagemaker
 
     if sagemaker.forwards(entry):
-        return sagemaker.invoke(entry, (router.current_event.decoded_body or "").encode())
+        sent = json.dumps(body) if body is not None else router.current_event.decoded_body
+        return sagemaker.invoke(entry, (sent or "").encode())
     return _run(_loaded(entry), request)
 
 

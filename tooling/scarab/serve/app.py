@@ -18,8 +18,13 @@ from scarab.serve.endpoints import PREFIX as SAGEMAKER_PREFIX
 from scarab.serve.function_url import URL_PREFIX, FunctionUrlGateway
 from scarab.serve.gateway import BODY_LIMIT, EVENT_LIMIT, Gateway
 from scarab.serve.guard import MISDIRECTED_MESSAGE, MISDIRECTED_STATUS, host_allowed, host_names
+from scarab.serve.lambda_invoke import PREFIX as LAMBDA_PREFIX
+from scarab.serve.lambda_invoke import LambdaInvoker
 from scarab.serve.proxy_event import IncomingRequest
 from scarab.serve.responses import HttpResponse
+from scarab.serve.s3_proxy import BODY_LIMIT as S3_BODY_LIMIT
+from scarab.serve.s3_proxy import PREFIX as S3_PREFIX
+from scarab.serve.s3_proxy import S3Proxy
 from scarab.serve.snapshot import Snapshot
 from scarab.serve.webproxy import MAX_BODY_BYTES, WebProxy
 
@@ -75,13 +80,18 @@ async def read_body(receive: Receive, limit: int, declared: int | None) -> tuple
     return (b"", True) if too_large else (b"".join(chunks), False)
 
 
-async def send_response(send: Send, response: HttpResponse, head_only: bool = False) -> None:
+async def send_response(
+    send: Send, response: HttpResponse, head_only: bool = False, declared_length: bool = False
+) -> None:
     headers = [
         (k.lower().encode("latin-1", "replace"), v.encode("latin-1", "replace"))
         for k, v in response.headers
         if k.lower() not in ("content-length", "transfer-encoding", "connection")
     ]
-    headers.append((b"content-length", str(len(response.body)).encode()))
+    # `declared_length`: a HEAD's answer says how long the GET's body is (S3's HeadObject).
+    declared = response.header("content-length") if head_only and declared_length else None
+    length = declared if declared is not None else str(len(response.body))
+    headers.append((b"content-length", length.encode()))
     await send({"type": "http.response.start", "status": response.status, "headers": headers})
     await send({"type": "http.response.body", "body": b"" if head_only else response.body})
 
@@ -99,10 +109,16 @@ class ServeApp:
         shutdown: Callable[[], Awaitable[None]] | None = None,
         hosts: frozenset[str] | None = None,
         endpoints: EndpointEmulator | None = None,
+        s3: S3Proxy | None = None,
+        invoker: LambdaInvoker | None = None,
     ) -> None:
-        """`endpoints`: sagemaker-runtime for the functions serve runs (at /_sagemaker)."""
+        """`endpoints`: sagemaker-runtime for the functions serve runs (at /_sagemaker);
+        `s3`: the emulator's S3 with POST policies enforced (at /_s3); `invoker`: Lambda's
+        Invoke for the functions serve runs (at /_lambda)."""
         self.gateway = gateway
         self.endpoints = endpoints
+        self.s3 = s3
+        self.invoker = invoker
         self.snapshot = snapshot
         self.stage = stage
         self.proxy = WebProxy(gateway, snapshot)
@@ -145,6 +161,10 @@ class ServeApp:
             await self._function_url(scope, receive, send, path)
         elif self.endpoints is not None and path.startswith(SAGEMAKER_PREFIX + "/"):
             await self._sagemaker(scope, receive, send, path[len(SAGEMAKER_PREFIX) :])
+        elif self.s3 is not None and (path == S3_PREFIX or path.startswith(S3_PREFIX + "/")):
+            await self._s3(scope, receive, send)
+        elif self.invoker is not None and path.startswith(LAMBDA_PREFIX + "/"):
+            await self._lambda(scope, receive, send, path[len(LAMBDA_PREFIX) :])
         elif path == prefix or path.startswith(prefix + "/"):
             await self._api(scope, receive, send, path[len(prefix) :] or "/")
         elif path == "/api" or path.startswith("/api/"):
@@ -208,6 +228,33 @@ class ServeApp:
         headers = {k.lower(): v for k, v in request.headers}
         response = await self.endpoints.handle(
             request.method, path, headers, request.body, too_large
+        )
+        await send_response(send, response)
+
+    async def _s3(self, scope: Scope, receive: Receive, send: Send) -> None:
+        assert self.s3 is not None
+        request, too_large = await self._request(scope, receive, scope["path"], S3_BODY_LIMIT)
+        # What the client signed and named: the path as sent, still percent-encoded.
+        raw = (scope.get("raw_path") or scope["path"].encode()).decode("latin-1")
+        scheme = scope.get("scheme") or "http"
+        response = await self.s3.handle(
+            request.method,
+            raw[len(S3_PREFIX) :],
+            request.raw_query,
+            request.headers,
+            request.body,
+            too_large,
+            f"{scheme}://{request.host}{S3_PREFIX}",
+        )
+        head = scope["method"] == "HEAD"
+        await send_response(send, response, head_only=head, declared_length=head)
+
+    async def _lambda(self, scope: Scope, receive: Receive, send: Send, path: str) -> None:
+        assert self.invoker is not None
+        request, too_large = await self._request(scope, receive, path, FUNCTION_URL_BODY_LIMIT)
+        headers = {k.lower(): v for k, v in request.headers}
+        response = await self.invoker.handle(
+            request.method, path, request.raw_query, headers, request.body, too_large
         )
         await send_response(send, response)
 

@@ -27,9 +27,15 @@ from scarab.serve.endpoints import (
 )
 from scarab.serve.gateway import Gateway, GatewayOptions
 from scarab.serve.guard import ReadLimits, host_names
+from scarab.serve.lambda_invoke import ENDPOINT_ENV as LAMBDA_ENDPOINT_ENV
+from scarab.serve.lambda_invoke import PREFIX as LAMBDA_PREFIX
+from scarab.serve.lambda_invoke import LambdaInvoker
 from scarab.serve.metrics import MetricStore
 from scarab.serve.protocol import guarded_protocol
 from scarab.serve.runtime import DEFAULT_MAX_CONTAINERS, FunctionRuntime, InvokeError
+from scarab.serve.s3_proxy import ENDPOINT_ENV as S3_ENDPOINT_ENV
+from scarab.serve.s3_proxy import PREFIX as S3_PREFIX
+from scarab.serve.s3_proxy import S3Proxy
 from scarab.serve.snapshot import FunctionConfig, Snapshot
 from scarab.serve.stack import LocalStack
 from scarab.serve.watcher import SnapshotWatcher
@@ -71,6 +77,21 @@ def own_url(options: ServerOptions) -> str:
     return f"http://{f'[{host}]' if ':' in host else host}:{options.port}"
 
 
+def service_endpoints(options: ServerOptions) -> dict[str, str]:
+    """The services whose calls the workers send to serve itself (boto3's per-service
+    endpoint variables; everything else goes to the emulator): sagemaker-runtime, S3
+    (presigned POST URLs then point here, where the policy is enforced) and Lambda (a
+    function's invocations, asynchronous ones included, run in serve's workers). On
+    serve's one port, the one the browser reaches too: a page posts its upload to the
+    URL the function signed."""
+    own = own_url(options)
+    return {
+        ENDPOINT_ENV: own + PREFIX,
+        S3_ENDPOINT_ENV: own + S3_PREFIX,
+        LAMBDA_ENDPOINT_ENV: own + LAMBDA_PREFIX,
+    }
+
+
 def run(
     stack: LocalStack,
     options: ServerOptions,
@@ -94,7 +115,7 @@ def run(
             stack.region,
             log_file,
             max_containers=options.max_containers,
-            local_env={**stack.worker_env, ENDPOINT_ENV: own_url(options) + PREFIX},
+            local_env={**stack.worker_env, **service_endpoints(options)},
         )
         metrics = MetricStore()
         gateway = Gateway(
@@ -103,6 +124,7 @@ def run(
             metrics=metrics,
             rng=version_rng().random,
         )
+        invoker = LambdaInvoker(runtime, stack.endpoint_url, stack.region, version_rng().random)
         alarms = AlarmWatcher(
             stack.endpoint_url,
             stack.region,
@@ -138,7 +160,7 @@ def run(
                         seen.add(fn.version_key)
                         loop.call_soon_threadsafe(schedule, fn)
                 identities = {fn.identity for fn in configs}
-                loop.call_soon_threadsafe(runtime.retain, identities)
+                loop.call_soon_threadsafe(lambda: runtime.retain(identities | invoker.in_use()))
 
             watcher.listeners.append(on_snapshot)
             watcher.start()
@@ -149,6 +171,7 @@ def run(
             await asyncio.to_thread(alarms.stop)
             for task in list(warming):
                 task.cancel()
+            await invoker.close()
             await runtime.close()
 
         web_root = options.web_root or stack.project_dir / "web-client" / "public"
@@ -168,6 +191,8 @@ def run(
                 ),
                 timeout_s=options.sagemaker_timeout,
             ),
+            s3=S3Proxy(stack.endpoint_url, stack.region),
+            invoker=invoker,
         )
         limits = ReadLimits.from_environment()
         config = uvicorn.Config(

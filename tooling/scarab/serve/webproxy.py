@@ -21,10 +21,16 @@ from scarab.serve.snapshot import Snapshot
 
 MAX_BODY_BYTES = 4_500_000  # Vercel's request body limit
 PASSED_HEADERS = ("content-type", "retry-after", "x-amzn-requestid", "x-amzn-errortype")
-FORWARDED_REQUEST_HEADERS = ("content-type", "accept", "user-agent")
+# Idempotency-Key: a retried POST /api/jobs returns the same job (web-client/api/jobs.js
+# forwards it too).
+FORWARDED_REQUEST_HEADERS = ("content-type", "accept", "user-agent", "idempotency-key")
 _PREDICT = re.compile(r"^/api/predict/([^/]+)$")
+_JOB = re.compile(r"^/api/jobs/([^/]+)$")
+_JOB_ID = re.compile(r"^[0-9a-f]{32}$")
 _ROUTES: dict[str, tuple[str, str]] = {
     "/api/analyze": ("POST", "/analyze"),
+    "/api/uploads": ("POST", "/uploads"),
+    "/api/jobs": ("POST", "/jobs"),
     "/api/models": ("GET", "/models"),
     "/api/health": ("GET", "/health"),
     "/api/stats": ("GET", "/stats"),
@@ -48,6 +54,9 @@ def target(path: str) -> tuple[str, str] | None:
     predict = _PREDICT.match(path)
     if predict:
         return ("POST", f"/predict/{predict.group(1)}")
+    job = _JOB.match(path)
+    if job:
+        return ("GET", f"/jobs/{job.group(1)}")
     return None
 
 
@@ -149,13 +158,17 @@ class WebProxy:
                 403, "origin_not_allowed", "This page's origin is not allowed to use this API."
             )
         verb, stage_path = route
+        job = _JOB.match(request.path.rstrip("/"))
+        if job and not _JOB_ID.match(job.group(1)):
+            # As api/jobs/[id].js: a malformed id never leaves the proxy.
+            return _error(404, "job_not_found", "There is no job with that id.", cors)
         if request.method == "OPTIONS":
             return HttpResponse(
                 204,
                 [
                     *cors,
                     ("access-control-allow-methods", f"{verb}, OPTIONS"),
-                    ("access-control-allow-headers", "content-type"),
+                    ("access-control-allow-headers", "content-type, idempotency-key"),
                     ("access-control-max-age", "600"),
                 ],
             )

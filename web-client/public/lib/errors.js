@@ -85,7 +85,49 @@ export function describeFailure({ status, body, retryAfter = null }) {
         "The site's access key was rejected (missing, revoked or wrong). Whoever runs this site needs to fix it; trying again won't help.",
         false,
       );
+    case 404:
+      if (code === "upload_not_found")
+        return out(
+          "upload_missing",
+          "The uploaded photo couldn't be found",
+          "Uploaded photos are kept only for a few minutes and used once. Send the photo again.",
+          true,
+        );
+      if (code === "job_not_found")
+        return out(
+          "job_missing",
+          "The analysis job can't be found",
+          "The service no longer knows this job (jobs are kept for a day). Send the photo again.",
+          true,
+        );
+      return out(
+        "route",
+        "The service doesn't offer this",
+        "This site called an address the analysis service doesn't have. Whoever runs this site needs to update it.",
+        false,
+      );
+    case 409:
+      if (code === "idempotency_in_progress")
+        return out(
+          "in_progress",
+          "The analysis is still being started",
+          `The service is still handling the first attempt. Wait ${wait(seconds, "a few")} and try again.`,
+          true,
+        );
+      return out(
+        "conflict",
+        "This request clashed with an earlier one",
+        "The service saw a different photo or settings under the same request. Send the photo again.",
+        true,
+      );
     case 413:
+      if (code === "upload_too_large")
+        return out(
+          "too_large",
+          "This photo is larger than the service accepts",
+          "The photo is over the service's upload limit, even after shrinking. Try a smaller or cropped image.",
+          false,
+        );
       return out(
         "too_large",
         "This image is too large to send",

@@ -12,6 +12,12 @@ export const JPEG_QUALITY = 0.85;
 // 1,000,000 bytes of JPEG is about 1.33 MB once base64-encoded into the JSON body.
 export const MAX_JPEG_BYTES = 1_000_000;
 
+// The regular tier's photo travels by presigned upload and is prepared again on the
+// server, so it keeps (nearly) its full resolution: a 40 MP camera photo (7296x5472)
+// fits whole; the byte budget stays under the API's default 50 MB upload limit.
+export const REGULAR_MAX_SIDE = 8192;
+export const REGULAR_MAX_BYTES = 40_000_000;
+
 export class ImageError extends Error {}
 
 /** Target size for an image of width x height, longest side <= maxSide. */

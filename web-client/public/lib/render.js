@@ -52,7 +52,7 @@ export { formatBytes };
  * Fill the result section from a 200 body.
  * @param {HTMLElement} root the #result section
  * @param {object} data {analysis, model, image, timings_ms, request_id}
- * @param {{elapsedMs: number, uploadBytes: number}} info measured by the page
+ * @param {{elapsedMs: number, uploadBytes: number, jobId?: string}} info measured by the page
  */
 export function renderResult(root, data, info) {
   const a = data.analysis ?? {};
@@ -73,6 +73,7 @@ export function renderResult(root, data, info) {
   if (typeof data.model === "string" && data.model) parts.push(`Model: ${data.model}`);
   parts.push(`answered in ${(info.elapsedMs / 1000).toFixed(1)} s`);
   if (info.uploadBytes) parts.push(`uploaded ${formatBytes(info.uploadBytes)}`);
+  if (info.jobId) parts.push(`job ${info.jobId}`);
   if (typeof data.request_id === "string" && data.request_id) parts.push(`request ${data.request_id}`);
   root.querySelector("#result-meta").textContent = parts.join(" · ");
 }

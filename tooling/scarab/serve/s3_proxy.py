@@ -1,0 +1,327 @@
+"""S3 at `/_s3/...` on serve's own port: the emulator's S3, with what S3 enforces and
+moto does not.
+
+The functions' workers get AWS_ENDPOINT_URL_S3 = `<serve>/_s3` (scarab.serve.server), so
+their S3 calls come here and the presigned POSTs they hand out point here too
+(path-style: `<serve>/_s3/<bucket>`). A browser POST upload (multipart/form-data to
+the bucket) is checked against its signed policy by scarab.serve.post_policy and, when
+S3 would accept it, stored in the emulator with PutObject (the form's key, Content-Type
+and x-amz-meta-*); S3's answer follows (204, or success_action_status 200/201). Every
+other request is forwarded to the emulator unchanged (method, path, query, headers,
+body) and its answer relayed. The emulator is not asked to verify signatures (moto
+does not), so a request signed for serve's host is fine there.
+
+CORS as S3 does it, from the bucket's CORS configuration (GetBucketCors on the
+emulator): OPTIONS preflights are answered here, and responses to a request with an
+Origin a rule allows carry Access-Control-Allow-Origin (moto's own blanket `*` is
+dropped: the browser must see the bucket's rules, as on AWS).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import fnmatch
+import http.client
+import logging
+import uuid
+from collections.abc import Mapping, Sequence
+from typing import Any
+from urllib.parse import quote, urlsplit
+
+from botocore.config import Config
+from botocore.exceptions import BotoCoreError, ClientError
+
+from scarab.emulator import FAKE_CREDENTIALS, emulator_session
+from scarab.serve.post_policy import AcceptedPost, PostRefused, check_post
+from scarab.serve.responses import HttpResponse
+
+log = logging.getLogger("scarab.serve")
+
+PREFIX = "/_s3"
+# boto3's service-specific endpoint variable for S3.
+ENDPOINT_ENV = "AWS_ENDPOINT_URL_S3"
+# What one request may carry here (S3's single PUT and POST maximum is 5 GB; locally the
+# body is held in memory, so a little less than a real limit).
+BODY_LIMIT = 5 * 1024**3
+# Headers that belong to one hop, not to the request or answer.
+_HOP = frozenset(
+    {
+        "host",
+        "connection",
+        "keep-alive",
+        "transfer-encoding",
+        "content-length",
+        "expect",
+        "te",
+        "trailer",
+        "upgrade",
+        "proxy-connection",
+    }
+)
+# Form fields PutObject takes as headers (lower-case form name -> PutObject parameter).
+_PUT_PARAMETERS = {
+    "content-type": "ContentType",
+    "cache-control": "CacheControl",
+    "content-disposition": "ContentDisposition",
+    "content-encoding": "ContentEncoding",
+    "x-amz-server-side-encryption": "ServerSideEncryption",
+    "x-amz-storage-class": "StorageClass",
+    "x-amz-tagging": "Tagging",
+}
+_CORS_DENIED = (
+    "CORSResponse: This CORS request is not allowed. This is usually because the "
+    "evalution of Origin, request method / Access-Control-Request-Method or "
+    "Access-Control-Request-Headersare not whitelisted by the resource's CORS spec."
+)
+
+
+def _xml_error(error: PostRefused, request_id: str) -> HttpResponse:
+    return HttpResponse(
+        error.status,
+        [("Content-Type", "application/xml"), ("x-amz-request-id", request_id)],
+        error.xml(request_id),
+    )
+
+
+def emulator_secrets() -> dict[str, str]:
+    """The access keys serve knows the secrets of: the emulator's fake credentials."""
+    return {FAKE_CREDENTIALS["AWS_ACCESS_KEY_ID"]: FAKE_CREDENTIALS["AWS_SECRET_ACCESS_KEY"]}
+
+
+def _matches(pattern: str, value: str) -> bool:
+    """S3's CORS patterns: `*` anywhere (one wildcard), case-sensitive for origins."""
+    return pattern == "*" or fnmatch.fnmatchcase(value, pattern)
+
+
+def cors_rule(
+    rules: Sequence[Mapping[str, Any]], origin: str, method: str, headers: Sequence[str] = ()
+) -> Mapping[str, Any] | None:
+    """The first CORS rule that allows `origin`, `method` and every requested header."""
+    for rule in rules:
+        if not any(_matches(str(o), origin) for o in rule.get("AllowedOrigins") or ()):
+            continue
+        if method.upper() not in {str(m).upper() for m in rule.get("AllowedMethods") or ()}:
+            continue
+        allowed = [str(h).lower() for h in rule.get("AllowedHeaders") or ()]
+        if all(any(_matches(a, h.lower()) for a in allowed) for h in headers if h):
+            return rule
+    return None
+
+
+def _allow_origin(rule: Mapping[str, Any], origin: str) -> str:
+    return "*" if "*" in (rule.get("AllowedOrigins") or ()) else origin
+
+
+def cors_headers(rule: Mapping[str, Any], origin: str) -> list[tuple[str, str]]:
+    """What a response to an allowed cross-origin request carries."""
+    headers = [
+        ("Access-Control-Allow-Origin", _allow_origin(rule, origin)),
+        ("Access-Control-Allow-Methods", ", ".join(rule.get("AllowedMethods") or ())),
+        ("Vary", "Origin, Access-Control-Request-Headers, Access-Control-Request-Method"),
+    ]
+    if rule.get("ExposeHeaders"):
+        headers.append(("Access-Control-Expose-Headers", ", ".join(rule["ExposeHeaders"])))
+    if rule.get("MaxAgeSeconds") is not None:
+        headers.append(("Access-Control-Max-Age", str(rule["MaxAgeSeconds"])))
+    return headers
+
+
+def bucket_and_key(path: str) -> tuple[str, str]:
+    """`/<bucket>/<key>` (path-style) -> (bucket, key); both may be empty."""
+    bucket, _, key = path.lstrip("/").partition("/")
+    return bucket, key
+
+
+class S3Proxy:
+    """Answers `/_s3/...`: the POST policy check, CORS, and the emulator's S3 behind."""
+
+    def __init__(
+        self, emulator_url: str, region: str, secrets: Mapping[str, str] | None = None
+    ) -> None:
+        self.emulator_url = emulator_url.rstrip("/")
+        self.secrets = dict(secrets if secrets is not None else emulator_secrets())
+        config = Config(
+            connect_timeout=3,
+            read_timeout=60,
+            retries={"max_attempts": 2, "mode": "standard"},
+            s3={"addressing_style": "path"},
+        )
+        self._s3 = emulator_session(region).client(
+            "s3", endpoint_url=self.emulator_url, config=config
+        )
+
+    async def handle(
+        self,
+        method: str,
+        raw_path: str,
+        raw_query: str,
+        headers: Sequence[tuple[str, str]],
+        body: bytes,
+        too_large: bool,
+        base_url: str,
+    ) -> HttpResponse:
+        """One request; `raw_path` below /_s3 as sent (still percent-encoded),
+        `base_url` where this proxy answers (for the Location of a stored upload)."""
+        request_id = uuid.uuid4().hex[:16].upper()
+        lower = {k.lower(): v for k, v in headers}
+        bucket, key = bucket_and_key(raw_path)
+        origin = lower.get("origin", "")
+        if method == "OPTIONS" and bucket:
+            return await self._preflight(bucket, origin, lower, request_id)
+        if too_large:
+            response = _xml_error(
+                PostRefused(
+                    400, "EntityTooLarge", "Your proposed upload exceeds the maximum allowed size"
+                ),
+                request_id,
+            )
+        elif method == "POST" and bucket and not key and not raw_query:
+            response = await self._post_upload(bucket, lower, body, request_id, base_url)
+        else:
+            response = await asyncio.to_thread(
+                self._forward, method, raw_path, raw_query, headers, body
+            )
+        if origin and bucket:
+            rule = await self._rule(bucket, origin, method)
+            if rule is not None:
+                response.headers.extend(cors_headers(rule, origin))
+        return response
+
+    async def _rules(self, bucket: str) -> list[Mapping[str, Any]]:
+        def read() -> list[Mapping[str, Any]]:
+            try:
+                return list(self._s3.get_bucket_cors(Bucket=bucket).get("CORSRules") or [])
+            except (ClientError, BotoCoreError):
+                return []  # no configuration (or no bucket): no cross-origin access
+
+        return await asyncio.to_thread(read)
+
+    async def _rule(self, bucket: str, origin: str, method: str) -> Mapping[str, Any] | None:
+        return cors_rule(await self._rules(bucket), origin, method)
+
+    async def _preflight(
+        self, bucket: str, origin: str, headers: Mapping[str, str], request_id: str
+    ) -> HttpResponse:
+        wanted = headers.get("access-control-request-method", "")
+        requested = [
+            h.strip() for h in headers.get("access-control-request-headers", "").split(",")
+        ]
+        if not origin or not wanted:
+            refusal = PostRefused(
+                400, "BadRequest", "Insufficient information. Origin request header needed."
+            )
+            return _xml_error(refusal, request_id)
+        rule = cors_rule(await self._rules(bucket), origin, wanted, requested)
+        if rule is None:
+            return _xml_error(PostRefused(403, "AccessForbidden", _CORS_DENIED), request_id)
+        allowed = cors_headers(rule, origin)
+        if any(requested):
+            allowed.append(("Access-Control-Allow-Headers", ", ".join(h for h in requested if h)))
+        return HttpResponse(200, [("Content-Length", "0"), *allowed], b"")
+
+    async def _post_upload(
+        self,
+        bucket: str,
+        headers: Mapping[str, str],
+        body: bytes,
+        request_id: str,
+        base_url: str,
+    ) -> HttpResponse:
+        try:
+            accepted = check_post(bucket, headers.get("content-type", ""), body, self.secrets)
+        except PostRefused as refusal:
+            log.info("S3 POST to %s refused: %s %s", bucket, refusal.code, refusal.message)
+            return _xml_error(refusal, request_id)
+        try:
+            etag = await asyncio.to_thread(self._store, accepted)
+        except ClientError as exc:
+            return self._client_error(exc, request_id)
+        except BotoCoreError as exc:
+            unavailable = PostRefused(503, "ServiceUnavailable", f"The emulator: {exc}")
+            return _xml_error(unavailable, request_id)
+        location = f"{base_url.rstrip('/')}/{quote(bucket)}/{quote(accepted.key)}"
+        answer = [("ETag", etag), ("Location", location), ("x-amz-request-id", request_id)]
+        redirect = accepted.fields.get("success_action_redirect") or accepted.fields.get("redirect")
+        if redirect and urlsplit(redirect).scheme in ("http", "https"):
+            sep = "&" if "?" in redirect else "?"
+            target = (
+                f"{redirect}{sep}bucket={quote(bucket)}&key={quote(accepted.key)}"
+                f"&etag={quote(etag)}"
+            )
+            return HttpResponse(
+                303, [("ETag", etag), ("Location", target), ("x-amz-request-id", request_id)], b""
+            )
+        status = accepted.fields.get("success_action_status", "")
+        if status == "201":
+            xml = (
+                '<?xml version="1.0" encoding="UTF-8"?>\n<PostResponse>'
+                f"<Location>{location}</Location><Bucket>{bucket}</Bucket>"
+                f"<Key>{accepted.key}</Key><ETag>{etag}</ETag></PostResponse>"
+            )
+            return HttpResponse(201, [("Content-Type", "application/xml"), *answer], xml.encode())
+        return HttpResponse(200 if status == "200" else 204, answer, b"")
+
+    def _store(self, accepted: AcceptedPost) -> str:
+        """PutObject the accepted upload into the emulator; its ETag."""
+        params: dict[str, Any] = {"Bucket": accepted.bucket, "Key": accepted.key}
+        for field, parameter in _PUT_PARAMETERS.items():
+            if accepted.fields.get(field):
+                params[parameter] = accepted.fields[field]
+        metadata = {
+            name.removeprefix("x-amz-meta-"): value
+            for name, value in accepted.fields.items()
+            if name.startswith("x-amz-meta-")
+        }
+        if metadata:
+            params["Metadata"] = metadata
+        result = self._s3.put_object(Body=accepted.body, **params)
+        return str(result.get("ETag") or "")
+
+    @staticmethod
+    def _client_error(exc: ClientError, request_id: str) -> HttpResponse:
+        error = exc.response.get("Error", {})
+        status = int(exc.response.get("ResponseMetadata", {}).get("HTTPStatusCode") or 500)
+        refusal = PostRefused(
+            status, str(error.get("Code") or "InternalError"), str(error.get("Message") or "")
+        )
+        return _xml_error(refusal, request_id)
+
+    def _forward(
+        self,
+        method: str,
+        raw_path: str,
+        raw_query: str,
+        headers: Sequence[tuple[str, str]],
+        body: bytes,
+    ) -> HttpResponse:
+        """The request as it came, to the emulator; its answer as it came back."""
+        target = urlsplit(self.emulator_url)
+        forwarded = [(k, v) for k, v in headers if k.lower() not in _HOP]
+        forwarded.append(("Host", target.netloc))
+        if body or method in ("PUT", "POST"):
+            forwarded.append(("Content-Length", str(len(body))))
+        path = (raw_path or "/") + (f"?{raw_query}" if raw_query else "")
+        connection = http.client.HTTPConnection(
+            target.hostname or "127.0.0.1", target.port or 80, timeout=120
+        )
+        try:
+            connection.putrequest(method, path, skip_host=True, skip_accept_encoding=True)
+            for key, value in forwarded:
+                connection.putheader(key, value)
+            connection.endheaders(body or None)
+            answer = connection.getresponse()
+            data = answer.read()
+            out = [
+                (k, v)
+                for k, v in answer.getheaders()
+                if k.lower() not in _HOP and not k.lower().startswith("access-control-")
+            ]
+            length = answer.getheader("Content-Length")
+            if method == "HEAD" and length is not None:
+                out.append(("Content-Length", length))  # what the object's size is
+            return HttpResponse(answer.status, out, data)
+        except OSError as exc:
+            refusal = PostRefused(503, "ServiceUnavailable", f"The emulator does not answer: {exc}")
+            return _xml_error(refusal, "")
+        finally:
+            connection.close()
