@@ -148,7 +148,17 @@ def template_inventory(template: dict[str, Any], refs: dict[str, str]) -> dict[s
             f" {','.join(k['AttributeName'] + ':' + k['KeyType'] for k in p['KeySchema'])}"
         ),
         "AWS::S3::Bucket": lambda p: (
-            f"{resolve(p['BucketName'], refs)} versioning={p['VersioningConfiguration']['Status']}"
+            f"{resolve(p['BucketName'], refs)}"
+            f" versioning={p.get('VersioningConfiguration', {}).get('Status')}"
+        ),
+        "AWS::SQS::Queue": lambda p: f"{p['QueueName']} {p['MessageRetentionPeriod']}",
+        "AWS::Lambda::EventSourceMapping": lambda p: (
+            f"{resolve(p['EventSourceArn'], refs).rsplit(':', 1)[1]} batch={p['BatchSize']}"
+            f" {','.join(p['FunctionResponseTypes'])}"
+        ),
+        "AWS::Lambda::EventInvokeConfig": lambda p: (
+            f"{function_name(template, p)}:{p['Qualifier']} retries={p['MaximumRetryAttempts']}"
+            f" age={p['MaximumEventAgeInSeconds']}"
         ),
         "AWS::SNS::Topic": lambda p: p["TopicName"],
         "AWS::CloudWatch::Alarm": lambda p: _alarm_line(p),
@@ -200,6 +210,27 @@ def live_inventory(aws: Any, api_id: str, functions: list[str]) -> dict[str, lis
     ddb, s3 = client("dynamodb", aws), client("s3", aws)
     tables = [ddb.describe_table(TableName=t)["Table"] for t in ddb.list_tables()["TableNames"]]
     buckets = [b["Name"] for b in s3.list_buckets()["Buckets"]]
+    sqs = client("sqs", aws)
+    queues = sqs.list_queues().get("QueueUrls", [])
+    retention = {
+        u.rsplit("/", 1)[1]: sqs.get_queue_attributes(
+            QueueUrl=u, AttributeNames=["MessageRetentionPeriod"]
+        )["Attributes"]["MessageRetentionPeriod"]
+        for u in queues
+    }
+    queue_arns = [
+        sqs.get_queue_attributes(QueueUrl=u, AttributeNames=["QueueArn"])["Attributes"]["QueueArn"]
+        for u in queues
+    ]
+    invoke_configs = []
+    for f in functions:
+        try:
+            got = lam.get_function_event_invoke_config(FunctionName=f, Qualifier="live")
+        except lam.exceptions.ResourceNotFoundException:
+            continue
+        invoke_configs.append(
+            f"{f}:live retries={got['MaximumRetryAttempts']} age={got['MaximumEventAgeInSeconds']}"
+        )
     return {
         k: sorted(v)
         for k, v in {
@@ -250,6 +281,14 @@ def live_inventory(aws: Any, api_id: str, functions: list[str]) -> dict[str, lis
                 f"{b} versioning={s3.get_bucket_versioning(Bucket=b).get('Status')}"
                 for b in buckets
             ],
+            "AWS::SQS::Queue": [f"{name} {days}" for name, days in retention.items()],
+            "AWS::Lambda::EventSourceMapping": [
+                f"{m['EventSourceArn'].rsplit(':', 1)[1]} batch={m['BatchSize']}"
+                f" {','.join(m['FunctionResponseTypes'])}"
+                for arn in queue_arns
+                for m in lam.list_event_source_mappings(EventSourceArn=arn)["EventSourceMappings"]
+            ],
+            "AWS::Lambda::EventInvokeConfig": invoke_configs,
             "AWS::SNS::Topic": [
                 t["TopicArn"].rsplit(":", 1)[1] for t in client("sns", aws).list_topics()["Topics"]
             ],
@@ -553,6 +592,7 @@ def test_the_template_is_what_deploy_created(
         "AWS::Region": REGION,
         "AWS::Partition": "aws",
         "Api": api_id,
+        "JobsQueue.Arn": f"arn:aws:sqs:{REGION}:{ACCOUNT}:scarab-test-jobs-dlq",
         **{f"{k.title()}Function.Arn": f["arn"] for k, f in result.functions.items()},
         # The `live` alias (a Ref to an alias is its ARN): what the API integrates.
         **{
@@ -562,12 +602,15 @@ def test_the_template_is_what_deploy_created(
     live = live_inventory(aws, api_id, [str(f["name"]) for f in result.functions.values()])
     assert template_inventory(template, refs) == live
     counts = {k: len(v) for k, v in live.items()}
-    # analyze: logs + secret + cache + log; models: logs + registry + cache + log.
-    methods = len(ROUTES) + len(route_paths())  # every route, and a preflight per resource (7 + 9)
-    assert counts["AWS::ApiGateway::Method"] == methods == 16
-    assert counts["AWS::IAM::RolePolicy"] == 8
-    # The registry and the shared response cache.
-    assert counts["AWS::DynamoDB::Table"] == 2 and counts["AWS::S3::Bucket"] == 1
+    # analyze: logs + secret + cache + log + uploads + jobs; models: logs + registry +
+    # cache + log + uploads.
+    methods = len(ROUTES) + len(route_paths())  # every route, a preflight per resource (10 + 12)
+    assert counts["AWS::ApiGateway::Method"] == methods == 22
+    assert counts["AWS::IAM::RolePolicy"] == 11
+    # The registry, the shared response cache and the jobs; the models' and the uploads'.
+    assert counts["AWS::DynamoDB::Table"] == 3 and counts["AWS::S3::Bucket"] == 2
+    assert counts["AWS::SQS::Queue"] == 1 and counts["AWS::Lambda::EventSourceMapping"] == 1
+    assert counts["AWS::Lambda::EventInvokeConfig"] == 1
     assert counts["AWS::Lambda::Function"] == 2 and counts["AWS::Lambda::Permission"] == 2
 
     # The properties deploy set are the template's, once its references are resolved.

@@ -30,6 +30,7 @@ from tests.deploy.conftest import (
     inline_policies,
     permission,
 )
+from tests.deploy.test_uploads_jobs_deploy import JOBS_POLICY, UPLOADS_POLICY
 
 pytestmark = pytest.mark.emulator
 
@@ -97,6 +98,8 @@ def test_a_stage_deployed_the_old_way_is_migrated(run_deploy, aws) -> None:
         "scarab-write-logs": EXPECTED_LOGS_POLICY,
         "scarab-read-secret": EXPECTED_SSM_POLICY,
         "scarab-use-cache": EXPECTED_CACHE_POLICY,
+        "scarab-use-uploads": UPLOADS_POLICY,
+        "scarab-run-jobs": JOBS_POLICY,
     }
     assert permission(lam, ANALYZE) == expected_permission(api_id, "test")
     assert apigw.get_rest_api(restApiId=api_id)["binaryMediaTypes"] == BINARY

@@ -161,6 +161,8 @@ def test_destroy_dry_run_lists_the_deletion_plan_and_deletes_nothing(
         "apigateway.api_key scarab-test-key-1",
         "apigateway.usage_plan scarab-test-plan",
         "apigateway.rest_api scarab-test",
+        "lambda.event_source_mapping scarab-test-jobs-dlq -> scarab-test-analyze:live",
+        "lambda.event_invoke_config scarab-test-analyze:live",
         "lambda.permission scarab-test-analyze:live scarab-apigateway-invoke-live",
         "lambda.alias scarab-test-analyze:live",
         "lambda.function scarab-test-analyze",
@@ -171,6 +173,9 @@ def test_destroy_dry_run_lists_the_deletion_plan_and_deletes_nothing(
         "lambda.function scarab-test-models",
         "logs.group /aws/lambda/scarab-test-models",
         "iam.role scarab-test-models-role",
+        "sqs.queue scarab-test-jobs-dlq",
+        "dynamodb.table scarab-test-jobs",
+        "s3.bucket scarab-test-uploads-123456789012-us-east-1",
         "dynamodb.table scarab-test-cache",
         "cloudwatch.alarms " + ", ".join(STAGE_ALARMS),
         "sns.topic scarab-test-alarms",
@@ -178,11 +183,11 @@ def test_destroy_dry_run_lists_the_deletion_plan_and_deletes_nothing(
     assert all(s["action"] == "delete" for s in doc["steps"])
     steps = {s["resource"]: s for s in doc["steps"]}
     role_calls = [c["operation"] for c in steps["iam.role scarab-test-analyze-role"]["calls"]]
-    # the analyze role: its logs, the Gemini key and the cache
-    assert role_calls == [*["DeleteRolePolicy"] * 3, "DeleteRole"]
+    # the analyze role: its logs, the Gemini key, the cache, the uploads and the jobs
+    assert role_calls == [*["DeleteRolePolicy"] * 5, "DeleteRole"]
     role_calls = [c["operation"] for c in steps["iam.role scarab-test-models-role"]["calls"]]
-    # the models role: its logs, the model registry and the cache
-    assert role_calls == [*["DeleteRolePolicy"] * 3, "DeleteRole"]
+    # the models role: its logs, the model registry, the cache and the uploads
+    assert role_calls == [*["DeleteRolePolicy"] * 4, "DeleteRole"]
     assert calls_of(doc, "DeleteRestApi") == [{"restApiId": first.rest_api_id}]
     # Nothing is gone; the secret and ECR are never in the plan.
     functions = client("lambda", aws).list_functions()["Functions"]
@@ -191,7 +196,10 @@ def test_destroy_dry_run_lists_the_deletion_plan_and_deletes_nothing(
         "scarab-test-models",
     ]
     assert len(client("apigateway", aws).get_rest_apis()["items"]) == 1
-    assert not any(s["resource"].startswith(("ssm", "ecr", "s3")) for s in doc["steps"])
+    assert not any(s["resource"].startswith(("ssm", "ecr")) for s in doc["steps"])
+    # The only bucket is the uploads one (the artifact bucket stays).
+    buckets = [s["resource"] for s in doc["steps"] if s["resource"].startswith("s3")]
+    assert buckets == ["s3.bucket scarab-test-uploads-123456789012-us-east-1"]
     code, text = cli("destroy", "--dry-run", "--endpoint-url", aws.url)
     assert code == 0 and "delete lambda.function scarab-test-models" in text, text
 
@@ -202,6 +210,7 @@ def _mutating_method_names() -> set[str]:
     names = {"upload_file", "upload_fileobj", "copy"}  # s3's transfer helpers
     for service in (
         "iam", "lambda", "apigateway", "logs", "ecr", "s3", "ssm", "sts", "ec2", "secretsmanager",
+        "sqs", "dynamodb",
     ):  # fmt: skip
         model = session.get_service_model(service)
         names |= {xform_name(op) for op in model.operation_names if is_mutating(op)}

@@ -17,7 +17,7 @@ from scarab.deploy.instructions import (
     UploadArtifact,
     WaitForFunction,
 )
-from scarab.deploy.models import Code, Desired, FunctionSpec, desired_state
+from scarab.deploy.models import UNTAGGED_ENV, Code, Desired, FunctionSpec, desired_state
 from scarab.deploy.planner import merged_environment, method_drift, plan
 from scarab.deploy.planner_versions import (
     code_identity,
@@ -409,11 +409,14 @@ def test_role_has_scoped_inline_policies_and_no_managed_policy(tmp_path: Path) -
             }
         ],
     }
-    # Both use the shared response cache table ([cache] shared, the default).
+    # Both use the shared response cache table ([cache] shared, the default) and the
+    # uploads bucket; analyze runs the jobs.
     assert set(analyze.inline_policies) == {
         "scarab-write-logs",
         "scarab-read-secret",
         "scarab-use-cache",
+        "scarab-use-uploads",
+        "scarab-run-jobs",
     }
     # The models function reads no Gemini key: its role cannot, and it is not told where;
     # it reads the model registry instead (and analyze cannot).
@@ -421,6 +424,7 @@ def test_role_has_scoped_inline_policies_and_no_managed_policy(tmp_path: Path) -
         "scarab-write-logs",
         "scarab-read-registry",
         "scarab-use-cache",
+        "scarab-use-uploads",
     }
     assert models.environment["MODEL_REGISTRY_TABLE"] == "scarab-dev-models"
     assert "MODEL_REGISTRY_TABLE" not in analyze.environment
@@ -442,6 +446,9 @@ def test_each_route_is_integrated_with_its_function(tmp_path: Path) -> None:
         ("POST", "/analyze"): ANALYZE,
         ("GET", "/health"): ANALYZE,
         ("GET", "/openapi.json"): ANALYZE,
+        ("POST", "/uploads"): ANALYZE,
+        ("POST", "/jobs"): ANALYZE,
+        ("GET", "/jobs/{id}"): ANALYZE,
         ("GET", "/models"): MODELS,
         ("POST", "/predict/{model_id}"): MODELS,
         ("GET", "/forecast/{model_id}"): MODELS,
@@ -574,7 +581,9 @@ def test_a_new_variable_is_named_as_scarabs_before_it_is_set(tmp_path: Path) -> 
         *release(MODELS),
     ]
     tagged = steps[0].calls[0].params["Tags"][TAG_MANAGED_ENV].split()
-    assert "NEWV" in tagged and tagged == sorted(d2.function("models").environment)
+    # The uploads' variables are scarab's by name, never in the tag (models.UNTAGGED_ENV).
+    want = sorted(set(d2.function("models").environment) - UNTAGGED_ENV)
+    assert "NEWV" in tagged and tagged == want
 
 
 def test_method_drift_reports_missing_integration(tmp_path: Path) -> None:
@@ -714,6 +723,8 @@ def test_memory_change_is_one_call_and_a_wait(tmp_path: Path) -> None:
                 "Environment": {"Variables": fn.environment},
                 "Runtime": fn.runtime,
                 "Handler": fn.handler,
+                # Always given with the configuration (the jobs' failed runs go there).
+                "DeadLetterConfig": {"TargetArn": fn.dead_letter_arn},
             },
             retry_while_role_not_ready=True,
         ),
@@ -796,8 +807,8 @@ def test_destroy_keeps_a_role_another_region_uses(tmp_path: Path) -> None:
         f"iam.role {ANALYZE}-role",
     ]
     role = steps[-1].calls
-    # logs, secret and cache
-    assert [c.operation for c in role] == [*["DeleteRolePolicy"] * 3, "DeleteRole"]
+    # logs, secret, cache, uploads and jobs
+    assert [c.operation for c in role] == [*["DeleteRolePolicy"] * 5, "DeleteRole"]
     assert all(c.missing_ok for s in steps for c in s.calls)
     found.role_users = [f"the function {ANALYZE} in eu-west-1 still uses it"]
     assert f"iam.role {ANALYZE}-role" not in [s.resource for s in plan_destroy(d.names, doomed)]
@@ -856,7 +867,8 @@ def test_a_single_function_stage_is_split_and_the_old_function_goes_last(
     delete = step(steps, "lambda.function scarab-dev")
     assert delete.action == "delete" and delete.reason.startswith("deletes it: replaced by")
     role_calls = [c.operation for c in step(steps, "iam.role scarab-dev-role").calls]
-    assert role_calls == [*["DeleteRolePolicy"] * 3, "DeleteRole"]  # logs, secret, cache
+    # logs, secret, cache, uploads, jobs
+    assert role_calls == [*["DeleteRolePolicy"] * 5, "DeleteRole"]
 
 
 def test_an_old_function_of_someone_else_is_never_retired(tmp_path: Path) -> None:
@@ -888,11 +900,12 @@ def test_the_planners_are_pure() -> None:
         "scarab.deploy.planner_cache", "scarab.deploy.planner_versions", "hashlib",
         "dataclasses", "scarab.deploy.release_models", "scarab",  # scarab: its __version__
         "scarab.deploy.planner_alarms", "scarab.deploy.alarms", "scarab.deploy.planner_snapstart",
-        "scarab.deploy.weights",
+        "scarab.deploy.weights", "scarab.deploy.planner_uploads", "scarab.deploy.planner_jobs",
     }  # fmt: skip
     for name in (
         "planner.py", "planner_api.py", "planner_registry.py", "planner_url.py", "teardown.py",
         "planner_cache.py", "planner_versions.py", "planner_alarms.py", "planner_snapstart.py",
+        "planner_uploads.py", "planner_jobs.py",
     ):  # fmt: skip
         tree = ast.parse((deploy / name).read_text())
         imported = {

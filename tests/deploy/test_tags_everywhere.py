@@ -89,6 +89,11 @@ def inventory(aws: MotoServer) -> dict[str, dict[str, dict[str, str]]]:
         t["TopicArn"]: _pairs(sns.list_tags_for_resource(ResourceArn=t["TopicArn"])["Tags"])
         for t in sns.list_topics()["Topics"]
     }
+    sqs = client("sqs", aws)
+    out["sqs.queue"] = {
+        url: sqs.list_queue_tags(QueueUrl=url).get("Tags") or {}
+        for url in sqs.list_queues().get("QueueUrls", [])
+    }
     return out
 
 
@@ -109,8 +114,8 @@ def test_every_resource_of_a_full_stage_is_tagged(
     assert counts == {
         "iam.role": 2, "lambda.function": 2, "logs.group": 2, "apigateway.rest_api": 1,
         "apigateway.stage": 1, "apigateway.usage_plan": 1, "apigateway.api_key": 1,
-        "dynamodb.table": 2, "s3.bucket": 1, "ssm.parameter": 1, "secretsmanager.secret": 1,
-        "cloudwatch.alarm": 8, "sns.topic": 1,
+        "dynamodb.table": 3, "s3.bucket": 2, "ssm.parameter": 1, "secretsmanager.secret": 1,
+        "cloudwatch.alarm": 8, "sns.topic": 1, "sqs.queue": 1,
     }  # fmt: skip
     untagged = {
         kind: sorted(name for name, tags in items.items() if not _ours(tags))

@@ -222,10 +222,9 @@ def test_destroy_removes_bucket_table_queue_and_mapping(
     s3 = client("s3", aws)
     s3.put_object(Bucket=BUCKET, Key="uploads/" + "a" * 32, Body=b"\xff\xd8 photo")
     s3.put_object(Bucket=BUCKET, Key="uploads/" + "b" * 32, Body=b"second")
-    [mapping] = mappings(aws)
     removed = destroy(load_config(project), project_dir=project, endpoint_url=aws.url).removed
     for resource in (
-        f"lambda.event_source_mapping {mapping['UUID']}",
+        f"lambda.event_source_mapping {QUEUE} -> {ANALYZE}:live",
         f"lambda.event_invoke_config {ANALYZE}:live",
         f"sqs.queue {QUEUE}",
         f"dynamodb.table {TABLE}",
@@ -233,7 +232,7 @@ def test_destroy_removes_bucket_table_queue_and_mapping(
     ):
         assert resource in removed, removed
     # The mapping before the function it invokes.
-    assert removed.index(f"lambda.event_source_mapping {mapping['UUID']}") < removed.index(
+    assert removed.index(f"lambda.event_source_mapping {QUEUE} -> {ANALYZE}:live") < removed.index(
         f"lambda.function {ANALYZE}"
     )
     assert BUCKET not in [b["Name"] for b in s3.list_buckets()["Buckets"]]
@@ -245,3 +244,33 @@ def test_destroy_removes_bucket_table_queue_and_mapping(
     again = destroy(load_config(project), project_dir=project, endpoint_url=aws.url)
     assert again.steps == []
     assert json.dumps(again.removed) == "[]"
+
+
+def test_status_lists_the_uploads_bucket_and_the_jobs(
+    run_deploy: Any, aws: Any, project: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from scarab.cli import app
+    from typer.testing import CliRunner
+
+    run_deploy()
+    monkeypatch.chdir(project)
+
+    def status() -> dict[str, Any]:
+        result = CliRunner().invoke(app, ["status", "--json", "--endpoint-url", aws.url])
+        assert result.exit_code == 0, result.output
+        return dict(json.loads(result.output))
+
+    data = status()
+    assert data["uploads"] == {"bucket": BUCKET, "exists": True, "max_mb": 50}
+    assert data["jobs"] == {
+        "table": TABLE,
+        "table_exists": True,
+        "queue": QUEUE,
+        "queue_exists": True,
+        "retries": 2,
+        "ttl_hours": 24,
+    }
+    assert data["drift"] == []
+    [mapping] = mappings(aws)
+    client("lambda", aws).delete_event_source_mapping(UUID=mapping["UUID"])
+    assert status()["drift"] == [{"field": "jobs.mapping", "live": "missing", "config": "present"}]

@@ -23,9 +23,11 @@ from scarab.deploy.reader import (
     find_rest_api,
     read_cache,
     read_function,
+    read_jobs,
     read_legacy_unit,
     read_plan_and_keys,
     read_role,
+    read_uploads,
 )
 from scarab.deploy.release_models import LIVE_ALIAS
 from scarab.errors import ScarabError
@@ -108,6 +110,9 @@ def status(
         plan, keys = read_plan_and_keys(st.aws, names, st.state.usage_plan_id)
         roles = {fn.key: read_role(st.aws, fn) for fn, _ in found}
         cache_live = read_cache(st.aws, names.cache_table)
+        bucket = names.uploads_bucket(st.aws.account_id, st.aws.region)
+        uploads_live = read_uploads(st.aws, bucket)
+        jobs_live = read_jobs(st.aws, names, names.function("analyze"))
         log_wanted, _ = prediction_log(st.aws, config)
     if all(f is None for _, f in found) and legacy is None and api_id is None and plan is None:
         raise ScarabError(
@@ -151,11 +156,18 @@ def status(
         ],
         **{k: main[k] for k in _MAIN_FIELDS},
         "cache": _cache_status(config, cache_live),
+        "uploads": {
+            "bucket": bucket,
+            "exists": uploads_live.bucket_exists,
+            "max_mb": config.uploads.max_mb,
+        },
+        "jobs": _jobs_status(config, names, jobs_live),
         "prediction_log": _log_status(config, found, log_wanted),
         # Every difference: the API's, the cache's, the log's, then each function's (named
         # in "function").
         "drift": _api_drift(config, plan)
         + _cache_drift(config, st.aws, cache_live)
+        + _jobs_drift(config, uploads_live, jobs_live)
         + _log_drift(found, log_wanted)
         + [{**d, "function": key} for key, fn in functions.items() for d in fn["drift"]],
         "functions": functions,
@@ -189,6 +201,38 @@ def _cache_drift(config: ScarabConfig, aws: Aws, live: Any) -> list[dict[str, An
         check("cache.table", "present" if live.table_exists else "missing", "present")
         if live.table_exists:
             check("cache.table_ttl", live.ttl_enabled, True)
+    return out
+
+
+def _jobs_status(config: ScarabConfig, names: Names, live: Any) -> dict[str, Any]:
+    """The jobs' table and dead-letter queue as found, and the retries on `live`."""
+    invoke = live.invoke_config or {}
+    return {
+        "table": names.jobs_table,
+        "table_exists": live.table_exists,
+        "queue": names.jobs_dlq,
+        "queue_exists": live.queue_url is not None,
+        "retries": invoke.get("MaximumRetryAttempts"),
+        "ttl_hours": config.jobs.ttl_hours,
+    }
+
+
+def _jobs_drift(config: ScarabConfig, uploads: Any, jobs: Any) -> list[dict[str, Any]]:
+    """The uploads bucket, the jobs table, queue and mapping missing, or other retries
+    than [jobs] retries (a deploy repairs each)."""
+    out: list[dict[str, Any]] = []
+    check = _checker(out)
+
+    def present(ok: bool) -> str:
+        return "present" if ok else "missing"
+
+    check("uploads.bucket", present(uploads.bucket_exists), "present")
+    check("jobs.table", present(jobs.table_exists), "present")
+    check("jobs.queue", present(jobs.queue_url is not None), "present")
+    if jobs.queue_url is not None:
+        check("jobs.mapping", present(bool(jobs.mappings)), "present")
+    if jobs.invoke_config is not None:
+        check("jobs.retries", jobs.invoke_config.get("MaximumRetryAttempts"), config.jobs.retries)
     return out
 
 

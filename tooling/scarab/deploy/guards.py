@@ -263,7 +263,7 @@ def extra_access(
     out: list[dict[str, Any]] = []
     ours = {
         names.logs_policy, names.inline_policy, names.registry_policy, names.log_db_policy,
-        names.cache_policy, names.vpc_policy,
+        names.cache_policy, names.vpc_policy, names.uploads_policy, names.jobs_policy,
     }  # fmt: skip
     if role is not None:
         for policy in sorted(set(role.inline) - ours):

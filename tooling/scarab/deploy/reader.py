@@ -1093,7 +1093,7 @@ class Doomed:
     uploads_bucket: str | None = None
     jobs_table: str | None = None
     jobs_queue_url: str | None = None
-    jobs_mappings: list[str] = field(default_factory=list)
+    jobs_mappings: list[tuple[str, str]] = field(default_factory=list)  # (UUID, target)
     owner: str = ""  # the account, for the bucket's ExpectedBucketOwner
     # The stage's alarms (tagged for it), their topic (tagged for it) and its budget
     # (filtering on the stage's tags).
@@ -1240,7 +1240,10 @@ def read_doomed(
         doomed.jobs_table = names.jobs_table
     if jobs.queue_url is not None and names.tagged_by(jobs.queue_tags):
         doomed.jobs_queue_url = jobs.queue_url
-        doomed.jobs_mappings = sorted(str(m["UUID"]) for m in jobs.mappings)
+        doomed.jobs_mappings = sorted(
+            (str(m["UUID"]), str(m.get("FunctionArn") or "").rpartition(":function:")[2])
+            for m in jobs.mappings
+        )
     for fn_names, one in doomed.functions:
         if fn_names == jobs_fn and one.function and jobs.invoke_config is not None:
             one.invoke_config = True

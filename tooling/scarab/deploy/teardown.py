@@ -69,10 +69,11 @@ def plan_destroy(names: Names, doomed: Doomed) -> list[Step]:
         call = _delete("apigateway", "DeleteRestApi", restApiId=api_id)
         steps.append(Step(f"apigateway.rest_api {names.rest_api}", "delete", _why(api_id), (call,)))
     # The queue's mappings before the function they invoke.
-    for uuid in doomed.jobs_mappings:
+    for uuid, target in doomed.jobs_mappings:
         call = _delete("lambda", "DeleteEventSourceMapping", UUID=uuid)
-        why = _why(f"it hands {names.jobs_dlq}'s failed jobs to the function")
-        steps.append(Step(f"lambda.event_source_mapping {uuid}", "delete", why, (call,)))
+        why = _why(f"{uuid}: it hands the failed jobs to the function")
+        res = f"lambda.event_source_mapping {names.jobs_dlq} -> {target}"
+        steps.append(Step(res, "delete", why, (call,)))
     for fn, found in doomed.functions:
         steps += _function_steps(names, fn, found)
     if doomed.jobs_queue_url:
