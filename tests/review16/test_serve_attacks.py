@@ -252,3 +252,31 @@ def test_webproxy_jobs_validates_ids_and_passes_idempotency(stack: Stack) -> Non
     assert up.status == 201, up.body
     assert stack.serve.api_key.encode() not in up.body
     assert urllib.parse.urlsplit(up.json()["upload"]["url"]).path.startswith("/_s3/")
+
+
+def test_FAILS_serve_s_lambda_endpoint_runs_the_function_without_the_api_key(
+    stack: Stack,
+) -> None:
+    """serve's /_lambda Invoke endpoint takes any event with no credentials and no Origin
+    check: a forged API Gateway event for POST /analyze runs the function (which trusts
+    API Gateway to have checked the key) and spends the developer's Gemini key. A
+    text/plain POST is a CORS "simple request", so any web page the developer visits can
+    fire it at 127.0.0.1:<port> (no preflight). (tooling/scarab/serve/lambda_invoke.py
+    LambdaInvoke.handle: no SigV4/credential or Origin check.)"""
+    from tests.function.events import b64, rest_event
+
+    denied = stack.call("POST", "/analyze", {"image": b64(_jpeg(seed=31))}, {"x-api-key": ""})
+    assert denied.status in (401, 403)
+    event = rest_event(
+        path="/analyze",
+        body={"image": b64(_jpeg(seed=31)), "speed": "fast"},
+        headers={"Content-Type": "application/json"},
+    )
+    base = stack.serve.url.rstrip("/")
+    got = http(
+        f"{base}/_lambda/2015-03-31/functions/scarab-dev-analyze/invocations",
+        "POST",
+        json.dumps(event).encode(),
+        {"Content-Type": "text/plain", "Origin": "http://evil.example"},
+    )
+    assert b"picture_location" not in got.body, (got.status, got.body[:300])
