@@ -280,3 +280,34 @@ def test_FAILS_serve_s_lambda_endpoint_runs_the_function_without_the_api_key(
         {"Content-Type": "text/plain", "Origin": "http://evil.example"},
     )
     assert b"picture_location" not in got.body, (got.status, got.body[:300])
+
+
+def test_zz_no_secret_in_serve_s_output_or_the_tables(stack: Stack) -> None:
+    """Last in the module: after uploads, jobs, an upstream failure and a dead worker,
+    neither the Gemini key nor the API key is in serve's output or in any job item."""
+    from tests.serve.conftest import TEST_GEMINI_KEY
+
+    stack.gemini.reply_error(500)
+    stack.gemini.reply_error(500)
+    created = stack.call("POST", "/jobs", {"image": base64.b64encode(_jpeg(seed=41)).decode()})
+    stack.wait_job(created.json()["job_id"])
+    # The banner shows the API key to the developer on purpose; what follows must not.
+    output = stack.serve.output().split("Press Ctrl-C to stop.", 1)[-1]
+    logs = "".join(
+        p.read_text(errors="replace") for p in (stack.project / ".scarab").rglob("*.log")
+    )
+    assert TEST_GEMINI_KEY not in output + logs
+    assert stack.serve.api_key and stack.serve.api_key not in output + logs
+    import boto3
+
+    from tests.serve.support import emulator_url
+
+    dynamodb = boto3.client(
+        "dynamodb",
+        endpoint_url=emulator_url(stack.project),
+        region_name="us-east-1",
+        aws_access_key_id="testing",
+        aws_secret_access_key="testing",
+    )
+    items = json.dumps(dynamodb.scan(TableName="scarab-dev-jobs")["Items"])
+    assert TEST_GEMINI_KEY not in items and stack.serve.api_key not in items
