@@ -36,6 +36,8 @@ def slow_serve(
     project = linked_project(tmp_path_factory.mktemp("jobs-serve-project"))
     with (project / "scarab.toml").open("a") as toml:
         # The job runs in the analyze function with its own timeout, not the gateway's.
+        # (Not the session's serve: there a longer function deadline would change what
+        # test_page.py's Retry-After test sees.)
         toml.write("\n[functions.analyze]\ntimeout = 90\n")
     proc = start_serve(
         project,
@@ -98,6 +100,9 @@ def test_a_40_megapixel_photo_at_regular_speed_with_a_slow_upstream_is_rendered(
         posts = [url for method, url in requests if method == "POST"]
         assert any(url.endswith("/api/jobs") for url in posts)
         assert not any(url.endswith("/api/analyze") for url in posts)  # never the 29 s path
+        # Too large for a direct request: granted, then posted to serve's /_s3 itself.
+        assert any(url.endswith("/api/uploads") for url in posts)
+        assert any("/_s3/" in url for url in posts)
         # Asked once (no retry), with the photo prepared by the function from the whole
         # original: upright (EXIF 6 applied), 3:4, the longest side within SCARAB_MAX_SIDE.
         (asked,) = gemini_session_server.requests
