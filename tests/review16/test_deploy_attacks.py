@@ -19,20 +19,28 @@ __all__ = ["project", "run_deploy"]
 pytestmark = pytest.mark.emulator
 
 
-def test_FAILS_no_allowed_origins_writes_a_cors_rule_without_an_origin(
-    run_deploy: Any, aws: Any
-) -> None:
-    """[function] allowed_origins = [] is valid config; the bucket then gets the CORS
-    rule {AllowedMethods: [POST], AllowedOrigins: []}. S3 (and moto) refuse a CORSRule
-    with no AllowedOrigin (MalformedXML): the whole deploy fails at the bucket. With
-    no origins the bucket should get no CORS at all (DeleteBucketCors / skip).
-    (tooling/scarab/deploy/models.py UploadsSpec.cors, planner_uploads.py _calls.)"""
-    run_deploy({"function.allowed_origins": []})
+def _bucket_cors(aws: Any) -> list[dict[str, Any]] | None:
+    """The bucket's CORS rules, or None when it has no CORS configuration."""
+    from botocore.exceptions import ClientError
+
     try:
-        rules = client("s3", aws).get_bucket_cors(Bucket=BUCKET)["CORSRules"]
-    except Exception:  # NoSuchCORSConfiguration: what it should be
-        rules = []
-    assert all(r.get("AllowedOrigins") for r in rules), rules
+        return list(client("s3", aws).get_bucket_cors(Bucket=BUCKET)["CORSRules"])
+    except ClientError as err:
+        assert err.response["Error"]["Code"] == "NoSuchCORSConfiguration", err
+        return None
+
+
+def test_no_allowed_origins_deploys_a_bucket_without_cors(run_deploy: Any, aws: Any) -> None:
+    """[function] allowed_origins = [] is valid config. S3 refuses a CORSRule with no
+    AllowedOrigin (MalformedXML), so the bucket gets no CORS at all (it used to fail
+    the whole deploy at the bucket); going from origins to none deletes the rule."""
+    run_deploy({"function.allowed_origins": []})
+    assert _bucket_cors(aws) is None
+    run_deploy({"function.allowed_origins": ["https://a.example"]})
+    [rule] = _bucket_cors(aws) or []
+    assert rule["AllowedOrigins"] == ["https://a.example"]
+    run_deploy({"function.allowed_origins": []})
+    assert _bucket_cors(aws) is None
 
 
 def test_a_wildcard_origin_reaches_the_bucket_as_post_only(run_deploy: Any, aws: Any) -> None:

@@ -381,7 +381,16 @@ class _Template:
         if u is None:
             return
         [rule] = u.lifecycle["Rules"]
-        [cors] = u.cors["CORSRules"]
+        cors_rules = [
+            {
+                "AllowedHeaders": cors["AllowedHeaders"],
+                "AllowedMethods": cors["AllowedMethods"],
+                "AllowedOrigins": cors["AllowedOrigins"],
+                "MaxAge": cors["MaxAgeSeconds"],
+            }
+            for cors in u.cors["CORSRules"]
+        ]
+        cors_config = {"CorsConfiguration": {"CorsRules": cors_rules}} if cors_rules else {}
         self.add(
             UPLOADS_BUCKET,
             "AWS::S3::Bucket",
@@ -408,16 +417,7 @@ class _Template:
                         }
                     ]
                 },
-                "CorsConfiguration": {
-                    "CorsRules": [
-                        {
-                            "AllowedHeaders": cors["AllowedHeaders"],
-                            "AllowedMethods": cors["AllowedMethods"],
-                            "AllowedOrigins": cors["AllowedOrigins"],
-                            "MaxAge": cors["MaxAgeSeconds"],
-                        }
-                    ]
-                },
+                **cors_config,
                 "Tags": _tag_list(u.tags),
             },
             DeletionPolicy="Delete",

@@ -543,7 +543,11 @@ class UploadsSpec:
 
     @property
     def cors(self) -> dict[str, Any]:
-        """The bucket's CORSConfiguration (S3's spelling): a browser POSTs the form."""
+        """The bucket's CORSConfiguration (S3's spelling): a browser POSTs the form. No
+        rule without origins (S3 refuses a rule with no AllowedOrigin as MalformedXML):
+        then only same-origin or non-browser clients upload."""
+        if not self.origins:
+            return {"CORSRules": []}
         return {
             "CORSRules": [
                 {

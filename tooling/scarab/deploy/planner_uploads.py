@@ -75,7 +75,11 @@ def _calls(u: UploadsSpec, region: str, owner: str) -> dict[str, ApiCall]:
         "lifecycle": ApiCall(
             "s3", "PutBucketLifecycleConfiguration", {**own, "LifecycleConfiguration": u.lifecycle}
         ),
-        "cors": ApiCall("s3", "PutBucketCors", {**own, "CORSConfiguration": u.cors}),
+        "cors": (
+            ApiCall("s3", "PutBucketCors", {**own, "CORSConfiguration": u.cors})
+            if u.cors["CORSRules"]
+            else ApiCall("s3", "DeleteBucketCors", own)
+        ),
         "tags": ApiCall("s3", "PutBucketTagging", {**own, "Tagging": {"TagSet": tags}}),
     }  # fmt: skip
 
@@ -90,6 +94,8 @@ def plan_uploads(d: Desired, obs: ObservedUploads | None) -> list[Step]:
     res = f"s3.bucket {u.bucket}"
     if not live.bucket_exists:
         why = "missing (where presigned uploads go)"
+        if not u.cors["CORSRules"]:  # a new bucket has no CORS to delete
+            calls.pop("cors")
         return [Step(res, "create", why, tuple(calls.values()))]
     checks = (
         ("public access block", live.public_access_blocked, "public access is not blocked"),
