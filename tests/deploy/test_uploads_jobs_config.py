@@ -56,6 +56,10 @@ def test_values_reach_the_functions_environment(tmp_path: Path) -> None:
         ("[jobs]\nttl_hours = 721\n", "jobs.ttl_hours", "less than or equal to 720"),
         ("[jobs]\nretries = 3\n", "jobs.retries", "less than or equal to 2"),
         ("[jobs]\nretries = -1\n", "jobs.retries", "greater than or equal to 0"),
+        # Types as written (review16): not coerced to 1, 2 or 1.
+        ("[uploads]\nmax_mb = true\n", "uploads.max_mb", "valid integer"),
+        ('[jobs]\nretries = "2"\n', "jobs.retries", "valid integer"),
+        ("[jobs]\nttl_hours = 1.0\n", "jobs.ttl_hours", "valid integer"),
     ],
 )
 def test_out_of_bounds_values_name_the_key_and_the_bound(

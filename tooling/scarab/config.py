@@ -436,12 +436,17 @@ class CacheConfig(_Strict):
 class UploadsConfig(_Strict):
     """[uploads]: presigned S3 uploads to the stage's uploads bucket (POST /uploads)."""
 
+    # Types as written: `max_mb = true` or `"50"` is an error, not 1 or 50.
+    model_config = ConfigDict(extra="forbid", frozen=True, strict=True)
+
     # The largest object a presigned POST accepts (its content-length-range), in MiB.
     max_mb: int = Field(50, ge=1, le=5000, description="MiB")
 
 
 class JobsConfig(_Strict):
     """[jobs]: asynchronous jobs (POST /jobs) run by the analyze function invoking itself."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True, strict=True)
 
     # How long a job's record (and its idempotency record) is kept: DynamoDB's TTL.
     ttl_hours: int = Field(24, ge=1, le=720)
