@@ -387,6 +387,15 @@ def test_a_malformed_idempotency_key_is_400(
     assert peer.events == []
 
 
+def test_spaces_around_an_idempotency_key_are_not_part_of_it(
+    stage: Stage, peer: Peer, invoke: Invoke
+) -> None:
+    body = {"image": b64(jpeg())}
+    first = _submit(invoke, body, headers={"Idempotency-Key": "order-7"})
+    assert _submit(invoke, body, headers={"Idempotency-Key": "  order-7 "}) == first
+    assert len(peer.events) == 1
+
+
 def test_a_retry_while_the_first_is_in_progress_is_409_with_retry_after(
     stage: Stage, peer: Peer, invoke: Invoke
 ) -> None:
