@@ -76,6 +76,8 @@ class PreparedImage:
 
 def describe_bytes(n: float) -> str:
     """A size for people: '4.5 MB', '900 KB', '120 bytes' (decimal units)."""
+    if n >= 10**15:  # also a JSON integer too large for a float (n / 1e6 overflows)
+        return "over 1,000 TB"
     if n >= 1_000_000:
         return f"{n / 1e6:.1f} MB"
     if n >= 1000:

@@ -110,6 +110,18 @@ def test_the_configured_limit_is_the_grant_s_and_larger_files_are_413(
     assert (status, body["error"]["code"]) == (413, "upload_too_large")
 
 
+@pytest.mark.parametrize("size", [10**400, 10**20], ids=["1e400", "1e20"])
+def test_an_enormous_bytes_is_413_with_a_readable_message(
+    stage: Stage, invoke: Invoke, size: int
+) -> None:
+    # 10**400 is valid JSON but too large for a float: the size's description must not
+    # overflow (it was a 500 internal_error).
+    status, body = _post(invoke, "/uploads", {"content_type": "image/jpeg", "bytes": size})
+    assert (status, body["error"]["code"]) == (413, "upload_too_large")
+    assert "over 1,000 TB" in body["error"]["message"]
+    assert len(json.dumps(body)) < 1000
+
+
 @pytest.mark.parametrize(
     ("body", "expected"),
     [

@@ -15,7 +15,8 @@ from typing import Any
 import boto3
 import pytest
 from lens import settings
-from lens.jobs.store import JobStore, Refused
+from lens.jobs.store import JobStore, Refused, now_ms
+from lens.jobs.worker import JobAttemptFailed
 
 from tests.function.events import (
     FakeContext,
@@ -267,18 +268,93 @@ def test_a_succeeded_job_never_changes_again(
     assert len(gemini.requests) == 1
 
 
-def test_a_duplicate_delivery_during_an_attempt_is_skipped(
+def test_a_duplicate_delivery_during_a_live_attempt_raises_and_does_not_run_it_twice(
     stage: Stage, peer: Peer, gemini: GeminiServer, invoke: Invoke
 ) -> None:
+    """While an attempt is within its deadline, a second delivery cannot tell it from a
+    dead one: it raises (Lambda delivers it again later) rather than answer success,
+    and does not run the analysis; once the job is done a delivery is skipped."""
     job_id = _submit(invoke, {"image": b64(jpeg())})
     gemini.reply_delay(1.0)
     first = threading.Thread(target=invoke, args=(peer.events[0],))
     first.start()
     _poll(invoke, job_id, "running")
-    assert invoke(peer.events[0])["status"] == "skipped"
+    with pytest.raises(JobAttemptFailed, match="an attempt is running"):
+        invoke(peer.events[0])
     first.join(timeout=30)
     assert _poll(invoke, job_id, "succeeded")["status"] == "succeeded"
+    assert invoke(peer.events[0])["status"] == "skipped"  # Lambda's retry of the duplicate
     assert len(gemini.requests) == 1
+    assert stage.item(job_id)["attempts"]["N"] == "1"
+
+
+def test_each_attempt_records_its_deadline_from_the_context(
+    stage: Stage, peer: Peer, gemini: GeminiServer, invoke: Invoke
+) -> None:
+    job_id = _submit(invoke, {"image": b64(jpeg())})
+    context = FakeContext(remaining_ms=90_000.0)
+    before = int(time.time() * 1000)
+    assert invoke(peer.events[0], context)["status"] == "succeeded"
+    item = stage.item(job_id)
+    deadline = int(item["attempt_deadline_ms"]["N"])
+    assert before + 85_000 <= deadline <= int(time.time() * 1000) + 90_000
+    assert item["attempt_request_id"]["S"] == context.aws_request_id
+
+
+def test_a_retry_after_a_crashed_attempt_past_its_deadline_takes_the_job_over(
+    stage: Stage, peer: Peer, gemini: GeminiServer, invoke: Invoke
+) -> None:
+    """Attempt 1 died (killed, out of memory, timed out) after start() and before it
+    could note an error: the item is running with no errored attempt. Its deadline has
+    passed, so Lambda stopped it: the retry runs the job to success."""
+    job_id = _submit(invoke, {"image": b64(jpeg())})
+    JobStore(stage.table, 3600).start(job_id, deadline_ms=now_ms() - 10_000)  # then died
+    assert invoke(peer.events[0])["status"] == "succeeded"  # Lambda's retry
+    assert _get(invoke, job_id)[1]["status"] == "succeeded"
+    assert stage.item(job_id)["attempts"]["N"] == "2"
+    assert len(gemini.requests) == 1
+
+
+def test_a_retry_within_a_crashed_attempt_s_deadline_raises_and_the_dead_letter_fails_it(
+    stage: Stage, peer: Peer, gemini: GeminiServer, invoke: Invoke
+) -> None:
+    """Attempt 1 died within its deadline: a retry cannot know it is dead, so it raises
+    (never a success that would end Lambda's retries with the job running); after the
+    retries the dead letter fails the running job with worker_failed."""
+    job_id = _submit(invoke, {"image": b64(jpeg())})
+    JobStore(stage.table, 3600).start(job_id, deadline_ms=now_ms() + 600_000)  # then died
+    for _retry in range(2):
+        with pytest.raises(JobAttemptFailed):
+            invoke(peer.events[0])
+    assert _get(invoke, job_id)[1]["status"] == "running"
+    assert invoke(_dead_letter_event([job_id])) == {"batchItemFailures": []}
+    status, body = _get(invoke, job_id)
+    assert (status, body["status"], body["error"]["code"]) == (200, "failed", "worker_failed")
+    assert stage.keys("uploads/") == []  # no retry will read the upload now
+    assert len(gemini.requests) == 0
+    # A late delivery of the event changes nothing.
+    assert invoke(peer.events[0])["status"] == "skipped"
+
+
+def test_a_job_past_its_ttl_is_404_and_a_late_event_does_not_run_it(
+    stage: Stage, peer: Peer, gemini: GeminiServer, invoke: Invoke
+) -> None:
+    """DynamoDB deletes expired items lazily (days later at worst): an item past its
+    `expiration` is gone for the API and the worker."""
+    job_id = _submit(invoke, {"image": b64(jpeg())})
+    stage.dynamodb.update_item(
+        TableName=stage.table,
+        Key={"id": {"S": job_id}},
+        UpdateExpression="SET expiration = :e",
+        ExpressionAttributeValues={":e": {"N": str(int(time.time()) - 1)}},
+    )
+    status, body = _get(invoke, job_id)
+    assert (status, body["error"]["code"]) == (404, "job_not_found")
+    assert invoke(peer.events[0])["status"] == "unknown"
+    with pytest.raises(Refused):  # nor can anything start it
+        JobStore(stage.table, 3600).start(job_id)
+    assert stage.item(job_id)["status"]["S"] == "queued"
+    assert len(gemini.requests) == 0
 
 
 def test_an_idempotency_key_returns_the_same_job_and_another_body_is_409(
@@ -302,13 +378,22 @@ def test_an_idempotency_key_returns_the_same_job_and_another_body_is_409(
     assert len(peer.events) == 3
 
 
-@pytest.mark.parametrize("key", ["", "x" * 256, "tab\there", "new\nline"])
+@pytest.mark.parametrize("key", ["", " ", "\t ", "x" * 256, "tab\there", "new\nline"])
 def test_a_malformed_idempotency_key_is_400(
     stage: Stage, peer: Peer, invoke: Invoke, key: str
 ) -> None:
     status, answer, _ = _post(invoke, "/jobs", {"image": b64(jpeg())}, {"Idempotency-Key": key})
     assert (status, answer["error"]["code"]) == (400, "invalid_idempotency_key")
     assert peer.events == []
+
+
+def test_spaces_around_an_idempotency_key_are_not_part_of_it(
+    stage: Stage, peer: Peer, invoke: Invoke
+) -> None:
+    body = {"image": b64(jpeg())}
+    first = _submit(invoke, body, headers={"Idempotency-Key": "order-7"})
+    assert _submit(invoke, body, headers={"Idempotency-Key": "  order-7 "}) == first
+    assert len(peer.events) == 1
 
 
 def test_a_retry_while_the_first_is_in_progress_is_409_with_retry_after(

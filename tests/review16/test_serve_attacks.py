@@ -188,11 +188,16 @@ def _analyze_workers(stack: Stack) -> list[int]:
     return [p for p in stack.serve.group_pids() if p != stack.serve.pid]
 
 
-def test_FAILS_a_job_whose_worker_dies_ends_failed_not_running(stack: Stack) -> None:
-    """The worker process running the job dies (OOM, kill). serve retries the event
-    ([jobs] retries = 1), the retry's start() is refused (running, no errored_attempt,
-    lease 15 min) and answers "skipped" without raising: no DLQ, the job is `running`
-    forever. (lens/jobs/store.py start(), ATTEMPT_LEASE_MS; lens/jobs/worker.py run.)"""
+def test_a_job_whose_worker_dies_ends_failed_with_worker_failed_not_running(
+    stack: Stack,
+) -> None:
+    """The worker process running the job dies (OOM, kill) after the job went running.
+    serve retries the event ([jobs] retries = 1) about 1 s later; the dead attempt's
+    deadline (its start + the function's 30 s timeout) has not passed, so the retry
+    cannot tell it from a live one: it does not run the job again but raises, serve
+    sends the event to the dead-letter queue, and its consumer fails the job with
+    worker_failed. So the job ends `failed` within seconds, never stuck `running`
+    (lens/jobs/worker.py run, _refused; lens/jobs/store.py start)."""
     stack.gemini.reply_delay(60.0)
     created = stack.call("POST", "/jobs", {"image": base64.b64encode(_jpeg(seed=21)).decode()})
     assert created.status == 202, created.body
@@ -210,14 +215,17 @@ def test_FAILS_a_job_whose_worker_dies_ends_failed_not_running(stack: Stack) -> 
     deadline = time.monotonic() + 45
     status = "running"
     seen: list[Any] = []
+    body: Any = None
     while time.monotonic() < deadline and status == "running":
         got = stack.call("GET", f"/jobs/{job_id}")
         seen.append((got.status, got.body[:100]))
         if got.status == 200:
-            status = got.json()["status"]
+            body = got.json()
+            status = body["status"]
         time.sleep(0.5)
-    print(seen[:3], seen[-3:])
-    assert status in ("succeeded", "failed"), status
+    assert status == "failed", (status, seen[:3], seen[-3:])
+    assert body["error"]["code"] == "worker_failed", body
+    assert len(stack.gemini.requests) == 0  # the retry did not run the analysis again
 
 
 def test_a_job_is_readable_by_any_valid_key_and_jobs_are_not_caller_scoped(stack: Stack) -> None:

@@ -94,7 +94,9 @@ def _idempotency_key() -> str | None:
     present = any(isinstance(k, str) and k.lower() == IDEMPOTENCY_HEADER for k in headers)
     if not present:
         return None
-    value = header(router.current_event.raw_event, IDEMPOTENCY_HEADER)
+    # Surrounding whitespace is not part of a header value; a blank key would be one
+    # key shared by every client that sends the header empty.
+    value = header(router.current_event.raw_event, IDEMPOTENCY_HEADER).strip()
     if not value or len(value) > 255 or not value.isprintable():
         raise ApiError(
             400,

@@ -20,9 +20,12 @@ from lens.settings import JOBS_KEY_ATTRIBUTE, JOBS_TTL_ATTRIBUTE
 
 ID_PATTERN = re.compile(r"^[0-9a-f]{32}$")
 STATUS = "status"
-# A second delivery of the same event while an attempt runs is skipped; an attempt that
-# has not finished after this long (the longest a Lambda runs) is taken as dead.
+# An attempt records its deadline (start + the invocation's remaining time: Lambda stops
+# it by then). Without a context the deadline is this long (the longest a Lambda runs).
 ATTEMPT_LEASE_MS = 15 * 60 * 1000
+# Past its deadline plus this margin (clocks of two hosts differ a little) an attempt that
+# did not finish is dead, and a later delivery of the event takes the job over.
+DEADLINE_MARGIN_MS = 2000
 
 
 class Refused(Exception):
@@ -53,6 +56,13 @@ class Job:
     error: dict[str, Any] | None = None
     attempts: int = 0
     last_error: dict[str, Any] | None = None
+    expires_s: int | None = None
+    attempt_deadline_ms: int | None = None
+
+    def expired(self, now: int | None = None) -> bool:
+        """Past its TTL (DynamoDB deletes such items lazily, days later at worst)."""
+        now = now_ms() if now is None else now
+        return self.expires_s is not None and self.expires_s * 1000 <= now
 
     def timings(self) -> dict[str, float]:
         """queued (created to first run), run (first run to done), total, as known."""
@@ -109,6 +119,8 @@ def _job(item: dict[str, Any]) -> Job:
         error=_doc(item, "error"),
         attempts=_n(item, "attempts") or 0,
         last_error=_doc(item, "last_error"),
+        expires_s=_n(item, JOBS_TTL_ATTRIBUTE),
+        attempt_deadline_ms=_n(item, "attempt_deadline_ms"),
     )
 
 
@@ -153,7 +165,7 @@ class JobStore:
         return _job(item)
 
     def get(self, job_id: str) -> Job | None:
-        """The job, or None (unknown or malformed id, or not a job item)."""
+        """The job, or None (unknown or malformed id, not a job item, or past its TTL)."""
         if not ID_PATTERN.match(job_id):
             return None
         got = client("dynamodb").get_item(
@@ -162,7 +174,8 @@ class JobStore:
         item = got.get("Item")
         if not item or _s(item, STATUS) not in ("queued", "running", "succeeded", "failed"):
             return None
-        return _job(item)
+        job = _job(item)
+        return None if job.expired() else job
 
     def _update(
         self,
@@ -171,11 +184,12 @@ class JobStore:
         condition: str,
         values: dict[str, dict[str, str]],
         extra_set: str = "",
+        names: dict[str, str] | None = None,
     ) -> Job:
         now = now_ms()
         sets = {**sets, "updated_ms": _num(now), "updated_at": {"S": iso(now)}}
-        names = {f"#a{i}": name for i, name in enumerate(sets)}
-        names.update({"#id": JOBS_KEY_ATTRIBUTE, "#s": STATUS})
+        attribute_names = {f"#a{i}": name for i, name in enumerate(sets)}
+        attribute_names.update({"#id": JOBS_KEY_ATTRIBUTE, "#s": STATUS, **(names or {})})
         assignments = [f"#a{i} = :a{i}" for i in range(len(sets))]
         attribute_values = {f":a{i}": value for i, value in enumerate(sets.values())}
         attribute_values.update(values)
@@ -187,7 +201,7 @@ class JobStore:
                 Key=self._key(job_id),
                 UpdateExpression=expression,
                 ConditionExpression=f"attribute_exists(#id) AND ({condition})",
-                ExpressionAttributeNames=names,
+                ExpressionAttributeNames=attribute_names,
                 ExpressionAttributeValues=attribute_values,
                 ReturnValues="ALL_NEW",
             )
@@ -199,25 +213,38 @@ class JobStore:
             raise
         return _job(got["Attributes"])
 
-    def start(self, job_id: str) -> Job:
-        """queued -> running, or a retry of an attempt that failed (or died) while
-        running; Refused for a finished job or a duplicate of a live attempt."""
+    def start(self, job_id: str, deadline_ms: int | None = None, request_id: str = "") -> Job:
+        """queued -> running, or a retry of an attempt that failed (note_error) or died
+        (past its deadline) while running. `deadline_ms`: when this attempt is stopped
+        at the latest (default now + ATTEMPT_LEASE_MS). Refused for a finished or
+        expired job, or while another attempt may still be running."""
         now = now_ms()
+        deadline = now + ATTEMPT_LEASE_MS if deadline_ms is None else deadline_ms
         return self._update(
             job_id,
-            {STATUS: {"S": "running"}, "attempt_ms": _num(now)},
-            "#s = :queued OR (#s = :running AND "
-            "(errored_attempt = attempts OR attempt_ms < :stale))",
+            {
+                STATUS: {"S": "running"},
+                "attempt_ms": _num(now),
+                "attempt_deadline_ms": _num(deadline),
+                "attempt_request_id": {"S": request_id or "-"},
+            },
+            "#e > :now_s AND (#s = :queued OR (#s = :running AND "
+            "(errored_attempt = attempts OR attempt_deadline_ms < :dead "
+            # items started before attempts had deadlines
+            "OR (attribute_not_exists(attempt_deadline_ms) AND attempt_ms < :stale))))",
             {
                 ":queued": {"S": "queued"},
                 ":running": {"S": "running"},
+                ":dead": _num(now - DEADLINE_MARGIN_MS),
                 ":stale": _num(now - ATTEMPT_LEASE_MS),
+                ":now_s": _num(now // 1000),
                 ":one": _num(1),
                 ":zero": _num(0),
                 ":now": _num(now),
             },
             extra_set="attempts = if_not_exists(attempts, :zero) + :one, "
             "started_ms = if_not_exists(started_ms, :now)",
+            names={"#e": JOBS_TTL_ATTRIBUTE},
         )
 
     def succeed(self, job_id: str, result: dict[str, Any]) -> Job:

@@ -3,9 +3,12 @@
 `run` is what the asynchronous self-invoke delivers: the job goes running, the analysis
 runs (lens.routes.run_analysis, as for POST /analyze), and the job ends succeeded, or
 failed for a definitive 4xx. A 5xx (the upstream failing, a timeout) records last_error
-and raises, so Lambda retries the event; a finished job, or a second delivery while an
-attempt runs, is skipped. After the retries Lambda sends the event to the dead-letter
-queue, and `consume_dead_letters` marks those jobs failed with last_error's code.
+and raises, so Lambda retries the event. Each attempt records its deadline (Lambda stops
+it by then); a delivery that finds an attempt running past its deadline (the worker
+died) takes the job over, one that finds an attempt within it raises too (Lambda tries
+again later). A finished job is skipped. After the retries Lambda sends the event to the
+dead-letter queue, and `consume_dead_letters` marks those jobs failed with last_error's
+code (or worker_failed), running or not.
 """
 
 from __future__ import annotations
@@ -16,7 +19,7 @@ from typing import Any
 
 from lens import invocation, jobs, uploads
 from lens.errors import ApiError
-from lens.jobs.store import ID_PATTERN, Job, JobStore, Refused
+from lens.jobs.store import ID_PATTERN, Job, JobStore, Refused, now_ms
 from lens.observability import logger
 from lens.settings import get_settings
 
@@ -52,17 +55,15 @@ def run(event: dict[str, Any], context: Any, request_id: str) -> dict[str, Any]:
     if not ID_PATTERN.match(job_id) or store.get(job_id) is None:
         logger.warning("job event for an unknown job", extra={"job_id": job_id[:64]})
         return {"job_id": job_id[:64], "status": "unknown"}
-    try:
-        job = store.start(job_id)
-    except Refused:
-        # Finished already, or another delivery of this event is running it.
-        logger.info("job event skipped", extra={"job_id": job_id})
-        return {"job_id": job_id, "status": "skipped"}
     getter = getattr(context, "get_remaining_time_in_millis", None)
-    current = invocation.Invocation(
-        request_id=request_id,
-        remaining_ms=(lambda: float(getter())) if callable(getter) else invocation._no_deadline,
-    )
+    remaining = (lambda: float(getter())) if callable(getter) else invocation._no_deadline
+    # Lambda stops this invocation by then: past it, a later delivery may take over.
+    deadline = now_ms() + int(getter()) if callable(getter) else None
+    try:
+        job = store.start(job_id, deadline, request_id)
+    except Refused:
+        return _refused(store, job_id)
+    current = invocation.Invocation(request_id=request_id, remaining_ms=remaining)
     token = invocation.begin(current)
     try:
         body = AnalyzeRequest.model_validate(job.request)
@@ -80,9 +81,30 @@ def run(event: dict[str, Any], context: Any, request_id: str) -> dict[str, Any]:
         raise JobAttemptFailed(f"job {job_id}: internal_error") from exc
     finally:
         invocation.end(token)
-    done = store.succeed(job_id, result.model_dump(mode="json"))
+    try:
+        done = store.succeed(job_id, result.model_dump(mode="json"))
+    except Refused:  # failed meanwhile (the dead-letter consumer, after the retries)
+        logger.warning("job finished elsewhere before this attempt", extra={"job_id": job_id})
+        return {"job_id": job_id, "status": "skipped"}
     _store_timings(store, done)
     return {"job_id": job_id, "status": "succeeded"}
+
+
+def _refused(store: JobStore, job_id: str) -> dict[str, Any]:
+    """start() refused: a finished (or expired) job is skipped, a success for Lambda; a
+    job whose attempt may still be running (within its deadline) raises, so Lambda
+    delivers the event again later, and after the retries to the dead-letter queue,
+    whose consumer fails the job. Returning success here would leave a job whose
+    worker died `running` for good."""
+    job = store.get(job_id)
+    if job is None or job.status in ("succeeded", "failed"):
+        logger.info("job event skipped", extra={"job_id": job_id})
+        return {"job_id": job_id, "status": "skipped"}
+    logger.warning(
+        "job event while an attempt may still run; retry later",
+        extra={"job_id": job_id, "attempt_deadline_ms": job.attempt_deadline_ms},
+    )
+    raise JobAttemptFailed(f"job {job_id}: an attempt is running")
 
 
 def _note(store: JobStore, job_id: str, code: str, message: str) -> None:
