@@ -66,6 +66,10 @@ def test_each_function_zips_only_its_sources(project: Path) -> None:
     assert "lens/entry/models.py" in models and "lens/predict/digits.py" in models
     assert any(n.endswith(".onnx") for n in models)
     assert not {"lens/gemini.py", "lens/routes.py"} & set(models)
+    # Uploads in both (/analyze and /predict read them); the jobs only where they run.
+    assert "lens/uploads/__init__.py" in analyze and "lens/uploads/__init__.py" in models
+    assert "lens/jobs/worker.py" in analyze
+    assert not any(n.startswith("lens/jobs/") for n in models)
     # The all-routes zip is what today's deploy ships: the whole source, as before.
     assert set(analyze) | set(models) <= set(everything)
     assert "lens/handler.py" in everything and any(n.endswith(".onnx") for n in everything)

@@ -50,6 +50,10 @@ S3_ACTIONS = {
     "CreateMultipartUpload": "PutObject",
     "UploadPart": "PutObject",
     "CompleteMultipartUpload": "PutObject",
+    "GetBucketLifecycleConfiguration": "GetLifecycleConfiguration",
+    "PutBucketLifecycleConfiguration": "PutLifecycleConfiguration",
+    "GetBucketCors": "GetBucketCORS",
+    "PutBucketCors": "PutBucketCORS",
 }
 # A DynamoDB transaction needs the action of each item it holds.
 TRANSACT_ACTIONS = {
@@ -72,6 +76,7 @@ TAG_ON_CREATE = {
     ("sns", "CreateTopic"): ("Tags", "sns:TagResource"),
     ("cloudwatch", "PutMetricAlarm"): ("Tags", "cloudwatch:TagResource"),
     ("budgets", "CreateBudget"): ("ResourceTags", "budgets:TagResource"),
+    ("sqs", "CreateQueue"): ("tags", "sqs:TagQueue"),
 }
 
 

@@ -154,7 +154,9 @@ MODELS = FunctionDef(
     description=(
         "Offline ONNX models: GET /models, POST /predict/{model_id}, GET /forecast/{model_id}"
     ),
-    source_exclude=(*_ANALYZE_ONLY, "lens/handler.py"),
+    # The jobs run in the analyze function (lens.function imports lens.jobs only for a
+    # job's event); the models function reads uploads (lens.uploads) for /predict.
+    source_exclude=(*_ANALYZE_ONLY, "lens/jobs/*", "lens/handler.py"),
     reads_registry=True,
     prune=_LOG_PRUNE,
 )
