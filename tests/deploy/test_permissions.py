@@ -54,6 +54,7 @@ S3_ACTIONS = {
     "PutBucketLifecycleConfiguration": "PutLifecycleConfiguration",
     "GetBucketCors": "GetBucketCORS",
     "PutBucketCors": "PutBucketCORS",
+    "DeleteBucketCors": "PutBucketCORS",  # S3 has no DeleteBucketCORS action
 }
 # A DynamoDB transaction needs the action of each item it holds.
 TRANSACT_ACTIONS = {
