@@ -24,6 +24,7 @@ from tests.deploy.conftest import (
     inline_policies,
     permission,
 )
+from tests.deploy.test_uploads_jobs_deploy import JOBS_POLICY, UPLOADS_POLICY
 
 pytestmark = pytest.mark.emulator
 
@@ -75,11 +76,15 @@ def test_full_deploy_creates_every_resource(run_deploy, aws, project: Path) -> N
         "scarab-write-logs": EXPECTED_LOGS_POLICY,
         "scarab-read-secret": EXPECTED_SSM_POLICY,
         "scarab-use-cache": EXPECTED_CACHE_POLICY,
+        "scarab-use-uploads": UPLOADS_POLICY,
+        "scarab-run-jobs": JOBS_POLICY,
     }
     # The models function reads no Gemini key: its role writes its own logs and reads the
     # model registry (tests/deploy/test_registry_deploy.py checks that policy exactly).
     models_policies = inline_policies(iam, MODELS_ROLE)
-    assert set(models_policies) == {"scarab-write-logs", "scarab-read-registry", "scarab-use-cache"}
+    assert set(models_policies) == {
+        "scarab-write-logs", "scarab-read-registry", "scarab-use-cache", "scarab-use-uploads",
+    }  # fmt: skip
     assert models_policies["scarab-use-cache"] == EXPECTED_CACHE_POLICY
     assert models_policies["scarab-write-logs"] == expected_logs_policy(MODELS)
     roles = sorted(r["RoleName"] for r in iam.list_roles()["Roles"])
