@@ -4,6 +4,7 @@ client's static files."""
 
 from __future__ import annotations
 
+import asyncio
 import logging
 from collections.abc import Awaitable, Callable, MutableMapping
 from http import HTTPStatus
@@ -252,6 +253,21 @@ class ServeApp:
     async def _lambda(self, scope: Scope, receive: Receive, send: Send, path: str) -> None:
         assert self.invoker is not None
         request, too_large = await self._request(scope, receive, path, FUNCTION_URL_BODY_LIMIT)
+        # What the client signed: the path as sent, /_lambda and its percent-encoding kept.
+        raw = (scope.get("raw_path") or scope["path"].encode()).decode("latin-1")
+        refusal = None
+        if not too_large:
+            refusal = await asyncio.to_thread(
+                self.invoker.authorize,
+                request.method,
+                raw,
+                request.raw_query,
+                request.headers,
+                request.body,
+            )
+        if refusal is not None:
+            await send_response(send, refusal)
+            return
         headers = {k.lower(): v for k, v in request.headers}
         response = await self.invoker.handle(
             request.method, path, request.raw_query, headers, request.body, too_large

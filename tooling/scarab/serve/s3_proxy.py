@@ -6,10 +6,14 @@ their S3 calls come here and the presigned POSTs they hand out point here too
 (path-style: `<serve>/_s3/<bucket>`). A browser POST upload (multipart/form-data to
 the bucket) is checked against its signed policy by scarab.serve.post_policy and, when
 S3 would accept it, stored in the emulator with PutObject (the form's key, Content-Type
-and x-amz-meta-*); S3's answer follows (204, or success_action_status 200/201). Every
-other request is forwarded to the emulator unchanged (method, path, query, headers,
-body) and its answer relayed. The emulator is not asked to verify signatures (moto
-does not), so a request signed for serve's host is fine there.
+and x-amz-meta-*); S3's answer follows (204, or success_action_status 200/201). Any
+multipart/form-data POST to a bucket is such a form, whatever its query (S3 answers a
+browser POST as POST Object; its subresource POSTs, ?delete or ?uploads, are signed
+requests with other bodies). Every other request must be signed (SigV4, Authorization
+header or presigned query) by the emulator's credentials, as the private bucket on AWS
+refuses anonymous requests with 403 AccessDenied; the emulator checks no signature, so
+serve does (scarab.serve.sigv4). A signed request is forwarded to the emulator
+unchanged (method, path, query, headers, body) and its answer relayed.
 
 CORS as S3 does it, from the bucket's CORS configuration (GetBucketCors on the
 emulator): OPTIONS preflights are answered here, and responses to a request with an
@@ -31,7 +35,8 @@ from urllib.parse import quote, urlsplit
 from botocore.config import Config
 from botocore.exceptions import BotoCoreError, ClientError
 
-from scarab.emulator import FAKE_CREDENTIALS, emulator_session
+from scarab.emulator import emulator_session
+from scarab.serve import sigv4
 from scarab.serve.post_policy import AcceptedPost, PostRefused, check_post
 from scarab.serve.responses import HttpResponse
 
@@ -85,7 +90,49 @@ def _xml_error(error: PostRefused, request_id: str) -> HttpResponse:
 
 def emulator_secrets() -> dict[str, str]:
     """The access keys serve knows the secrets of: the emulator's fake credentials."""
-    return {FAKE_CREDENTIALS["AWS_ACCESS_KEY_ID"]: FAKE_CREDENTIALS["AWS_SECRET_ACCESS_KEY"]}
+    return sigv4.emulator_secrets()
+
+
+# S3's answers to a request its signature does not authorize (status, code, message).
+_SIGNATURE_ERRORS = {
+    sigv4.MISSING: (403, "AccessDenied", "Access Denied"),
+    sigv4.MALFORMED: (400, "AuthorizationHeaderMalformed", ""),
+    sigv4.UNKNOWN_KEY: (
+        403,
+        "InvalidAccessKeyId",
+        "The AWS Access Key Id you provided does not exist in our records.",
+    ),
+    sigv4.BAD_TOKEN: (400, "InvalidToken", "The provided token is malformed or otherwise invalid."),
+    sigv4.SKEWED: (
+        403,
+        "RequestTimeTooSkewed",
+        "The difference between the request time and the current time is too large.",
+    ),
+    sigv4.EXPIRED: (403, "AccessDenied", "Request has expired"),
+    sigv4.CONTENT_SHA: (
+        400,
+        "XAmzContentSHA256Mismatch",
+        "The provided 'x-amz-content-sha256' header does not match what was computed.",
+    ),
+    sigv4.MISMATCH: (
+        403,
+        "SignatureDoesNotMatch",
+        "The request signature we calculated does not match the signature you provided. "
+        "Check your key and signing method.",
+    ),
+}
+
+
+def signature_refusal(error: sigv4.SignatureRefused) -> PostRefused:
+    """S3's error for a request whose signature does not hold."""
+    status, code, message = _SIGNATURE_ERRORS[error.reason]
+    return PostRefused(status, code, message or error.message)
+
+
+def is_form_post(method: str, key: str, content_type: str) -> bool:
+    """A browser's POST Object: multipart/form-data to the bucket itself."""
+    media = content_type.partition(";")[0].strip().lower()
+    return method == "POST" and not key and media == "multipart/form-data"
 
 
 def _matches(pattern: str, value: str) -> bool:
@@ -139,6 +186,7 @@ class S3Proxy:
         self, emulator_url: str, region: str, secrets: Mapping[str, str] | None = None
     ) -> None:
         self.emulator_url = emulator_url.rstrip("/")
+        self.region = region
         self.secrets = dict(secrets if secrets is not None else emulator_secrets())
         config = Config(
             connect_timeout=3,
@@ -175,17 +223,50 @@ class S3Proxy:
                 ),
                 request_id,
             )
-        elif method == "POST" and bucket and not key and not raw_query:
+        elif bucket and is_form_post(method, key, lower.get("content-type", "")):
+            # Whatever the query: S3 takes a browser's form as POST Object.
             response = await self._post_upload(bucket, lower, body, request_id, base_url)
         else:
-            response = await asyncio.to_thread(
-                self._forward, method, raw_path, raw_query, headers, body
+            refusal = await asyncio.to_thread(
+                self._unauthorized, method, raw_path, raw_query, headers, body
             )
+            if refusal is not None:
+                response = _xml_error(refusal, request_id)
+            else:
+                response = await asyncio.to_thread(
+                    self._forward, method, raw_path, raw_query, headers, body
+                )
         if origin and bucket:
             rule = await self._rule(bucket, origin, method)
             if rule is not None:
                 response.headers.extend(cors_headers(rule, origin))
         return response
+
+    def _unauthorized(
+        self,
+        method: str,
+        raw_path: str,
+        raw_query: str,
+        headers: Sequence[tuple[str, str]],
+        body: bytes,
+    ) -> PostRefused | None:
+        """Why S3 would refuse the request's signature, or None when it holds. The client
+        signed the path it sent: serve's prefix included."""
+        try:
+            sigv4.verify(
+                method=method,
+                raw_path=PREFIX + raw_path,
+                raw_query=raw_query,
+                headers=headers,
+                body=body,
+                service="s3",
+                region=self.region,
+                secrets=self.secrets,
+            )
+        except sigv4.SignatureRefused as refused:
+            log.info("S3 %s %s refused: %s", method, raw_path[:200], refused.message)
+            return signature_refusal(refused)
+        return None
 
     async def _rules(self, bucket: str) -> list[Mapping[str, Any]]:
         def read() -> list[Mapping[str, Any]]:
