@@ -28,7 +28,7 @@ import fnmatch
 import http.client
 import logging
 import uuid
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from typing import Any
 from urllib.parse import quote, urlsplit
 
@@ -45,9 +45,13 @@ log = logging.getLogger("scarab.serve")
 PREFIX = "/_s3"
 # boto3's service-specific endpoint variable for S3.
 ENDPOINT_ENV = "AWS_ENDPOINT_URL_S3"
-# What one request may carry here (S3's single PUT and POST maximum is 5 GB; locally the
-# body is held in memory, so a little less than a real limit).
+# What one signed request may carry here (S3's single PUT and POST maximum is 5 GB;
+# locally the body is held in memory, so a little less than a real limit).
 BODY_LIMIT = 5 * 1024**3
+# A browser form: the stage's largest upload (the functions' SCARAB_UPLOADS_MAX_BYTES, the
+# most a policy they sign allows) plus room for the form's fields (S3 allows 20 KB).
+UPLOADS_MAX_BYTES_ENV = "SCARAB_UPLOADS_MAX_BYTES"
+FORM_OVERHEAD = 1024 * 1024
 # Headers that belong to one hop, not to the request or answer.
 _HOP = frozenset(
     {
@@ -179,13 +183,29 @@ def bucket_and_key(path: str) -> tuple[str, str]:
     return bucket, key
 
 
+def uploads_max_bytes(environments: Iterable[Mapping[str, str]]) -> int | None:
+    """The largest SCARAB_UPLOADS_MAX_BYTES among the functions' environments, if any."""
+    sizes = [
+        int(env[UPLOADS_MAX_BYTES_ENV])
+        for env in environments
+        if str(env.get(UPLOADS_MAX_BYTES_ENV, "")).isdigit()
+    ]
+    return max(sizes) if sizes else None
+
+
 class S3Proxy:
     """Answers `/_s3/...`: the POST policy check, CORS, and the emulator's S3 behind."""
 
     def __init__(
-        self, emulator_url: str, region: str, secrets: Mapping[str, str] | None = None
+        self,
+        emulator_url: str,
+        region: str,
+        secrets: Mapping[str, str] | None = None,
+        form_max: Callable[[], int | None] | None = None,
     ) -> None:
+        """`form_max`: the largest upload a form may carry now (None: BODY_LIMIT)."""
         self.emulator_url = emulator_url.rstrip("/")
+        self.form_max = form_max or (lambda: None)
         self.region = region
         self.secrets = dict(secrets if secrets is not None else emulator_secrets())
         config = Config(
@@ -197,6 +217,21 @@ class S3Proxy:
         self._s3 = emulator_session(region).client(
             "s3", endpoint_url=self.emulator_url, config=config
         )
+
+    def body_limit(
+        self, method: str, raw_path: str, raw_query: str, headers: Sequence[tuple[str, str]]
+    ) -> int:
+        """How much of the request's body to hold (from its head, before reading it): a
+        form up to the stage's largest upload, a signed request up to BODY_LIMIT, an
+        unsigned one nothing (it is refused whatever it carries)."""
+        content_type = next((v for k, v in headers if k.lower() == "content-type"), "")
+        bucket, key = bucket_and_key(raw_path)
+        if bucket and is_form_post(method, key, content_type):
+            largest = self.form_max()
+            return BODY_LIMIT if largest is None else min(BODY_LIMIT, largest + FORM_OVERHEAD)
+        if sigv4.is_signed(headers, raw_query):
+            return BODY_LIMIT
+        return 0
 
     async def handle(
         self,
@@ -216,17 +251,19 @@ class S3Proxy:
         origin = lower.get("origin", "")
         if method == "OPTIONS" and bucket:
             return await self._preflight(bucket, origin, lower, request_id)
-        if too_large:
+        form = bool(bucket) and is_form_post(method, key, lower.get("content-type", ""))
+        if too_large and (form or sigv4.is_signed(headers, raw_query)):
             response = _xml_error(
                 PostRefused(
                     400, "EntityTooLarge", "Your proposed upload exceeds the maximum allowed size"
                 ),
                 request_id,
             )
-        elif bucket and is_form_post(method, key, lower.get("content-type", "")):
+        elif form:
             # Whatever the query: S3 takes a browser's form as POST Object.
             response = await self._post_upload(bucket, lower, body, request_id, base_url)
         else:
+            # An unsigned request is refused below whatever its (unread) body was.
             refusal = await asyncio.to_thread(
                 self._unauthorized, method, raw_path, raw_query, headers, body
             )

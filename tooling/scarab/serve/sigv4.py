@@ -87,6 +87,11 @@ def is_presigned(raw_query: str) -> bool:
     return "x-amz-signature" in names or "x-amz-algorithm" in names
 
 
+def is_signed(headers: Sequence[tuple[str, str]], raw_query: str) -> bool:
+    """True when the request carries a signature to check (header or presigned query)."""
+    return any(k.lower() == "authorization" for k, _ in headers) or is_presigned(raw_query)
+
+
 def _query_pairs(raw_query: str) -> list[tuple[str, str]]:
     """The query decoded (AWS signs it decoded and re-encoded the standard way, whatever
     spelling arrived)."""
