@@ -100,8 +100,9 @@ def test_a_form_post_with_a_query_string_is_still_checked_against_its_policy(
         assert posted.status == 403, (query, posted.status, posted.body[:300])
         assert b"<Code>SignatureDoesNotMatch</Code>" in posted.body, posted.body[:300]
     assert evil_key not in _keys(stack)
-    # A form larger than any the stage signs ([uploads] max_mb = 1) is not even held.
-    big, big_type = _multipart(granted["fields"], b"x" * (3 * 1024 * 1024), "image/jpeg")
+    # A form larger than any the stage signs ([uploads] max_mb = 1) is not even read:
+    # EntityTooLarge before its (bad) signature is looked at.
+    big, big_type = _multipart(fields, b"x" * (3 * 1024 * 1024), "text/html")
     posted = _raw_post(granted["url"] + "?x=1", big, big_type)
     assert posted.status == 400 and b"<Code>EntityTooLarge</Code>" in posted.body
     # The granted form itself, with a query on the URL, is checked and stored as usual.
