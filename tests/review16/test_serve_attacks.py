@@ -81,31 +81,106 @@ def _raw_post(url: str, body: bytes, ctype: str) -> Any:
 # --- /_s3: the policy check ---------------------------------------------------------------
 
 
-def test_FAILS_a_query_string_on_the_bucket_url_skips_the_policy_check(stack: Stack) -> None:
-    """serve checks a POST only when the URL has no query; `?x=1` sends the form to moto
-    unchecked, which stores it: an oversize, non-image file under a key of our choosing,
-    with a tampered policy. (s3_proxy.py S3Proxy.handle: `not raw_query`.)"""
+def test_a_form_post_with_a_query_string_is_still_checked_against_its_policy(
+    stack: Stack,
+) -> None:
+    """S3 takes a browser's multipart/form-data POST to the bucket as POST Object whatever
+    the query: `?x=1` (or a subresource's name) does not send the form to the emulator
+    unchecked. (Was: s3_proxy.py S3Proxy.handle checked a POST only without a query.)"""
     granted = stack.grant(100).json()["upload"]
     evil_key = "uploads/" + "e" * 32
     fields = {**granted["fields"], "key": evil_key, "Content-Type": "text/html"}
     fields["policy"] = base64.b64encode(
         b'{"expiration":"2000-01-01T00:00:00Z","conditions":[]}'
     ).decode()
-    data = b"<html>" + b"x" * (2 * 1024 * 1024)
+    data = b"<html>" + b"x" * (200 * 1024)
     body, ctype = _multipart(fields, data, "text/html")
-    posted = _raw_post(granted["url"] + "?x=1", body, ctype)
-    assert evil_key not in _keys(stack), (posted.status, posted.body[:300])
+    for query in ("?x=1", "?delete", "?uploads"):
+        posted = _raw_post(granted["url"] + query, body, ctype)
+        assert posted.status == 403, (query, posted.status, posted.body[:300])
+        assert b"<Code>SignatureDoesNotMatch</Code>" in posted.body, posted.body[:300]
+    assert evil_key not in _keys(stack)
+    # A form larger than any the stage signs ([uploads] max_mb = 1) is not even read:
+    # EntityTooLarge before its (bad) signature is looked at.
+    big, big_type = _multipart(fields, b"x" * (3 * 1024 * 1024), "text/html")
+    posted = _raw_post(granted["url"] + "?x=1", big, big_type)
+    assert posted.status == 400 and b"<Code>EntityTooLarge</Code>" in posted.body
+    # The granted form itself, with a query on the URL, is checked and stored as usual.
+    photo = _jpeg(seed=12)
+    posted = _post_form(granted["url"] + "?x=1", granted["fields"], photo, "image/jpeg")
+    assert posted.status in (200, 201, 204), posted.body[:300]
+    assert stack.s3().get_object(Bucket=stack.bucket(), Key=granted["key"])["Body"].read() == photo
+    # A POST that is not a form is an API call: unsigned, it is refused.
+    refused = _raw_post(f"{granted['url']}?delete", b"<Delete/>", "application/xml")
+    assert refused.status == 403 and b"<Code>AccessDenied</Code>" in refused.body
 
 
-def test_FAILS_an_unsigned_put_through_s3_writes_any_object(stack: Stack) -> None:
-    """/_s3 forwards every non-POST request to the emulator unchanged and the emulator
-    checks no signature: any local process (no credentials at all) can PUT/DELETE/GET
-    objects in the uploads bucket, bypassing the presigned policy; real S3 refuses an
-    anonymous PUT to a private bucket with 403. (s3_proxy.py _forward.)"""
+def _serve_s3(stack: Stack, secret: str = "testing", key_id: str = "testing") -> Any:
+    """S3 the way the function's client sees it (serve's /_s3), with these credentials."""
+    import boto3
+    from botocore.config import Config
+
+    return boto3.client(
+        "s3",
+        endpoint_url=f"{stack.serve.url.rstrip('/')}/_s3",
+        region_name="us-east-1",
+        aws_access_key_id=key_id,
+        aws_secret_access_key=secret,
+        config=Config(
+            signature_version="s3v4", s3={"addressing_style": "path"}, retries={"max_attempts": 1}
+        ),
+    )
+
+
+def test_unsigned_or_badly_signed_s3_requests_are_refused_and_change_nothing(
+    stack: Stack,
+) -> None:
+    """The uploads bucket is private: through /_s3 an anonymous PUT, GET or DELETE is 403
+    AccessDenied (S3's XML) and stores, reveals or deletes nothing; a signature made with
+    another secret or an unknown key id is refused too; the emulator's credentials work.
+    (Was: s3_proxy.py forwarded every non-POST request to the emulator unchecked.)"""
+    from botocore.exceptions import ClientError
+
     base = stack.serve.url.rstrip("/")
+    bucket = stack.bucket()
     key = "uploads/" + "d" * 32
-    put = http(f"{base}/_s3/{stack.bucket()}/{key}", "PUT", b"<html>" * 10, {})
-    assert put.status == 403, (put.status, put.body[:300])
+    kept = "uploads/" + "f" * 32
+    stack.s3().put_object(Bucket=bucket, Key=kept, Body=b"secret photo")
+    for method, target, body in (
+        ("PUT", key, b"<html>" * 10),
+        ("PUT", key, b"x" * (3 * 1024 * 1024)),  # not held, and refused as anonymous
+        ("GET", kept, None),
+        ("DELETE", kept, None),
+        ("GET", "", None),  # ListObjects
+    ):
+        got = http(f"{base}/_s3/{bucket}/{target}".rstrip("/"), method, body, {})
+        assert got.status == 403, (method, target, got.status, got.body[:300])
+        assert b"<Code>AccessDenied</Code>" in got.body, got.body[:300]
+        assert b"secret photo" not in got.body
+    # A presigned URL whose signature is altered, or that has expired, is no key either.
+    signed = _serve_s3(stack)
+    url = signed.generate_presigned_url("get_object", Params={"Bucket": bucket, "Key": kept})
+    tampered = url.replace("X-Amz-Signature=", "X-Amz-Signature=0")[: len(url)]
+    got = http(tampered)
+    assert got.status == 403 and b"<Code>SignatureDoesNotMatch</Code>" in got.body, got.body
+    for client, code in (
+        (_serve_s3(stack, secret="wrong"), "SignatureDoesNotMatch"),
+        (_serve_s3(stack, key_id="AKIAOTHER"), "InvalidAccessKeyId"),
+    ):
+        with pytest.raises(ClientError) as info:
+            client.put_object(Bucket=bucket, Key=key, Body=b"x")
+        assert info.value.response["Error"]["Code"] == code
+        with pytest.raises(ClientError) as info:
+            client.delete_object(Bucket=bucket, Key=kept)
+        assert info.value.response["Error"]["Code"] == code
+    assert key not in _keys(stack) and kept in _keys(stack)
+    # Signed by the emulator's credentials, as the function's calls are: all of S3.
+    assert http(url).body == b"secret photo"
+    signed.put_object(Bucket=bucket, Key=key, Body=b"mine", ContentType="image/png")
+    assert signed.get_object(Bucket=bucket, Key=key)["Body"].read() == b"mine"
+    signed.delete_object(Bucket=bucket, Key=key)
+    signed.delete_object(Bucket=bucket, Key=kept)
+    assert key not in _keys(stack) and kept not in _keys(stack)
 
 
 def test_policy_tampering_is_refused(stack: Stack) -> None:
@@ -262,15 +337,30 @@ def test_webproxy_jobs_validates_ids_and_passes_idempotency(stack: Stack) -> Non
     assert urllib.parse.urlsplit(up.json()["upload"]["url"]).path.startswith("/_s3/")
 
 
-def test_FAILS_serve_s_lambda_endpoint_runs_the_function_without_the_api_key(
+def _signed_invoke(
+    stack: Stack, payload: bytes, headers: dict[str, str], secret: str = "testing"
+) -> tuple[str, bytes, dict[str, str]]:
+    """An Invoke request signed as the function's SDK signs it (SigV4, service lambda)."""
+    from botocore.auth import SigV4Auth
+    from botocore.awsrequest import AWSRequest
+    from botocore.credentials import Credentials
+
+    url = (
+        f"{stack.serve.url.rstrip('/')}/_lambda/2015-03-31/functions/scarab-dev-analyze/invocations"
+    )
+    request = AWSRequest(method="POST", url=url, data=payload, headers=dict(headers))
+    SigV4Auth(Credentials("testing", secret), "lambda", "us-east-1").add_auth(request)
+    return url, payload, dict(request.headers.items())
+
+
+def test_serve_s_lambda_endpoint_runs_only_signed_requests_from_no_browser(
     stack: Stack,
 ) -> None:
-    """serve's /_lambda Invoke endpoint takes any event with no credentials and no Origin
-    check: a forged API Gateway event for POST /analyze runs the function (which trusts
-    API Gateway to have checked the key) and spends the developer's Gemini key. A
-    text/plain POST is a CORS "simple request", so any web page the developer visits can
-    fire it at 127.0.0.1:<port> (no preflight). (tooling/scarab/serve/lambda_invoke.py
-    LambdaInvoke.handle: no SigV4/credential or Origin check.)"""
+    """serve's /_lambda Invoke endpoint takes only requests signed by the emulator's
+    credentials, and none with an Origin (a page the developer visits could otherwise
+    fire a text/plain POST, no preflight, with a forged API Gateway event for POST
+    /analyze and spend the developer's Gemini key). (Was: lambda_invoke.py
+    LambdaInvoker.handle checked no credentials and no Origin.)"""
     from tests.function.events import b64, rest_event
 
     denied = stack.call("POST", "/analyze", {"image": b64(_jpeg(seed=31))}, {"x-api-key": ""})
@@ -280,14 +370,38 @@ def test_FAILS_serve_s_lambda_endpoint_runs_the_function_without_the_api_key(
         body={"image": b64(_jpeg(seed=31)), "speed": "fast"},
         headers={"Content-Type": "application/json"},
     )
+    payload = json.dumps(event).encode()
     base = stack.serve.url.rstrip("/")
-    got = http(
-        f"{base}/_lambda/2015-03-31/functions/scarab-dev-analyze/invocations",
-        "POST",
-        json.dumps(event).encode(),
-        {"Content-Type": "text/plain", "Origin": "http://evil.example"},
-    )
-    assert b"picture_location" not in got.body, (got.status, got.body[:300])
+    url = f"{base}/_lambda/2015-03-31/functions/scarab-dev-analyze/invocations"
+    cases: dict[str, tuple[dict[str, str], str]] = {
+        "browser, unsigned": (
+            {"Content-Type": "text/plain", "Origin": "http://evil.example"},
+            "AccessDeniedException",
+        ),
+        "unsigned": ({"Content-Type": "text/plain"}, "MissingAuthenticationTokenException"),
+    }
+    for name, (headers, code) in cases.items():
+        got = http(url, "POST", payload, headers)
+        assert got.status == 403, (name, got.status, got.body[:300])
+        assert got.headers.get("x-amzn-errortype") == code, (name, got.headers)
+        assert b"picture_location" not in got.body
+    # Signed, but from a page; signed with another secret; signed, then the body swapped.
+    _, _, browser = _signed_invoke(stack, payload, {"Origin": "http://evil.example"})
+    _, _, forged = _signed_invoke(stack, payload, {}, secret="guess")
+    _, _, swapped = _signed_invoke(stack, b"{}", {})
+    for name, headers, code in (
+        ("signed from a page", browser, "AccessDeniedException"),
+        ("other secret", forged, "InvalidSignatureException"),
+        ("body swapped", swapped, "InvalidSignatureException"),
+    ):
+        got = http(url, "POST", payload, headers)
+        assert got.status == 403, (name, got.status, got.body[:300])
+        assert got.headers.get("x-amzn-errortype") == code, (name, got.headers)
+    assert stack.gemini.requests == [], "the function ran for a refused request"
+    # The function's own SDK call (signed, no Origin) runs.
+    _, _, signed = _signed_invoke(stack, b"{}", {"X-Amz-Invocation-Type": "DryRun"})
+    got = http(url, "POST", b"{}", signed)
+    assert got.status == 204, (got.status, got.body[:300])
 
 
 def test_zz_no_secret_in_serve_s_output_or_the_tables(stack: Stack) -> None:

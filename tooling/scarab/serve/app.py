@@ -4,6 +4,7 @@ client's static files."""
 
 from __future__ import annotations
 
+import asyncio
 import logging
 from collections.abc import Awaitable, Callable, MutableMapping
 from http import HTTPStatus
@@ -22,7 +23,6 @@ from scarab.serve.lambda_invoke import PREFIX as LAMBDA_PREFIX
 from scarab.serve.lambda_invoke import LambdaInvoker
 from scarab.serve.proxy_event import IncomingRequest
 from scarab.serve.responses import HttpResponse
-from scarab.serve.s3_proxy import BODY_LIMIT as S3_BODY_LIMIT
 from scarab.serve.s3_proxy import PREFIX as S3_PREFIX
 from scarab.serve.s3_proxy import S3Proxy
 from scarab.serve.snapshot import Snapshot
@@ -233,9 +233,16 @@ class ServeApp:
 
     async def _s3(self, scope: Scope, receive: Receive, send: Send) -> None:
         assert self.s3 is not None
-        request, too_large = await self._request(scope, receive, scope["path"], S3_BODY_LIMIT)
         # What the client signed and named: the path as sent, still percent-encoded.
         raw = (scope.get("raw_path") or scope["path"].encode()).decode("latin-1")
+        head = [(k.decode("latin-1"), v.decode("latin-1")) for k, v in scope["headers"]]
+        limit = self.s3.body_limit(
+            scope["method"],
+            raw[len(S3_PREFIX) :],
+            scope.get("query_string", b"").decode("latin-1"),
+            head,
+        )
+        request, too_large = await self._request(scope, receive, scope["path"], limit)
         scheme = scope.get("scheme") or "http"
         response = await self.s3.handle(
             request.method,
@@ -252,6 +259,21 @@ class ServeApp:
     async def _lambda(self, scope: Scope, receive: Receive, send: Send, path: str) -> None:
         assert self.invoker is not None
         request, too_large = await self._request(scope, receive, path, FUNCTION_URL_BODY_LIMIT)
+        # What the client signed: the path as sent, /_lambda and its percent-encoding kept.
+        raw = (scope.get("raw_path") or scope["path"].encode()).decode("latin-1")
+        refusal = None
+        if not too_large:
+            refusal = await asyncio.to_thread(
+                self.invoker.authorize,
+                request.method,
+                raw,
+                request.raw_query,
+                request.headers,
+                request.body,
+            )
+        if refusal is not None:
+            await send_response(send, refusal)
+            return
         headers = {k.lower(): v for k, v in request.headers}
         response = await self.invoker.handle(
             request.method, path, request.raw_query, headers, request.body, too_large

@@ -24,6 +24,12 @@ and secrets answer.
   Lambda leaves them); any other queue gets SendMessage in the emulator; an SNS topic
   gets Publish. Without a DeadLetterConfig the event is dropped (logged), as in Lambda.
 - DryRun: 204.
+
+Only the functions' own SDK calls are served: a request must be SigV4-signed (service
+"lambda", serve's region) by the emulator's credentials (scarab.serve.sigv4), else 403
+as Lambda answers, and one with an Origin header is refused (Lambda's API serves no
+browser; without this, any page the developer visits could run the function with a
+forged API Gateway event, as a text/plain POST needs no CORS preflight).
 """
 
 from __future__ import annotations
@@ -36,7 +42,7 @@ import os
 import re
 import time
 import uuid
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 from urllib.parse import parse_qs
 
@@ -44,6 +50,7 @@ from botocore.config import Config
 from botocore.exceptions import BotoCoreError, ClientError
 
 from scarab.emulator import emulator_session
+from scarab.serve import sigv4
 from scarab.serve.aliases import FunctionTarget, split_ref
 from scarab.serve.responses import HttpResponse
 from scarab.serve.runtime import FunctionRuntime, InvokeError, InvokeTimeout
@@ -72,6 +79,69 @@ def _error(status: int, code: str, message: str) -> HttpResponse:
     return HttpResponse(
         status, [("Content-Type", "application/json"), ("x-amzn-ErrorType", code)], body
     )
+
+
+# Lambda's answers to a request its signature does not authorize (status, type, message).
+_SIGNATURE_ERRORS = {
+    sigv4.MISSING: (403, "MissingAuthenticationTokenException", "Missing Authentication Token"),
+    sigv4.MALFORMED: (403, "IncompleteSignatureException", ""),
+    sigv4.UNKNOWN_KEY: (
+        403,
+        "UnrecognizedClientException",
+        "The security token included in the request is invalid.",
+    ),
+    sigv4.BAD_TOKEN: (
+        403,
+        "UnrecognizedClientException",
+        "The security token included in the request is invalid.",
+    ),
+    sigv4.SKEWED: (403, "InvalidSignatureException", "Signature expired."),
+    sigv4.EXPIRED: (403, "InvalidSignatureException", "Signature expired."),
+    sigv4.CONTENT_SHA: (
+        403,
+        "InvalidSignatureException",
+        "The x-amz-content-sha256 header does not match the body.",
+    ),
+    sigv4.MISMATCH: (
+        403,
+        "InvalidSignatureException",
+        "The request signature we calculated does not match the signature you provided. "
+        "Check your AWS Secret Access Key and signing method.",
+    ),
+}
+
+
+def authorize(
+    method: str,
+    raw_path: str,
+    raw_query: str,
+    headers: Sequence[tuple[str, str]],
+    body: bytes,
+    region: str,
+    secrets: Mapping[str, str] | None = None,
+) -> HttpResponse | None:
+    """Lambda's refusal of the request, or None when serve's credentials signed it.
+    `raw_path` is the path as sent, /_lambda included (what the client signed)."""
+    if any(name.lower() == "origin" for name, _ in headers):
+        return _error(
+            403, "AccessDeniedException", "Lambda's Invoke API does not serve browsers (Origin)."
+        )
+    try:
+        sigv4.verify(
+            method=method,
+            raw_path=raw_path,
+            raw_query=raw_query,
+            headers=headers,
+            body=body,
+            service="lambda",
+            region=region,
+            secrets=secrets,
+        )
+    except sigv4.SignatureRefused as refused:
+        log.info("Lambda %s %s refused: %s", method, raw_path[:200], refused.message)
+        status, code, message = _SIGNATURE_ERRORS[refused.reason]
+        return _error(status, code, message or refused.message)
+    return None
 
 
 def retry_delay() -> float:
@@ -160,6 +230,18 @@ class LambdaInvoker:
         self._tasks: set[asyncio.Task[None]] = set()
         # identity -> when last invoked here (see in_use).
         self._used: dict[tuple[str, str], float] = {}
+
+    def authorize(
+        self,
+        method: str,
+        raw_path: str,
+        raw_query: str,
+        headers: Sequence[tuple[str, str]],
+        body: bytes,
+    ) -> HttpResponse | None:
+        """Lambda's refusal of an unsigned, badly signed or browser request (see
+        `authorize`); None when it may be handled."""
+        return authorize(method, raw_path, raw_query, headers, body, self.region)
 
     async def handle(
         self,

@@ -6,10 +6,14 @@ their S3 calls come here and the presigned POSTs they hand out point here too
 (path-style: `<serve>/_s3/<bucket>`). A browser POST upload (multipart/form-data to
 the bucket) is checked against its signed policy by scarab.serve.post_policy and, when
 S3 would accept it, stored in the emulator with PutObject (the form's key, Content-Type
-and x-amz-meta-*); S3's answer follows (204, or success_action_status 200/201). Every
-other request is forwarded to the emulator unchanged (method, path, query, headers,
-body) and its answer relayed. The emulator is not asked to verify signatures (moto
-does not), so a request signed for serve's host is fine there.
+and x-amz-meta-*); S3's answer follows (204, or success_action_status 200/201). Any
+multipart/form-data POST to a bucket is such a form, whatever its query (S3 answers a
+browser POST as POST Object; its subresource POSTs, ?delete or ?uploads, are signed
+requests with other bodies). Every other request must be signed (SigV4, Authorization
+header or presigned query) by the emulator's credentials, as the private bucket on AWS
+refuses anonymous requests with 403 AccessDenied; the emulator checks no signature, so
+serve does (scarab.serve.sigv4). A signed request is forwarded to the emulator
+unchanged (method, path, query, headers, body) and its answer relayed.
 
 CORS as S3 does it, from the bucket's CORS configuration (GetBucketCors on the
 emulator): OPTIONS preflights are answered here, and responses to a request with an
@@ -24,14 +28,15 @@ import fnmatch
 import http.client
 import logging
 import uuid
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from typing import Any
 from urllib.parse import quote, urlsplit
 
 from botocore.config import Config
 from botocore.exceptions import BotoCoreError, ClientError
 
-from scarab.emulator import FAKE_CREDENTIALS, emulator_session
+from scarab.emulator import emulator_session
+from scarab.serve import sigv4
 from scarab.serve.post_policy import AcceptedPost, PostRefused, check_post
 from scarab.serve.responses import HttpResponse
 
@@ -40,9 +45,13 @@ log = logging.getLogger("scarab.serve")
 PREFIX = "/_s3"
 # boto3's service-specific endpoint variable for S3.
 ENDPOINT_ENV = "AWS_ENDPOINT_URL_S3"
-# What one request may carry here (S3's single PUT and POST maximum is 5 GB; locally the
-# body is held in memory, so a little less than a real limit).
+# What one signed request may carry here (S3's single PUT and POST maximum is 5 GB;
+# locally the body is held in memory, so a little less than a real limit).
 BODY_LIMIT = 5 * 1024**3
+# A browser form: the stage's largest upload (the functions' SCARAB_UPLOADS_MAX_BYTES, the
+# most a policy they sign allows) plus room for the form's fields (S3 allows 20 KB).
+UPLOADS_MAX_BYTES_ENV = "SCARAB_UPLOADS_MAX_BYTES"
+FORM_OVERHEAD = 1024 * 1024
 # Headers that belong to one hop, not to the request or answer.
 _HOP = frozenset(
     {
@@ -85,7 +94,49 @@ def _xml_error(error: PostRefused, request_id: str) -> HttpResponse:
 
 def emulator_secrets() -> dict[str, str]:
     """The access keys serve knows the secrets of: the emulator's fake credentials."""
-    return {FAKE_CREDENTIALS["AWS_ACCESS_KEY_ID"]: FAKE_CREDENTIALS["AWS_SECRET_ACCESS_KEY"]}
+    return sigv4.emulator_secrets()
+
+
+# S3's answers to a request its signature does not authorize (status, code, message).
+_SIGNATURE_ERRORS = {
+    sigv4.MISSING: (403, "AccessDenied", "Access Denied"),
+    sigv4.MALFORMED: (400, "AuthorizationHeaderMalformed", ""),
+    sigv4.UNKNOWN_KEY: (
+        403,
+        "InvalidAccessKeyId",
+        "The AWS Access Key Id you provided does not exist in our records.",
+    ),
+    sigv4.BAD_TOKEN: (400, "InvalidToken", "The provided token is malformed or otherwise invalid."),
+    sigv4.SKEWED: (
+        403,
+        "RequestTimeTooSkewed",
+        "The difference between the request time and the current time is too large.",
+    ),
+    sigv4.EXPIRED: (403, "AccessDenied", "Request has expired"),
+    sigv4.CONTENT_SHA: (
+        400,
+        "XAmzContentSHA256Mismatch",
+        "The provided 'x-amz-content-sha256' header does not match what was computed.",
+    ),
+    sigv4.MISMATCH: (
+        403,
+        "SignatureDoesNotMatch",
+        "The request signature we calculated does not match the signature you provided. "
+        "Check your key and signing method.",
+    ),
+}
+
+
+def signature_refusal(error: sigv4.SignatureRefused) -> PostRefused:
+    """S3's error for a request whose signature does not hold."""
+    status, code, message = _SIGNATURE_ERRORS[error.reason]
+    return PostRefused(status, code, message or error.message)
+
+
+def is_form_post(method: str, key: str, content_type: str) -> bool:
+    """A browser's POST Object: multipart/form-data to the bucket itself."""
+    media = content_type.partition(";")[0].strip().lower()
+    return method == "POST" and not key and media == "multipart/form-data"
 
 
 def _matches(pattern: str, value: str) -> bool:
@@ -132,13 +183,30 @@ def bucket_and_key(path: str) -> tuple[str, str]:
     return bucket, key
 
 
+def uploads_max_bytes(environments: Iterable[Mapping[str, str]]) -> int | None:
+    """The largest SCARAB_UPLOADS_MAX_BYTES among the functions' environments, if any."""
+    sizes = [
+        int(env[UPLOADS_MAX_BYTES_ENV])
+        for env in environments
+        if str(env.get(UPLOADS_MAX_BYTES_ENV, "")).isdigit()
+    ]
+    return max(sizes) if sizes else None
+
+
 class S3Proxy:
     """Answers `/_s3/...`: the POST policy check, CORS, and the emulator's S3 behind."""
 
     def __init__(
-        self, emulator_url: str, region: str, secrets: Mapping[str, str] | None = None
+        self,
+        emulator_url: str,
+        region: str,
+        secrets: Mapping[str, str] | None = None,
+        form_max: Callable[[], int | None] | None = None,
     ) -> None:
+        """`form_max`: the largest upload a form may carry now (None: BODY_LIMIT)."""
         self.emulator_url = emulator_url.rstrip("/")
+        self.form_max = form_max or (lambda: None)
+        self.region = region
         self.secrets = dict(secrets if secrets is not None else emulator_secrets())
         config = Config(
             connect_timeout=3,
@@ -149,6 +217,21 @@ class S3Proxy:
         self._s3 = emulator_session(region).client(
             "s3", endpoint_url=self.emulator_url, config=config
         )
+
+    def body_limit(
+        self, method: str, raw_path: str, raw_query: str, headers: Sequence[tuple[str, str]]
+    ) -> int:
+        """How much of the request's body to hold (from its head, before reading it): a
+        form up to the stage's largest upload, a signed request up to BODY_LIMIT, an
+        unsigned one nothing (it is refused whatever it carries)."""
+        content_type = next((v for k, v in headers if k.lower() == "content-type"), "")
+        bucket, key = bucket_and_key(raw_path)
+        if bucket and is_form_post(method, key, content_type):
+            largest = self.form_max()
+            return BODY_LIMIT if largest is None else min(BODY_LIMIT, largest + FORM_OVERHEAD)
+        if sigv4.is_signed(headers, raw_query):
+            return BODY_LIMIT
+        return 0
 
     async def handle(
         self,
@@ -168,24 +251,59 @@ class S3Proxy:
         origin = lower.get("origin", "")
         if method == "OPTIONS" and bucket:
             return await self._preflight(bucket, origin, lower, request_id)
-        if too_large:
+        form = bool(bucket) and is_form_post(method, key, lower.get("content-type", ""))
+        if too_large and (form or sigv4.is_signed(headers, raw_query)):
             response = _xml_error(
                 PostRefused(
                     400, "EntityTooLarge", "Your proposed upload exceeds the maximum allowed size"
                 ),
                 request_id,
             )
-        elif method == "POST" and bucket and not key and not raw_query:
+        elif form:
+            # Whatever the query: S3 takes a browser's form as POST Object.
             response = await self._post_upload(bucket, lower, body, request_id, base_url)
         else:
-            response = await asyncio.to_thread(
-                self._forward, method, raw_path, raw_query, headers, body
+            # An unsigned request is refused below whatever its (unread) body was.
+            refusal = await asyncio.to_thread(
+                self._unauthorized, method, raw_path, raw_query, headers, body
             )
+            if refusal is not None:
+                response = _xml_error(refusal, request_id)
+            else:
+                response = await asyncio.to_thread(
+                    self._forward, method, raw_path, raw_query, headers, body
+                )
         if origin and bucket:
             rule = await self._rule(bucket, origin, method)
             if rule is not None:
                 response.headers.extend(cors_headers(rule, origin))
         return response
+
+    def _unauthorized(
+        self,
+        method: str,
+        raw_path: str,
+        raw_query: str,
+        headers: Sequence[tuple[str, str]],
+        body: bytes,
+    ) -> PostRefused | None:
+        """Why S3 would refuse the request's signature, or None when it holds. The client
+        signed the path it sent: serve's prefix included."""
+        try:
+            sigv4.verify(
+                method=method,
+                raw_path=PREFIX + raw_path,
+                raw_query=raw_query,
+                headers=headers,
+                body=body,
+                service="s3",
+                region=self.region,
+                secrets=self.secrets,
+            )
+        except sigv4.SignatureRefused as refused:
+            log.info("S3 %s %s refused: %s", method, raw_path[:200], refused.message)
+            return signature_refusal(refused)
+        return None
 
     async def _rules(self, bucket: str) -> list[Mapping[str, Any]]:
         def read() -> list[Mapping[str, Any]]:

@@ -35,7 +35,7 @@ from scarab.serve.protocol import guarded_protocol
 from scarab.serve.runtime import DEFAULT_MAX_CONTAINERS, FunctionRuntime, InvokeError
 from scarab.serve.s3_proxy import ENDPOINT_ENV as S3_ENDPOINT_ENV
 from scarab.serve.s3_proxy import PREFIX as S3_PREFIX
-from scarab.serve.s3_proxy import S3Proxy
+from scarab.serve.s3_proxy import S3Proxy, uploads_max_bytes
 from scarab.serve.snapshot import FunctionConfig, Snapshot
 from scarab.serve.stack import LocalStack
 from scarab.serve.watcher import SnapshotWatcher
@@ -90,6 +90,13 @@ def service_endpoints(options: ServerOptions) -> dict[str, str]:
         S3_ENDPOINT_ENV: own + S3_PREFIX,
         LAMBDA_ENDPOINT_ENV: own + LAMBDA_PREFIX,
     }
+
+
+def _uploads_max(snapshot: Snapshot | None) -> int | None:
+    """The largest upload the stage's functions sign forms for (None: not known yet)."""
+    if snapshot is None:
+        return None
+    return uploads_max_bytes(fn.environment for fn in snapshot.functions.values())
 
 
 def run(
@@ -191,7 +198,11 @@ def run(
                 ),
                 timeout_s=options.sagemaker_timeout,
             ),
-            s3=S3Proxy(stack.endpoint_url, stack.region),
+            s3=S3Proxy(
+                stack.endpoint_url,
+                stack.region,
+                form_max=lambda: _uploads_max(watcher.current),
+            ),
             invoker=invoker,
         )
         limits = ReadLimits.from_environment()
