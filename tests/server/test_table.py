@@ -119,6 +119,14 @@ ROWS = (
         Req("POST", "/analyze", PHOTO, {"Content-Type": "image/jpeg"}),
         Expect(200, body={"image": {"width": 64, "height": 48}}),
     ),
+    # No bucket or table here (a container target runs no jobs): both answer 503 alike.
+    Row(
+        "uploads-unavailable",
+        Req("POST", "/uploads", json.dumps({"content_type": "image/jpeg", "bytes": 1000}), JSON),
+        Expect(503, "uploads_unavailable"),
+    ),
+    Row("jobs-unavailable", Req("POST", "/jobs", ANALYZE, JSON), Expect(503, "jobs_unavailable")),
+    Row("job-unavailable", Req("GET", "/jobs/" + "0" * 32), Expect(503, "jobs_unavailable")),
     Row(
         "analyze-bad-image",
         Req("POST", "/analyze", json.dumps({"image": "!!!"}), JSON),
