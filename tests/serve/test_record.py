@@ -53,8 +53,8 @@ def test_a_missing_record_is_no_serve(tmp_path: Path) -> None:
         json.dumps({"url": 3000, "api_url": "http://127.0.0.1:3000/test", "pid": "PID"}),
         json.dumps({"url": "", "api_url": "http://127.0.0.1:3000/test", "pid": "PID"}),
         json.dumps({"url": "http://127.0.0.1:3000", "api_url": None, "pid": "PID"}),
-        json.dumps({"url": "http://x", "api_url": "http://x/test", "pid": str(os.getpid())}),
-        json.dumps({"url": "http://x", "api_url": "http://x/test", "pid": float(os.getpid())}),
+        json.dumps({"url": "http://x", "api_url": "http://x/test", "pid": "PID-AS-STRING"}),
+        json.dumps({"url": "http://x", "api_url": "http://x/test", "pid": "PID-AS-FLOAT"}),
         json.dumps({"url": "http://x", "api_url": "http://x/test", "pid": True}),
         json.dumps({"url": "http://x", "api_url": "http://x/test", "pid": 0}),
         json.dumps({"url": "http://x", "api_url": "http://x/test", "pid": -1}),
@@ -62,11 +62,15 @@ def test_a_missing_record_is_no_serve(tmp_path: Path) -> None:
     ],
 )
 def test_a_corrupt_record_is_no_serve(tmp_path: Path, text: str | bytes) -> None:
-    # "PID" stands for this (live) process, so only the broken field makes it corrupt.
+    # "PID" stands for this (live) process, so only the broken field makes it corrupt;
+    # "PID-AS-..." for its pid as a string or a float. (Filled in here, not in the ids:
+    # test ids must be the same in every pytest-xdist worker.)
     path = tmp_path / RECORD
     path.parent.mkdir(parents=True)
     if isinstance(text, str):
-        text = text.replace('"PID"', str(os.getpid())).encode()
+        pid = os.getpid()
+        text = text.replace('"PID-AS-STRING"', f'"{pid}"').replace('"PID-AS-FLOAT"', f"{pid}.0")
+        text = text.replace('"PID"', str(pid)).encode()
     path.write_bytes(text)
     assert ServeRecord.read(tmp_path) is None
 
