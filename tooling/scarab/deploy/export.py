@@ -37,7 +37,6 @@ from scarab.deploy.models import (
 from scarab.deploy.planner_cache import TABLE_KEY as CACHE_TABLE_KEY
 from scarab.deploy.planner_cache import ttl_specification
 from scarab.deploy.planner_jobs import TABLE_KEY as JOBS_TABLE_KEY
-from scarab.deploy.planner_jobs import ttl_specification as jobs_ttl_specification
 from scarab.deploy.planner_registry import PUBLIC_ACCESS_BLOCK, TABLE_KEY
 from scarab.deploy.planner_versions import DESCRIPTION_MARK, config_digest, version_configuration
 from scarab.deploy.release_models import LIVE_ALIAS
@@ -437,7 +436,7 @@ class _Template:
                 "AttributeDefinitions": JOBS_TABLE_KEY["AttributeDefinitions"],
                 "KeySchema": JOBS_TABLE_KEY["KeySchema"],
                 "BillingMode": "PAY_PER_REQUEST",
-                "TimeToLiveSpecification": jobs_ttl_specification(j),
+                "TimeToLiveSpecification": ttl_specification(j),
                 "Tags": _tag_list(j.tags),
             },
             DeletionPolicy="Delete",

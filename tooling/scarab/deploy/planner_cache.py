@@ -9,10 +9,10 @@ table (deploy/models.cache_policy).
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, Protocol
 
 from scarab.deploy.instructions import ApiCall, Step, WaitForTable
-from scarab.deploy.models import CACHE_TTL_ATTRIBUTE, CacheSpec, Desired
+from scarab.deploy.models import CACHE_TTL_ATTRIBUTE, Desired
 from scarab.deploy.reader import ObservedCache
 
 # The partition key: the route and the digest of the question (contract with lens.cache).
@@ -22,15 +22,25 @@ TABLE_KEY = {
 }
 
 
-def ttl_specification(cache: CacheSpec) -> dict[str, Any]:
-    return {"Enabled": True, "AttributeName": cache.ttl_attribute}
+class TtlTable(Protocol):
+    """A table with DynamoDB's TTL on one attribute (the cache's, the jobs')."""
+
+    @property
+    def table(self) -> str: ...
+
+    @property
+    def ttl_attribute(self) -> str: ...
 
 
-def _ttl_call(cache: CacheSpec) -> ApiCall:
+def ttl_specification(spec: TtlTable) -> dict[str, Any]:
+    return {"Enabled": True, "AttributeName": spec.ttl_attribute}
+
+
+def ttl_call(spec: TtlTable) -> ApiCall:
     return ApiCall(
         "dynamodb",
         "UpdateTimeToLive",
-        {"TableName": cache.table, "TimeToLiveSpecification": ttl_specification(cache)},
+        {"TableName": spec.table, "TimeToLiveSpecification": ttl_specification(spec)},
     )
 
 
@@ -61,12 +71,12 @@ def plan_cache(d: Desired, obs: ObservedCache | None) -> list[Step]:
             },
         )
         why = "missing (the shared response cache)"
-        return [Step(res, "create", why, (create, WaitForTable(cache.table), _ttl_call(cache)))]
+        return [Step(res, "create", why, (create, WaitForTable(cache.table), ttl_call(cache)))]
     if live.ttl_attribute != cache.ttl_attribute or not live.ttl_enabled:
         why = (
             f"TTL is off (items would never expire); it goes on {cache.ttl_attribute}"
             if not live.ttl_enabled
             else f"TTL is on {live.ttl_attribute}, not {CACHE_TTL_ATTRIBUTE}"
         )
-        return [Step(f"{res} ttl", "update", why, (_ttl_call(cache),))]
+        return [Step(f"{res} ttl", "update", why, (ttl_call(cache),))]
     return []

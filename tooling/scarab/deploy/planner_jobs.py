@@ -9,8 +9,6 @@ release (the alias must exist).
 
 from __future__ import annotations
 
-from typing import Any
-
 from scarab.deploy.instructions import ApiCall, Step, WaitForTable
 from scarab.deploy.models import (
     JOBS_BATCH_SIZE,
@@ -20,6 +18,7 @@ from scarab.deploy.models import (
     FunctionSpec,
     JobsSpec,
 )
+from scarab.deploy.planner_cache import ttl_call
 from scarab.deploy.reader import ObservedJobs
 from scarab.deploy.release_models import LIVE_ALIAS
 
@@ -29,18 +28,6 @@ TABLE_KEY = {
 }
 # A mapping in these states reads the queue (or is about to).
 _RUNNING = {"Enabled", "Enabling", "Updating", "Creating"}
-
-
-def ttl_specification(jobs: JobsSpec) -> dict[str, Any]:
-    return {"Enabled": True, "AttributeName": jobs.ttl_attribute}
-
-
-def _ttl_call(jobs: JobsSpec) -> ApiCall:
-    return ApiCall(
-        "dynamodb",
-        "UpdateTimeToLive",
-        {"TableName": jobs.table, "TimeToLiveSpecification": ttl_specification(jobs)},
-    )
 
 
 def plan_jobs_store(d: Desired, obs: ObservedJobs | None) -> list[Step]:
@@ -63,14 +50,14 @@ def plan_jobs_store(d: Desired, obs: ObservedJobs | None) -> list[Step]:
             },
         )
         why = "missing (the asynchronous jobs and their idempotency records)"
-        steps.append(Step(res, "create", why, (create, WaitForTable(jobs.table), _ttl_call(jobs))))
+        steps.append(Step(res, "create", why, (create, WaitForTable(jobs.table), ttl_call(jobs))))
     elif live.ttl_attribute != jobs.ttl_attribute or not live.ttl_enabled:
         why = (
             f"TTL is off (jobs would never expire); it goes on {jobs.ttl_attribute}"
             if not live.ttl_enabled
             else f"TTL is on {live.ttl_attribute}, not {jobs.ttl_attribute}"
         )
-        steps.append(Step(f"{res} ttl", "update", why, (_ttl_call(jobs),)))
+        steps.append(Step(f"{res} ttl", "update", why, (ttl_call(jobs),)))
     res = f"sqs.queue {jobs.queue}"
     want = jobs.queue_attributes
     if live.queue_url is None:
